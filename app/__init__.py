@@ -1,0 +1,1 @@
+"""Duet desktop app (PySide6). Never imports torch."""

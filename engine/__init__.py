@@ -1,0 +1,1 @@
+"""Duet engine: protocol, IPC, engine process, models. Never imports Qt."""

@@ -1,0 +1,1 @@
+"""Interactive models behind one contract (base.InteractiveModel), chosen by name (registry)."""

@@ -1,0 +1,80 @@
+"""Models by name. Entries are import paths so that listing models never imports torch.
+
+Extra (non-user) models can be registered through the environment variable DUET_EXTRA_MODELS,
+"name=package.module:Factory[,name2=...]"; the test suite uses it for its deterministic test model.
+A factory is called as Factory(options: ModelOptions) -> InteractiveModel.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+from dataclasses import dataclass
+
+from .base import InteractiveModel, ModelOptions
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    name: str
+    target: str  # "package.module:Factory"
+    description: str
+    needs_weights: bool = False
+    hidden: bool = False  # not offered to users (test models)
+
+
+BUILTIN: tuple[ModelInfo, ...] = (
+    ModelInfo(
+        "lite",
+        "engine.models.lite.model:LiteModel",
+        "Offline CPU cascade: VAD + speech recognition + persona brain + piper voice + drawn avatar",
+    ),
+    ModelInfo(
+        "streamer",
+        "engine.models.streamer.model:StreamerModel",
+        "Native unified block-causal Transformer (needs trained weights: --weights PATH_OR_REPO)",
+        needs_weights=True,
+    ),
+)
+
+
+class UnknownModelError(LookupError):
+    pass
+
+
+def _extra_models() -> list[ModelInfo]:
+    spec = os.environ.get("DUET_EXTRA_MODELS", "").strip()
+    out = []
+    for item in filter(None, (s.strip() for s in spec.split(","))):
+        name, _, target = item.partition("=")
+        if not target or ":" not in target:
+            raise UnknownModelError(f"DUET_EXTRA_MODELS entry {item!r} must look like name=module:Factory")
+        out.append(ModelInfo(name.strip(), target.strip(), f"extra model {target}", hidden=True))
+    return out
+
+
+def available(include_hidden: bool = False) -> list[ModelInfo]:
+    infos = [*BUILTIN, *_extra_models()]
+    return [i for i in infos if include_hidden or not i.hidden]
+
+
+def info(name: str) -> ModelInfo:
+    for i in available(include_hidden=True):
+        if i.name == name:
+            return i
+    names = ", ".join(i.name for i in available())
+    raise UnknownModelError(f"unknown model {name!r}; available: {names}")
+
+
+def create(name: str, options: ModelOptions | None = None) -> InteractiveModel:
+    """Import and build the model `name` (in the engine process)."""
+    entry = info(name)
+    module_name, _, attr = entry.target.partition(":")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as e:
+        raise UnknownModelError(f"model {name!r} cannot be imported ({entry.target}): {e}") from e
+    factory = getattr(module, attr, None)
+    if factory is None:
+        raise UnknownModelError(f"model {name!r}: {module_name} has no {attr}")
+    return factory(options or ModelOptions())

@@ -1,0 +1,203 @@
+"""Control messages (client -> engine) and events (engine -> client).
+
+All are frozen dataclasses of plain values; they travel as versioned JSON (see codec.py), never
+pickles. Media does not travel here: it goes through the shared-memory rings (engine.ipc).
+Urgent control (Flush, Shutdown) is handled ahead of ordered media by the engine.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from .units import Decision, SessionSpec
+
+PROTOCOL_VERSION = 1
+
+
+# ---------------------------------------------------------------- control: client -> engine
+@dataclass(frozen=True)
+class OpenSession:
+    spec: SessionSpec = field(default_factory=SessionSpec)
+
+
+@dataclass(frozen=True)
+class CloseSession:
+    pass
+
+
+@dataclass(frozen=True)
+class Flush:
+    """Drop queued output from `from_tick` on (barge-in from the client side, or an operator stop)."""
+
+    from_tick: int
+    reason: str = "client"
+
+
+@dataclass(frozen=True)
+class UserText:
+    """Text the user typed, or an operator's line (`operator=True`: say it verbatim, Wizard-of-Oz)."""
+
+    text: str
+    tick: int = -1
+    operator: bool = False
+
+
+@dataclass(frozen=True)
+class PlaybackReport:
+    """The client's speaker has played avatar audio up to and including `played_tick`."""
+
+    played_tick: int
+
+
+@dataclass(frozen=True)
+class Ping:
+    seq: int
+    sent_ns: int  # time.monotonic_ns() of the sender
+
+
+@dataclass(frozen=True)
+class Shutdown:
+    pass
+
+
+# ---------------------------------------------------------------- events: engine -> client
+@dataclass(frozen=True)
+class Ready:
+    """The engine has loaded its model and is ready for a session."""
+
+    model: str
+    unit_ticks: int
+    output_lag_units: int
+    frame_size: int
+    device: str
+    trained: bool = True
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class Pong:
+    seq: int
+    sent_ns: int
+    engine_tick: int = -1  # last input tick the engine consumed
+
+
+@dataclass(frozen=True)
+class SessionOpened:
+    persona: str
+    avatar: str
+
+
+@dataclass(frozen=True)
+class DecisionChanged:
+    tick: int
+    decision: Decision
+
+
+@dataclass(frozen=True)
+class StateChanged:
+    """The avatar's visible state: "idle" | "listening" | "thinking" | "speaking"."""
+
+    tick: int
+    state: str
+
+
+@dataclass(frozen=True)
+class Transcript:
+    """A caption: `side` is "user" or "avatar"; partial transcripts are replaced by later ones."""
+
+    tick: int
+    side: str
+    text: str
+    final: bool
+
+
+@dataclass(frozen=True)
+class FlushOut:
+    """The engine dropped its output from `from_tick` on: the client must drop queued media too."""
+
+    from_tick: int
+    reason: str = "yield"
+
+
+@dataclass(frozen=True)
+class Presence:
+    """A face in front of the camera: centre in [0, 1] image coordinates, size as fraction of width."""
+
+    tick: int
+    present: bool
+    x: float = 0.5
+    y: float = 0.5
+    size: float = 0.0
+
+
+@dataclass(frozen=True)
+class Timings:
+    """Per-stage cost of one model step, milliseconds."""
+
+    tick: int
+    stages: dict[str, float]
+    step_ms: float
+    queue_units: int = 0  # units waiting in the input FIFO after this step
+
+
+@dataclass(frozen=True)
+class Health:
+    tick: int
+    overruns: dict[str, int]  # ring name -> overrun count so far
+    rss_mb: float = 0.0
+    fifo_units: int = 0
+
+
+@dataclass(frozen=True)
+class ErrorEvent:
+    code: str  # short machine code, e.g. "model_load", "step", "session"
+    message: str
+    fatal: bool = False
+
+
+@dataclass(frozen=True)
+class Closed:
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class EngineDown:
+    """Raised by the client itself (never sent by an engine): the engine process crashed or hung."""
+
+    reason: str  # "crashed" | "hung" | "start_failed"
+    detail: str = ""
+    exitcode: int | None = None
+    log_path: str = ""
+
+
+CONTROL_TYPES: dict[str, type] = {
+    "open_session": OpenSession,
+    "close_session": CloseSession,
+    "flush": Flush,
+    "user_text": UserText,
+    "playback_report": PlaybackReport,
+    "ping": Ping,
+    "shutdown": Shutdown,
+}
+
+EVENT_TYPES: dict[str, type] = {
+    "ready": Ready,
+    "pong": Pong,
+    "session_opened": SessionOpened,
+    "decision": DecisionChanged,
+    "state": StateChanged,
+    "transcript": Transcript,
+    "flush_out": FlushOut,
+    "presence": Presence,
+    "timings": Timings,
+    "health": Health,
+    "error": ErrorEvent,
+    "closed": Closed,
+    "engine_down": EngineDown,
+}
+
+Message = (
+    OpenSession | CloseSession | Flush | UserText | PlaybackReport | Ping | Shutdown
+    | Ready | Pong | SessionOpened | DecisionChanged | StateChanged | Transcript | FlushOut
+    | Presence | Timings | Health | ErrorEvent | Closed | EngineDown
+)
