@@ -7,20 +7,9 @@ order, from one thread. step() must have bounded cost; it returns the avatar's o
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
 from engine.protocol import SessionSpec, UnitIn, UnitOut
-
-
-@dataclass(frozen=True)
-class ModelOptions:
-    """How the engine process builds a model."""
-
-    device: str = "cpu"  # "cpu" | "cuda" | "cuda:N" | "mps" | "auto"
-    weights: str = ""  # local folder or hub repo id (models that load weights)
-    revision: str = ""  # hub revision (commit/tag) when `weights` is a repo id
-    extra: dict[str, str] = field(default_factory=dict)
 
 
 @runtime_checkable

@@ -107,7 +107,7 @@ def _from_plain(cls: type, data: Any, where: str) -> Any:
         raise ProtocolError(f"{where}: {e}") from None
 
 
-def _check(tp: Any, value: Any, where: str) -> Any:  # noqa: PLR0911 - one branch per supported type
+def _check(tp: Any, value: Any, where: str) -> Any:
     origin = typing.get_origin(tp)
     if origin in (typing.Union, types.UnionType):
         for alt in typing.get_args(tp):

@@ -197,7 +197,24 @@ EVENT_TYPES: dict[str, type] = {
 }
 
 Message = (
-    OpenSession | CloseSession | Flush | UserText | PlaybackReport | Ping | Shutdown
-    | Ready | Pong | SessionOpened | DecisionChanged | StateChanged | Transcript | FlushOut
-    | Presence | Timings | Health | ErrorEvent | Closed | EngineDown
+    OpenSession
+    | CloseSession
+    | Flush
+    | UserText
+    | PlaybackReport
+    | Ping
+    | Shutdown
+    | Ready
+    | Pong
+    | SessionOpened
+    | DecisionChanged
+    | StateChanged
+    | Transcript
+    | FlushOut
+    | Presence
+    | Timings
+    | Health
+    | ErrorEvent
+    | Closed
+    | EngineDown
 )

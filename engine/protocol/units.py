@@ -51,7 +51,9 @@ class UnitIn:
 
     def __post_init__(self) -> None:
         if self.mic.shape != (MIC_SAMPLES_PER_TICK * self.n_ticks,):
-            raise ValueError(f"UnitIn.mic must be ({MIC_SAMPLES_PER_TICK * self.n_ticks},), got {self.mic.shape}")
+            raise ValueError(
+                f"UnitIn.mic must be ({MIC_SAMPLES_PER_TICK * self.n_ticks},), got {self.mic.shape}"
+            )
         if self.frames.ndim != 4 or self.frames.shape[-1] != 3 or self.frames.shape[0] > self.n_ticks:
             raise ValueError(f"UnitIn.frames must be (k<=n_ticks, H, W, 3), got {self.frames.shape}")
         if self.frame_ticks.shape != (self.frames.shape[0],):

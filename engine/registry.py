@@ -9,9 +9,21 @@ from __future__ import annotations
 
 import importlib
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-from .base import InteractiveModel, ModelOptions
+if TYPE_CHECKING:  # the contract lives with the models; importing it here would stay torch-free too
+    from engine.models.base import InteractiveModel
+
+
+@dataclass(frozen=True)
+class ModelOptions:
+    """How the engine process builds a model."""
+
+    device: str = "auto"  # "auto" | "cpu" | "cuda" | "cuda:N" | "mps"
+    weights: str = ""  # local folder or hub repo id (models that load weights)
+    revision: str = ""  # hub revision (commit/tag) when `weights` is a repo id
+    extra: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

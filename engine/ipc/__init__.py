@@ -1,0 +1,1 @@
+"""Shared-memory rings (media) and the message channel (control/events)."""
