@@ -9,8 +9,7 @@ $Py = Join-Path $Venv "Scripts\python.exe"
 if (-not (Test-Path $Py)) { py -3.11 -m venv $Venv }
 & $Py -c "import torch" 2>$null
 if ($LASTEXITCODE -ne 0) {
-  & $Py -m pip install --index-url https://download.pytorch.org/whl/cpu torch==2.13.0
-  if ($LASTEXITCODE -ne 0) { & $Py -m pip install torch==2.13.0 }
+  & $Py -m pip install torch==2.13.0   # the Windows wheels on PyPI are CPU builds
 }
 $Spec = if ($Dev) { "$Root[dev]" } else { "$Root" }
 & $Py -m pip install -c (Join-Path $Root "installers\constraints.txt") -e $Spec
