@@ -1,0 +1,394 @@
+"""DuetCore: the app's non-widget heart. Owns the engine client, capture, playback and A/V sync.
+
+Threads: the GUI thread runs one 5 ms timer (`_tick`) that polls engine events and media, picks the
+frame matching the audio clock and emits `frame_due`; blocking client calls (start, restart, stop)
+run on a one-worker executor and are collected by the same timer (no Qt signal ever crosses a
+thread). The mic callback pushes ticks straight to the client (push_mic never blocks).
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import logging
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import replace
+from typing import Any
+
+import numpy as np
+from PySide6.QtCore import QObject, Qt, QTimer, Signal
+
+from engine.protocol import (
+    CloseSession,
+    EngineDown,
+    ErrorEvent,
+    FlushOut,
+    Health,
+    PlaybackReport,
+    Ready,
+    SessionSpec,
+    StateChanged,
+    Timings,
+    Transcript,
+    UserText,
+)
+
+from .avsync import FrameScheduler
+from .conversation import Conversation
+from .latency import LatencyTracker
+from .logs import engine_log_path
+from .mic import MicCapture, SilenceSource, TickAssembler
+from .playback import AudioDeviceError, Player
+
+log = logging.getLogger(__name__)
+
+
+def _default_client_factory(model: str) -> Any:
+    from engine.client import EngineClient
+
+    return EngineClient(model=model, log_path=str(engine_log_path()))
+
+
+def _cap(text: str) -> str:
+    return text[:1].upper() + text[1:]
+
+
+class CrashPolicy:
+    """Restart after a crash unless `max_crashes` happened within `window_s` seconds."""
+
+    def __init__(self, max_crashes: int = 3, window_s: float = 60.0) -> None:
+        self.max_crashes = max_crashes
+        self.window_s = window_s
+        self.times: deque[float] = deque()
+
+    def crashed(self, now: float) -> bool:
+        """Record a crash; True if we should restart."""
+        self.times.append(now)
+        while self.times and now - self.times[0] > self.window_s:
+            self.times.popleft()
+        return len(self.times) < self.max_crashes
+
+
+class DuetCore(QObject):
+    frame_due = Signal(object)  # uint8 (S, S, 3): show it now
+    status = Signal(str, str)  # (level "info" | "warn" | "error" | "", text); "" text clears
+    ready = Signal(object)  # engine.protocol.Ready
+    mic_message = Signal(str)  # "" = fine
+    speaker_message = Signal(str)
+    timings = Signal(float)  # engine step ms
+
+    def __init__(
+        self,
+        model: str,
+        spec: SessionSpec,
+        mic_device: str = "",
+        speaker_device: str = "",
+        client_factory: Callable[[str], Any] = _default_client_factory,
+        parent: QObject | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self.model = model
+        self.spec = spec
+        self.client_factory = client_factory
+        self.conversation = Conversation(parent=self)
+        self.scheduler = FrameScheduler()
+        self.latency = LatencyTracker()
+        self.player = Player(device=speaker_device or None)
+        self.assembler = TickAssembler(self._push_mic)
+        self.assembler.gate = lambda: time.monotonic() < self.player.voiced_until + 0.25
+        self.mic_device = mic_device
+        self.mic: MicCapture | SilenceSource | None = None
+        self.crash_policy = CrashPolicy()
+        self.ready_info: Ready | None = None
+        self.client: Any = None
+        self._live: Any = None  # the client while a session is open (read by the audio thread)
+        self._pool = cf.ThreadPoolExecutor(max_workers=1, thread_name_prefix="duet-engine")
+        self._job: tuple[str, cf.Future[Any]] | None = None
+        self._closing = False
+        self.step_ms: deque[float] = deque(maxlen=200)
+        self.engine_queue = 0
+        self.engine_overruns: dict[str, int] = {}
+        self.restarts = 0
+        self.last_error = ""
+        self._last_report = -1
+        self._n = 0
+        self.timer = QTimer(self)
+        self.timer.setTimerType(Qt.TimerType.PreciseTimer)
+        self.timer.setInterval(5)
+        self.timer.timeout.connect(self._tick)
+
+    # ------------------------------------------------------------------ lifecycle
+    def start(self) -> None:
+        """Open audio devices and start the engine in the background; returns at once."""
+        self._open_speaker()
+        self._open_mic(self.mic_device)
+        self.timer.start()
+        self._start_engine()
+
+    def _start_engine(self) -> None:
+        self.conversation.set_state("starting")
+        self.status.emit("info", f"Starting engine ({self.model})…")
+        client = self.client_factory(self.model)
+        self.client = client
+        self._run_job("start", lambda: client.start(timeout_s=120))
+
+    def _run_job(self, kind: str, fn: Callable[[], Any]) -> None:
+        self._job = (kind, self._pool.submit(fn))
+
+    def _open_session(self) -> None:
+        self.assembler.reset(0)
+        self.player.buffer.clear()
+        self.scheduler.clear()
+        self._last_report = -1
+        self.client.open_session(self.spec)
+        self._live = self.client
+        self.conversation.set_state("listening")
+
+    def _job_done(self, kind: str, fut: cf.Future[Any]) -> None:
+        if self._closing:
+            return
+        err = fut.exception()
+        if err is not None:
+            self.last_error = str(err)
+            log.error("engine %s failed: %s", kind, err)
+            self._engine_failed(f"The engine could not start: {err}")
+            return
+        if kind in ("start", "restart"):
+            self.ready_info = fut.result()
+            try:
+                self._open_session()
+            except Exception as e:
+                self._engine_failed(f"Could not open a session: {e}")
+                return
+            self.status.emit("", "")
+            self.ready.emit(self.ready_info)
+            log.info("engine ready: %s", self.ready_info)
+
+    def _engine_failed(self, text: str) -> None:
+        self._live = None
+        if self.crash_policy.crashed(time.monotonic()) and self.client is not None:
+            self.restarts += 1
+            self.conversation.set_state("starting")
+            self.status.emit("warn", f"{text} — restarting the engine…")
+            client = self.client
+            self._run_job("restart", lambda: client.restart())
+        else:
+            self.conversation.set_state("offline")
+            self.status.emit(
+                "error",
+                f"{text}\nThe engine failed {self.crash_policy.max_crashes} times within "
+                f"{self.crash_policy.window_s:.0f} s; not retrying. Log: {engine_log_path()}",
+            )
+
+    def retry(self) -> None:
+        """User asked to try again after the crash limit stopped retries."""
+        self.crash_policy.times.clear()
+        if self._job is None and self.client is not None:
+            self._live = None
+            client = self.client
+            self.status.emit("info", "Restarting the engine…")
+            self._run_job("restart", lambda: client.restart())
+
+    def switch_model(self, model: str) -> None:
+        if model == self.model and self.client is not None:
+            return
+        self._live = None
+        old = self.client
+        self.model = model
+        self.client = None
+        if old is not None:
+            self._pool.submit(old.stop)
+        self.crash_policy.times.clear()
+        self._start_engine()
+
+    def update_session(self, **changes: Any) -> None:
+        """Persona/avatar change: close and reopen the session on the running engine."""
+        self.spec = replace(self.spec, **changes)
+        if self._live is None:
+            return
+        try:
+            self.client.send(CloseSession())
+            self._open_session()
+            self.conversation.clear()
+        except Exception as e:
+            self.status.emit("warn", f"Could not switch: {e}")
+
+    def shutdown(self) -> None:
+        """Synchronous, idempotent: close devices, stop the engine (no orphan), stop threads."""
+        if self._closing:
+            return
+        self._closing = True
+        self.timer.stop()
+        self._live = None
+        self.close_mic()
+        self.player.stop()
+        client, self.client = self.client, None
+        if self._job is not None:
+            self._job[1].cancel()
+        if client is not None:
+            try:
+                client.stop(timeout_s=3)
+            except Exception as e:
+                log.warning("engine stop: %s", e)
+        self._pool.shutdown(wait=True, cancel_futures=True)
+        if client is not None:  # a start that was in flight during stop: make sure it is gone
+            try:
+                client.stop(timeout_s=3)
+            except Exception as e:
+                log.warning("engine stop: %s", e)
+
+    # ------------------------------------------------------------------ devices
+    def _open_speaker(self) -> None:
+        try:
+            self.player.start()
+            self.speaker_message.emit("")
+        except AudioDeviceError as e:
+            log.warning("%s", e)
+            self.speaker_message.emit(f"{_cap(str(e))} — the avatar is muted.")
+
+    def set_speaker(self, device: str) -> None:
+        self.player.stop()
+        self.player.device = device or None
+        self._open_speaker()
+
+    def close_mic(self) -> None:
+        if self.mic is not None:
+            self.mic.stop()
+            self.mic = None
+
+    def _open_mic(self, device: str) -> None:
+        self.close_mic()
+        self.mic_device = device
+        mic = MicCapture(self.assembler, device or None)
+        try:
+            mic.start()
+            self.mic = mic
+            self.mic_message.emit("")
+        except AudioDeviceError as e:
+            log.warning("%s", e)
+            self.mic = SilenceSource(self.assembler)
+            self.mic.start()
+            self.mic_message.emit(f"{_cap(str(e))} — type to talk, or pick another microphone.")
+
+    def set_mic(self, device: str) -> None:
+        self._open_mic(device)
+
+    @property
+    def mic_ok(self) -> bool:
+        return isinstance(self.mic, MicCapture)
+
+    # ------------------------------------------------------------------ input
+    def _push_mic(self, tick: int, pcm: np.ndarray) -> None:  # audio thread
+        client = self._live
+        if client is not None:
+            client.push_mic(tick, pcm)
+
+    def push_frame(self, tick: int, rgb: np.ndarray) -> None:
+        client = self._live
+        if client is not None:
+            client.push_frame(tick, rgb)
+
+    def session_tick(self) -> int:
+        return self.assembler.tick if self._live is not None else -1
+
+    def send_text(self, text: str) -> bool:
+        text = text.strip()
+        if not text or self._live is None:
+            return False
+        self._live.send(UserText(text, tick=self.assembler.tick))
+        self.conversation.transcript("user", text, True)
+        return True
+
+    def interrupt(self) -> None:
+        """Stop the avatar now (like a barge-in): flush everything not yet at the speaker."""
+        if self._live is None:
+            return
+        played = self.player.played_tick()
+        from_tick = played + 1 if played >= 0 else self.player.buffer.last_tick + 1
+        self._live.flush(from_tick)
+        self._drop_from(from_tick)
+
+    def _drop_from(self, from_tick: int) -> None:
+        self.player.buffer.flush(from_tick)
+        self.scheduler.flush(from_tick)
+
+    # ------------------------------------------------------------------ the 5 ms loop
+    def _tick(self) -> None:
+        if self._job is not None and self._job[1].done():
+            kind, fut = self._job
+            self._job = None
+            self._job_done(kind, fut)
+        client = self._live
+        self._n += 1
+        if client is not None and self._n % 2 == 0:
+            self._poll_engine(client)
+        now = time.monotonic()
+        picked = self.scheduler.pick(self.player.tick_at(now), now)
+        if picked is not None:
+            self.frame_due.emit(picked[1])
+        self._poll_latency()
+
+    def _poll_engine(self, client: Any) -> None:
+        try:
+            events = client.poll_events()
+            audio = client.read_audio()
+            frames = client.read_frames()
+        except Exception as e:
+            log.exception("engine poll failed")
+            self._engine_failed(f"Lost the engine: {e}")
+            return
+        for ev in events:
+            self.handle_event(ev)
+            if self._live is None:
+                return
+        for tick, pcm in audio:
+            self.player.buffer.push(tick, pcm)
+        for tick, frame in frames:
+            self.scheduler.add(tick, frame)
+        played = self.player.played_tick()
+        if played > self._last_report and self._n % 10 == 0:
+            self._last_report = played
+            client.send(PlaybackReport(played))
+
+    def handle_event(self, ev: object) -> None:
+        match ev:
+            case Transcript(side=side, text=text, final=final):
+                self.conversation.transcript(side, text, final)
+            case StateChanged(state=state):
+                self.conversation.set_state(state)
+            case FlushOut(from_tick=t):
+                self._drop_from(t)
+            case Timings(step_ms=ms, queue_units=q):
+                self.step_ms.append(ms)
+                self.engine_queue = q
+                self.timings.emit(ms)
+            case Health(overruns=o):
+                self.engine_overruns = dict(o)
+            case ErrorEvent(code=code, message=msg, fatal=fatal):
+                self.status.emit("error" if fatal else "warn", f"Engine: {msg} ({code})")
+            case EngineDown(reason=reason, detail=detail, exitcode=code):
+                what = {"hung": "stopped responding", "start_failed": "failed to start"}.get(
+                    reason, "crashed"
+                )
+                extra = f" (exit code {code})" if code is not None else ""
+                log.warning("engine down: %s %s %s", reason, detail, code)
+                self.last_error = detail or reason
+                self._engine_failed(f"The engine {what}{extra}")
+            case _:
+                pass
+
+    def _poll_latency(self) -> None:
+        events = self.assembler.vad.events
+        while events:
+            e = events.popleft()
+            if e.kind == "end":
+                self.latency.user_speech_end(e.t)
+            else:
+                self.latency.user_speech_start(e.t)
+        onsets = self.player.onsets
+        while onsets:
+            o = onsets.popleft()
+            turn = self.latency.avatar_onset(o.dac)
+            if turn is not None:
+                log.info("glass-to-glass latency %.0f ms", turn.ms)

@@ -1,0 +1,227 @@
+"""Microphone capture: sounddevice InputStream, 16 kHz mono float32, cut into 640-sample ticks.
+
+The PortAudio callback pushes each complete tick straight to the engine client (push_mic never
+blocks) and runs a small energy VAD whose speech-end times (monotonic seconds at the ADC) feed the
+glass-to-glass latency HUD. No Qt object is touched off the GUI thread: the GUI polls `events`.
+When no microphone can be opened, `SilenceSource` keeps the session clock running with silence.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from engine.protocol import MIC_RATE, MIC_SAMPLES_PER_TICK, TICK_S
+
+from .playback import AudioDeviceError
+
+TickSink = Callable[[int, np.ndarray], None]  # (tick, float32 (640,))
+
+
+@dataclass(frozen=True)
+class VadEvent:
+    kind: str  # "start" | "end"
+    t: float  # monotonic seconds at the ADC of the first (start) / last (end) voiced sample
+    tick: int
+
+
+class EnergyVad:
+    """Per-tick RMS gate with hysteresis: start after 2 loud ticks, end after `hang_ticks` quiet ones."""
+
+    def __init__(self, on_rms: float = 0.02, off_rms: float = 0.01, hang_ticks: int = 8) -> None:
+        self.on_rms = on_rms
+        self.off_rms = off_rms
+        self.hang_ticks = hang_ticks
+        self.speaking = False
+        self._loud = 0
+        self._quiet = 0
+        self._last_voiced_t = 0.0
+        self._last_voiced_tick = 0
+        self.events: deque[VadEvent] = deque(maxlen=64)
+
+    def feed(self, rms: float, t_end: float, tick: int, gated: bool = False) -> None:
+        """`t_end`: monotonic ADC time of the end of this tick; `gated`: ignore (avatar echo)."""
+        if gated:
+            rms = 0.0
+        if not self.speaking:
+            self._loud = self._loud + 1 if rms > self.on_rms else 0
+            if self._loud >= 2:
+                self.speaking = True
+                self._quiet = 0
+                self.events.append(VadEvent("start", t_end - 2 * TICK_S, tick - 1))
+                self._last_voiced_t, self._last_voiced_tick = t_end, tick
+        else:
+            if rms > self.off_rms:
+                self._quiet = 0
+                self._last_voiced_t, self._last_voiced_tick = t_end, tick
+            else:
+                self._quiet += 1
+                if self._quiet >= self.hang_ticks:
+                    self.speaking = False
+                    self._loud = 0
+                    self.events.append(VadEvent("end", self._last_voiced_t, self._last_voiced_tick))
+
+
+class TickAssembler:
+    """Accumulates arbitrary-size float32 blocks into 640-sample ticks and hands them to a sink."""
+
+    def __init__(self, sink: TickSink) -> None:
+        self.sink = sink
+        self._buf = np.zeros(MIC_SAMPLES_PER_TICK, np.float32)
+        self._fill = 0
+        self.tick = 0
+        self.muted = False  # sends silence (plain attributes: read by the audio thread)
+        self.ptt_mode = False  # push-to-talk: silence unless ptt_down
+        self.ptt_down = False
+        self.sink_errors = 0
+        self.level = 0.0  # RMS of the last tick (for the level meter)
+        self.vad = EnergyVad()
+        self.gate: Callable[[], bool] = lambda: False  # True while avatar voice is at the speaker
+        self._reset_to: int | None = None
+
+    def reset(self, tick: int = 0) -> None:
+        """Restart the tick count (new session); applied by the audio thread at its next block."""
+        self._reset_to = tick
+
+    def feed(self, block: np.ndarray, t_first: float) -> None:
+        """`block`: float32 (n,); `t_first`: monotonic ADC time of its first sample."""
+        if self._reset_to is not None:
+            self.tick, self._fill, self._reset_to = self._reset_to, 0, None
+        pos = 0
+        n = block.shape[0]
+        while pos < n:
+            take = min(n - pos, MIC_SAMPLES_PER_TICK - self._fill)
+            self._buf[self._fill : self._fill + take] = block[pos : pos + take]
+            self._fill += take
+            pos += take
+            if self._fill == MIC_SAMPLES_PER_TICK:
+                pcm = self._buf.copy()
+                self._fill = 0
+                rms = float(np.sqrt(np.mean(pcm * pcm)))
+                self.level = rms
+                silent = self.muted or (self.ptt_mode and not self.ptt_down)
+                if silent:
+                    pcm[:] = 0.0
+                self.vad.feed(0.0 if silent else rms, t_first + pos / MIC_RATE, self.tick, self.gate())
+                try:
+                    self.sink(self.tick, pcm)
+                except Exception:
+                    self.sink_errors += 1
+                self.tick += 1
+
+
+class MicCapture:
+    """sounddevice InputStream on `device` ("" = default) feeding a TickAssembler."""
+
+    def __init__(self, assembler: TickAssembler, device: str | int | None = None) -> None:
+        self.assembler = assembler
+        self.device = device
+        self.overflows = 0
+        self._stream: Any = None
+
+    def start(self) -> None:
+        import sounddevice as sd
+
+        if self._stream is not None:
+            return
+        try:
+            stream = sd.InputStream(
+                samplerate=MIC_RATE,
+                channels=1,
+                dtype="float32",
+                blocksize=MIC_SAMPLES_PER_TICK // 2,
+                latency="low",
+                device=self.device if self.device not in ("", None) else None,
+                callback=self._callback,
+            )
+            stream.start()
+        except Exception as e:
+            raise AudioDeviceError(f"cannot open the microphone ({self.device or 'default'}): {e}") from e
+        self._stream = stream
+
+    def stop(self) -> None:
+        stream, self._stream = self._stream, None
+        if stream is not None:
+            try:
+                stream.stop()
+            finally:
+                stream.close()
+
+    @property
+    def running(self) -> bool:
+        return self._stream is not None and bool(self._stream.active)
+
+    def _callback(self, indata: np.ndarray, frames: int, time_info: Any, status: Any) -> None:
+        now = time.monotonic()
+        if status:
+            self.overflows += 1
+        behind = float(time_info.currentTime - time_info.inputBufferAdcTime)
+        if not (0.0 <= behind < 1.0):
+            behind = frames / MIC_RATE
+        self.assembler.feed(indata[:, 0], now - behind)
+
+
+class SilenceSource:
+    """No microphone: pushes silent ticks in real time from a thread so the session keeps going."""
+
+    def __init__(self, assembler: TickAssembler) -> None:
+        self.assembler = assembler
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        if self._thread is not None:
+            return
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._run, name="duet-silence", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        block = np.zeros(MIC_SAMPLES_PER_TICK, np.float32)
+        t0 = time.monotonic()
+        k = 0
+        while not self._stop.is_set():
+            self.assembler.feed(block, time.monotonic())
+            k += 1
+            delay = t0 + k * TICK_S - time.monotonic()
+            if delay > 0:
+                self._stop.wait(delay)
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=2)
+            self._thread = None
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None
+
+
+def list_devices(kind: str) -> list[str]:
+    """Names of sounddevice devices with input ("input") or output ("output") channels."""
+    import sounddevice as sd
+
+    try:
+        devs = sd.query_devices()
+    except Exception:
+        return []
+    key = "max_input_channels" if kind == "input" else "max_output_channels"
+    return [str(d["name"]) for d in devs if d.get(key, 0) > 0]
+
+
+def rescan_devices() -> None:
+    """Re-initialise PortAudio so newly plugged devices show up (only call with all streams closed)."""
+    import sounddevice as sd
+
+    try:
+        sd._terminate()
+        sd._initialize()
+    except Exception:
+        pass

@@ -1,0 +1,259 @@
+"""Avatar audio playback: the audio device clock is the master clock of the whole view.
+
+`PlaybackBuffer` is the pure, device-free part (a jitter buffer fed through a SimpleQueue; unit-tested);
+`Player` wraps a sounddevice OutputStream at 24 kHz mono. The stream callback never blocks, never
+allocates Qt objects and never logs: it drains the command queue with get_nowait(), renders
+samples, and appends (dac_time, tick) marks to a bounded deque that the GUI thread reads to know
+which avatar tick is at the DAC now.
+"""
+
+from __future__ import annotations
+
+import math
+import queue
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from engine.protocol import AVATAR_RATE, AVATAR_SAMPLES_PER_TICK, FPS
+
+VOICE_RMS = 0.01  # a tick whose RMS is above this is "voiced" (avatar speech onset detection)
+
+
+@dataclass(frozen=True)
+class Mark:
+    """Output samples [tick_pos, tick_pos + n/960) reach the DAC from `dac` (time.monotonic seconds)."""
+
+    dac: float
+    tick_pos: float  # avatar tick (fractional) of the first sample
+    n: int  # samples at 24 kHz
+
+
+@dataclass(frozen=True)
+class Onset:
+    """The first voiced avatar sample after silence reached the DAC at `dac` (monotonic s)."""
+
+    dac: float
+    tick: int
+
+
+class PlaybackBuffer:
+    """Jitter buffer of avatar audio blocks, rendered by the audio callback.
+
+    Producer (GUI thread): `push(tick, pcm)`, `flush(from_tick)`, `clear()`: enqueue commands only.
+    Consumer (audio thread): `render(out)` fills out (n,) float32 and returns the segments played as
+    (offset_in_out, tick_pos, n) so the caller can timestamp them.
+    """
+
+    def __init__(self, prebuffer_ticks: int = 6, max_ticks: int = 40) -> None:
+        self._inbox: queue.SimpleQueue[tuple[Any, ...]] = queue.SimpleQueue()
+        # consumer-private state
+        self._blocks: deque[list[Any]] = deque()  # [tick, pcm (float32), offset, voiced]
+        self._queued = 0  # samples not yet rendered
+        self._playing = False
+        self._was_voiced = False
+        self.prebuffer = prebuffer_ticks * AVATAR_SAMPLES_PER_TICK
+        self.max_samples = max_ticks * AVATAR_SAMPLES_PER_TICK
+        # counters (written by the consumer, read anywhere)
+        self.underruns = 0  # callbacks that ran dry while playing
+        self.trimmed_ticks = 0  # silent ticks dropped to keep latency bounded (clock drift)
+        self.flushed_ticks = 0
+        self.last_tick = -1  # last avatar tick rendered (fully or partly)
+        self.onset_pending: int | None = None  # offset in the last render() of a voiced onset
+
+    # ------------------------------------------------------------------ producer side
+    def push(self, tick: int, pcm: np.ndarray) -> None:
+        pcm = np.ascontiguousarray(pcm, dtype=np.float32).reshape(-1)
+        n_ticks = max(1, pcm.shape[0] // AVATAR_SAMPLES_PER_TICK)
+        for i in range(n_ticks):  # one command per tick: flush/trim work at tick granularity
+            block = pcm[i * AVATAR_SAMPLES_PER_TICK : (i + 1) * AVATAR_SAMPLES_PER_TICK]
+            voiced = bool(block.size) and float(np.sqrt(np.mean(block * block))) > VOICE_RMS
+            self._inbox.put(("audio", tick + i, block, voiced))
+
+    def flush(self, from_tick: int) -> None:
+        self._inbox.put(("flush", from_tick))
+
+    def clear(self) -> None:
+        self._inbox.put(("clear",))
+
+    # ------------------------------------------------------------------ consumer side
+    def queued_samples(self) -> int:
+        return self._queued
+
+    def _drain_inbox(self) -> None:
+        while True:
+            try:
+                cmd = self._inbox.get_nowait()
+            except queue.Empty:
+                return
+            kind = cmd[0]
+            if kind == "audio":
+                _, tick, block, voiced = cmd
+                self._blocks.append([tick, block, 0, voiced])
+                self._queued += block.shape[0]
+            elif kind == "flush":
+                self._drop_from(cmd[1])
+            else:
+                self.flushed_ticks += len(self._blocks)
+                self._blocks.clear()
+                self._queued = 0
+                self._playing = False
+
+    def _drop_from(self, from_tick: int) -> None:
+        kept: deque[list[Any]] = deque()
+        for b in self._blocks:
+            if b[0] >= from_tick:
+                self._queued -= b[1].shape[0] - b[2]
+                self.flushed_ticks += 1
+            else:
+                kept.append(b)
+        self._blocks = kept
+
+    def _trim(self) -> None:
+        """Drop silent blocks while the queue is far above its target (device clocks drift apart)."""
+        while self._queued > self.max_samples and self._blocks and not self._blocks[0][3]:
+            b = self._blocks.popleft()
+            self._queued -= b[1].shape[0] - b[2]
+            self.trimmed_ticks += 1
+
+    def render(self, out: np.ndarray) -> list[tuple[int, float, int]]:
+        """Fill `out` (n,) float32; returns played segments (offset, tick_pos, n)."""
+        self._drain_inbox()
+        self._trim()
+        n = out.shape[0]
+        segments: list[tuple[int, float, int]] = []
+        self.onset_pending = None
+        if not self._playing:
+            if self._queued >= self.prebuffer and self._blocks:
+                self._playing = True
+            else:
+                out[:] = 0.0
+                return segments
+        pos = 0
+        while pos < n and self._blocks:
+            b = self._blocks[0]
+            tick, block, off, voiced = b
+            take = min(n - pos, block.shape[0] - off)
+            out[pos : pos + take] = block[off : off + take]
+            segments.append((pos, tick + off / AVATAR_SAMPLES_PER_TICK, take))
+            if voiced and not self._was_voiced and self.onset_pending is None:
+                self.onset_pending = pos
+            self._was_voiced = voiced
+            self.last_tick = tick
+            pos += take
+            b[2] = off + take
+            self._queued -= take
+            if b[2] >= block.shape[0]:
+                self._blocks.popleft()
+        if pos < n:
+            out[pos:] = 0.0
+            self._playing = False  # ran dry: re-prebuffer before playing again
+            self._was_voiced = False
+            self.underruns += 1
+        return segments
+
+
+class Player:
+    """sounddevice OutputStream (24 kHz mono float32) playing a PlaybackBuffer."""
+
+    def __init__(
+        self, device: str | int | None = None, blocksize: int = 480, prebuffer_ticks: int = 6
+    ) -> None:
+        self.buffer = PlaybackBuffer(prebuffer_ticks=prebuffer_ticks)
+        self.marks: deque[Mark] = deque(maxlen=64)
+        self.onsets: deque[Onset] = deque(maxlen=32)
+        self.device = device
+        self.blocksize = blocksize
+        self.callbacks = 0
+        self.status_flags = 0  # PortAudio output underflows reported by the device
+        self.voiced_until = 0.0  # monotonic time until which voiced avatar audio is at the DAC
+        self._stream: Any = None
+        self._lock = threading.Lock()  # guards start/stop only (never taken in the callback)
+
+    # ------------------------------------------------------------------ device
+    def start(self) -> None:
+        import sounddevice as sd
+
+        with self._lock:
+            if self._stream is not None:
+                return
+            try:
+                stream = sd.OutputStream(
+                    samplerate=AVATAR_RATE,
+                    channels=1,
+                    dtype="float32",
+                    blocksize=self.blocksize,
+                    latency="low",
+                    device=self.device if self.device not in ("", None) else None,
+                    callback=self._callback,
+                )
+                stream.start()
+            except Exception as e:  # PortAudioError, ValueError (unknown device), OSError
+                raise AudioDeviceError(f"cannot open the speaker ({self.device or 'default'}): {e}") from e
+            self._stream = stream
+
+    def stop(self) -> None:
+        with self._lock:
+            stream, self._stream = self._stream, None
+        if stream is not None:
+            try:
+                stream.stop()
+            finally:
+                stream.close()
+
+    @property
+    def running(self) -> bool:
+        return self._stream is not None and bool(self._stream.active)
+
+    @property
+    def latency_s(self) -> float:
+        return float(self._stream.latency) if self._stream is not None else 0.0
+
+    def _callback(self, outdata: np.ndarray, frames: int, time_info: Any, status: Any) -> None:
+        now = time.monotonic()
+        if status:
+            self.status_flags += 1
+        out = outdata[:, 0]
+        segments = self.buffer.render(out)
+        ahead = float(time_info.outputBufferDacTime - time_info.currentTime)
+        if not (0.0 <= ahead < 1.0):  # some host APIs report 0: fall back to the stream latency
+            ahead = self.latency_s
+        dac0 = now + ahead
+        for off, tick_pos, n in segments:
+            self.marks.append(Mark(dac0 + off / AVATAR_RATE, tick_pos, n))
+        onset = self.buffer.onset_pending
+        if onset is not None and segments:
+            # tick of the onset sample: the segment that contains it
+            tick = next(
+                int(tp + (onset - o) / AVATAR_SAMPLES_PER_TICK) for o, tp, n in segments if o <= onset < o + n
+            )
+            self.onsets.append(Onset(dac0 + onset / AVATAR_RATE, tick))
+        if segments and self.buffer._was_voiced:
+            self.voiced_until = dac0 + frames / AVATAR_RATE
+        self.callbacks += 1
+
+    # ------------------------------------------------------------------ GUI-side queries
+    def tick_at(self, t: float | None = None) -> float | None:
+        """The avatar tick (fractional) at the DAC at monotonic time t (default now); None if silent."""
+        t = time.monotonic() if t is None else t
+        marks = list(self.marks)  # snapshot; the callback only appends
+        for m in reversed(marks):
+            if m.dac <= t:
+                end = m.dac + m.n / AVATAR_RATE
+                if t <= end + 0.005:
+                    return m.tick_pos + (t - m.dac) * FPS
+                return None  # after the last played sample: silence/underrun
+        return None
+
+    def played_tick(self, t: float | None = None) -> int:
+        """Last tick whose start has reached the DAC (for PlaybackReport)."""
+        pos = self.tick_at(t)
+        return -1 if pos is None else math.floor(pos)
+
+
+class AudioDeviceError(RuntimeError):
+    """A sound device is missing, busy or failed; the message is shown to the user as is."""

@@ -1,0 +1,75 @@
+"""Persisted user settings: one JSON file in engine.paths.config_dir() (platformdirs).
+
+Plain dataclass; unknown keys in the file are ignored, bad values fall back to defaults (with a log
+line), so a hand-edited or older settings file never stops the app from starting.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from engine import paths
+
+log = logging.getLogger(__name__)
+FILE_NAME = "settings.json"
+
+
+@dataclass
+class Settings:
+    model: str = "lite"
+    persona: str = "guide"
+    avatar: str = "ada"
+    camera: str = ""  # QCameraDevice id (bytes decoded as latin-1); "" = system default
+    camera_enabled: bool = True
+    mic_device: str = ""  # sounddevice input device name; "" = default
+    speaker_device: str = ""  # sounddevice output device name; "" = default
+    push_to_talk: bool = False
+    hud: bool = False
+    self_view: bool = True
+    geometry: str = ""  # QWidget.saveGeometry() as hex
+    extra: dict[str, str] = field(default_factory=dict)
+
+    @staticmethod
+    def path() -> Path:
+        return paths.config_dir() / FILE_NAME
+
+    @classmethod
+    def load(cls) -> Settings:
+        p = cls.path()
+        if not p.exists():
+            return cls()
+        try:
+            data = json.loads(p.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as e:
+            log.warning("settings file %s unreadable (%s): using defaults", p, e)
+            return cls()
+        if not isinstance(data, dict):
+            log.warning("settings file %s is not a JSON object: using defaults", p)
+            return cls()
+        out = cls()
+        for f in dataclasses.fields(cls):
+            if f.name not in data:
+                continue
+            value: Any = data[f.name]
+            default = getattr(out, f.name)
+            if type(value) is not type(default):
+                log.warning("settings: ignoring %s=%r (expected %s)", f.name, value, type(default).__name__)
+                continue
+            setattr(out, f.name, value)
+        return out
+
+    def save(self) -> None:
+        p = self.path()
+        tmp = p.with_suffix(".tmp")
+        tmp.write_text(json.dumps(dataclasses.asdict(self), indent=2), encoding="utf-8")
+        tmp.replace(p)
+
+    @classmethod
+    def reset(cls) -> None:
+        p = cls.path()
+        p.unlink(missing_ok=True)

@@ -1,0 +1,144 @@
+"""Small thin widgets: caption list, state pill, status banner."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (
+    QFrame,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QScrollArea,
+    QVBoxLayout,
+    QWidget,
+)
+
+from .conversation import Conversation
+from .theme import STATE_COLORS
+
+
+class CaptionPanel(QFrame):
+    """Chat-style live captions: user bubbles right, avatar bubbles left; partials in italics."""
+
+    def __init__(self, conversation: Conversation, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("captions")
+        self.conversation = conversation
+        self.setMinimumWidth(300)
+        outer = QVBoxLayout(self)
+        outer.setContentsMargins(14, 14, 10, 14)
+        title = QLabel("CONVERSATION")
+        title.setObjectName("captionsTitle")
+        outer.addWidget(title)
+        self.scroll = QScrollArea()
+        self.scroll.setWidgetResizable(True)
+        self.scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.list = QWidget()
+        self.list.setObjectName("captionList")
+        self.lay = QVBoxLayout(self.list)
+        self.lay.setContentsMargins(0, 6, 6, 6)
+        self.lay.setSpacing(8)
+        self.lay.addStretch(1)
+        self.scroll.setWidget(self.list)
+        outer.addWidget(self.scroll, 1)
+        bar = self.scroll.verticalScrollBar()
+        bar.rangeChanged.connect(lambda _lo, hi: bar.setValue(hi))  # follow the newest caption
+        self._bubbles: list[QLabel] = []
+        conversation.changed.connect(self.refresh)
+
+    def add_section(self, title: str, body: QWidget) -> None:
+        lab = QLabel(title)
+        lab.setObjectName("captionsTitle")
+        self.layout().addSpacing(10)
+        self.layout().addWidget(lab)
+        self.layout().addWidget(body)
+
+    def texts(self) -> list[tuple[str, str, bool]]:
+        return [(c.side, c.text, c.final) for c in self.conversation.captions]
+
+    def refresh(self) -> None:
+        caps = list(self.conversation.captions)[-60:]
+        while len(self._bubbles) > len(caps):
+            row = self._bubbles.pop(0).parentWidget().parentWidget()
+            self.lay.removeWidget(row)
+            row.deleteLater()
+        while len(self._bubbles) < len(caps):
+            row = QWidget()
+            row.setObjectName("captionRow")
+            h = QHBoxLayout(row)
+            bubble = QFrame()
+            inner = QVBoxLayout(bubble)
+            inner.setContentsMargins(10, 7, 10, 7)
+            lab = QLabel()
+            lab.setWordWrap(True)
+            lab.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+            lab.setStyleSheet("background: transparent;")
+            inner.addWidget(lab)
+            h.addWidget(bubble)
+            self.lay.insertWidget(self.lay.count() - 1, row)
+            self._bubbles.append(lab)
+        for lab, cap in zip(self._bubbles, caps):
+            bubble = lab.parentWidget()
+            bubble.setObjectName("bubbleUser" if cap.side == "user" else "bubbleAvatar")
+            bubble.setProperty("partial", not cap.final)
+            lab.setText(cap.text + ("…" if not cap.final else ""))
+            font = lab.font()
+            font.setItalic(not cap.final)
+            lab.setFont(font)
+            h = bubble.parentWidget().layout()
+            # user bubbles indented from the left, avatar bubbles from the right
+            h.setContentsMargins(36, 0, 0, 0) if cap.side == "user" else h.setContentsMargins(0, 0, 36, 0)
+            bubble.style().unpolish(bubble)
+            bubble.style().polish(bubble)
+
+
+class StatePill(QLabel):
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("statePill")
+        self.set_state("starting")
+
+    def set_state(self, state: str) -> None:
+        self.state = state
+        color = STATE_COLORS.get(state, "#8a93a6")
+        self.setText({"starting": "starting engine…"}.get(state, state))
+        self.setStyleSheet(f"#statePill {{ background: {color}; }}")
+
+
+class Banner(QFrame):
+    """A status line above the stage; `retry` is offered on errors."""
+
+    retry = Signal()
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("banner")
+        lay = QHBoxLayout(self)
+        lay.setContentsMargins(12, 6, 8, 6)
+        self.label = QLabel()
+        self.label.setWordWrap(True)
+        self.label.setStyleSheet("background: transparent; color: inherit;")
+        self.label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        lay.addWidget(self.label, 1)
+        self.retry_button = QPushButton("Retry")
+        self.retry_button.clicked.connect(self.retry)
+        lay.addWidget(self.retry_button)
+        self.level = ""
+        self.hide()
+
+    def show_status(self, level: str, text: str) -> None:
+        self.level = level
+        if not text:
+            self.label.setText("")
+            self.hide()
+            return
+        self.setProperty("level", level or "info")
+        self.label.setText(text)
+        self.label.setStyleSheet(
+            {"error": "color: #ffb3b3;", "warn": "color: #ffd08a;"}.get(level, "color: #c9d6ff;")
+            + "background: transparent;"
+        )
+        self.retry_button.setVisible(level == "error")
+        self.style().unpolish(self)
+        self.style().polish(self)
+        self.show()

@@ -1,0 +1,506 @@
+"""The main window: avatar stage (view + self-view + HUD overlays), captions, controls, pickers.
+
+Widgets stay thin: state lives in DuetCore / Conversation; this file wires signals to widgets and
+persists Settings.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+from PySide6.QtCore import QByteArray, QEvent, QObject, Qt, QTimer
+from PySide6.QtGui import QCloseEvent, QIcon, QKeyEvent, QKeySequence, QResizeEvent, QShortcut
+from PySide6.QtWidgets import (
+    QApplication,
+    QComboBox,
+    QFrame,
+    QGridLayout,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QMainWindow,
+    QProgressBar,
+    QPushButton,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from engine.protocol import Ready
+
+from . import catalog
+from .camera import CameraCapture
+from .core import DuetCore
+from .hud import Hud
+from .mic import list_devices, rescan_devices
+from .settings import Settings
+from .views import AvatarView, PainterView, SelfView, make_avatar_view
+from .widgets import Banner, CaptionPanel, StatePill
+
+log = logging.getLogger(__name__)
+CAMERA_OFF = "__off__"
+
+
+class Stage(QWidget):
+    """The avatar view with overlays: self-view (bottom right) and HUD (top left)."""
+
+    def __init__(self, view: AvatarView, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("stage")
+        self.view = view
+        view.setParent(self)
+        self.self_view = SelfView(self)
+        self.hud: QWidget | None = None
+
+    def set_view(self, view: AvatarView) -> None:
+        old = self.view
+        self.view = view
+        view.setParent(self)
+        view.lower()
+        view.show()
+        old.hide()
+        old.close_view()
+        old.deleteLater()
+        self._layout()
+
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        super().resizeEvent(event)
+        self._layout()
+
+    def _layout(self) -> None:
+        self.view.setGeometry(self.rect())
+        sv = self.self_view
+        sv.move(self.width() - sv.width() - 16, self.height() - sv.height() - 16)
+        sv.raise_()
+        if self.hud is not None:
+            self.hud.adjustSize()
+            self.hud.move(16, 16)
+            self.hud.raise_()
+
+
+class MainWindow(QMainWindow):
+    def __init__(self, core: DuetCore, settings: Settings, use_gl: bool = True) -> None:
+        super().__init__()
+        self.core = core
+        self.settings = settings
+        self._devices_wired = False
+        self.setWindowTitle("Duet")
+        icon = catalog.icon_path()
+        if icon is not None:
+            self.setWindowIcon(QIcon(str(icon)))
+        self.resize(1180, 760)
+        self.setMinimumSize(820, 560)
+        central = QWidget()
+        central.setObjectName("central")
+        self.setCentralWidget(central)
+        root = QVBoxLayout(central)
+        root.setContentsMargins(0, 0, 0, 0)
+        root.setSpacing(0)
+        root.addWidget(self._build_top_bar())
+
+        body = QHBoxLayout()
+        body.setContentsMargins(0, 0, 0, 0)
+        body.setSpacing(0)
+        left = QVBoxLayout()
+        left.setContentsMargins(16, 12, 16, 12)
+        left.setSpacing(10)
+        self.banner = Banner()
+        self.banner.retry.connect(core.retry)
+        left.addWidget(self.banner)
+        self.stage = Stage(make_avatar_view(use_gl))
+        self._watch_view()
+        left.addWidget(self.stage, 1)
+        self.device_note = QLabel()
+        self.device_note.setObjectName("deviceNote")
+        self.device_note.setWordWrap(True)
+        self.device_note.hide()
+        left.addWidget(self.device_note)
+        body.addLayout(left, 1)
+        self.captions = CaptionPanel(core.conversation)
+        self.captions.add_section("DEVICES", self._build_devices())
+        body.addWidget(self.captions)
+        root.addLayout(body, 1)
+        root.addWidget(self._build_bottom_bar())
+
+        self.hud = Hud(core, self.stage)
+        self.stage.hud = self.hud
+        self.hud.setVisible(settings.hud)
+        self.hud_button.setChecked(settings.hud)
+        self._hud_timer = QTimer(self)
+        self._hud_timer.setInterval(250)
+        self._hud_timer.timeout.connect(self._refresh_live)
+        self._hud_timer.start()
+
+        self.camera = CameraCapture(core.push_frame, core.session_tick, self)
+        self.camera.image_ready.connect(self.stage.self_view.show_image)
+        self.camera.message.connect(self._camera_message)
+        self.camera.devices_changed.connect(self._fill_cameras)
+        self._camera_note = ""
+        self._mic_note = ""
+        self._speaker_note = ""
+
+        core.frame_due.connect(self._show_frame)
+        core.status.connect(self.banner.show_status)
+        core.ready.connect(self._on_ready)
+        core.mic_message.connect(self._mic_message)
+        core.speaker_message.connect(self._speaker_message)
+        core.conversation.state_changed.connect(self.state_pill.set_state)
+
+        QShortcut(QKeySequence(Qt.Key.Key_F11), self, self.toggle_fullscreen)
+        QShortcut(QKeySequence("Ctrl+H"), self, self.hud_button.toggle)
+        QShortcut(QKeySequence(Qt.Key.Key_Escape), self, self._leave_fullscreen)
+        QApplication.instance().installEventFilter(self)  # Space = push-to-talk anywhere but the text box
+
+        if settings.geometry:
+            self.restoreGeometry(QByteArray.fromHex(settings.geometry.encode()))
+        self._fill_devices()
+
+    # ------------------------------------------------------------------ building
+    def _combo(self, tip: str) -> QComboBox:
+        c = QComboBox()
+        c.setToolTip(tip)
+        c.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
+        return c
+
+    def _build_top_bar(self) -> QWidget:
+        bar = QFrame()
+        bar.setObjectName("topBar")
+        h = QHBoxLayout(bar)
+        h.setContentsMargins(16, 8, 16, 8)
+        h.setSpacing(8)
+        brand = QLabel("Duet")
+        brand.setObjectName("brand")
+        h.addWidget(brand)
+        h.addSpacing(12)
+        self.model_combo = self._combo("Model (engine backend)")
+        self.persona_combo = self._combo("Persona: who the avatar is")
+        self.avatar_combo = self._combo("Avatar: how it looks")
+        for title, combo in (
+            ("Model", self.model_combo),
+            ("Persona", self.persona_combo),
+            ("Avatar", self.avatar_combo),
+        ):
+            h.addWidget(QLabel(title))
+            h.addWidget(combo)
+        h.addStretch(1)
+        self.camera_combo = self._combo("Camera")
+        self.mic_combo = self._combo("Microphone")
+        self.speaker_combo = self._combo("Speaker")
+        self.hud_button = QToolButton()
+        self.hud_button.setText("HUD")
+        self.hud_button.setCheckable(True)
+        self.hud_button.setToolTip("Latency HUD (Ctrl+H)")
+        self.hud_button.toggled.connect(self._toggle_hud)
+        h.addWidget(self.hud_button)
+        self.full_button = QToolButton()
+        self.full_button.setText("Fullscreen")
+        self.full_button.setToolTip("Fullscreen (F11)")
+        self.full_button.clicked.connect(self.toggle_fullscreen)
+        h.addWidget(self.full_button)
+        self._fill_pickers()
+        return bar
+
+    def _build_devices(self) -> QWidget:
+        box = QWidget()
+        box.setObjectName("devicesBox")
+        grid = QGridLayout(box)
+        grid.setContentsMargins(0, 4, 0, 0)
+        grid.setHorizontalSpacing(8)
+        grid.setVerticalSpacing(6)
+        for r, (title, combo) in enumerate(
+            (("Camera", self.camera_combo), ("Microphone", self.mic_combo), ("Speaker", self.speaker_combo))
+        ):
+            lab = QLabel(title)
+            lab.setObjectName("fieldLabel")
+            grid.addWidget(lab, r, 0)
+            combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+            combo.setMinimumContentsLength(12)
+            grid.addWidget(combo, r, 1)
+        self.refresh_button = QPushButton("Rescan devices")
+        self.refresh_button.setToolTip("Look for newly plugged cameras, microphones and speakers")
+        self.refresh_button.clicked.connect(self.rescan_devices)
+        grid.addWidget(self.refresh_button, 3, 1)
+        grid.setColumnStretch(1, 1)
+        return box
+
+    def _build_bottom_bar(self) -> QWidget:
+        bar = QFrame()
+        bar.setObjectName("bottomBar")
+        h = QHBoxLayout(bar)
+        h.setContentsMargins(16, 10, 16, 10)
+        h.setSpacing(10)
+        self.state_pill = StatePill()
+        h.addWidget(self.state_pill)
+        self.untrained_badge = QLabel("untrained model")
+        self.untrained_badge.setObjectName("badge")
+        self.untrained_badge.setToolTip("This model has no trained weights: expect noise, not conversation")
+        self.untrained_badge.hide()
+        h.addWidget(self.untrained_badge)
+        self.level = QProgressBar()
+        self.level.setRange(0, 100)
+        self.level.setTextVisible(False)
+        self.level.setFixedWidth(70)
+        self.level.setToolTip("Microphone level")
+        h.addWidget(self.level)
+        self.mute_button = QPushButton("Mute")
+        self.mute_button.setObjectName("danger")
+        self.mute_button.setCheckable(True)
+        self.mute_button.toggled.connect(self._set_muted)
+        h.addWidget(self.mute_button)
+        self.ptt_toggle = QPushButton("Push-to-talk")
+        self.ptt_toggle.setCheckable(True)
+        self.ptt_toggle.setToolTip("Only send the microphone while Space or 'Hold to talk' is held")
+        self.ptt_toggle.toggled.connect(self._set_ptt_mode)
+        h.addWidget(self.ptt_toggle)
+        self.talk_button = QPushButton("Hold to talk")
+        self.talk_button.pressed.connect(lambda: self._set_ptt(True))
+        self.talk_button.released.connect(lambda: self._set_ptt(False))
+        self.talk_button.setVisible(False)
+        h.addWidget(self.talk_button)
+        self.stop_button = QPushButton("Interrupt")
+        self.stop_button.setToolTip("Stop the avatar now")
+        self.stop_button.clicked.connect(self.core.interrupt)
+        h.addWidget(self.stop_button)
+        self.text_box = QLineEdit()
+        self.text_box.setPlaceholderText("Type to the avatar and press Enter…")
+        self.text_box.returnPressed.connect(self._send_text)
+        h.addWidget(self.text_box, 1)
+        self.send_button = QPushButton("Send")
+        self.send_button.setObjectName("primary")
+        self.send_button.clicked.connect(self._send_text)
+        h.addWidget(self.send_button)
+        self.ptt_toggle.setChecked(self.settings.push_to_talk)
+        return bar
+
+    def _fill_pickers(self) -> None:
+        s = self.settings
+        fills = (
+            (
+                self.model_combo,
+                catalog.models(include_hidden=s.model not in {c.id for c in catalog.models()}),
+                s.model,
+            ),
+            (self.persona_combo, catalog.personas(), s.persona),
+            (self.avatar_combo, catalog.avatars(), s.avatar),
+        )
+        for combo, choices, current in fills:
+            combo.blockSignals(True)
+            combo.clear()
+            for c in catalog.with_current(choices, current):
+                combo.addItem(c.label, c.id)
+                combo.setItemData(combo.count() - 1, c.tooltip, Qt.ItemDataRole.ToolTipRole)
+            idx = combo.findData(current)
+            combo.setCurrentIndex(max(idx, 0))
+            combo.blockSignals(False)
+        self.model_combo.currentIndexChanged.connect(self._model_picked)
+        self.persona_combo.currentIndexChanged.connect(self._persona_picked)
+        self.avatar_combo.currentIndexChanged.connect(self._avatar_picked)
+
+    def _fill_devices(self) -> None:
+        self._fill_cameras()
+        for combo, kind, current in (
+            (self.mic_combo, "input", self.settings.mic_device),
+            (self.speaker_combo, "output", self.settings.speaker_device),
+        ):
+            combo.blockSignals(True)
+            combo.clear()
+            combo.addItem("System default", "")
+            for name in list_devices(kind):
+                combo.addItem(name, name)
+            idx = combo.findData(current)
+            if idx < 0 and current:
+                combo.addItem(f"{current} (missing)", current)
+                idx = combo.count() - 1
+            combo.setCurrentIndex(max(idx, 0))
+            combo.blockSignals(False)
+        if not self._devices_wired:
+            self._devices_wired = True
+            self.mic_combo.currentIndexChanged.connect(self._mic_picked)
+            self.speaker_combo.currentIndexChanged.connect(self._speaker_picked)
+            self.camera_combo.currentIndexChanged.connect(self._camera_picked)
+
+    def _fill_cameras(self) -> None:
+        combo = self.camera_combo
+        combo.blockSignals(True)
+        combo.clear()
+        cams = CameraCapture.devices()
+        for dev_id, desc in cams:
+            combo.addItem(desc, dev_id)
+        if not cams:
+            combo.addItem("No camera", CAMERA_OFF)
+        else:
+            combo.addItem("Off", CAMERA_OFF)
+        want = self.settings.camera if self.settings.camera_enabled else CAMERA_OFF
+        idx = combo.findData(want)
+        combo.setCurrentIndex(max(idx, 0))
+        combo.blockSignals(False)
+
+    # ------------------------------------------------------------------ start / stop
+    def start(self) -> None:
+        self.core.start()
+        if self.settings.camera_enabled:
+            self.camera.start(self.settings.camera)
+        else:
+            self.stage.self_view.show_message("camera off")
+        self.stage.self_view.setVisible(self.settings.self_view)
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        QApplication.instance().removeEventFilter(self)
+        self._hud_timer.stop()
+        self.settings.geometry = bytes(self.saveGeometry().toHex().data()).decode()
+        self.settings.hud = self.hud.isVisible()
+        try:
+            self.settings.save()
+        except OSError as e:
+            log.warning("cannot save settings: %s", e)
+        self.camera.stop()
+        self.core.shutdown()
+        self.stage.view.close_view()
+        super().closeEvent(event)
+
+    # ------------------------------------------------------------------ slots
+    def _show_frame(self, frame: np.ndarray) -> None:
+        self.stage.view.set_frame(frame)
+
+    def _watch_view(self) -> None:
+        """If the GL view never draws while visible, swap in the QPainter view."""
+        if self.stage.view.kind != "vispy":
+            return
+        QTimer.singleShot(3000, self._check_gl)
+
+    def _check_gl(self) -> None:
+        view = self.stage.view
+        if (
+            view.kind == "vispy"
+            and self.isVisible()
+            and getattr(view, "draws", 1) == 0
+            and view.frames_set > 0
+        ):
+            log.warning("OpenGL view did not draw: falling back to the QPainter view")
+            self.use_painter_view()
+
+    def use_painter_view(self) -> None:
+        self.stage.set_view(PainterView())
+        if self.stage.view.last_frame is not None:
+            self.stage.view.set_frame(self.stage.view.last_frame)
+
+    def _on_ready(self, ready: Ready) -> None:
+        self.untrained_badge.setVisible(not ready.trained)
+        idx = self.model_combo.findData(ready.model)
+        if idx >= 0:
+            self.model_combo.setItemText(idx, ready.model + ("  (untrained)" if not ready.trained else ""))
+
+    def _send_text(self) -> None:
+        if self.core.send_text(self.text_box.text()):
+            self.text_box.clear()
+
+    def _set_muted(self, muted: bool) -> None:
+        self.core.assembler.muted = muted
+        self.mute_button.setText("Muted" if muted else "Mute")
+
+    def _set_ptt_mode(self, on: bool) -> None:
+        self.core.assembler.ptt_mode = on
+        self.core.assembler.ptt_down = False
+        self.talk_button.setVisible(on)
+        self.settings.push_to_talk = on
+
+    def _set_ptt(self, down: bool) -> None:
+        self.core.assembler.ptt_down = down
+        self.talk_button.setText("Talking…" if down else "Hold to talk")
+
+    def eventFilter(self, obj: QObject, event: QEvent) -> bool:
+        t = event.type()
+        if t in (QEvent.Type.KeyPress, QEvent.Type.KeyRelease) and self.core.assembler.ptt_mode:
+            assert isinstance(event, QKeyEvent)
+            if event.key() == Qt.Key.Key_Space and not self.text_box.hasFocus() and self.isActiveWindow():
+                if not event.isAutoRepeat():
+                    self._set_ptt(t == QEvent.Type.KeyPress)
+                return True
+        return super().eventFilter(obj, event)
+
+    def _toggle_hud(self, on: bool) -> None:
+        self.hud.setVisible(on)
+        self.settings.hud = on
+        if on:
+            self.hud.refresh()
+            self.stage._layout()
+
+    def toggle_fullscreen(self) -> None:
+        if self.isFullScreen():
+            self.showNormal()
+        else:
+            self.showFullScreen()
+
+    def _leave_fullscreen(self) -> None:
+        if self.isFullScreen():
+            self.showNormal()
+
+    def _refresh_live(self) -> None:
+        self.level.setValue(min(100, int(self.core.assembler.level * 400)))
+        if self.hud.isVisible():
+            self.hud.refresh()
+            self.hud.adjustSize()
+
+    def _model_picked(self) -> None:
+        model = self.model_combo.currentData()
+        self.settings.model = model
+        self.untrained_badge.hide()
+        self.core.conversation.clear()
+        self.core.switch_model(model)
+
+    def _persona_picked(self) -> None:
+        self.settings.persona = self.persona_combo.currentData()
+        self.core.update_session(persona=self.settings.persona)
+
+    def _avatar_picked(self) -> None:
+        self.settings.avatar = self.avatar_combo.currentData()
+        self.core.update_session(avatar=self.settings.avatar)
+
+    def _camera_picked(self) -> None:
+        dev = self.camera_combo.currentData()
+        if dev == CAMERA_OFF:
+            self.settings.camera_enabled = False
+            self.camera.stop()
+            self.stage.self_view.show_message("camera off")
+            self._camera_message("")
+        else:
+            self.settings.camera_enabled = True
+            self.settings.camera = dev
+            self.camera.start(dev)
+
+    def _mic_picked(self) -> None:
+        self.settings.mic_device = self.mic_combo.currentData()
+        self.core.set_mic(self.settings.mic_device)
+
+    def _speaker_picked(self) -> None:
+        self.settings.speaker_device = self.speaker_combo.currentData()
+        self.core.set_speaker(self.settings.speaker_device)
+
+    def rescan_devices(self) -> None:
+        """Re-list devices (PortAudio needs a re-init with all streams closed) and reopen them."""
+        self.core.close_mic()
+        self.core.player.stop()
+        rescan_devices()
+        self.core.set_speaker(self.settings.speaker_device)
+        self.core.set_mic(self.settings.mic_device)
+        self._fill_devices()
+
+    def _camera_message(self, text: str) -> None:
+        self._camera_note = text
+        if text:
+            self.stage.self_view.show_message("no camera")
+        self._update_note()
+
+    def _mic_message(self, text: str) -> None:
+        self._mic_note = text
+        self._update_note()
+
+    def _speaker_message(self, text: str) -> None:
+        self._speaker_note = text
+        self._update_note()
+
+    def _update_note(self) -> None:
+        notes = [n for n in (self._mic_note, self._speaker_note, self._camera_note) if n]
+        self.device_note.setText("\n".join(notes))
+        self.device_note.setVisible(bool(notes))

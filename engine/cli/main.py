@@ -1,0 +1,277 @@
+"""`duet-engine`: the headless command line (run, demo, models, bench, train).
+
+User errors print one line `duet-engine: error: ...` to stderr and exit 1 (argparse usage errors: 2);
+no tracebacks. Results are JSON on stdout.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+PROG = "duet-engine"
+# kind -> "module:function"; function(argv: list[str]) -> int, printing JSON
+BENCHES: dict[str, str] = {
+    "ipc": "engine.bench.ipc:main",
+    "lite": "engine.bench.lite:main",
+    "streamer": "engine.bench.streamer:main",
+}
+TRAIN = "engine.models.streamer.train:main"
+DEMO_INPUT = "demo/user_turn.wav"  # under engine.paths.assets_dir()
+DEMO_TAIL_S = 10.0  # room for the avatar's answer after the user's turn
+
+
+class CliError(Exception):
+    """A user-facing error: printed as one line."""
+
+
+def _user_errors() -> tuple[type[BaseException], ...]:
+    """Exception types that mean "bad input or environment", not a bug."""
+    from engine.media import MediaError
+    from engine.registry import UnknownModelError
+    from engine.runner import RunnerError
+    from engine.session import SessionReadError
+
+    types: list[type[BaseException]] = [
+        CliError,
+        MediaError,
+        UnknownModelError,
+        RunnerError,
+        SessionReadError,
+    ]
+    types += [OSError, ValueError]  # SessionWriteError is an OSError
+    try:
+        from engine.client import EngineStartError  # type: ignore[attr-defined]
+
+        types.append(EngineStartError)
+    except ImportError:
+        pass
+    return tuple(types)
+
+
+def _add_run_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--realtime",
+        action="store_true",
+        help="pace the input at 40 ms a tick (default: as fast as possible)",
+    )
+    p.add_argument(
+        "--max-ahead-units", type=int, default=2, help="fast mode: units fed ahead of the engine (2)"
+    )
+    p.add_argument("--echo-delay-ms", type=float, default=0.0, help="simulated speaker->mic delay (ms)")
+    p.add_argument("--echo-gain", type=float, default=0.0, help="simulated echo gain (0 = no echo)")
+    p.add_argument("--tail-s", type=float, default=None, help="seconds of silence after the input")
+    p.add_argument("--max-s", type=float, default=None, help="use at most this many seconds of the input")
+    p.add_argument("--no-camera", action="store_true", help="ignore the input's video")
+    p.add_argument("--persona", default="guide", help="persona id or YAML path (guide)")
+    p.add_argument("--avatar", default="ada", help="avatar id (ada)")
+    p.add_argument("--brain", default="script", choices=["script", "llm"], help="how the lite model thinks")
+    p.add_argument("--llm-url", default="", help="OpenAI-compatible base URL for --brain llm")
+    p.add_argument("--llm-model", default="", help="model name at --llm-url")
+    p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N | mps")
+    p.add_argument("--weights", default="", help="local folder or hub repo id (models that need weights)")
+    p.add_argument("--revision", default="", help="hub revision (commit or tag) for --weights")
+    p.add_argument(
+        "--say",
+        action="append",
+        default=[],
+        metavar="SEC:TEXT",
+        help="send typed user text when the input reaches SEC seconds (repeatable)",
+    )
+    p.add_argument(
+        "--operator",
+        action="append",
+        default=[],
+        metavar="SEC:TEXT",
+        help="Wizard-of-Oz: the avatar says TEXT verbatim at SEC seconds (repeatable)",
+    )
+    p.add_argument("--log", default=None, help="engine log file")
+    p.add_argument("--start-timeout-s", type=float, default=120.0, help="engine start limit (120)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=PROG, description="Duet engine: headless runs, demo, benchmarks, training"
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    run = sub.add_parser("run", help="feed an input file through a model and write a session file")
+    run.add_argument("--model", default="lite", help="model name (see `duet-engine models`)")
+    run.add_argument("--input", required=True, help="wav/flac/mp3/ogg/mp4/mkv file, or lavfi:GRAPH")
+    run.add_argument("--output", default=None, help="session file NAME.mkv (default: the sessions folder)")
+    _add_run_options(run)
+
+    demo = sub.add_parser("demo", help="headless demo: the lite avatar answers a recorded user turn")
+    demo.add_argument("--model", default="lite", help="model name (lite)")
+    demo.add_argument("--input", default=None, help="user turn to play (default: the shipped demo WAV)")
+    demo.add_argument("--output", default=None, help="session file (default: the sessions folder)")
+    _add_run_options(demo)
+
+    models = sub.add_parser("models", help="list the available models")
+    models.add_argument("--json", action="store_true", help="print JSON")
+    models.add_argument("--all", action="store_true", help="include hidden (test) models")
+
+    bench = sub.add_parser("bench", help="run a benchmark (prints JSON)")
+    bench.add_argument("kind", choices=sorted(BENCHES), help="what to benchmark")
+    bench.add_argument("args", nargs=argparse.REMAINDER, help="options for the benchmark")
+
+    train = sub.add_parser("train", help="train the streamer model (see `duet-engine train --help`)")
+    train.add_argument("args", nargs=argparse.REMAINDER, help="options for training")
+    return parser
+
+
+def _load(target: str, what: str) -> Callable[[list[str]], int]:
+    module_name, _, attr = target.partition(":")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as e:
+        raise CliError(f"{what} is not available ({module_name}: {e})") from None
+    fn = getattr(module, attr, None)
+    if fn is None:
+        raise CliError(f"{what} is not available ({module_name} has no {attr})")
+    return fn
+
+
+def _default_output(prefix: str) -> str:
+    from engine.paths import sessions_dir
+
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    path = sessions_dir() / f"{prefix}-{stamp}.mkv"
+    n = 1
+    while path.exists():
+        n += 1
+        path = sessions_dir() / f"{prefix}-{stamp}-{n}.mkv"
+    return str(path)
+
+
+def _timed_texts(items: list[str], operator: bool, flag: str) -> list[tuple[float, str, bool]]:
+    out = []
+    for item in items:
+        sec, sep, text = item.partition(":")
+        try:
+            at = float(sec)
+        except ValueError:
+            at = -1.0
+        if not sep or at < 0 or not text:
+            raise CliError(f"{flag} needs SECONDS:TEXT (e.g. {flag} 2.5:hello), got {item!r}")
+        out.append((at, text, operator))
+    return out
+
+
+def _run_config(a: argparse.Namespace, tail_s: float) -> Any:
+    from engine.runner import RunConfig
+
+    if a.max_ahead_units < 1:
+        raise CliError("--max-ahead-units must be >= 1")
+    if a.tail_s is not None and a.tail_s < 0:
+        raise CliError("--tail-s must be >= 0")
+    return RunConfig(
+        model=a.model,
+        input=a.input,
+        output=a.output,
+        realtime=a.realtime,
+        max_ahead_units=a.max_ahead_units,
+        echo_delay_ms=a.echo_delay_ms,
+        echo_gain=a.echo_gain,
+        tail_s=tail_s if a.tail_s is None else a.tail_s,
+        max_s=a.max_s,
+        camera=not a.no_camera,
+        persona=a.persona,
+        avatar=a.avatar,
+        brain=a.brain,
+        llm_url=a.llm_url,
+        llm_model=a.llm_model,
+        device=a.device,
+        weights=a.weights,
+        revision=a.revision,
+        log_path=a.log,
+        start_timeout_s=a.start_timeout_s,
+        texts=_timed_texts(a.say, False, "--say") + _timed_texts(a.operator, True, "--operator"),
+    )
+
+
+def cmd_run(a: argparse.Namespace) -> int:
+    from engine.runner import run_session
+
+    if a.output is None:
+        a.output = _default_output("run")
+    if not a.input.startswith("lavfi:") and not Path(a.input).is_file():
+        raise CliError(f"input file not found: {a.input}")
+    summary = run_session(_run_config(a, tail_s=0.0))
+    print(json.dumps(summary, indent=2))
+    return 0
+
+
+def cmd_demo(a: argparse.Namespace) -> int:
+    from engine.paths import assets_dir
+    from engine.runner import run_session
+
+    if a.input is None:
+        a.input = str(assets_dir() / DEMO_INPUT)
+        if not Path(a.input).is_file():
+            raise CliError(f"the demo input is missing: {a.input} (reinstall Duet or pass --input FILE)")
+    if a.output is None:
+        a.output = _default_output("demo")
+    summary = run_session(_run_config(a, tail_s=DEMO_TAIL_S))
+    print(json.dumps(summary, indent=2))
+    print(f"demo session written: {summary['path']}")
+    return 0
+
+
+def cmd_models(a: argparse.Namespace) -> int:
+    from engine.registry import available
+
+    infos = available(include_hidden=a.all)
+    if a.json:
+        rows = [
+            {
+                "name": i.name,
+                "description": i.description,
+                "needs_weights": i.needs_weights,
+                "hidden": i.hidden,
+            }
+            for i in infos
+        ]
+        print(json.dumps(rows, indent=2))
+    else:
+        width = max((len(i.name) for i in infos), default=0)
+        for i in infos:
+            print(f"{i.name:<{width}}  {i.description}")
+    return 0
+
+
+def cmd_bench(a: argparse.Namespace) -> int:
+    return int(_load(BENCHES[a.kind], f"benchmark {a.kind!r}")(list(a.args)) or 0)
+
+
+def cmd_train(a: argparse.Namespace) -> int:
+    return int(_load(TRAIN, "training")(list(a.args)) or 0)
+
+
+COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
+    "run": cmd_run,
+    "demo": cmd_demo,
+    "models": cmd_models,
+    "bench": cmd_bench,
+    "train": cmd_train,
+}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(list(sys.argv[1:] if argv is None else argv))
+    try:
+        return COMMANDS[args.command](args)
+    except KeyboardInterrupt:
+        print(f"{PROG}: interrupted", file=sys.stderr)
+        return 130
+    except Exception as e:
+        if isinstance(e, _user_errors()):
+            print(f"{PROG}: error: {e}", file=sys.stderr)
+            return 1
+        raise

@@ -1,0 +1,347 @@
+"""The one model loader: config.json + model.safetensors from a local folder or a hub repo.
+
+`resolve()` turns a local folder or a hub repo id (+ revision) into a local folder; a repo goes
+through huggingface_hub.snapshot_download (standard cache, HF_HUB_OFFLINE honoured, only
+config.json and *.safetensors fetched). Everything after resolve() is the same code path.
+
+Weights are read from safetensors ONLY: pickle-based checkpoints (.bin/.pt/.pth/.ckpt/.pkl, or a
+pickle renamed to .safetensors) are refused and never unpickled. Truncated files, configs that do
+not match the weights and malformed configs raise CheckpointError naming the file and the problem.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import re
+import struct
+import types
+import typing
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, TypeVar
+
+import torch
+from safetensors import safe_open
+from safetensors.torch import save_file
+
+CONFIG_NAME = "config.json"
+WEIGHTS_NAME = "model.safetensors"
+ALLOW_PATTERNS = ["config.json", "*.safetensors"]
+PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl", ".pickle")
+_SHARD_RE = re.compile(r"^model-\d{5}-of-\d{5}\.safetensors$")
+_MAX_HEADER = 100 * 1024 * 1024  # safetensors caps its JSON header at 100 MB
+
+T = TypeVar("T")
+
+
+class CheckpointError(ValueError):
+    """A model folder, config or weights file that cannot be used (the message names the file)."""
+
+
+# ---------------------------------------------------------------- resolve
+def _truthy(value: str | None) -> bool:
+    return (value or "").strip().lower() in ("1", "true", "yes", "on")
+
+
+def hub_cache_dir() -> Path:
+    """The standard huggingface_hub cache, read from the environment now (not at import time)."""
+    if os.environ.get("HF_HUB_CACHE"):
+        return Path(os.environ["HF_HUB_CACHE"]).expanduser()
+    if os.environ.get("HUGGINGFACE_HUB_CACHE"):
+        return Path(os.environ["HUGGINGFACE_HUB_CACHE"]).expanduser()
+    home = os.environ.get("HF_HOME") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"), "huggingface"
+    )
+    return Path(home).expanduser() / "hub"
+
+
+def offline() -> bool:
+    return _truthy(os.environ.get("HF_HUB_OFFLINE")) or _truthy(os.environ.get("TRANSFORMERS_OFFLINE"))
+
+
+def _looks_like_repo_id(text: str) -> bool:
+    return re.fullmatch(r"[A-Za-z0-9][\w.-]*/[\w.-]+", text) is not None and ".." not in text
+
+
+def resolve(path_or_repo: str | os.PathLike[str], revision: str | None = None) -> Path:
+    """A local model folder for `path_or_repo`: an existing folder as is, else a hub repo snapshot.
+
+    Hub repos are fetched with snapshot_download into the standard cache (HF_HOME / HF_HUB_CACHE),
+    only config.json and *.safetensors; with HF_HUB_OFFLINE=1 only the cache is consulted.
+    Pin `revision` (a commit hash or tag) for reproducible loads; None/"" means "main".
+    """
+    text = os.fspath(path_or_repo).strip()
+    if not text:
+        raise CheckpointError("no model given: pass a local folder or a hub repo id (org/name)")
+    local = Path(text).expanduser()
+    if local.is_dir():
+        return local.resolve()
+    if local.is_file():
+        raise CheckpointError(
+            f"{local}: expected a model folder holding {CONFIG_NAME} + {WEIGHTS_NAME}, got a file"
+        )
+    if not _looks_like_repo_id(text):
+        raise CheckpointError(f"{text}: no such folder, and not a hub repo id of the form org/name")
+    from huggingface_hub import snapshot_download
+    from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError
+
+    is_offline = offline()
+    try:
+        folder = snapshot_download(
+            repo_id=text,
+            revision=revision or None,
+            allow_patterns=ALLOW_PATTERNS,
+            cache_dir=str(hub_cache_dir()),
+            local_files_only=is_offline,
+        )
+    except LocalEntryNotFoundError as e:
+        hint = (
+            "HF_HUB_OFFLINE is set, so only the local cache was searched"
+            if is_offline
+            else "the hub could not be reached and the cache has no copy"
+        )
+        raise CheckpointError(
+            f"hub repo {text!r} (revision {revision or 'main'!r}) not found in cache {hub_cache_dir()}: "
+            f"{hint}. Download it once with network access, or pass a local folder."
+        ) from e
+    except (HfHubHTTPError, OSError, ValueError) as e:
+        raise CheckpointError(f"hub repo {text!r} (revision {revision or 'main'!r}): {e}") from e
+    return Path(folder)
+
+
+# ---------------------------------------------------------------- config
+def _check_value(tp: Any, value: Any, where: str) -> Any:
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        errors = []
+        for alt in typing.get_args(tp):
+            try:
+                return _check_value(alt, value, where)
+            except CheckpointError as e:
+                errors.append(str(e))
+        raise CheckpointError(f"{where}: {value!r:.60} matches none of {tp}")
+    if tp is type(None):
+        if value is None:
+            return None
+        raise CheckpointError(f"{where}: expected null, got {value!r:.60}")
+    if tp is bool:
+        if isinstance(value, bool):
+            return value
+        raise CheckpointError(f"{where}: expected true/false, got {value!r:.60}")
+    if tp is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        raise CheckpointError(f"{where}: expected an integer, got {value!r:.60}")
+    if tp is float:
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return float(value)
+        raise CheckpointError(f"{where}: expected a number, got {value!r:.60}")
+    if tp is str:
+        if isinstance(value, str):
+            return value
+        raise CheckpointError(f"{where}: expected a string, got {value!r:.60}")
+    if origin in (tuple, list):
+        if not isinstance(value, list):
+            raise CheckpointError(f"{where}: expected an array, got {value!r:.60}")
+        args = typing.get_args(tp)
+        items = [_check_value(args[0], v, f"{where}[{i}]") for i, v in enumerate(value)]
+        return tuple(items) if origin is tuple else items
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise CheckpointError(f"{where}: expected an object, got {value!r:.60}")
+        _, val_t = typing.get_args(tp)
+        return {str(k): _check_value(val_t, v, f"{where}.{k}") for k, v in value.items()}
+    raise CheckpointError(f"{where}: unsupported config field type {tp}")  # pragma: no cover
+
+
+def config_from_dict(cls: type[T], data: Mapping[str, Any], source: str) -> T:
+    """Validate `data` into the dataclass `cls`: unknown, missing or ill-typed fields are errors."""
+    if not dataclasses.is_dataclass(cls):
+        raise TypeError(f"{cls!r} is not a dataclass")
+    if not isinstance(data, Mapping):
+        raise CheckpointError(f"{source}: the config must be a JSON object")
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
+    unknown = sorted(set(data) - set(fields))
+    if unknown:
+        raise CheckpointError(f"{source}: unknown field(s) {unknown} for {cls.__name__}")
+    kwargs = {}
+    for name, f in fields.items():
+        if name not in data:
+            if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+                raise CheckpointError(f"{source}: missing field {name!r}")
+            continue
+        kwargs[name] = _check_value(hints[name], data[name], f"{source}: field {name!r}")
+    try:
+        return cls(**kwargs)
+    except (TypeError, ValueError) as e:
+        raise CheckpointError(f"{source}: invalid config: {e}") from e
+
+
+def load_config(directory: str | os.PathLike[str], cls: type[T]) -> T:
+    path = Path(directory) / CONFIG_NAME
+    if not path.is_file():
+        raise CheckpointError(f"{path}: missing (a model folder needs {CONFIG_NAME} + {WEIGHTS_NAME})")
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise CheckpointError(f"{path}: not valid JSON ({e})") from e
+    return config_from_dict(cls, data, str(path))
+
+
+# ---------------------------------------------------------------- weights
+def _is_pickle_like(head: bytes) -> str | None:
+    """Why the first bytes look like a pickle / torch.save file, or None."""
+    if head[:4] == b"PK\x03\x04":
+        return "a zip archive (torch.save format, which holds a pickle)"
+    if len(head) >= 2 and head[0] == 0x80 and 2 <= head[1] <= 5:
+        return f"a Python pickle (protocol {head[1]})"
+    return None
+
+
+def weights_files(directory: str | os.PathLike[str]) -> list[Path]:
+    """The safetensors weight files of a model folder; refuses pickle checkpoints."""
+    folder = Path(directory)
+    single = folder / WEIGHTS_NAME
+    if single.is_file():
+        return [single]
+    shards = sorted(p for p in folder.iterdir() if _SHARD_RE.match(p.name)) if folder.is_dir() else []
+    if shards:
+        return shards
+    pickles = sorted(p.name for p in folder.iterdir() if p.suffix in PICKLE_SUFFIXES) if folder.is_dir() else []
+    if pickles:
+        raise CheckpointError(
+            f"{folder / pickles[0]}: pickle-based checkpoints ({', '.join(pickles)}) are refused: they can "
+            f"run arbitrary code when loaded. Convert them to {WEIGHTS_NAME} (safetensors) first."
+        )
+    raise CheckpointError(f"{single}: missing (no safetensors weights in {folder})")
+
+
+def check_safetensors_file(path: Path) -> dict[str, Any]:
+    """Validate the header and sizes of one .safetensors file; returns the parsed header."""
+    try:
+        size = path.stat().st_size
+        with path.open("rb") as f:
+            head = f.read(8)
+            why = _is_pickle_like(head)
+            if why:
+                raise CheckpointError(
+                    f"{path}: this file is {why}, not safetensors; refusing to unpickle it. "
+                    "Convert the checkpoint to safetensors."
+                )
+            if len(head) < 8:
+                raise CheckpointError(f"{path}: truncated ({size} bytes; no safetensors header)")
+            (n,) = struct.unpack("<Q", head)
+            if n > _MAX_HEADER or n > size - 8:
+                raise CheckpointError(
+                    f"{path}: truncated or not safetensors (header claims {n} bytes, file has {size})"
+                )
+            raw = f.read(n)
+    except OSError as e:
+        raise CheckpointError(f"{path}: cannot read ({e})") from e
+    try:
+        header = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise CheckpointError(f"{path}: corrupt safetensors header ({e})") from e
+    if not isinstance(header, dict):
+        raise CheckpointError(f"{path}: corrupt safetensors header (not an object)")
+    data_size = size - 8 - n
+    end = 0
+    for name, entry in header.items():
+        if name == "__metadata__":
+            continue
+        offsets = entry.get("data_offsets") if isinstance(entry, dict) else None
+        if not (isinstance(offsets, list) and len(offsets) == 2):
+            raise CheckpointError(f"{path}: corrupt entry for tensor {name!r}")
+        end = max(end, int(offsets[1]))
+    if end > data_size:
+        raise CheckpointError(
+            f"{path}: truncated (tensor data needs {end} bytes, only {data_size} present); "
+            "re-download or re-save the checkpoint"
+        )
+    return header
+
+
+def load_metadata(directory: str | os.PathLike[str]) -> dict[str, str]:
+    """The string metadata stored in the weights header (e.g. duet_trained, duet_steps)."""
+    meta: dict[str, str] = {}
+    for path in weights_files(directory):
+        header = check_safetensors_file(path)
+        found = header.get("__metadata__") or {}
+        if isinstance(found, dict):
+            meta.update({str(k): str(v) for k, v in found.items()})
+    return meta
+
+
+def load_state_dict(directory: str | os.PathLike[str], device: str | torch.device = "cpu") -> dict[str, torch.Tensor]:
+    """All tensors of a model folder's safetensors weights (never unpickles anything)."""
+    out: dict[str, torch.Tensor] = {}
+    for path in weights_files(directory):
+        check_safetensors_file(path)
+        try:
+            with safe_open(str(path), framework="pt", device=str(device)) as f:
+                for key in f.keys():  # noqa: SIM118 - safe_open has no __iter__
+                    if key in out:
+                        raise CheckpointError(f"{path}: tensor {key!r} appears in two shards")
+                    out[key] = f.get_tensor(key)
+        except CheckpointError:
+            raise
+        except Exception as e:  # safetensors raises its own SafetensorError
+            raise CheckpointError(f"{path}: cannot read safetensors ({e})") from e
+    return out
+
+
+def load_weights(module: torch.nn.Module, directory: str | os.PathLike[str]) -> dict[str, str]:
+    """Load weights strictly into `module`; a key or shape mismatch names the file. Returns metadata."""
+    files = weights_files(directory)
+    state = load_state_dict(directory)
+    expected = module.state_dict()
+    missing = sorted(set(expected) - set(state))
+    unexpected = sorted(set(state) - set(expected))
+    wrong = [
+        f"{k}: weights {tuple(state[k].shape)} vs config {tuple(v.shape)}"
+        for k, v in expected.items()
+        if k in state and tuple(state[k].shape) != tuple(v.shape)
+    ]
+    if missing or unexpected or wrong:
+        parts = []
+        if wrong:
+            parts.append(f"shape mismatch {wrong[:4]}" + (f" (+{len(wrong) - 4} more)" if len(wrong) > 4 else ""))
+        if missing:
+            parts.append(f"missing tensors {missing[:4]}" + (f" (+{len(missing) - 4})" if len(missing) > 4 else ""))
+        if unexpected:
+            parts.append(
+                f"unexpected tensors {unexpected[:4]}" + (f" (+{len(unexpected) - 4})" if len(unexpected) > 4 else "")
+            )
+        names = ", ".join(str(f) for f in files)
+        raise CheckpointError(
+            f"{names}: does not match {Path(directory) / CONFIG_NAME}: " + "; ".join(parts)
+        )
+    with torch.no_grad():
+        for key, value in expected.items():
+            value.copy_(state[key].to(dtype=value.dtype))
+    return load_metadata(directory)
+
+
+def save_pretrained(
+    module: torch.nn.Module,
+    config: Any,
+    directory: str | os.PathLike[str],
+    metadata: Mapping[str, str] | None = None,
+) -> Path:
+    """Write config.json + model.safetensors (contiguous CPU tensors, shared storage de-duplicated)."""
+    if not dataclasses.is_dataclass(config) or isinstance(config, type):
+        raise TypeError("config must be a dataclass instance")
+    folder = Path(directory)
+    folder.mkdir(parents=True, exist_ok=True)
+    state = {k: v.detach().to("cpu").contiguous().clone() for k, v in module.state_dict().items()}
+    meta = {"format": "pt", **{str(k): str(v) for k, v in (metadata or {}).items()}}
+    tmp = folder / (WEIGHTS_NAME + ".tmp")
+    save_file(state, str(tmp), metadata=meta)
+    os.replace(tmp, folder / WEIGHTS_NAME)
+    cfg_tmp = folder / (CONFIG_NAME + ".tmp")
+    cfg_tmp.write_text(json.dumps(dataclasses.asdict(config), indent=2) + "\n", encoding="utf-8")
+    os.replace(cfg_tmp, folder / CONFIG_NAME)
+    return folder

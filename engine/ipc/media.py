@@ -1,0 +1,189 @@
+"""Media rings on top of SlotRing: tick-stamped audio blocks and video frames, plus flush filtering.
+
+AudioRing slot: tick = first tick of the block, a = n_ticks, b = n_samples; payload float32
+(samples_per_tick * n_ticks,). Blocks longer than `max_block_ticks` are split over several slots.
+FrameRing slot: tick = frame tick, a = height, b = width; payload uint8 (h, w, 3) RGB.
+Both drop the NEWEST item when full (see ring.py) and count it as an overrun.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .ring import Item, SlotRing
+
+
+class FlushFilter:
+    """Reader-side: drops items that a later flush mark (or a local flush) made stale.
+
+    A mark (threshold_epoch, from_tick) drops items written in an epoch < threshold_epoch whose
+    ticks reach from_tick (audio blocks are cut at from_tick).
+    """
+
+    def __init__(self) -> None:
+        self._seen_epoch = 0
+        self._marks: list[tuple[int, int]] = []
+
+    def update(self, ring: SlotRing) -> None:
+        for epoch, from_tick in ring.flush_marks(self._seen_epoch):
+            self._marks.append((epoch, from_tick))
+            self._seen_epoch = epoch
+
+    def local_flush(self, ring: SlotRing, from_tick: int) -> None:
+        """The reader itself flushes: everything written up to now with tick >= from_tick is stale."""
+        self.update(ring)
+        self._marks.append((self._seen_epoch + 1, from_tick))
+
+    def cut(self, item: Item, n_ticks: int) -> int:
+        """How many of the item's `n_ticks` ticks survive (0: drop it whole)."""
+        keep = n_ticks
+        for epoch, from_tick in self._marks:
+            if item.epoch < epoch:
+                keep = min(keep, max(0, from_tick - item.tick))
+        return keep
+
+    def prune(self, last_epoch: int) -> None:
+        self._marks = [m for m in self._marks if m[0] > last_epoch]
+
+    def reset(self) -> None:
+        self._marks.clear()
+
+
+@dataclass(frozen=True)
+class AudioSpec:
+    samples_per_tick: int  # 640 (mic, 16 kHz) or 960 (avatar, 24 kHz)
+    max_block_ticks: int = 4
+    n_slots: int = 128
+
+
+class AudioRing:
+    def __init__(self, ring: SlotRing, samples_per_tick: int) -> None:
+        self.ring = ring
+        self.samples_per_tick = samples_per_tick
+        self.max_block_ticks = ring.slot_bytes // (4 * samples_per_tick)
+        self._filter = FlushFilter()
+
+    @classmethod
+    def create(cls, prefix: str, spec: AudioSpec) -> AudioRing:
+        ring = SlotRing.create(prefix, spec.n_slots, 4 * spec.samples_per_tick * spec.max_block_ticks)
+        return cls(ring, spec.samples_per_tick)
+
+    @classmethod
+    def attach(cls, name: str, samples_per_tick: int) -> AudioRing:
+        return cls(SlotRing.attach(name), samples_per_tick)
+
+    @property
+    def name(self) -> str:
+        return self.ring.name
+
+    def write(self, tick: int, pcm: np.ndarray) -> int:
+        """Write float32 (samples_per_tick * k,) covering ticks [tick, tick + k). Returns blocks dropped."""
+        pcm = np.asarray(pcm)
+        spt = self.samples_per_tick
+        if pcm.ndim != 1 or pcm.size % spt != 0:
+            raise ValueError(f"audio must be 1-D with a multiple of {spt} samples, got shape {pcm.shape}")
+        if pcm.dtype != np.float32:
+            raise ValueError(f"audio must be float32, got {pcm.dtype}")
+        pcm = np.ascontiguousarray(pcm)
+        dropped = 0
+        n_ticks = pcm.size // spt
+        for start in range(0, n_ticks, self.max_block_ticks):
+            k = min(self.max_block_ticks, n_ticks - start)
+            block = pcm[start * spt : (start + k) * spt]
+            if not self.ring.write(tick + start, k, block.size, block):
+                dropped += 1
+        return dropped
+
+    def mark_flush(self, from_tick: int) -> None:
+        self.ring.mark_flush(from_tick)
+
+    def local_flush(self, from_tick: int) -> None:
+        self._filter.local_flush(self.ring, from_tick)
+
+    def read(self, apply_flush: bool = True) -> list[tuple[int, np.ndarray]]:
+        """(tick, float32 (samples_per_tick * n,)) blocks in order, stale (flushed) audio removed."""
+        items = self.ring.read()
+        if not apply_flush:
+            return [(it.tick, it.payload.view(np.float32)) for it in items]
+        self._filter.update(self.ring)
+        out = []
+        for it in items:
+            keep = self._filter.cut(it, it.a)
+            if keep > 0:
+                out.append((it.tick, it.payload.view(np.float32)[: keep * self.samples_per_tick]))
+        if items:
+            self._filter.prune(items[-1].epoch)
+        return out
+
+    def overruns(self) -> int:
+        return self.ring.overruns()
+
+    def close(self) -> None:
+        self.ring.close()
+
+
+@dataclass(frozen=True)
+class FrameSpec:
+    max_h: int
+    max_w: int
+    n_slots: int = 32
+
+
+class FrameRing:
+    def __init__(self, ring: SlotRing) -> None:
+        self.ring = ring
+        self._filter = FlushFilter()
+
+    @classmethod
+    def create(cls, prefix: str, spec: FrameSpec) -> FrameRing:
+        return cls(SlotRing.create(prefix, spec.n_slots, spec.max_h * spec.max_w * 3))
+
+    @classmethod
+    def attach(cls, name: str) -> FrameRing:
+        return cls(SlotRing.attach(name))
+
+    @property
+    def name(self) -> str:
+        return self.ring.name
+
+    @property
+    def max_pixels(self) -> int:
+        return self.ring.slot_bytes // 3
+
+    def write(self, tick: int, rgb: np.ndarray) -> bool:
+        """Write one uint8 (h, w, 3) RGB frame. False: ring full, frame dropped (counted)."""
+        rgb = np.asarray(rgb)
+        if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
+            raise ValueError(f"frame must be uint8 (H, W, 3) RGB, got {rgb.dtype} {rgb.shape}")
+        h, w = rgb.shape[:2]
+        if h * w * 3 > self.ring.slot_bytes:
+            raise ValueError(f"frame {w}x{h} is larger than this ring's slots ({self.ring.slot_bytes} bytes)")
+        return self.ring.write(tick, h, w, np.ascontiguousarray(rgb))
+
+    def mark_flush(self, from_tick: int) -> None:
+        self.ring.mark_flush(from_tick)
+
+    def local_flush(self, from_tick: int) -> None:
+        self._filter.local_flush(self.ring, from_tick)
+
+    def read(self, apply_flush: bool = True) -> list[tuple[int, np.ndarray]]:
+        """(tick, uint8 (h, w, 3)) frames in order, stale (flushed) frames removed."""
+        items = self.ring.read()
+        if apply_flush:
+            self._filter.update(self.ring)
+        out = []
+        for it in items:
+            if apply_flush and self._filter.cut(it, 1) == 0:
+                continue
+            out.append((it.tick, it.payload.reshape(it.a, it.b, 3)))
+        if apply_flush and items:
+            self._filter.prune(items[-1].epoch)
+        return out
+
+    def overruns(self) -> int:
+        return self.ring.overruns()
+
+    def close(self) -> None:
+        self.ring.close()

@@ -1,0 +1,1 @@
+"""The embedded default model "lite": an offline, CPU cascade of small real parts."""

@@ -1,0 +1,282 @@
+"""`duet-engine train`: fit the streamer on recorded sessions (NAME.mkv + NAME.events.jsonl).
+
+Writes to --out: config.json + model.safetensors (loadable with --weights), optimizer.safetensors
+(AdamW state, for --resume), losses.jsonl (one line per step) and loss.png (the loss curve).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from safetensors import safe_open
+from safetensors.torch import save_file
+
+from engine import hub
+
+from .config import PRESETS, StreamerConfig, preset
+from .core import StreamerCore
+from .data import DataError, Example, load_examples, sample_batch
+from .losses import streamer_loss
+from .model import cpu_threads, pick_device
+
+OPTIMIZER_NAME = "optimizer.safetensors"
+LOSSES_NAME = "losses.jsonl"
+PLOT_NAME = "loss.png"
+
+
+@dataclass
+class TrainOptions:
+    steps: int = 300
+    batch: int = 4
+    seq_units: int = 16
+    lr: float = 3e-3
+    weight_decay: float = 0.01
+    warmup: int = 20
+    clip: float = 1.0
+    seed: int = 0
+    save_every: int = 100
+    audio_weight: float = 1.0
+    video_weight: float = 1.0
+    device: str = "cpu"
+    progress: bool = True
+
+
+@dataclass
+class TrainResult:
+    core: StreamerCore
+    losses: list[dict[str, float]] = field(default_factory=list)
+    step: int = 0
+
+
+# ---------------------------------------------------------------- optimizer state in safetensors
+def save_optimizer(opt: torch.optim.Optimizer, path: Path, step: int) -> None:
+    sd = opt.state_dict()
+    tensors: dict[str, torch.Tensor] = {}
+    scalars: dict[str, dict[str, float]] = {}
+    for idx, st in sd["state"].items():
+        for key, val in st.items():
+            if isinstance(val, torch.Tensor):
+                tensors[f"state.{idx}.{key}"] = val.detach().cpu().contiguous()
+            else:
+                scalars.setdefault(str(idx), {})[key] = float(val)
+    meta = {"step": str(step), "param_groups": json.dumps(sd["param_groups"]), "scalars": json.dumps(scalars)}
+    tmp = path.with_suffix(".tmp")
+    save_file(tensors, str(tmp), metadata=meta)
+    os.replace(tmp, path)
+
+
+def load_optimizer(opt: torch.optim.Optimizer, path: Path) -> int:
+    hub.check_safetensors_file(path)
+    state: dict[int, dict[str, object]] = {}
+    with safe_open(str(path), framework="pt") as f:
+        meta = f.metadata() or {}
+        for key in f.keys():  # noqa: SIM118
+            _, idx, name = key.split(".", 2)
+            state.setdefault(int(idx), {})[name] = f.get_tensor(key)
+    try:
+        groups = json.loads(meta["param_groups"])
+        for idx, vals in json.loads(meta.get("scalars", "{}")).items():
+            state.setdefault(int(idx), {}).update(vals)
+        step = int(meta["step"])
+    except (KeyError, ValueError) as e:
+        raise hub.CheckpointError(f"{path}: not a Duet optimizer checkpoint ({e})") from e
+    try:
+        opt.load_state_dict({"state": state, "param_groups": groups})
+    except (ValueError, KeyError) as e:
+        raise hub.CheckpointError(f"{path}: does not match the model ({e})") from e
+    return step
+
+
+# ---------------------------------------------------------------- training
+def train(
+    examples: list[Example],
+    cfg: StreamerConfig,
+    opts: TrainOptions,
+    out_dir: Path | None = None,
+    resume: bool = False,
+) -> TrainResult:
+    """Fit a StreamerCore on `examples`; with out_dir, checkpoint there (and resume from it)."""
+    if not examples:
+        raise DataError("no training sessions")
+    torch.manual_seed(opts.seed)
+    device = pick_device(opts.device)
+    core = StreamerCore(cfg)
+    losses: list[dict[str, float]] = []
+    start = 0
+    opt = torch.optim.AdamW(core.parameters(), lr=opts.lr, weight_decay=opts.weight_decay, betas=(0.9, 0.98))
+    if resume and out_dir is not None and (out_dir / hub.WEIGHTS_NAME).is_file():
+        hub.load_weights(core, out_dir)
+        core.to(device)
+        if (out_dir / OPTIMIZER_NAME).is_file():
+            start = load_optimizer(opt, out_dir / OPTIMIZER_NAME)
+        if (out_dir / LOSSES_NAME).is_file():
+            lines = (out_dir / LOSSES_NAME).read_text(encoding="utf-8").splitlines()
+            losses = [json.loads(x) for x in lines if x.strip()][:start]
+    core.to(device).train()
+    gen = torch.Generator().manual_seed(opts.seed + start)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: _lr_factor(s, opts), last_epoch=-1)
+    for _ in range(start):
+        sched.step()
+    bar = None
+    if opts.progress:
+        from tqdm import tqdm
+
+        bar = tqdm(total=opts.steps, initial=start, desc="train streamer", unit="step", file=sys.stderr)
+    step = start
+    try:
+        while step < opts.steps:
+            sink, ident, inputs, targets = sample_batch(examples, opts.batch, opts.seq_units, gen)
+            out = core(sink.to(device), ident.to(device), inputs.to(device))
+            targets = type(targets)(*(getattr(targets, f).to(device) for f in targets.__dataclass_fields__))
+            loss, parts = streamer_loss(out, targets, opts.audio_weight, opts.video_weight)
+            if not math.isfinite(parts["loss"]):
+                raise FloatingPointError(f"loss is {parts['loss']} at step {step}; lower --lr")
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(core.parameters(), opts.clip)
+            opt.step()
+            sched.step()
+            step += 1
+            parts["step"] = step
+            losses.append(parts)
+            if bar is not None:
+                bar.update(1)
+                bar.set_postfix(loss=f"{parts['loss']:.3f}", dec=f"{parts['decision']:.3f}")
+            if out_dir is not None and (step % opts.save_every == 0 or step == opts.steps):
+                save_checkpoint(core, cfg, opt, out_dir, step, losses, len(examples))
+    finally:
+        if bar is not None:
+            bar.close()
+    core.eval()
+    return TrainResult(core, losses, step)
+
+
+def _lr_factor(step: int, opts: TrainOptions) -> float:
+    if step < opts.warmup:
+        return (step + 1) / opts.warmup
+    progress = (step - opts.warmup) / max(1, opts.steps - opts.warmup)
+    return 0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
+
+
+def save_checkpoint(
+    core: StreamerCore,
+    cfg: StreamerConfig,
+    opt: torch.optim.Optimizer,
+    out_dir: Path,
+    step: int,
+    losses: list[dict[str, float]],
+    n_sessions: int,
+) -> None:
+    meta = {"duet_trained": "true", "duet_steps": str(step), "duet_sessions": str(n_sessions)}
+    hub.save_pretrained(core, cfg, out_dir, metadata=meta)
+    save_optimizer(opt, out_dir / OPTIMIZER_NAME, step)
+    (out_dir / LOSSES_NAME).write_text("".join(json.dumps(x) + "\n" for x in losses), encoding="utf-8")
+    plot_losses(losses, out_dir / PLOT_NAME)
+
+
+def plot_losses(losses: list[dict[str, float]], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4), dpi=100)
+    steps = [x["step"] for x in losses]
+    for key in ("loss", "text", "decision", "audio", "video"):
+        ax.plot(steps, [x[key] for x in losses], label=key, linewidth=1.6 if key == "loss" else 1.0)
+    ax.set_xlabel("step")
+    ax.set_ylabel("loss")
+    ax.set_yscale("log")
+    ax.set_title("streamer training")
+    ax.grid(True, alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
+# ---------------------------------------------------------------- CLI
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="duet-engine train", description=__doc__)
+    p.add_argument("--sessions", nargs="+", required=True, help="session .mkv files or folders of them")
+    p.add_argument("--out", required=True, help="checkpoint folder (config.json + model.safetensors)")
+    p.add_argument("--size", default="S", help=f"model size preset {sorted(PRESETS)} (default S)")
+    p.add_argument("--config", default="", help="a config.json to use instead of --size")
+    p.add_argument("--resume", action="store_true", help="continue from the checkpoint in --out")
+    p.add_argument("--steps", type=int, default=TrainOptions.steps, help="total optimizer steps")
+    p.add_argument("--batch", type=int, default=TrainOptions.batch)
+    p.add_argument("--seq-units", type=int, default=TrainOptions.seq_units, help="units per training crop")
+    p.add_argument("--lr", type=float, default=TrainOptions.lr)
+    p.add_argument("--weight-decay", type=float, default=TrainOptions.weight_decay)
+    p.add_argument("--save-every", type=int, default=TrainOptions.save_every)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
+    p.add_argument("--threads", type=int, default=0, help="CPU threads (default: half the cores)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    out_dir = Path(args.out)
+    try:
+        for name, value in (("--steps", args.steps), ("--batch", args.batch), ("--seq-units", args.seq_units)):
+            if value < 1:
+                raise ValueError(f"{name} must be >= 1")
+        if args.resume and (out_dir / hub.CONFIG_NAME).is_file():
+            cfg = hub.load_config(out_dir, StreamerConfig)
+        elif args.config:
+            cfg = _config_file(args.config)
+        else:
+            cfg = preset(args.size)
+        torch.set_num_threads(cpu_threads(str(args.threads) if args.threads else None))
+        opts = TrainOptions(
+            steps=args.steps,
+            batch=args.batch,
+            seq_units=args.seq_units,
+            lr=args.lr,
+            weight_decay=args.weight_decay,
+            save_every=max(1, args.save_every),
+            seed=args.seed,
+            device=args.device,
+            progress=not args.no_progress,
+        )
+        examples = load_examples(args.sessions, cfg)
+        t0 = time.perf_counter()
+        result = train(examples, cfg, opts, out_dir=out_dir, resume=args.resume)
+    except (DataError, hub.CheckpointError, ValueError, FloatingPointError) as e:
+        print(f"duet-engine train: error: {e}", file=sys.stderr)
+        return 2
+    last = result.losses[-1] if result.losses else {}
+    summary = {
+        "out": str(out_dir),
+        "steps": result.step,
+        "sessions": len(examples),
+        "units": sum(e.n_units for e in examples),
+        "first_loss": result.losses[0]["loss"] if result.losses else None,
+        "last_loss": last.get("loss"),
+        "seconds": round(time.perf_counter() - t0, 1),
+    }
+    print(json.dumps(summary))
+    return 0
+
+
+def _config_file(path: str) -> StreamerConfig:
+    p = Path(path)
+    try:
+        data = json.loads(p.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as e:
+        raise hub.CheckpointError(f"{p}: cannot read config ({e})") from e
+    return hub.config_from_dict(StreamerConfig, data, str(p))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,134 @@
+"""Entry point of the engine process (multiprocessing "spawn" target).
+
+This module is imported by the client (to name the target) and must stay torch-free at import
+time: model code (and torch) is imported inside the child by engine.registry.create().
+Exit codes: 0 clean shutdown, 2 model failed to load, 3 fatal runtime error.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import traceback
+from dataclasses import dataclass, field
+from multiprocessing.connection import Connection
+from pathlib import Path
+
+from engine.ipc import Channel, ChannelClosed, MediaRings, RingNames
+from engine.protocol import CONTROL_TYPES, ErrorEvent, Ready
+from engine.registry import ModelOptions
+
+EXIT_LOAD_FAILED = 2
+log = logging.getLogger("duet.engine")
+
+
+@dataclass
+class EngineConfig:
+    """Everything the engine process needs; pickled once by multiprocessing at spawn."""
+
+    model: str
+    options: ModelOptions
+    rings: RingNames
+    control_recv: Connection  # client -> engine control messages
+    events_send: Connection  # engine -> client events
+    doorbell: Connection  # read end: rung by the client after writing mic/camera
+    log_path: str
+    extra_env: dict[str, str] = field(default_factory=dict)
+
+
+def _setup_logging(path: str) -> None:
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    handler = logging.FileHandler(path, encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s [%(threadName)s] %(message)s"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(logging.INFO)
+    logging.captureWarnings(True)
+
+
+def _check_model(model: object) -> None:
+    for attr in ("unit_ticks", "output_lag_units", "frame_size"):
+        value = getattr(model, attr, None)
+        if not isinstance(value, int) or isinstance(value, bool) or value < (1 if attr != "output_lag_units" else 0):
+            raise TypeError(f"model attribute {attr} must be a non-negative int (unit_ticks > 0), got {value!r}")
+    for method in ("open", "step", "flush", "user_text", "close"):
+        if not callable(getattr(model, method, None)):
+            raise TypeError(f"model has no {method}() method (see engine/models/base.py)")
+
+
+def run_engine(config: EngineConfig) -> None:
+    """Spawn target: load the model, send Ready, run until Shutdown or the client goes away."""
+    os.environ.update(config.extra_env)
+    _setup_logging(config.log_path)
+    channel = Channel(config.control_recv, config.events_send, CONTROL_TYPES)
+    code = _run(config, channel)
+    log.info("engine exits with code %d", code)
+    channel.close()
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)  # daemon threads (a hung step) must not keep the process alive
+
+
+def _run(config: EngineConfig, channel: Channel) -> int:
+    from engine import registry  # torch-free; the model module it imports may pull torch in
+
+    from .device import select_device
+    from .engine import Engine
+
+    log.info("engine pid %d starting model %r (python %s)", os.getpid(), config.model, sys.version.split()[0])
+    try:
+        rings = MediaRings.attach(config.rings)
+    except (OSError, ValueError) as e:
+        log.error("cannot attach media rings: %s", e)
+        _send_quiet(channel, ErrorEvent(code="ipc", message=f"cannot attach media rings: {e}", fatal=True))
+        return EXIT_LOAD_FAILED
+    try:
+        try:
+            device = select_device(config.options.device)
+            options = ModelOptions(
+                device=device,
+                weights=config.options.weights,
+                revision=config.options.revision,
+                extra=dict(config.options.extra),
+            )
+            model = registry.create(config.model, options)
+            _check_model(model)
+            description = registry.info(config.model).description
+        except Exception as e:
+            log.error("model %r failed to load:\n%s", config.model, traceback.format_exc())
+            message = f"model {config.model!r} failed to load: {type(e).__name__}: {e}"
+            _send_quiet(channel, ErrorEvent(code="model_load", message=message, fatal=True))
+            return EXIT_LOAD_FAILED
+        log.info(
+            "model %r ready on %s: unit %d ticks, lag %d units, frames %dpx",
+            config.model,
+            device,
+            model.unit_ticks,
+            model.output_lag_units,
+            model.frame_size,
+        )
+        ready = Ready(
+            model=config.model,
+            unit_ticks=model.unit_ticks,
+            output_lag_units=model.output_lag_units,
+            frame_size=model.frame_size,
+            device=device,
+            trained=bool(getattr(model, "trained", True)),
+            description=description,
+        )
+        if not _send_quiet(channel, ready):
+            return 0
+        return Engine(model, channel, rings, config.doorbell).run()
+    finally:
+        rings.close()
+
+
+def _send_quiet(channel: Channel, msg: object) -> bool:
+    try:
+        channel.send(msg)
+        return True
+    except ChannelClosed:
+        log.warning("client gone before %s could be sent", type(msg).__name__)
+        return False

@@ -1,0 +1,321 @@
+"""The headless runner: input file -> engine (EngineClient) -> two-sided session file.
+
+Pacing: `realtime` feeds tick k at start + k * 40 ms; otherwise as fast as possible, keeping at most
+`max_ahead_units` units ahead of what the engine has stepped (client.consumed_tick), never more.
+Avatar output stamped tick t counts as "played" once the input has passed tick t and the step that
+produced it has reported (its Timings event; the engine sends a step's media, then its events,
+then Timings): only then is it written to the session and heard by the echo path. A FlushOut(T)
+drops not-yet-played output >= T from earlier steps, as a speaker queue would (the step that
+yielded is the one after the newest Timings; its own output is kept). With echo on, input tick k
+is fed only once the output it echoes has been played; the model's output lag keeps that causal
+(EchoPath.check_causal).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from engine.media import MediaInput, TickInput
+from engine.protocol import (
+    AVATAR_SAMPLES_PER_TICK,
+    MIC_SAMPLES_PER_TICK,
+    TICK_S,
+    Closed,
+    CloseSession,
+    EngineDown,
+    ErrorEvent,
+    FlushOut,
+    SessionSpec,
+    Timings,
+    UserText,
+)
+from engine.registry import info as model_info
+from engine.session import SessionWriter
+
+from .echo import EchoPath
+
+if TYPE_CHECKING:
+    from engine.client import EngineClient
+
+
+class RunnerError(RuntimeError):
+    """The run could not finish (engine down, engine stalled, fatal model error)."""
+
+
+@dataclass
+class RunConfig:
+    model: str
+    input: str  # file path or "lavfi:GRAPH"
+    output: str  # NAME.mkv
+    realtime: bool = False
+    max_ahead_units: int = 2  # fast mode: input units fed beyond what the engine has stepped
+    echo_delay_ms: float = 0.0
+    echo_gain: float = 0.0
+    tail_s: float = 0.0  # silence fed after the input so the avatar can finish
+    max_s: float | None = None  # stop the input after this many seconds (needed for lavfi sources)
+    camera: bool = True  # feed the input's video as the camera
+    persona: str = "guide"
+    avatar: str = "ada"
+    brain: str = "script"
+    llm_url: str = ""
+    llm_model: str = ""
+    device: str = "auto"
+    weights: str = ""
+    revision: str = ""
+    start_timeout_s: float = 120.0
+    hang_timeout_s: float = 10.0  # offline runs tolerate slow steps
+    stall_timeout_s: float = 60.0  # no engine progress for this long -> RunnerError
+    log_path: str | None = None
+    options: dict[str, str] = field(default_factory=dict)
+    # typed user lines (or operator lines, Wizard-of-Oz) sent when the input reaches a time:
+    # (seconds, text, operator)
+    texts: list[tuple[float, str, bool]] = field(default_factory=list)
+
+
+class _Run:
+    def __init__(self, cfg: RunConfig, client: EngineClient, writer: SessionWriter, unit: int, lag: int):
+        self.cfg, self.client, self.writer = cfg, client, writer
+        self.unit, self.lag = unit, lag
+        self.echo = EchoPath(cfg.echo_delay_ms, cfg.echo_gain)
+        self.echo.check_causal(unit, lag)
+        self.pending_audio: dict[int, np.ndarray] = {}  # output tick -> float32 (960,)
+        self.pending_frames: dict[int, np.ndarray] = {}  # output tick -> uint8 (S, S, 3)
+        self.out_hi = 0  # 1 + newest output tick received
+        self.tick = 0  # next input tick
+        self.n_events = 0
+        self.last_step = -unit  # input tick of the newest step reported (Timings)
+        self.drop_windows: list[tuple[int, int]] = []  # [lo, hi) output ticks a FlushOut cancelled
+        self.down: EngineDown | None = None
+        self.closed = False
+        self.texts = sorted((round(sec / TICK_S), text, op) for sec, text, op in cfg.texts)
+
+    # -------------------------------------------------------------- engine -> runner
+    def pump(self) -> None:
+        """Events first (a FlushOut must drop output received before it), then media."""
+        for ev in self.client.poll_events():
+            self._event(ev)
+        for tick, pcm in self.client.read_audio():
+            pcm = np.asarray(pcm, np.float32).reshape(-1)
+            for i in range(pcm.shape[0] // AVATAR_SAMPLES_PER_TICK):
+                self._store(
+                    self.pending_audio, tick + i, pcm[i * AVATAR_SAMPLES_PER_TICK :][:AVATAR_SAMPLES_PER_TICK]
+                )
+        for tick, rgb in self.client.read_frames():
+            self._store(self.pending_frames, tick, rgb)
+        self.commit()
+        if self.down is not None:
+            raise RunnerError(
+                f"engine {self.down.reason}: {self.down.detail or 'no detail'}"
+                + (f" (exit code {self.down.exitcode})" if self.down.exitcode is not None else "")
+                + (f"; engine log: {self.down.log_path}" if self.down.log_path else "")
+            )
+
+    def _store(self, table: dict[int, np.ndarray], tick: int, data: np.ndarray) -> None:
+        if not any(lo <= tick < hi for lo, hi in self.drop_windows):
+            table[tick] = data
+        self.out_hi = max(self.out_hi, tick + 1)
+
+    def _event(self, ev: object) -> None:
+        tick = getattr(ev, "tick", None)
+        tick = tick if isinstance(tick, int) and tick >= 0 else self.tick
+        self.writer.add_event(tick, "client" if isinstance(ev, EngineDown) else "engine", ev)
+        self.n_events += 1
+        match ev:
+            case Timings(tick=t):
+                self.last_step = max(self.last_step, t)
+            case FlushOut(from_tick=t):
+                # raised by the step after the newest Timings: output of earlier steps from t on is stale
+                hi = self.last_step + self.unit + self.lag * self.unit
+                self.drop_windows.append((t, hi))
+                for table in (self.pending_audio, self.pending_frames):
+                    for k in [k for k in table if t <= k < hi]:
+                        del table[k]
+            case EngineDown():
+                self.down = ev
+            case ErrorEvent(fatal=True):
+                raise RunnerError(f"engine error ({ev.code}): {ev.message}")
+            case Closed():
+                self.closed = True
+            case _:
+                pass
+
+    def final_hi(self) -> int:
+        """Output ticks below this come from steps that have reported (no FlushOut can still cancel them)."""
+        return self.last_step + self.unit * (1 + self.lag)
+
+    def played_known(self, tick: int) -> bool:
+        """Output up to `tick` has arrived and is final (ticks before the first output are silence)."""
+        return tick < self.lag * self.unit or (self.out_hi > tick and self.final_hi() > tick)
+
+    def commit(self) -> None:
+        """Output that is played (tick < next input tick) and final: into the file and the echo path."""
+        hi = min(self.tick, self.final_hi())
+        for t in sorted(t for t in {*self.pending_audio, *self.pending_frames} if t < hi):
+            pcm = self.pending_audio.pop(t, None)
+            if pcm is not None:
+                self.writer.add_avatar_audio(t, pcm)
+                self.echo.play(t, pcm)
+            frame = self.pending_frames.pop(t, None)
+            if frame is not None:
+                self.writer.add_avatar_frame(t, frame)
+
+    # -------------------------------------------------------------- runner -> engine
+    def wait_until(self, ready: Any, what: str, timeout_s: float | None = None) -> None:
+        """Pump until ready() is true; RunnerError if the engine makes no progress for too long."""
+        limit = timeout_s if timeout_s is not None else self.cfg.stall_timeout_s
+        last = (self.client.consumed_tick, self.out_hi)
+        since = time.monotonic()
+        while True:
+            self.pump()
+            if ready():
+                return
+            now = (self.client.consumed_tick, self.out_hi)
+            if now != last:
+                last, since = now, time.monotonic()
+            elif time.monotonic() - since > limit:
+                raise RunnerError(f"engine made no progress for {limit:.0f} s while waiting for {what}")
+            time.sleep(0.002)
+
+    def feed(self, inp: TickInput, t0: float) -> None:
+        k = inp.tick
+        if self.cfg.realtime:
+            self.wait_until(lambda: time.monotonic() >= t0 + k * TICK_S, "the clock")
+        else:
+            ahead = self.cfg.max_ahead_units * self.unit
+            self.wait_until(
+                lambda: k - self.client.consumed_tick <= ahead, f"the engine to step tick {k - ahead}"
+            )
+        self.tick = k  # output ticks < k have been played by now
+        if self.echo.enabled:
+            need = self.echo.needed_output_tick(k)
+            self.wait_until(lambda: self.played_known(need), f"avatar output tick {need} (echo)")
+        self.commit()
+        while self.texts and self.texts[0][0] <= k:
+            _, text, operator = self.texts.pop(0)
+            msg = UserText(text=text, tick=k, operator=operator)
+            self.client.send(msg)
+            self.writer.add_event(k, "runner", msg)
+        mic = self.echo.mix(k, inp.mic)
+        self.writer.add_user_audio(k, mic)
+        self.client.push_mic(k, mic)
+        if inp.frame is not None:
+            if self.writer.user_video is not None:
+                self.writer.add_user_frame(k, inp.frame)
+            self.client.push_frame(k, inp.frame)
+        self.tick = k + 1
+        self.commit()
+
+
+def _inputs(media: MediaInput, tail_ticks: int, unit: int) -> Iterator[TickInput]:
+    """The input's ticks, then `tail_ticks` of silence, padded with silence to a whole unit."""
+    k = 0
+    last_frame: np.ndarray | None = None
+    for inp in media.ticks():
+        last_frame = inp.frame
+        k = inp.tick + 1
+        yield inp
+    end = k + tail_ticks
+    end += -end % unit
+    silence = np.zeros(MIC_SAMPLES_PER_TICK, np.float32)
+    for t in range(k, end):
+        yield TickInput(tick=t, mic=silence, frame=last_frame)
+
+
+def run_session(cfg: RunConfig, client: EngineClient | None = None) -> dict[str, Any]:
+    """Run `cfg.input` through the engine into `cfg.output`; returns the JSON summary.
+
+    Raises MediaError (bad input), UnknownModelError, EngineStartError, SessionWriteError, RunnerError.
+    On RunnerError the partial session file is kept (closed and readable).
+    """
+    model_info(cfg.model)  # unknown model: clear error before anything is spawned
+    max_ticks = None if cfg.max_s is None else max(1, round(cfg.max_s / TICK_S))
+    media = MediaInput(cfg.input, camera=cfg.camera, max_ticks=max_ticks)
+    if media.duration_ticks() is None and max_ticks is None:
+        media.close()
+        raise ValueError(f"{cfg.input}: input has no known length; give a maximum duration (--max-s)")
+    own_client = client is None
+    if client is None:
+        from engine.client import EngineClient
+
+        client = EngineClient(
+            model=cfg.model,
+            device=cfg.device,
+            weights=cfg.weights,
+            revision=cfg.revision,
+            hang_timeout_s=cfg.hang_timeout_s,
+            log_path=cfg.log_path,
+        )
+    writer: SessionWriter | None = None
+    try:
+        ready = client.start(timeout_s=cfg.start_timeout_s)
+        writer = SessionWriter(
+            cfg.output,
+            model=cfg.model,
+            persona=cfg.persona,
+            avatar=cfg.avatar,
+            avatar_size=ready.frame_size,
+            user_video_size=media.frame_size if media.has_video else None,
+            meta={"input": Path(cfg.input).name, "device": ready.device, "unit_ticks": str(ready.unit_ticks)},
+        )
+        spec = SessionSpec(
+            persona=cfg.persona,
+            avatar=cfg.avatar,
+            brain=cfg.brain,
+            llm_url=cfg.llm_url,
+            llm_model=cfg.llm_model,
+            frame_size=ready.frame_size,
+            options=dict(cfg.options),
+        )
+        run = _Run(cfg, client, writer, ready.unit_ticks, ready.output_lag_units)
+        client.open_session(spec)
+        t0 = time.monotonic()
+        tail = round(cfg.tail_s / TICK_S)
+        try:
+            for inp in _inputs(media, tail, ready.unit_ticks):
+                run.feed(inp, t0)
+            last_in = run.tick - 1
+            last_out = last_in + ready.output_lag_units * ready.unit_ticks
+            run.wait_until(lambda: run.played_known(last_out), f"the avatar output of tick {last_out}")
+            run.tick = last_out + 1  # the tail of the output plays out
+            run.commit()
+            client.send(CloseSession())
+            # an engine that does not acknowledge CloseSession loses nothing we need
+            with contextlib.suppress(RunnerError):
+                run.wait_until(lambda: run.closed, "the session to close", timeout_s=3.0)
+        except RunnerError:
+            run.tick = run.last_step = run.out_hi  # keep everything the engine produced
+            run.commit()
+            raise
+        wall = time.monotonic() - t0
+        n_ticks = run.tick
+        summary: dict[str, Any] = {
+            "path": str(Path(cfg.output).resolve()),
+            "events_path": str(writer.events_path.resolve()),
+            "model": cfg.model,
+            "device": ready.device,
+            "ticks": n_ticks,
+            "input_ticks": last_in + 1,
+            "duration_s": round(n_ticks * TICK_S, 3),
+            "wall_s": round(wall, 3),
+            "rtf": round(wall / max((last_in + 1) * TICK_S, 1e-9), 4),
+            "events": run.n_events,
+            "realtime": cfg.realtime,
+            "echo": {"delay_ms": cfg.echo_delay_ms, "gain": cfg.echo_gain},
+            "overruns": dict(client.overruns()),
+        }
+        writer.close()
+        summary["late"] = writer.stats()
+        return summary
+    finally:
+        media.close()
+        if writer is not None:
+            writer.close()
+        if own_client:
+            client.stop()

@@ -1,0 +1,18 @@
+"""Session files: both sides of a conversation on one clock (NAME.mkv) + events (NAME.events.jsonl).
+
+No torch: the app records with SessionWriter too. Format: docs/CONTRACTS.md.
+"""
+
+from .reader import SessionData, SessionReadError, read_session
+from .writer import EVENT_SOURCES, SESSION_VERSION, SessionWriteError, SessionWriter, events_path_for
+
+__all__ = [
+    "EVENT_SOURCES",
+    "SESSION_VERSION",
+    "SessionData",
+    "SessionReadError",
+    "SessionWriteError",
+    "SessionWriter",
+    "events_path_for",
+    "read_session",
+]

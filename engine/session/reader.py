@@ -1,0 +1,202 @@
+"""read_session: a session file (NAME.mkv + NAME.events.jsonl) back into arrays on the tick clock.
+
+Frames are indexed by tick: frames[t] is what was shown at tick t (black before the first frame,
+the previous frame held over gaps). A file cut short by a crash reads up to where it ends
+(`SessionData.truncated` is then True when the tail was visibly damaged).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import av
+import numpy as np
+
+from engine.protocol import (
+    AVATAR_RATE,
+    AVATAR_SAMPLES_PER_TICK,
+    FPS,
+    MIC_RATE,
+    MIC_SAMPLES_PER_TICK,
+    ProtocolError,
+    decode,
+)
+
+from .writer import SESSION_VERSION, events_path_for
+
+
+class SessionReadError(ValueError):
+    """The file is not a readable Duet session. The message names the file."""
+
+
+@dataclass
+class SessionData:
+    user_pcm: np.ndarray  # float32 (n16k,) mic at 16 kHz
+    avatar_pcm: np.ndarray  # float32 (n24k,) avatar voice at 24 kHz
+    avatar_frames: np.ndarray | None  # uint8 (n_ticks, S, S, 3), index = tick
+    user_frames: np.ndarray | None  # uint8 (n_ticks, H, W, 3), index = tick; None: no camera
+    events: list[tuple[int, str, object]]  # (tick, src, decoded protocol message)
+    meta: dict[str, str]  # container metadata, lower-case keys
+    n_ticks: int  # session length in ticks (the longest track)
+    path: Path = field(default_factory=Path)
+    truncated: bool = False  # the file (or the events log) ended mid-write, e.g. after a crash
+
+
+def read_session(path: str | Path, frame_size: int | None = None) -> SessionData:
+    """Read NAME.mkv (+ NAME.events.jsonl if present).
+
+    frame_size: scale avatar frames to frame_size x frame_size and user frames to fit in a
+    frame_size square (aspect kept, even sides); None keeps the stored size.
+    """
+    p = Path(path)
+    if not p.is_file():
+        raise SessionReadError(f"session file not found: {p}")
+    if frame_size is not None and frame_size < 2:
+        raise SessionReadError(f"frame_size must be >= 2, got {frame_size}")
+    try:
+        container = av.open(str(p))
+    except (OSError, av.FFmpegError) as e:
+        raise SessionReadError(f"{p} is not a readable session file: {e}") from None
+    try:
+        meta, streams = _inspect(container, p)
+        decoded, truncated = _decode(container, streams, frame_size)
+    finally:
+        container.close()
+    user_pcm = _assemble_audio(decoded["audio:user"], MIC_RATE)
+    avatar_pcm = _assemble_audio(decoded["audio:avatar"], AVATAR_RATE)
+    n_ticks = max(
+        -(-user_pcm.shape[0] // MIC_SAMPLES_PER_TICK),
+        -(-avatar_pcm.shape[0] // AVATAR_SAMPLES_PER_TICK),
+        *(max(d, default=-1) + 1 for k, d in decoded.items() if k.startswith("video:")),
+    )
+    events, ev_truncated = _read_events(events_path_for(p))
+    return SessionData(
+        user_pcm=user_pcm,
+        avatar_pcm=avatar_pcm,
+        avatar_frames=_assemble_frames(decoded.get("video:avatar"), n_ticks),
+        user_frames=_assemble_frames(decoded.get("video:user"), n_ticks),
+        events=events,
+        meta=meta,
+        n_ticks=n_ticks,
+        path=p,
+        truncated=truncated or ev_truncated,
+    )
+
+
+def _inspect(container: Any, p: Path) -> tuple[dict[str, str], dict[int, str]]:
+    meta = {str(k).lower(): str(v) for k, v in container.metadata.items()}
+    version = meta.get("duet_session_version")
+    if version is None:
+        raise SessionReadError(f"{p} is not a Duet session file (no duet_session_version metadata)")
+    if version != str(SESSION_VERSION):
+        raise SessionReadError(
+            f"{p}: unsupported session version {version} (this Duet reads {SESSION_VERSION})"
+        )
+    streams: dict[int, str] = {}  # stream index -> "audio:user" | "audio:avatar" | "video:avatar" | ...
+    for s in container.streams:
+        title = str(s.metadata.get("title", s.metadata.get("TITLE", ""))).lower()
+        if s.type in ("audio", "video") and title in ("user", "avatar"):
+            streams[s.index] = f"{s.type}:{title}"
+    for needed in ("audio:user", "audio:avatar"):
+        if needed not in streams.values():
+            raise SessionReadError(f"{p}: session file has no {needed.replace(':', ' track ')!r}")
+    return meta, streams
+
+
+def _decode(container: Any, streams: dict[int, str], frame_size: int | None) -> tuple[dict[str, Any], bool]:
+    out: dict[str, Any] = {k: ([] if k.startswith("audio:") else {}) for k in streams.values()}
+    truncated = False
+    chosen = [s for s in container.streams if s.index in streams]
+    try:
+        for packet in container.demux(chosen):
+            key = streams[packet.stream.index]
+            for frame in packet.decode():
+                if key.startswith("audio:"):
+                    out[key].append(_audio_block(frame))
+                else:
+                    tick = round(float(frame.pts * frame.time_base) * FPS)
+                    out[key][tick] = _rgb(frame, key, frame_size)
+    except (av.FFmpegError, EOFError):  # damaged tail (crash mid-write): keep what decoded
+        truncated = True
+    return out, truncated
+
+
+def _audio_block(frame: Any) -> tuple[int, np.ndarray]:
+    """(start sample, float32 (n,)) of one decoded pcm_s16le frame."""
+    start = round(float(frame.pts * frame.time_base) * frame.sample_rate) if frame.pts is not None else -1
+    data = frame.to_ndarray().reshape(-1)
+    if data.dtype == np.int16:
+        pcm = data.astype(np.float32) / 32768.0
+    else:
+        pcm = data.astype(np.float32)
+    return start, pcm
+
+
+def _rgb(frame: Any, key: str, frame_size: int | None) -> np.ndarray:
+    if frame_size is None:
+        return frame.to_ndarray(format="rgb24")
+    if key == "video:avatar":
+        w = h = frame_size
+    else:
+        scale = frame_size / max(frame.width, frame.height)
+        w = max(2, round(frame.width * scale / 2) * 2)
+        h = max(2, round(frame.height * scale / 2) * 2)
+    return frame.reformat(width=w, height=h, format="rgb24").to_ndarray()
+
+
+def _assemble_audio(blocks: list[tuple[int, np.ndarray]], rate: int) -> np.ndarray:
+    pos = 0
+    placed = []
+    for start, pcm in blocks:
+        start = pos if start < 0 else start
+        placed.append((start, pcm))
+        pos = start + pcm.shape[0]
+    n = max((s + p.shape[0] for s, p in placed), default=0)
+    out = np.zeros(n, np.float32)
+    for s, p in placed:
+        out[s : s + p.shape[0]] = p
+    return out
+
+
+def _assemble_frames(frames: dict[int, np.ndarray] | None, n_ticks: int) -> np.ndarray | None:
+    if not frames:
+        return None
+    first = frames[min(frames)]
+    out = np.zeros((n_ticks, *first.shape), np.uint8)
+    prev: np.ndarray | None = None
+    for t in range(n_ticks):
+        f = frames.get(t)
+        if f is not None and f.shape == first.shape:
+            prev = f
+        if prev is not None:
+            out[t] = prev
+    return out
+
+
+def _read_events(path: Path) -> tuple[list[tuple[int, str, object]], bool]:
+    if not path.is_file():
+        return [], False
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        raise SessionReadError(f"cannot read events file {path}: {e}") from None
+    lines = text.split("\n")
+    events: list[tuple[int, str, object]] = []
+    for i, line in enumerate(lines):
+        if not line.strip():
+            continue
+        last = i == len(lines) - 1  # no newline after it: the writer was cut off mid-line
+        try:
+            obj = json.loads(line)
+            tick, src, msg = obj["tick"], obj["src"], obj["msg"]
+            if not isinstance(tick, int) or not isinstance(src, str):
+                raise ValueError("tick must be an integer and src a string")
+            events.append((tick, src, decode(json.dumps(msg))))
+        except (ValueError, KeyError, TypeError, ProtocolError) as e:
+            if last:
+                return events, True
+            raise SessionReadError(f"{path}:{i + 1}: bad event line: {e}") from None
+    return events, False

@@ -1,0 +1,123 @@
+"""THE Qt fixture for app tests: builds windows on the real engine and fails on leaks.
+
+`duet_window(model=..., **settings)` builds DuetCore + MainWindow (real EngineClient, real PipeWire
+audio when available), shows and starts it. At teardown every window is closed (engine stopped) and
+the test FAILS if a top-level window is still visible, a Python-created QThread still runs, an app
+thread ("duet-*") is still alive, or an engine process is left behind.
+"""
+
+from __future__ import annotations
+
+import gc
+import multiprocessing as mp
+import os
+import threading
+import time
+import wave
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+SPEECH_WAV = Path("/usr/share/sounds/alsa/Front_Center.wav")
+
+
+def _leaks() -> list[str]:
+    from PySide6.QtCore import QThread
+    from PySide6.QtWidgets import QApplication
+
+    out = []
+    for w in QApplication.topLevelWidgets():
+        if w.isVisible():
+            out.append(f"window {type(w).__name__} {w.windowTitle()!r} still open")
+            w.close()
+    for obj in gc.get_objects():
+        try:
+            if isinstance(obj, QThread) and obj.isRunning():
+                out.append(f"QThread {obj.objectName() or obj!r} still running")
+        except RuntimeError:  # wrapper whose C++ object is gone
+            continue
+    for t in threading.enumerate():
+        if t.name.startswith("duet-") and t.is_alive():
+            out.append(f"thread {t.name} still alive")
+    for p in mp.active_children():
+        out.append(f"engine process {p.name} (pid {p.pid}) left running")
+        p.kill()
+        p.join(2)
+    return out
+
+
+@pytest.fixture
+def duet_window(qtbot, qapp) -> Iterator[Callable[..., object]]:
+    from app.core import DuetCore
+    from app.settings import Settings
+    from app.theme import STYLESHEET
+    from app.window import MainWindow
+    from engine.protocol import SessionSpec
+
+    qapp.setStyleSheet(STYLESHEET)
+    made: list[MainWindow] = []
+
+    def make(model: str = "testecho", use_gl: bool = False, start: bool = True, **kw: object) -> MainWindow:
+        settings = Settings(model=model, **kw)  # type: ignore[arg-type]
+        spec = SessionSpec(persona=settings.persona, avatar=settings.avatar)
+        core = DuetCore(model, spec, settings.mic_device, settings.speaker_device)
+        window = MainWindow(core, settings, use_gl=use_gl)
+        made.append(window)
+        window.show()
+        if start:
+            window.start()
+        return window
+
+    yield make
+    for w in made:
+        w.close()
+    deadline = time.monotonic() + 5
+    leaks = _leaks()
+    while leaks and time.monotonic() < deadline:  # threads may need a moment to wind down
+        qapp.processEvents()
+        time.sleep(0.1)
+        leaks = _leaks()
+    assert not leaks, "leaked: " + "; ".join(leaks)
+
+
+@pytest.fixture
+def pipewire() -> None:
+    """Real audio: fail clearly when no PipeWire/PortAudio device is reachable."""
+    import sounddevice as sd
+
+    try:
+        sd.query_devices(kind="output")
+        sd.query_devices(kind="input")
+    except Exception as e:
+        pytest.fail(
+            f"no audio device ({e}); start PipeWire first: `source installers/audio-setup.sh` "
+            f"(XDG_RUNTIME_DIR={os.environ.get('XDG_RUNTIME_DIR')})"
+        )
+
+
+@pytest.fixture
+def monitor_recorder() -> Callable[[], object]:
+    from app.measure import MonitorRecorder
+
+    return MonitorRecorder
+
+
+def play_into_mic(path: Path = SPEECH_WAV, gain: float = 1.0) -> threading.Thread:
+    """Play a WAV into the default sink (heard by the default source = the app's mic); async."""
+    import sounddevice as sd
+
+    with wave.open(str(path)) as w:
+        rate, ch = w.getframerate(), w.getnchannels()
+        x = np.frombuffer(w.readframes(w.getnframes()), np.int16).astype(np.float32) / 32768.0
+    x = (x.reshape(-1, ch).mean(axis=1) * gain).astype(np.float32)
+
+    def run() -> None:
+        with sd.OutputStream(samplerate=rate, channels=1, dtype="float32") as s:
+            s.write(x.reshape(-1, 1))
+            time.sleep(0.2)
+
+    t = threading.Thread(target=run, name="test-play", daemon=True)
+    t.start()
+    return t

@@ -1,0 +1,25 @@
+"""A/V sync at the output: testmarker shows a white frame and clicks at the same tick every second;
+the white frame must be presented within one frame (40 ms) of the click reaching the speaker."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from app.measure import MarkerProbe, pair_offsets_ms
+
+pytestmark = [pytest.mark.gui, pytest.mark.audio]
+
+
+@pytest.mark.parametrize("use_gl", [True, False], ids=["vispy", "qpainter"])
+def test_marker_offset_within_one_frame(duet_window, qtbot, pipewire, monitor_recorder, use_gl):
+    w = duet_window("testmarker", use_gl=use_gl)
+    qtbot.waitUntil(lambda: w.core.ready_info is not None, timeout=60_000)
+    assert w.stage.view.kind == ("vispy" if use_gl else "qpainter")
+    probe = MarkerProbe(w.stage.view)
+    with monitor_recorder() as rec:
+        qtbot.waitUntil(lambda: len(probe.white_onsets) >= 5, timeout=20_000)
+        qtbot.wait(300)
+    offsets = pair_offsets_ms(probe.white_onsets, rec.click_times())
+    assert len(offsets) >= 4, (probe.white_onsets, rec.click_times())
+    assert np.max(np.abs(offsets)) <= 40.0, offsets

@@ -1,0 +1,70 @@
+"""Engine failures: SIGKILL and hang -> banner, restart, conversation resumes; 3 within 60 s -> stop."""
+
+from __future__ import annotations
+
+import pytest
+
+pytestmark = [pytest.mark.gui, pytest.mark.audio]
+
+
+def say(qtbot, w, text: str) -> None:
+    w.text_box.setText(text)
+    qtbot.keyClick(w.text_box, "\r")
+
+
+def replied(w, text: str) -> bool:
+    c = w.core.conversation.last("avatar")
+    return c is not None and c.text == f"echo: {text}"
+
+
+def test_crash_and_hang_restart_then_repeated_crashes_stop(duet_window, qtbot, pipewire):
+    w = duet_window("testcrash")
+    qtbot.waitUntil(lambda: w.core.ready_info is not None and w.core._live is not None, timeout=60_000)
+    first_pid = w.core.client.pid
+    say(qtbot, w, "hello")
+    qtbot.waitUntil(lambda: replied(w, "hello"), timeout=10_000)
+
+    say(qtbot, w, "crash")  # SIGKILL inside the engine
+    qtbot.waitUntil(lambda: w.banner.isVisible() and "crashed" in w.banner.label.text(), timeout=10_000)
+    assert w.banner.level == "warn" and "restarting" in w.banner.label.text()
+    qtbot.waitUntil(lambda: w.core._live is not None and not w.banner.isVisible(), timeout=60_000)
+    assert w.core.client.pid != first_pid and w.core.restarts == 1
+    say(qtbot, w, "after crash")
+    qtbot.waitUntil(lambda: replied(w, "after crash"), timeout=10_000)
+    qtbot.waitUntil(lambda: w.stage.view.frames_set > 5, timeout=10_000)
+
+    say(qtbot, w, "hang")  # the next step blocks forever: detected by missed pings
+    qtbot.waitUntil(lambda: "stopped responding" in w.banner.label.text(), timeout=15_000)
+    qtbot.waitUntil(lambda: w.core._live is not None and not w.banner.isVisible(), timeout=60_000)
+    say(qtbot, w, "after hang")
+    qtbot.waitUntil(lambda: replied(w, "after hang"), timeout=10_000)
+
+    say(qtbot, w, "crash")  # third failure within 60 s: give up and say where the log is
+    qtbot.waitUntil(lambda: w.banner.level == "error", timeout=15_000)
+    text = w.banner.label.text()
+    assert "not retrying" in text and "Log:" in text and w.banner.retry_button.isVisible()
+    assert w.core.conversation.state == "offline" and w.core._live is None
+    qtbot.wait(500)
+    assert w.core.restarts == 2  # no further attempt
+
+    qtbot.mouseClick(w.banner.retry_button, qtbot_button())  # the user asks to try again
+    qtbot.waitUntil(lambda: w.core._live is not None and not w.banner.isVisible(), timeout=60_000)
+    say(qtbot, w, "back")
+    qtbot.waitUntil(lambda: replied(w, "back"), timeout=10_000)
+
+
+def test_unknown_model_shows_start_error(duet_window, qtbot, monkeypatch):
+    import os
+
+    monkeypatch.setenv(
+        "DUET_EXTRA_MODELS", os.environ["DUET_EXTRA_MODELS"] + ",broken=tests.nonexistent:Nope"
+    )
+    w = duet_window("broken")
+    qtbot.waitUntil(lambda: w.banner.level == "error", timeout=90_000)
+    assert "could not start" in w.banner.label.text() and "not retrying" in w.banner.label.text()
+
+
+def qtbot_button():
+    from PySide6.QtCore import Qt
+
+    return Qt.MouseButton.LeftButton

@@ -1,0 +1,88 @@
+"""Mic tick assembly, mute / push-to-talk, energy VAD, latency pairing, crash policy (no devices)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from app.core import CrashPolicy
+from app.latency import LatencyTracker
+from app.mic import EnergyVad, TickAssembler
+
+
+def collect() -> tuple[list, TickAssembler]:
+    got: list = []
+    asm = TickAssembler(lambda tick, pcm: got.append((tick, pcm.copy())))
+    return got, asm
+
+
+def test_odd_blocks_become_640_sample_ticks_in_order():
+    got, asm = collect()
+    x = np.arange(640 * 5, dtype=np.float32) / 1e4
+    for a, b in [(0, 100), (100, 1000), (1000, 1001), (1001, 3200)]:
+        asm.feed(x[a:b], t_first=0.0)
+    assert [t for t, _ in got] == [0, 1, 2, 3, 4]
+    assert np.array_equal(np.concatenate([p for _, p in got]), x)
+    assert all(p.shape == (640,) and p.dtype == np.float32 for _, p in got)
+
+
+def test_mute_and_push_to_talk_send_silence_but_keep_the_clock():
+    got, asm = collect()
+    loud = np.full(640, 0.3, np.float32)
+    asm.muted = True
+    asm.feed(loud, 0.0)
+    asm.muted = False
+    asm.ptt_mode = True
+    asm.feed(loud, 0.04)
+    asm.ptt_down = True
+    asm.feed(loud, 0.08)
+    assert [t for t, _ in got] == [0, 1, 2]
+    assert not got[0][1].any() and not got[1][1].any() and got[2][1].all()
+
+
+def test_reset_restarts_the_tick_count():
+    got, asm = collect()
+    asm.feed(np.zeros(1280, np.float32), 0.0)
+    asm.reset(0)
+    asm.feed(np.zeros(640, np.float32), 0.1)
+    assert [t for t, _ in got] == [0, 1, 0]
+
+
+def test_sink_errors_never_escape_the_audio_thread():
+    asm = TickAssembler(lambda tick, pcm: 1 / 0)
+    asm.feed(np.zeros(1280, np.float32), 0.0)
+    assert asm.sink_errors == 2 and asm.tick == 2
+
+
+def test_energy_vad_reports_start_and_end_with_adc_times():
+    vad = EnergyVad(hang_ticks=3)
+    levels = [0.0] * 3 + [0.1] * 10 + [0.0] * 5
+    for k, rms in enumerate(levels):
+        vad.feed(rms, t_end=(k + 1) * 0.04, tick=k)
+    kinds = [(e.kind, e.tick) for e in vad.events]
+    assert kinds == [("start", 3), ("end", 12)]
+    assert abs(vad.events[1].t - 13 * 0.04) < 1e-9  # end of the last voiced tick
+
+
+def test_vad_is_gated_while_the_avatar_speaks():
+    vad = EnergyVad()
+    for k in range(10):
+        vad.feed(0.2, t_end=k * 0.04, tick=k, gated=True)
+    assert not vad.events
+
+
+def test_latency_pairs_user_end_with_next_avatar_onset():
+    lt = LatencyTracker()
+    assert lt.avatar_onset(1.0) is None  # greeting: no user turn to answer
+    lt.user_speech_end(2.0)
+    assert lt.avatar_onset(1.9) is None  # started before the user stopped: not a response
+    turn = lt.avatar_onset(2.45)
+    assert turn is not None and abs(turn.ms - 450) < 1e-6
+    assert lt.avatar_onset(3.0) is None  # one response per user turn
+
+
+def test_crash_policy_stops_after_three_crashes_in_a_minute():
+    p = CrashPolicy(max_crashes=3, window_s=60)
+    assert p.crashed(0.0) and p.crashed(10.0)
+    assert not p.crashed(20.0)
+    p2 = CrashPolicy(max_crashes=3, window_s=60)
+    assert p2.crashed(0.0) and p2.crashed(50.0) and p2.crashed(120.0)  # spread out: keeps retrying

@@ -1,0 +1,43 @@
+"""Settings persistence (platformdirs config dir, pointed at tmp_path by tests/conftest.py) and CLI."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from app.__main__ import parse_args
+from app.settings import Settings
+from engine import paths
+
+
+def test_round_trip_and_reset():
+    s = Settings(model="testecho", persona="p", hud=True, mic_device="Mic X", geometry="abcd")
+    s.save()
+    assert Settings.path().parent == paths.config_dir()
+    t = Settings.load()
+    assert (t.model, t.persona, t.hud, t.mic_device, t.geometry) == ("testecho", "p", True, "Mic X", "abcd")
+    Settings.reset()
+    assert Settings.load() == Settings()
+
+
+def test_bad_files_fall_back_to_defaults():
+    Settings.path().write_text("{not json")
+    assert Settings.load() == Settings()
+    Settings.path().write_text(json.dumps({"hud": "yes", "persona": "x", "unknown": 1}))
+    s = Settings.load()
+    assert s.hud is False and s.persona == "x"
+
+
+def test_cli_flags():
+    a = parse_args(["--model", "testecho", "--no-gl", "--fullscreen", "--reset-settings", "--persona", "p"])
+    assert a.model == "testecho" and a.no_gl and a.fullscreen and a.reset_settings and a.persona == "p"
+    with pytest.raises(SystemExit):
+        parse_args(["--bogus"])
+
+
+def test_unknown_model_is_a_clear_error(capsys):
+    from app.__main__ import main
+
+    assert main(["--model", "nope"]) == 2
+    assert "unknown model 'nope'" in capsys.readouterr().err

@@ -1,0 +1,52 @@
+"""Avatar views: vispy (OpenGL under Xvfb) and the QPainter fallback draw frames with aspect kept."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PySide6.QtGui import QImage
+
+from app.views import PainterView, VispyView, make_avatar_view, opengl_available
+
+pytestmark = pytest.mark.gui
+
+
+def to_array(img: QImage) -> np.ndarray:
+    img = img.convertToFormat(QImage.Format.Format_RGB888)
+    buf = np.frombuffer(img.constBits(), np.uint8, count=img.bytesPerLine() * img.height())
+    return buf.reshape(img.height(), img.bytesPerLine())[:, : img.width() * 3].reshape(
+        img.height(), img.width(), 3
+    )
+
+
+@pytest.mark.parametrize("use_gl", [True, False], ids=["vispy", "qpainter"])
+def test_view_draws_frame_centered_with_aspect(qtbot, use_gl):
+    view = make_avatar_view(use_gl)
+    qtbot.addWidget(view)
+    assert isinstance(view, VispyView if use_gl else PainterView)
+    view.resize(600, 300)  # wide: the square frame is letterboxed left and right
+    view.show()
+    qtbot.waitExposed(view)
+    frame = np.zeros((128, 128, 3), np.uint8)
+    frame[..., 0] = 220
+    frame[..., 2] = 40
+    presented: list[float] = []
+    view.presented.append(lambda t, f: presented.append(t))
+    view.set_frame(frame)
+    qtbot.waitUntil(lambda: bool(presented), timeout=5_000)
+    img = to_array(view.snapshot())
+    h, w, _ = img.shape
+    centre = img[h // 2, w // 2].astype(int)
+    assert abs(centre[0] - 220) < 10 and abs(centre[2] - 40) < 10
+    edge = img[h // 2, 5].astype(int)  # letterbox: background, not the frame
+    assert edge[0] < 60
+    square = (img[h // 2, :, 0] > 150).sum()
+    assert abs(square - h) <= 0.05 * h + 2  # the drawn frame is as wide as it is tall
+    view.close_view()
+
+
+def test_opengl_detection_and_forced_fallback(qtbot):
+    assert opengl_available()  # Xvfb + GLX + Mesa
+    view = make_avatar_view(False)
+    qtbot.addWidget(view)
+    assert view.kind == "qpainter"

@@ -1,0 +1,116 @@
+"""`duet-engine` through its installed console script: models, run, demo, and one-line errors."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import av
+import numpy as np
+
+from engine.cli import BENCHES, build_parser
+from engine.session import read_session
+
+ROOT = Path(__file__).resolve().parents[2]
+EXE = Path(sys.executable).parent / "duet-engine"
+
+
+def cli(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([str(EXE), *args], capture_output=True, text=True, timeout=timeout, env=dict(os.environ))
+
+
+def write_wav(path: Path, seconds: float = 0.6) -> None:
+    n = int(16000 * seconds)
+    x = (0.3 * np.sin(2 * np.pi * 300 * np.arange(n) / 16000) * 32767).astype(np.int16)
+    with av.open(str(path), "w") as c:
+        s = c.add_stream("pcm_s16le", rate=16000, layout="mono")
+        f = av.AudioFrame.from_ndarray(x.reshape(1, -1), format="s16", layout="mono")
+        f.sample_rate, f.pts = 16000, 0
+        for p in [*s.encode(f), *s.encode(None)]:
+            c.mux(p)
+
+
+def assert_one_line_error(p: subprocess.CompletedProcess[str], *needles: str) -> None:
+    assert p.returncode == 1, p.stderr
+    lines = p.stderr.strip().splitlines()
+    assert len(lines) >= 1 and lines[0].startswith("duet-engine: error: "), p.stderr
+    assert "Traceback" not in p.stderr
+    for n in needles:
+        assert n in p.stderr
+
+
+def test_console_script_is_installed() -> None:
+    assert EXE.is_file(), f"{EXE} missing: is the package installed (pip install -e .)?"
+
+
+def test_models_lists_user_models() -> None:
+    p = cli("models")
+    assert p.returncode == 0, p.stderr
+    names = [line.split()[0] for line in p.stdout.strip().splitlines()]
+    assert names[:2] == ["lite", "streamer"] and "testecho" not in names
+    p = cli("models", "--json", "--all")
+    rows = json.loads(p.stdout)
+    by_name = {r["name"]: r for r in rows}
+    assert by_name["streamer"]["needs_weights"] is True
+    assert by_name["testecho"]["hidden"] is True
+    assert all(r["description"] for r in rows)
+
+
+def test_run_writes_a_session_and_prints_json(tmp_path: Path) -> None:
+    wav = tmp_path / "in.wav"
+    write_wav(wav)
+    out = tmp_path / "out" / "s.mkv"
+    p = cli("run", "--model", "testecho", "--input", str(wav), "--output", str(out), "--tail-s", "0.2")
+    assert p.returncode == 0, p.stderr
+    summary = json.loads(p.stdout)
+    assert summary["path"] == str(out.resolve()) and summary["model"] == "testecho"
+    assert summary["ticks"] == 24 and summary["input_ticks"] == 20
+    assert {"wall_s", "rtf", "events", "overruns"} <= set(summary)
+    d = read_session(out)
+    assert d.n_ticks == 24 and d.user_pcm.shape == (24 * 640,) and d.avatar_pcm.shape == (24 * 960,)
+    assert Path(summary["events_path"]).is_file()
+
+
+def test_demo_writes_into_the_sessions_folder(tmp_path: Path) -> None:
+    p = cli("demo", "--model", "testecho", "--tail-s", "0.2")
+    assert p.returncode == 0, p.stderr
+    last = p.stdout.strip().splitlines()[-1]
+    assert last.startswith("demo session written: ")
+    path = Path(last.removeprefix("demo session written: "))
+    assert path.parent == (tmp_path / "data" / "sessions").resolve()
+    d = read_session(path)
+    assert d.n_ticks >= 75  # the shipped user turn is ~3 s
+    assert np.abs(d.user_pcm).max() > 0.1  # it speaks
+
+
+def test_user_errors_are_one_line(tmp_path: Path) -> None:
+    assert_one_line_error(cli("run", "--model", "testecho", "--input", str(tmp_path / "nope.wav")), "nope.wav")
+    wav = tmp_path / "in.wav"
+    write_wav(wav, 0.2)
+    assert_one_line_error(cli("run", "--model", "nosuch", "--input", str(wav)), "unknown model 'nosuch'")
+    junk = tmp_path / "junk.wav"
+    junk.write_bytes(b"RIFF" + b"\0" * 100)
+    assert_one_line_error(cli("run", "--model", "testecho", "--input", str(junk)), "junk.wav")
+    assert_one_line_error(cli("run", "--model", "testecho", "--input", str(wav), "--say", "soon"), "--say")
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    assert_one_line_error(
+        cli("run", "--model", "testecho", "--input", str(wav), "--output", str(blocker / "s.mkv")), str(blocker)
+    )
+    p = cli("bench", "nosuch")
+    assert p.returncode == 2 and "invalid choice" in p.stderr
+
+
+def test_bench_and_train_dispatch_table() -> None:
+    assert BENCHES == {
+        "ipc": "engine.bench.ipc:main",
+        "lite": "engine.bench.lite:main",
+        "streamer": "engine.bench.streamer:main",
+    }
+    a = build_parser().parse_args(["bench", "ipc", "--frames", "10"])
+    assert a.kind == "ipc" and a.args == ["--frames", "10"]
+    a = build_parser().parse_args(["train", "--steps", "5"])
+    assert a.args == ["--steps", "5"]

@@ -1,0 +1,249 @@
+"""EngineClient against the deterministic test models in a real spawned engine process."""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from engine.client import EngineClient, EngineStartError
+from engine.protocol import (
+    Closed,
+    CloseSession,
+    EngineDown,
+    ErrorEvent,
+    FlushOut,
+    Health,
+    Ping,
+    Pong,
+    SessionOpened,
+    SessionSpec,
+    Timings,
+    Transcript,
+    UserText,
+)
+from tests.support.models import decode_tick, tone
+
+from .helpers import Collector, mic
+
+DETECT_S = 2.0  # the contract: crash and hang are reported within 2 s
+
+
+@pytest.fixture
+def client_factory():
+    made: list[EngineClient] = []
+
+    def make(model: str = "testecho", **kw) -> EngineClient:
+        client = EngineClient(model, device="cpu", **kw)
+        made.append(client)
+        return client
+
+    yield make
+    for client in made:
+        client.stop()
+    assert not mp.active_children()
+
+
+def _gone(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    return False
+
+
+def test_start_ready_ping_and_stop_leave_nothing(client_factory):
+    client = client_factory()
+    ready = client.start(timeout_s=60)
+    assert (ready.model, ready.unit_ticks, ready.output_lag_units, ready.frame_size) == ("testecho", 4, 1, 128)
+    assert ready.device == "cpu" and ready.trained is False
+    assert client.start() == ready  # idempotent while running
+    assert client.alive and client.pid
+    rings = client._rings.names()
+    c = Collector(client)
+    assert client.send(Ping(seq=7, sent_ns=123))
+    c.wait(lambda c: any(isinstance(e, Pong) and e.seq == 7 for e in c.events))
+    c.wait(lambda c: c.of(Health), timeout_s=10)
+    health = c.of(Health)[0]
+    assert {"mic", "camera", "avatar_audio", "avatar_frames"} <= set(health.overruns)
+    pid = client.pid
+    client.stop()
+    client.stop()  # idempotent
+    assert not client.alive and client.pid is None
+    assert _gone(pid)
+    assert not any(isinstance(e, EngineDown) for e in client.poll_events())  # our own stop is no crash
+    if sys.platform.startswith("linux"):
+        assert not any(Path("/dev/shm", n).exists() for n in (rings.mic, rings.avatar_frames))
+
+
+def test_session_returns_audio_and_frames_with_correct_ticks(client_factory):
+    client = client_factory()
+    client.start(timeout_s=60)
+    client.open_session(SessionSpec(persona="p1", avatar="a1"))
+    c = Collector(client)
+    c.wait(lambda c: c.of(SessionOpened))
+    assert c.of(SessionOpened)[0] == SessionOpened(persona="p1", avatar="a1")
+    # ticks 0-3 speech, 4-7 silence, 8-11 speech; pushed in uneven pieces, with camera frames
+    for tick, n, speech in [(0, 2, True), (2, 2, True), (4, 4, False), (8, 1, True), (9, 3, True)]:
+        assert client.push_mic(tick, mic(n, speech))
+        assert client.push_frame(tick, np.zeros((48, 64, 3), np.uint8))
+    c.wait(lambda c: len(c.frames) >= 12 and sum(a.size for _, a in c.audio) >= 12 * 960)
+    assert client.consumed_tick == 11
+    assert [t for t, _ in c.frames] == list(range(4, 16))  # lag: one unit of 4 ticks
+    for tick, frame in c.frames:
+        assert frame.shape == (128, 128, 3) and decode_tick(frame) == tick
+    audio = np.concatenate([a for _, a in c.audio])
+    assert c.audio[0][0] == 4 and audio.size == 12 * 960
+    expected = np.concatenate([tone(4, 4), np.zeros(4 * 960, np.float32), tone(12, 4)])
+    np.testing.assert_allclose(audio, expected, atol=1e-6)
+    user = [e for e in c.of(Transcript) if e.side == "user"]
+    assert [(e.tick, e.final) for e in user] == [(0, False), (4, True), (8, False)]
+    assert [t.tick for t in c.of(Timings)] == [0, 4, 8]
+    # typed text: the echo model answers with an avatar transcript on the next step
+    client.send(UserText("hello there"))
+    client.push_mic(12, mic(4, False))
+    c.wait(lambda c: any(e.side == "avatar" for e in c.of(Transcript)))
+    assert [e.text for e in c.of(Transcript) if e.side == "avatar"] == ["echo: hello there"]
+    client.send(CloseSession())
+    c.wait(lambda c: c.of(Closed))
+    assert client.overruns()["mic"] == 0
+
+
+def test_flush_drops_received_media_from_tick_and_keeps_later_output(client_factory):
+    client = client_factory()
+    client.start(timeout_s=60)
+    client.open_session()
+    c = Collector(client)
+    client.push_mic(0, mic(8, True))
+    c.wait(lambda c: client.consumed_tick >= 7, media=False)  # output for ticks 4..11 is queued, unread
+    client.flush(6)
+    c.wait(lambda c: c.of(FlushOut), media=False)
+    assert c.of(FlushOut)[0] == FlushOut(from_tick=6, reason="client")
+    c.pump()
+    assert [t for t, _ in c.frames] == [4, 5]
+    assert [(t, a.size) for t, a in c.audio] == [(4, 2 * 960)]
+    client.push_mic(8, mic(4, True))  # output after the flush (ticks 12..15) is kept
+    c.wait(lambda c: len(c.frames) >= 6)
+    assert [t for t, _ in c.frames] == [4, 5, 12, 13, 14, 15]
+    assert [t for t, _ in c.audio] == [4, 12]
+
+
+def test_sigkill_detected_within_2s_and_restart_works(client_factory):
+    client = client_factory("testcrash")
+    client.start(timeout_s=60)
+    old_pid = client.pid
+    c = Collector(client)
+    t0 = time.monotonic()
+    os.kill(old_pid, signal.SIGKILL)
+    c.wait(lambda c: c.of(EngineDown), timeout_s=10, media=False)
+    took = time.monotonic() - t0
+    down = c.of(EngineDown)[0]
+    assert down.reason == "crashed" and down.exitcode == -signal.SIGKILL
+    assert "SIGKILL" in down.detail and down.log_path
+    assert took < DETECT_S
+    assert not client.alive
+    ready = client.restart()
+    assert ready.model == "testcrash" and client.pid != old_pid and client.alive
+    client.open_session()
+    client.push_mic(0, mic(4, True))
+    c.wait(lambda c: len(c.frames) >= 4)
+    assert [t for t, _ in c.frames] == [4, 5, 6, 7]
+    # a model that kills its own process is reported the same way
+    client.send(UserText("crash"))
+    c.wait(lambda c: len(c.of(EngineDown)) >= 2, timeout_s=10, media=False)
+    assert c.of(EngineDown)[1].reason == "crashed"
+
+
+def test_hang_detected_within_2s_and_restart_kills_it(client_factory):
+    client = client_factory("testcrash")  # default hang_timeout_s = 1.5
+    client.start(timeout_s=60)
+    client.open_session()
+    c = Collector(client)
+    client.send(UserText("hang"))
+    t0 = time.monotonic()
+    client.push_mic(0, mic(4, True))  # the step for this unit blocks forever
+    c.wait(lambda c: c.of(EngineDown), timeout_s=10, media=False)
+    took = time.monotonic() - t0
+    down = c.of(EngineDown)[0]
+    assert down.reason == "hung" and down.exitcode is None
+    assert took < DETECT_S
+    hung_pid = client.pid
+    client.restart()
+    assert _gone(hung_pid)
+    client.open_session()
+    client.push_mic(0, mic(4, False))
+    c.wait(lambda c: len(c.frames) >= 4)
+
+
+def test_model_exception_is_an_error_event_and_the_engine_goes_on(client_factory):
+    client = client_factory("testcrash")
+    client.start(timeout_s=60)
+    client.open_session()
+    c = Collector(client)
+    client.send(UserText("raise"))
+    client.push_mic(0, mic(4, True))
+    c.wait(lambda c: c.of(ErrorEvent))
+    err = c.of(ErrorEvent)[0]
+    assert err.code == "step" and "RuntimeError" in err.message and not err.fatal
+    client.push_mic(4, mic(4, True))
+    c.wait(lambda c: len(c.frames) >= 4)
+    assert [t for t, _ in c.frames] == [8, 9, 10, 11]
+    assert client.alive
+
+
+def test_malformed_control_message_is_reported_not_fatal(client_factory):
+    client = client_factory()
+    client.start(timeout_s=60)
+    client._channel.send_raw(b'{"v":1,"type":"flush","from_tick":"soon"}')
+    client._channel.send_raw(b"\x00garbage")
+    c = Collector(client)
+    c.wait(lambda c: len(c.of(ErrorEvent)) >= 2)
+    assert all(e.code == "protocol" for e in c.of(ErrorEvent))
+    assert "from_tick" in c.of(ErrorEvent)[0].message
+    assert client.send(Ping(seq=1, sent_ns=0))
+    c.wait(lambda c: c.of(Pong))
+
+
+def test_bad_model_name_gives_clear_start_error(client_factory):
+    client = client_factory("no-such-model")
+    with pytest.raises(EngineStartError) as info:
+        client.start(timeout_s=60)
+    text = str(info.value)
+    assert "unknown model 'no-such-model'" in text and "available:" in text
+    assert "engine log" in text
+    assert client.pid is None and not client.alive
+
+
+def test_bad_input_is_rejected_clearly(client_factory):
+    client = client_factory()
+    with pytest.raises(ValueError, match="640"):
+        client.push_mic(0, np.zeros(100, np.float32))
+    with pytest.raises(ValueError, match="larger than 640x480"):
+        client.push_frame(0, np.zeros((720, 1280, 3), np.uint8))
+    with pytest.raises(ValueError, match="uint8"):
+        client.push_frame(0, np.zeros((10, 10), np.uint8))
+    assert client.push_mic(0, np.zeros(640, np.float32)) is False  # not started: dropped, never blocks
+    assert client.read_audio() == [] and client.read_frames() == []
+    with pytest.raises(ValueError, match="positive"):
+        EngineClient("testecho", hang_timeout_s=0)
+
+
+def test_context_manager_starts_and_stops(client_factory):
+    with EngineClient("testmarker", device="cpu") as client:
+        assert client.ready is not None and client.ready.model == "testmarker"
+        pid = client.pid
+        client.open_session()
+        client.push_mic(21, mic(8, False))
+        c = Collector(client)
+        c.wait(lambda c: len(c.frames) >= 8)
+        white = [t for t, f in c.frames if f.min() == 255]
+        assert white == [25]
+        clicks = [t + i for t, a in c.audio for i in range(a.size // 960) if a[i * 960] > 0.5]
+        assert clicks == [25]
+    assert _gone(pid)

@@ -1,0 +1,276 @@
+"""engine.hub: one loader for local folders and hub repos; safetensors only; clear errors."""
+
+from __future__ import annotations
+
+import json
+import pickle
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import torch
+from torch import nn
+
+from engine import hub
+from engine.hub import CheckpointError
+
+REV = "0123456789abcdef0123456789abcdef01234567"
+
+
+@dataclass(frozen=True)
+class TinyConfig:
+    d_in: int = 4
+    d_hidden: int = 8
+    scale: float = 1.0
+    name: str = "tiny"
+    layers: tuple[int, ...] = (1, 2)
+    tag: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.d_hidden < 1:
+            raise ValueError("d_hidden must be >= 1")
+
+
+class Tiny(nn.Module):
+    def __init__(self, cfg: TinyConfig) -> None:
+        super().__init__()
+        self.a = nn.Linear(cfg.d_in, cfg.d_hidden)
+        self.b = nn.Linear(cfg.d_hidden, 2)
+        self.register_buffer("running", torch.arange(3.0))
+
+
+def load(path_or_repo: str, revision: str | None = None) -> tuple[Tiny, TinyConfig, dict[str, str], Path]:
+    """The one code path: resolve -> config -> module -> weights."""
+    folder = hub.resolve(path_or_repo, revision)
+    cfg = hub.load_config(folder, TinyConfig)
+    module = Tiny(cfg)
+    meta = hub.load_weights(module, folder)
+    return module, cfg, meta, folder
+
+
+@pytest.fixture
+def saved(tmp_path: Path) -> tuple[Path, Tiny, TinyConfig]:
+    torch.manual_seed(0)
+    cfg = TinyConfig(d_hidden=6, scale=0.5, tag="x")
+    module = Tiny(cfg)
+    folder = hub.save_pretrained(module, cfg, tmp_path / "tiny", metadata={"duet_trained": "true"})
+    return folder, module, cfg
+
+
+def assert_same(a: nn.Module, b: nn.Module) -> None:
+    for (ka, va), (kb, vb) in zip(a.state_dict().items(), b.state_dict().items()):
+        assert ka == kb
+        torch.testing.assert_close(va, vb)
+
+
+def fake_hub_repo(hf_home: Path, repo: str, source: Path, revision: str = REV, ref: str = "main") -> Path:
+    """The huggingface_hub cache layout: hub/models--org--name/{refs/<ref>, snapshots/<rev>/...}."""
+    org, name = repo.split("/")
+    root = hf_home / "hub" / f"models--{org}--{name}"
+    snap = root / "snapshots" / revision
+    snap.mkdir(parents=True)
+    for f in source.iterdir():
+        shutil.copy(f, snap / f.name)
+    (root / "refs").mkdir()
+    (root / "refs" / ref).write_text(revision)
+    return snap
+
+
+# ---------------------------------------------------------------- round trips
+def test_local_folder_round_trip(saved: tuple[Path, Tiny, TinyConfig]) -> None:
+    folder, module, cfg = saved
+    assert sorted(p.name for p in folder.iterdir()) == ["config.json", "model.safetensors"]
+    loaded, cfg2, meta, where = load(str(folder))
+    assert cfg2 == cfg and where == folder.resolve()
+    assert meta["duet_trained"] == "true"
+    assert_same(module, loaded)
+
+
+def test_hub_repo_from_offline_cache_uses_same_path(
+    saved: tuple[Path, Tiny, TinyConfig], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder, module, cfg = saved
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+    monkeypatch.delenv("HF_HUB_CACHE", raising=False)
+    snap = fake_hub_repo(tmp_path / "hf", "duet-test/tiny", folder)
+    for revision in (None, "main", REV):
+        loaded, cfg2, _, where = load("duet-test/tiny", revision)
+        assert where == snap and cfg2 == cfg
+        assert_same(module, loaded)
+
+
+def test_hub_cache_dir_env_is_read_at_call_time(
+    saved: tuple[Path, Tiny, TinyConfig], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder, _, _ = saved
+    cache = tmp_path / "elsewhere"
+    monkeypatch.setenv("HF_HUB_CACHE", str(cache))
+    snap = fake_hub_repo(tmp_path / "tmp-home", "duet-test/other", folder)
+    shutil.move(str(tmp_path / "tmp-home" / "hub"), str(cache))
+    assert hub.resolve("duet-test/other") == cache / snap.relative_to(tmp_path / "tmp-home" / "hub")
+
+
+def test_missing_repo_offline_is_a_clear_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+    monkeypatch.delenv("HF_HUB_CACHE", raising=False)
+    with pytest.raises(CheckpointError, match=r"duet-test/absent.*HF_HUB_OFFLINE"):
+        hub.resolve("duet-test/absent", "v1")
+
+
+def test_unknown_revision_offline(saved: tuple[Path, Tiny, TinyConfig], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    folder, _, _ = saved
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+    fake_hub_repo(tmp_path / "hf", "duet-test/tiny", folder)
+    with pytest.raises(CheckpointError, match="not found in cache"):
+        hub.resolve("duet-test/tiny", "v9")
+
+
+@pytest.mark.parametrize("bad", ["", "   ", "no/such/thing/here", "./missing-dir"])
+def test_bad_names(bad: str) -> None:
+    with pytest.raises(CheckpointError):
+        hub.resolve(bad)
+
+
+def test_a_file_is_not_a_model_folder(saved: tuple[Path, Tiny, TinyConfig]) -> None:
+    folder, _, _ = saved
+    with pytest.raises(CheckpointError, match="got a file"):
+        hub.resolve(folder / "model.safetensors")
+
+
+# ---------------------------------------------------------------- pickles are refused, never loaded
+class _Trap:
+    """Unpickling this touches a marker file: proof that a loader ran pickle code."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self) -> tuple:
+        return (Path.touch, (self.marker,))
+
+
+@pytest.mark.parametrize("name", ["pytorch_model.bin", "model.pt", "model.pth", "last.ckpt"])
+def test_pickle_checkpoints_are_refused(saved: tuple[Path, Tiny, TinyConfig], tmp_path: Path, name: str) -> None:
+    folder, module, _ = saved
+    (folder / "model.safetensors").unlink()
+    torch.save(module.state_dict(), folder / name)
+    with pytest.raises(CheckpointError, match=rf"{name}.*pickle.*refused"):
+        load(str(folder))
+
+
+def test_pickle_renamed_to_safetensors_is_detected_and_never_run(
+    saved: tuple[Path, Tiny, TinyConfig], tmp_path: Path
+) -> None:
+    folder, _, _ = saved
+    marker = tmp_path / "pwned"
+    (folder / "model.safetensors").write_bytes(pickle.dumps(_Trap(marker), protocol=4))
+    with pytest.raises(CheckpointError, match=r"model\.safetensors.*pickle"):
+        load(str(folder))
+    assert not marker.exists()
+
+
+def test_torch_zip_renamed_to_safetensors_is_refused(saved: tuple[Path, Tiny, TinyConfig]) -> None:
+    folder, module, _ = saved
+    torch.save(module.state_dict(), folder / "model.safetensors")
+    with pytest.raises(CheckpointError, match=r"model\.safetensors.*torch\.save"):
+        load(str(folder))
+
+
+# ---------------------------------------------------------------- truncated, mismatched, malformed
+@pytest.mark.parametrize("keep", [0, 5, 40, -20])
+def test_truncated_weights(saved: tuple[Path, Tiny, TinyConfig], keep: int) -> None:
+    folder, _, _ = saved
+    path = folder / "model.safetensors"
+    data = path.read_bytes()
+    path.write_bytes(data[:keep] if keep >= 0 else data[:keep])
+    with pytest.raises(CheckpointError, match=r"model\.safetensors.*(truncated|corrupt)"):
+        load(str(folder))
+
+
+def test_config_that_does_not_match_weights(saved: tuple[Path, Tiny, TinyConfig]) -> None:
+    folder, _, _ = saved
+    cfg = json.loads((folder / "config.json").read_text())
+    cfg["d_hidden"] = 7
+    (folder / "config.json").write_text(json.dumps(cfg))
+    with pytest.raises(CheckpointError, match=r"model\.safetensors.*does not match.*config\.json.*shape"):
+        load(str(folder))
+
+
+def test_weights_with_missing_and_extra_tensors(tmp_path: Path) -> None:
+    cfg = TinyConfig()
+    module = Tiny(cfg)
+    module.extra = nn.Linear(2, 2)
+    folder = hub.save_pretrained(module, cfg, tmp_path / "m")
+    with pytest.raises(CheckpointError, match="unexpected tensors.*extra"):
+        load(str(folder))
+    del module.extra
+    del module.b
+    hub.save_pretrained(module, cfg, folder)
+    with pytest.raises(CheckpointError, match=r"missing tensors.*b\.weight"):
+        load(str(folder))
+
+
+@pytest.mark.parametrize(
+    ("edit", "pattern"),
+    [
+        ({"d_hidden": "8"}, r"config\.json: field 'd_hidden': expected an integer"),
+        ({"d_hidden": True}, r"field 'd_hidden': expected an integer"),
+        ({"scale": "big"}, r"field 'scale': expected a number"),
+        ({"layers": [1, "x"]}, r"field 'layers'\[1\]"),
+        ({"tag": 3}, r"field 'tag'"),
+        ({"color": "red"}, r"config\.json: unknown field\(s\) \['color'\]"),
+        ({"d_hidden": 0}, r"config\.json: invalid config: d_hidden must be >= 1"),
+    ],
+)
+def test_config_validation(saved: tuple[Path, Tiny, TinyConfig], edit: dict, pattern: str) -> None:
+    folder, _, _ = saved
+    cfg = json.loads((folder / "config.json").read_text())
+    cfg.update(edit)
+    (folder / "config.json").write_text(json.dumps(cfg))
+    with pytest.raises(CheckpointError, match=pattern):
+        hub.load_config(folder, TinyConfig)
+
+
+@dataclass(frozen=True)
+class Required:
+    width: int
+
+
+def test_missing_field_and_bad_json(tmp_path: Path) -> None:
+    (tmp_path / "config.json").write_text("{}")
+    with pytest.raises(CheckpointError, match=r"config\.json: missing field 'width'"):
+        hub.load_config(tmp_path, Required)
+    (tmp_path / "config.json").write_text("{not json")
+    with pytest.raises(CheckpointError, match=r"config\.json: not valid JSON"):
+        hub.load_config(tmp_path, Required)
+    (tmp_path / "config.json").write_text("[1, 2]")
+    with pytest.raises(CheckpointError, match="must be a JSON object"):
+        hub.load_config(tmp_path, Required)
+    (tmp_path / "config.json").unlink()
+    with pytest.raises(CheckpointError, match=r"config\.json: missing"):
+        hub.load_config(tmp_path, Required)
+
+
+def test_no_weights_at_all(tmp_path: Path) -> None:
+    hub.save_pretrained(Tiny(TinyConfig()), TinyConfig(), tmp_path)
+    (tmp_path / "model.safetensors").unlink()
+    with pytest.raises(CheckpointError, match=r"model\.safetensors: missing"):
+        hub.load_state_dict(tmp_path)
+
+
+def test_sharded_weights_load(tmp_path: Path) -> None:
+    from safetensors.torch import save_file
+
+    torch.manual_seed(1)
+    cfg = TinyConfig()
+    module = Tiny(cfg)
+    hub.save_pretrained(module, cfg, tmp_path)
+    (tmp_path / "model.safetensors").unlink()
+    state = {k: v.contiguous() for k, v in module.state_dict().items()}
+    keys = sorted(state)
+    save_file({k: state[k] for k in keys[:2]}, str(tmp_path / "model-00001-of-00002.safetensors"))
+    save_file({k: state[k] for k in keys[2:]}, str(tmp_path / "model-00002-of-00002.safetensors"))
+    loaded, _, _, _ = load(str(tmp_path))
+    assert_same(module, loaded)

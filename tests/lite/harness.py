@@ -1,0 +1,163 @@
+"""Test harness for LiteModel: steps it in-process over a 16 kHz mic track, like the headless runner.
+
+Collected output obeys FlushOut the way the client does (audio and frames from `from_tick` on are
+dropped). With `echo=(delay_ms, gain)` the avatar's own output (as collected so far) is mixed back
+into the mic input, delayed and attenuated, to simulate open speakers.
+"""
+
+from __future__ import annotations
+
+import sys
+import types
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from engine.protocol import (
+    AVATAR_SAMPLES_PER_TICK,
+    MIC_SAMPLES_PER_TICK,
+    FlushOut,
+    SessionSpec,
+    Transcript,
+    UnitIn,
+)
+
+
+def resample(x: np.ndarray, rate_in: int, rate_out: int) -> np.ndarray:
+    """Plain linear-interpolation resampling, float32 (n,) -> float32 (round(n*out/in),)."""
+    n = round(len(x) * rate_out / rate_in)
+    pos = np.arange(n) * (rate_in / rate_out)
+    return np.interp(pos, np.arange(len(x)), x).astype(np.float32)
+
+
+def place(total_s: float, clips: list[tuple[float, np.ndarray]]) -> np.ndarray:
+    """A 16 kHz track of `total_s` with each (start_s, clip) added in."""
+    out = np.zeros(int(total_s * 16000), np.float32)
+    for start, clip in clips:
+        i = int(start * 16000)
+        out[i : i + len(clip)] += clip[: len(out) - i]
+    return out
+
+
+@dataclass
+class RunResult:
+    avatar_pcm: np.ndarray  # float32 (n_out_ticks * 960,) after flushes
+    frames: list[np.ndarray]  # one uint8 (S,S,3) per output tick (from tick 0 on; before lag: blank)
+    events: list = field(default_factory=list)
+    outs: list = field(default_factory=list)
+    flushes: list[FlushOut] = field(default_factory=list)
+
+    def transcripts(self, side: str, final: bool | None = None) -> list[Transcript]:
+        return [
+            e
+            for e in self.events
+            if isinstance(e, Transcript) and e.side == side and (final is None or e.final == final)
+        ]
+
+    def tick_rms(self) -> np.ndarray:
+        n = len(self.avatar_pcm) // AVATAR_SAMPLES_PER_TICK
+        x = self.avatar_pcm[: n * AVATAR_SAMPLES_PER_TICK].reshape(n, AVATAR_SAMPLES_PER_TICK)
+        return np.sqrt(np.mean(x**2, axis=1))
+
+    def of_type(self, cls: type) -> list:
+        return [e for e in self.events if isinstance(e, cls)]
+
+
+def run_model(
+    model,
+    mic: np.ndarray,
+    spec: SessionSpec | None = None,
+    echo: tuple[float, float] | None = None,
+    camera: list[np.ndarray] | None = None,
+    keep_frames: bool = True,
+    open_session: bool = True,
+) -> RunResult:
+    """Step `model` over the mic track (16 kHz float32), 4 ticks a unit; returns what was 'heard'."""
+    if open_session:
+        model.open(spec or SessionSpec())
+    n_units = len(mic) // (MIC_SAMPLES_PER_TICK * 4)
+    lag_ticks = model.output_lag_units * model.unit_ticks
+    total_ticks = n_units * 4 + lag_ticks
+    avatar = np.zeros(total_ticks * AVATAR_SAMPLES_PER_TICK, np.float32)
+    frames: list[np.ndarray] = [None] * total_ticks  # type: ignore[list-item]
+    result = RunResult(avatar, frames)
+    delay = int(echo[0] / 1000 * 16000) if echo else 0
+    for u in range(n_units):
+        tick = u * 4
+        a, b = tick * MIC_SAMPLES_PER_TICK, (tick + 4) * MIC_SAMPLES_PER_TICK
+        unit_mic = mic[a:b].copy()
+        if echo:
+            # avatar audio heard so far (24 kHz, tick clock) -> 16 kHz, delayed, attenuated
+            upto = tick * AVATAR_SAMPLES_PER_TICK + 4 * AVATAR_SAMPLES_PER_TICK
+            av16 = resample(avatar[:upto], 24000, 16000)
+            lo, hi = a - delay, b - delay
+            seg = np.zeros(b - a, np.float32)
+            src = av16[max(lo, 0) : max(hi, 0)]
+            seg[len(seg) - len(src) :] = src if hi > 0 else seg[:0]
+            unit_mic += echo[1] * seg
+        k = 0
+        cam = np.zeros((0, 1, 1, 3), np.uint8)
+        cam_ticks = np.zeros(0, np.int64)
+        if camera is not None:
+            cam = np.stack([camera[min(t, len(camera) - 1)] for t in range(tick, tick + 4)])
+            cam_ticks = np.arange(tick, tick + 4, dtype=np.int64)
+            k = 4
+        del k
+        out = model.step(UnitIn(tick, 4, unit_mic, cam, cam_ticks))
+        result.outs.append(out)
+        result.events.extend(out.events)
+        for ev in out.events:
+            if isinstance(ev, FlushOut):
+                result.flushes.append(ev)
+                avatar[ev.from_tick * AVATAR_SAMPLES_PER_TICK :] = 0.0
+                for t in range(ev.from_tick, total_ticks):
+                    frames[t] = None  # type: ignore[call-overload]
+        s = out.tick * AVATAR_SAMPLES_PER_TICK
+        avatar[s : s + len(out.pcm_or_silence())] = out.pcm_or_silence()
+        if keep_frames:
+            for i in range(out.n_ticks):
+                frames[out.tick + i] = out.frames[i]
+    return result
+
+
+# ------------------------------------------------------------------ placeholder performer
+def install_placeholder_performer() -> bool:
+    """Until engineer D's renderer exists: a tiny stand-in with the same API, in tests only.
+
+    Returns True if the placeholder was installed (False: the real performer is importable).
+    """
+    try:
+        from engine.models.lite.performer import PerformCue, Performer, mouth_open_fraction
+
+        return False
+    except ImportError:
+        pass
+    mod = types.ModuleType("engine.models.lite.performer")
+
+    @dataclass(frozen=True)
+    class PerformCue:
+        mode: str
+        mouth: object
+        gaze: tuple[float, float] = (0.0, 0.0)
+        nod: bool = False
+        user_present: bool = False
+
+    class Performer:
+        def __init__(self, avatar_id: str, size: int = 512, seed: int = 0) -> None:
+            self.size = size
+
+        def frame(self, t_s: float, cue: PerformCue) -> np.ndarray:
+            img = np.full((self.size, self.size, 3), 40, np.uint8)
+            h = int(cue.mouth.open * self.size // 4)
+            c = self.size // 2
+            img[c : c + h, c - 20 : c + 20] = 255
+            return img
+
+    def mouth_open_fraction(frame: np.ndarray, avatar_id: str) -> float:
+        c = frame.shape[0] // 2
+        return float(np.sum(frame[c:, c, 0] == 255)) / (frame.shape[0] // 4)
+
+    mod.PerformCue, mod.Performer, mod.mouth_open_fraction = PerformCue, Performer, mouth_open_fraction
+    mod.list_avatars = lambda: ["ada", "max"]
+    sys.modules["engine.models.lite.performer"] = mod
+    return True

@@ -1,0 +1,134 @@
+"""The LLM brain against a local fake OpenAI-compatible server (real HTTP, streaming SSE)."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+
+import numpy as np
+import pytest
+
+from engine.models.lite.brain import ScriptBrain
+from engine.models.lite.llm import LlmBrain
+from engine.models.lite.persona import load_persona
+from engine.protocol import SessionSpec, Transcript, UnitIn
+
+from .fake_llm import FakeLlm
+
+
+@pytest.fixture(scope="module")
+def guide():
+    return load_persona("guide")
+
+
+def _brain(url: str, guide, **kw) -> LlmBrain:
+    return LlmBrain(url, "fake-model", guide, fallback=ScriptBrain(guide), **kw)
+
+
+def test_streams_sentence_by_sentence(guide):
+    with FakeLlm() as server:
+        server.delay_s = 0.05
+        brain = _brain(server.url, guide)
+        it = brain.reply("what is duet", threading.Event())
+        first = next(it)
+        # the first sentence is handed on while the server is still streaming the rest
+        assert first == "Hello from the model."
+        assert len(server.requests) == 1
+        rest = list(it)
+        assert rest == ["This is a second sentence.", "Bye now!"]
+        assert brain.last_source == "llm"
+        req = server.requests[0]
+        assert req["path"] == "/v1/chat/completions"
+        body = req["body"]
+        assert body["stream"] is True and body["model"] == "fake-model"
+        assert body["messages"][0]["role"] == "system" and "Ada" in body["messages"][0]["content"]
+        assert body["messages"][-1] == {"role": "user", "content": "what is duet"}
+        # the conversation continues with history
+        list(brain.reply("and then", threading.Event()))
+        msgs = server.requests[1]["body"]["messages"]
+        assert [m["role"] for m in msgs] == ["system", "user", "assistant", "user"]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_server_down_falls_back_to_script(guide):
+    brain = _brain(f"http://127.0.0.1:{_free_port()}/v1", guide)
+    t0 = time.monotonic()
+    said = list(brain.reply("what is duet", threading.Event()))
+    assert time.monotonic() - t0 < 5  # generous: a refused connection must not hang
+    assert said[0].startswith("Duet is an app")  # the scripted answer
+    assert brain.last_source == "script" and "connect" in brain.last_error
+
+
+def test_slow_first_token_falls_back(guide):
+    with FakeLlm() as server:
+        server.mode, server.delay_s = "slow_start", 10.0
+        brain = _brain(server.url, guide, first_sentence_timeout_s=0.5)
+        said = list(brain.reply("can i interrupt you", threading.Event()))
+        assert said[0].startswith("Yes, just start talking")
+        assert brain.last_source == "script" and "no answer" in brain.last_error
+
+
+def test_stalled_stream_ends_after_last_sentence(guide):
+    with FakeLlm() as server:
+        server.mode = "stall"
+        brain = _brain(server.url, guide, idle_timeout_s=0.5)
+        said = list(brain.reply("hello", threading.Event()))
+        assert said == ["Hello from the model."]
+        assert brain.last_source == "llm"
+
+
+@pytest.mark.parametrize("mode", ["error", "garbage"])
+def test_bad_server_replies_fall_back(guide, mode: str):
+    with FakeLlm() as server:
+        server.mode = mode
+        brain = _brain(server.url, guide)
+        said = list(brain.reply("what is duet", threading.Event()))
+        assert said[0].startswith("Duet is an app")
+        assert brain.last_source == "script"
+        assert ("500" in brain.last_error) if mode == "error" else ("malformed" in brain.last_error)
+
+
+def test_cancel_stops_streaming(guide):
+    with FakeLlm() as server:
+        server.delay_s = 0.2
+        brain = _brain(server.url, guide)
+        cancel = threading.Event()
+        it = brain.reply("hi", cancel)
+        assert next(it) == "Hello from the model."
+        cancel.set()
+        assert list(it) == []
+
+
+def test_bad_settings_are_explained(guide):
+    with pytest.raises(ValueError, match="http://host"):
+        LlmBrain("localhost:11434", "m", guide)
+    with pytest.raises(ValueError, match="model name"):
+        LlmBrain("http://127.0.0.1:1/v1", " ", guide)
+
+
+def test_lite_model_speaks_the_llm_reply(lite_model):
+    """Typed text through the whole model with brain=llm: the avatar says the streamed reply."""
+    with FakeLlm() as server:
+        spec = SessionSpec(
+            brain="llm",
+            llm_url=server.url,
+            llm_model="fake",
+            frame_size=128,
+            options={"tts_wait_ms": "10000"},
+        )
+        lite_model.open(spec)
+        lite_model.user_text("tell me something", operator=False)
+        said = []
+        for u in range(40):
+            out = lite_model.step(UnitIn.silent(u * 4, 4))
+            said += [e.text for e in out.events if isinstance(e, Transcript) and e.side == "avatar"]
+            if u > 2 and out.pcm is None and said:
+                break
+        assert said[:2] == ["Hello from the model.", "This is a second sentence."]
+        assert any(np.any(o) for o in [out.frames])

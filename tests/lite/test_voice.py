@@ -1,0 +1,136 @@
+"""Voice: piper joe -> 24 kHz speech with a viseme track on the same timeline."""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import pytest
+
+from engine.models.lite.voice import SAMPLE_RATE, Voice, list_voices, normalize_text, resample
+
+
+@pytest.fixture(scope="module")
+def joe() -> Voice:
+    return Voice("joe")
+
+
+def _pitch_hz(pcm: np.ndarray, sr: int) -> float:
+    """Median autocorrelation pitch over voiced 40 ms frames (75..300 Hz)."""
+    n = int(0.04 * sr)
+    pitches = []
+    for s in range(0, pcm.size - n, n):
+        fr = pcm[s : s + n] - pcm[s : s + n].mean()
+        if np.sqrt((fr**2).mean()) < 0.05:
+            continue
+        ac = np.correlate(fr, fr, "full")[n - 1 :]
+        lo, hi = sr // 300, sr // 75
+        lag = lo + int(np.argmax(ac[lo:hi]))
+        if ac[lag] > 0.4 * ac[0]:
+            pitches.append(sr / lag)
+    return float(np.median(pitches))
+
+
+def test_speech_is_24k_with_plausible_duration_and_a_covering_track(joe: Voice):
+    text = "Hello there! I'm Duet, your guide. Shall we talk?"
+    sp = joe.synthesize(text)
+    assert sp.pcm.dtype == np.float32 and sp.pcm.ndim == 1
+    assert sp.sample_rate == SAMPLE_RATE == 24000
+    assert sp.duration_s == pytest.approx(sp.pcm.size / 24000)
+    # ~9 words at a conversational 2-4 words per second, plus pauses
+    assert 1.8 < sp.duration_s < 6.0
+    assert 0.3 < np.abs(sp.pcm).max() <= 1.0
+    assert sp.track.duration_s == pytest.approx(sp.duration_s, abs=0.01)
+    assert sp.text == text and sp.phonemes
+    # the mouth moves while it speaks, and is shut at the end
+    opens = sp.track.poses_at(np.arange(0.0, sp.duration_s, 0.04))[:, 0]
+    assert opens.max() > 0.5 and (opens > 0.2).mean() > 0.3
+    assert sp.track.pose_at(sp.duration_s + 0.1).open == 0.0
+
+
+def test_visemes_follow_the_audio(joe: Voice):
+    sp = joe.synthesize("Mama made a pie. Oh, wow!")
+    tick = 960
+    n = sp.pcm.size // tick
+    rms = np.sqrt((sp.pcm[: n * tick].reshape(n, tick) ** 2).mean(axis=1))
+    opens = sp.track.poses_at((np.arange(n) + 0.5) * 0.04)[:, 0]
+    loud = rms > 0.25 * rms.max()
+    quiet = rms < 0.01 * rms.max()
+    assert loud.sum() > 5
+    assert opens[loud].mean() > 0.3
+    if quiet.any():
+        assert opens[quiet].mean() < opens[loud].mean() / 2
+    # "mama": the lips close for the m's
+    vis = [k.viseme for k in sp.track.keys]
+    assert vis.count("PP") >= 3
+
+
+def test_voices_differ(joe: Voice):
+    assert {"joe", "joe-warm", "joe-bright"} <= set(list_voices())
+    text = "This is my voice, how do I sound today?"
+    base = joe.synthesize(text)
+    warm = Voice("joe-warm").synthesize(text)
+    bright = Voice("joe-bright").synthesize(text)
+    f0, fw, fb = (_pitch_hz(s.pcm, 24000) for s in (base, warm, bright))
+    assert fw < f0 * 0.97 < f0 * 1.03 < fb, (fw, f0, fb)
+    assert warm.duration_s > base.duration_s * 0.98  # the warm voice is not quicker
+    for s in (warm, bright):
+        assert s.track.duration_s == pytest.approx(s.duration_s, abs=0.01)
+
+
+def test_synthesis_runs_in_worker_threads(joe: Voice):
+    results: dict[int, float] = {}
+
+    def work(i: int) -> None:
+        results[i] = joe.synthesize(f"Sentence number {i + 1}.").duration_s
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert sorted(results) == [0, 1, 2] and all(d > 0.4 for d in results.values())
+
+
+def test_sentences_stream_one_by_one(joe: Voice):
+    parts = list(joe.synthesize_sentences("First sentence. Second one here! And a third?"))
+    assert len(parts) == 3
+    whole = joe.synthesize("First sentence. Second one here! And a third?")
+    assert whole.duration_s == pytest.approx(sum(p.duration_s for p in parts), abs=1e-6)
+    assert whole.track.duration_s == pytest.approx(whole.duration_s, abs=0.01)
+
+
+def test_empty_and_bad_input(joe: Voice):
+    sp = joe.synthesize("   ")
+    assert sp.pcm.size == 0 and sp.duration_s == 0.0 and len(sp.track) == 0
+    with pytest.raises(ValueError, match="unknown voice"):
+        Voice("nobody")
+    with pytest.raises(TypeError, match="str"):
+        joe.synthesize(42)  # type: ignore[arg-type]
+
+
+def test_text_normalisation():
+    assert normalize_text("**Hi** there 🙂 [docs](http://x.y)") == "Hi there docs"
+    assert "ay eye" in normalize_text("I am an AI.")
+    assert "see pee you" in normalize_text("on the CPU")
+    assert normalize_text("NASA is fine") == "NASA is fine"
+    assert "percent" in normalize_text("50% more") and "for example" in normalize_text("e.g. this")
+    assert normalize_text("Visit https://duet.example/x.") == "Visit a link."
+    assert normalize_text("OK, DUET") == "okay, Duet"
+
+
+def test_resampler_is_band_limited():
+    sr = 22050
+    t = np.arange(sr) / sr
+    tone = np.sin(2 * np.pi * 1000 * t).astype(np.float32)
+    y = resample(tone, sr, 24000)
+    assert y.size == 24000
+    spec = np.abs(np.fft.rfft(y * np.hanning(y.size)))
+    f = np.fft.rfftfreq(y.size, 1 / 24000)
+    assert abs(f[spec.argmax()] - 1000) < 2
+    spur = spec[np.abs(f - 1000) > 50].max() / spec.max()
+    assert 20 * np.log10(spur) < -60
+    # downsampling (pitch-shifted input): a tone above the new Nyquist must not alias back
+    hi = np.sin(2 * np.pi * 12600 * np.arange(25000) / 25000).astype(np.float32)
+    z = resample(hi, 25000, 24000)
+    assert np.sqrt((z[100:-100] ** 2).mean()) < 0.01

@@ -1,0 +1,130 @@
+"""Input media on the tick clock: audio files resampled to 16 kHz mono, videos scaled to fit 640x480
+and resampled to one frame a tick, lavfi fake cameras, and clear errors for bad inputs."""
+
+from __future__ import annotations
+
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+
+from engine.media import FAKE_CAMERA, MediaError, MediaInput, fit_size
+
+
+def make_wav(path: Path, seconds: float = 1.0, rate: int = 44100, freq: float = 440.0) -> None:
+    n = int(seconds * rate)
+    x = (0.5 * np.sin(2 * np.pi * freq * np.arange(n) / rate) * 32767).astype(np.int16)
+    with av.open(str(path), "w") as c:
+        s = c.add_stream("pcm_s16le", rate=rate, layout="stereo")
+        f = av.AudioFrame.from_ndarray(np.stack([x, x], axis=1).reshape(1, -1), format="s16", layout="stereo")
+        f.sample_rate = rate
+        f.pts = 0
+        for p in [*s.encode(f), *s.encode(None)]:
+            c.mux(p)
+
+
+def make_mp4(path: Path, seconds: float = 1.0, fps: int = 30, size: tuple[int, int] = (1280, 720)) -> None:
+    """Video whose frame i has gray level 8*i, plus a 300 Hz tone (AAC, 48 kHz)."""
+    w, h = size
+    with av.open(str(path), "w") as c:
+        v = c.add_stream("libx264", rate=fps)
+        v.width, v.height, v.pix_fmt = w, h, "yuv420p"
+        a = c.add_stream("aac", rate=48000, layout="mono")
+        for i in range(int(seconds * fps)):
+            fr = av.VideoFrame.from_ndarray(np.full((h, w, 3), 8 * i, np.uint8), format="rgb24")
+            fr.pts, fr.time_base = i, Fraction(1, fps)
+            for p in v.encode(fr):
+                c.mux(p)
+        for p in v.encode(None):
+            c.mux(p)
+        x = (0.3 * np.sin(2 * np.pi * 300 * np.arange(int(48000 * seconds)) / 48000)).astype(np.float32)
+        for i in range(0, x.shape[0], 1024):
+            fr = av.AudioFrame.from_ndarray(x[None, i : i + 1024].copy(), format="flt", layout="mono")
+            fr.sample_rate, fr.pts = 48000, i
+            for p in a.encode(fr):
+                c.mux(p)
+        for p in a.encode(None):
+            c.mux(p)
+
+
+def test_wav_to_ticks(tmp_path: Path) -> None:
+    path = tmp_path / "tone.wav"
+    make_wav(path, seconds=1.0)
+    with MediaInput(path) as m:
+        assert m.has_audio and not m.has_video and m.frame_size is None
+        assert m.duration_ticks() == 25
+        ticks = list(m.ticks())
+    assert [t.tick for t in ticks] == list(range(25))
+    assert all(t.mic.shape == (640,) and t.mic.dtype == np.float32 and t.frame is None for t in ticks)
+    pcm = np.concatenate([t.mic for t in ticks])
+    spectrum = np.abs(np.fft.rfft(pcm[1600:14400]))
+    peak_hz = np.argmax(spectrum) * 16000 / 12800
+    assert abs(peak_hz - 440) < 5
+    assert 0.3 < np.abs(pcm[1600:14400]).max() <= 0.55  # stereo averaged to mono, never clipped
+
+
+def test_odd_length_audio_pads_the_last_tick(tmp_path: Path) -> None:
+    path = tmp_path / "short.wav"
+    make_wav(path, seconds=0.1, rate=16000)  # 2.5 ticks
+    with MediaInput(path) as m:
+        ticks = list(m.ticks())
+    assert len(ticks) == 3
+    assert ticks[2].mic[:320].any() and not ticks[2].mic[330:].any()
+
+
+def test_mp4_video_and_audio_on_the_tick_clock(tmp_path: Path) -> None:
+    path = tmp_path / "clip.mp4"
+    make_mp4(path, seconds=1.0, fps=30)
+    with MediaInput(path) as m:
+        assert m.has_audio and m.has_video
+        assert m.frame_size == (640, 360)  # 1280x720 scaled to fit 640x480
+        ticks = list(m.ticks())
+    assert 25 <= len(ticks) <= 27
+    frames = [t.frame for t in ticks[:25]]
+    assert all(f is not None and f.shape == (360, 640, 3) and f.dtype == np.uint8 for f in frames)
+    # 30 fps -> 25 fps by tick: tick k shows source frame floor(k * 30 / 25)
+    levels = [float(f.mean()) for f in frames if f is not None]
+    expected = [8 * int(k * 30 / 25) for k in range(25)]
+    np.testing.assert_allclose(levels, expected, atol=4)
+    pcm = np.concatenate([t.mic for t in ticks])
+    assert np.abs(pcm[3200:12800]).max() > 0.2
+
+
+def test_video_ignored_without_camera(tmp_path: Path) -> None:
+    path = tmp_path / "clip.mp4"
+    make_mp4(path, seconds=0.4, fps=25, size=(320, 240))
+    with MediaInput(path, camera=False) as m:
+        assert not m.has_video
+        ticks = list(m.ticks())
+    assert all(t.frame is None for t in ticks) and len(ticks) >= 10
+
+
+def test_lavfi_fake_camera() -> None:
+    with MediaInput(FAKE_CAMERA, max_ticks=6) as m:
+        assert m.has_video and not m.has_audio and m.duration_ticks() is None
+        ticks = list(m.ticks())
+    assert len(ticks) == 6
+    assert all(t.frame is not None and t.frame.shape == (480, 640, 3) for t in ticks)
+    assert not any(t.mic.any() for t in ticks)
+    assert ticks[0].frame is not None and ticks[5].frame is not None
+    assert not np.array_equal(ticks[0].frame, ticks[5].frame)  # the test pattern moves
+
+
+def test_fit_size() -> None:
+    assert fit_size(640, 480) == (640, 480)
+    assert fit_size(1920, 1080) == (640, 360)
+    assert fit_size(480, 1000) == (230, 480)
+    assert fit_size(321, 241) == (320, 240)
+
+
+def test_bad_inputs_name_the_file(tmp_path: Path) -> None:
+    with pytest.raises(MediaError, match=r"not found: .*missing\.wav"):
+        MediaInput(tmp_path / "missing.wav")
+    junk = tmp_path / "junk.mp4"
+    junk.write_bytes(b"this is not a video" * 100)
+    with pytest.raises(MediaError, match=r"junk\.mp4"):
+        MediaInput(junk)
+    with pytest.raises(MediaError, match="lavfi:nosuchfilter"):
+        MediaInput("lavfi:nosuchfilter=1")

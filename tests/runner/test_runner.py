@@ -1,0 +1,186 @@
+"""The headless runner with the deterministic testecho model (unit 4 ticks, lag 1 unit, 128x128
+frames encoding their tick, a 440 Hz tone in output ticks whose input tick had mic energy)."""
+
+from __future__ import annotations
+
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+
+from engine.media import MediaError
+from engine.protocol import SessionOpened, Timings, Transcript, UserText
+from engine.registry import UnknownModelError
+from engine.runner import RunConfig, RunnerError, run_session
+from engine.session import read_session
+from tests.support.models import decode_tick
+
+LAG = 4  # testecho output lag in ticks
+
+
+def tick_energy(pcm: np.ndarray, spt: int) -> np.ndarray:
+    """Peak |x| per tick."""
+    n = pcm.shape[0] // spt
+    return np.abs(pcm[: n * spt].reshape(n, spt)).max(axis=1)
+
+
+def write_wav(path: Path, ticks_on: list[bool], rate: int = 16000) -> None:
+    """A 300 Hz tone (amplitude 0.3) in the ticks marked True, silence elsewhere."""
+    spt = rate // 25
+    x = np.zeros(len(ticks_on) * spt, np.float32)
+    for t, on in enumerate(ticks_on):
+        if on:
+            n = np.arange(t * spt, (t + 1) * spt)
+            x[t * spt : (t + 1) * spt] = 0.3 * np.sin(2 * np.pi * 300 * n / rate)
+    with av.open(str(path), "w") as c:
+        s = c.add_stream("pcm_s16le", rate=rate, layout="mono")
+        f = av.AudioFrame.from_ndarray((x * 32767).astype(np.int16).reshape(1, -1), format="s16", layout="mono")
+        f.sample_rate, f.pts = rate, 0
+        for p in [*s.encode(f), *s.encode(None)]:
+            c.mux(p)
+
+
+def decode_track(path: Path, kind: str, title: str) -> list[tuple[float, object]]:
+    """(start seconds, decoded frame) of one track, through plain PyAV."""
+    with av.open(str(path)) as c:
+        stream = next(s for s in c.streams if s.type == kind and s.metadata.get("title") == title)
+        out = []
+        for frame in c.decode(stream):
+            out.append((float(frame.pts * frame.time_base), frame))
+        return out
+
+
+def test_wav_through_testecho_into_a_session(tmp_path: Path) -> None:
+    wav = tmp_path / "turn.wav"
+    pattern = [False] * 5 + [True] * 15 + [False] * 20  # 40 ticks: speech in ticks 5..19
+    write_wav(wav, pattern)
+    out = tmp_path / "s.mkv"
+    summary = run_session(RunConfig(model="testecho", input=str(wav), output=str(out), tail_s=0.3))
+    # 40 input ticks + 8 of tail -> 48, + one unit of output lag = 52 ticks
+    assert summary["input_ticks"] == 48 and summary["ticks"] == 52
+    assert summary["path"] == str(out.resolve()) and summary["events"] > 0
+    assert summary["overruns"]["mic"] == 0
+
+    # plain PyAV decodes both sides, each track as long as the session
+    user = decode_track(out, "audio", "user")
+    avatar = decode_track(out, "audio", "avatar")
+    assert sum(f.samples for _, f in user) == 52 * 640  # type: ignore[attr-defined]
+    assert sum(f.samples for _, f in avatar) == 52 * 960  # type: ignore[attr-defined]
+    video = decode_track(out, "video", "avatar")
+    ticks = [round(t * 25) for t, _ in video]
+    assert ticks == list(range(LAG, 52))  # the first output unit is tick 4
+    for t, (_, frame) in zip(ticks, video):
+        rgb = frame.to_ndarray(format="rgb24")  # type: ignore[attr-defined]
+        assert rgb.shape == (128, 128, 3)
+        assert abs(decode_tick(rgb) - t) <= 3  # yuv420p rounding of the tick-coded colour
+
+    d = read_session(out)
+    assert d.n_ticks == 52 and d.user_frames is None
+    assert d.meta["model"] == "testecho" and d.meta["input"] == "turn.wav"
+    user_on = tick_energy(d.user_pcm, 640) > 0.1
+    avatar_on = tick_energy(d.avatar_pcm, 960) > 0.1
+    assert list(user_on[:40]) == pattern and not user_on[40:].any()
+    assert list(avatar_on) == [False] * LAG + list(user_on[:48])  # the avatar answers one unit later
+    kinds = {type(m) for _, _, m in d.events}
+    assert {SessionOpened, Timings, Transcript} <= kinds
+    finals = [m for _, _, m in d.events if isinstance(m, Transcript) and m.final]
+    assert finals and finals[0].text == "speech 15 ticks"
+
+
+def make_mp4(path: Path, seconds: float = 0.8) -> None:
+    with av.open(str(path), "w") as c:
+        v = c.add_stream("libx264", rate=25)
+        v.width, v.height, v.pix_fmt = 320, 240, "yuv420p"
+        a = c.add_stream("aac", rate=48000, layout="mono")
+        for i in range(int(seconds * 25)):
+            fr = av.VideoFrame.from_ndarray(np.full((240, 320, 3), 10 * i, np.uint8), format="rgb24")
+            fr.pts, fr.time_base = i, Fraction(1, 25)
+            for p in v.encode(fr):
+                c.mux(p)
+        for p in v.encode(None):
+            c.mux(p)
+        x = (0.3 * np.sin(2 * np.pi * 300 * np.arange(int(48000 * seconds)) / 48000)).astype(np.float32)
+        for i in range(0, x.shape[0], 1024):
+            fr = av.AudioFrame.from_ndarray(x[None, i : i + 1024].copy(), format="flt", layout="mono")
+            fr.sample_rate, fr.pts = 48000, i
+            for p in a.encode(fr):
+                c.mux(p)
+        for p in a.encode(None):
+            c.mux(p)
+
+
+def test_mp4_camera_is_recorded_as_the_user_video(tmp_path: Path) -> None:
+    mp4 = tmp_path / "clip.mp4"
+    make_mp4(mp4)
+    out = tmp_path / "v.mkv"
+    summary = run_session(RunConfig(model="testecho", input=str(mp4), output=str(out)))
+    d = read_session(out)
+    assert d.n_ticks == summary["ticks"] >= 20 + LAG
+    assert d.user_frames is not None and d.user_frames.shape == (d.n_ticks, 240, 320, 3)
+    levels = d.user_frames[:20].reshape(20, -1).mean(axis=1)
+    np.testing.assert_allclose(levels, [10 * i for i in range(20)], atol=4)
+    assert d.avatar_frames is not None and d.avatar_frames.shape == (d.n_ticks, 128, 128, 3)
+    assert summary["overruns"]["camera"] == 0
+
+
+def test_echo_feeds_the_avatar_back_into_the_mic(tmp_path: Path) -> None:
+    """A 4-tick burst -> the avatar answers in ticks 4..7 -> 200 ms later (5 ticks) the mic hears it
+    in ticks 9..12 -> the avatar answers its own echo in ticks 13..16, and so on."""
+    wav = tmp_path / "burst.wav"
+    write_wav(wav, [True] * 4 + [False] * 16)
+    out = tmp_path / "e.mkv"
+    cfg = RunConfig(model="testecho", input=str(wav), output=str(out), echo_delay_ms=200, echo_gain=0.5)
+    run_session(cfg)
+    d = read_session(out)
+    user_on = tick_energy(d.user_pcm, 640) > 0.05
+    avatar_on = tick_energy(d.avatar_pcm, 960) > 0.05
+    assert list(np.flatnonzero(avatar_on[:20])) == [4, 5, 6, 7, 13, 14, 15, 16]
+    assert list(np.flatnonzero(user_on[:20])) == [0, 1, 2, 3, 9, 10, 11, 12, 18, 19]
+    echo = d.user_pcm[10 * 640 : 12 * 640]
+    assert 0.1 < np.abs(echo).max() < 0.2  # 0.5 x the 0.3 tone
+    spectrum = np.abs(np.fft.rfft(echo))
+    assert abs(np.argmax(spectrum) * 16000 / echo.shape[0] - 440) < 15  # the avatar's 440 Hz voice
+
+
+def test_echo_too_short_for_a_model_without_lag_is_refused() -> None:
+    from engine.runner import EchoPath
+
+    EchoPath(0, 0.5).check_causal(unit_ticks=4, output_lag_units=1)
+    with pytest.raises(ValueError, match="echo delay 40 ms is shorter"):
+        EchoPath(40, 0.5).check_causal(unit_ticks=4, output_lag_units=0)
+    EchoPath(160, 0.5).check_causal(unit_ticks=4, output_lag_units=0)
+
+
+def test_realtime_pacing(tmp_path: Path) -> None:
+    wav = tmp_path / "short.wav"
+    write_wav(wav, [True] * 12)
+    summary = run_session(RunConfig(model="testecho", input=str(wav), output=str(tmp_path / "r.mkv"), realtime=True))
+    assert summary["realtime"] and summary["input_ticks"] == 12
+    assert summary["wall_s"] >= 0.9 * 12 * 0.04  # fed at 40 ms a tick, never faster
+
+
+def test_engine_crash_keeps_the_partial_session(tmp_path: Path) -> None:
+    wav = tmp_path / "long.wav"
+    write_wav(wav, [True] * 100)
+    out = tmp_path / "c.mkv"
+    cfg = RunConfig(model="testcrash", input=str(wav), output=str(out), texts=[(1.0, "crash", False)])
+    with pytest.raises(RunnerError, match="engine crashed"):
+        run_session(cfg)
+    d = read_session(out)
+    assert 20 <= d.n_ticks < 100
+    assert tick_energy(d.user_pcm, 640)[:20].min() > 0.1
+    assert tick_energy(d.avatar_pcm, 960)[LAG:20].min() > 0.1
+    assert any(src == "runner" and isinstance(m, UserText) and m.text == "crash" for _, src, m in d.events)
+    assert any(src == "client" and type(m).__name__ == "EngineDown" for _, src, m in d.events)
+
+
+def test_bad_model_and_bad_input_fail_before_spawning(tmp_path: Path) -> None:
+    wav = tmp_path / "a.wav"
+    write_wav(wav, [True] * 4)
+    with pytest.raises(UnknownModelError, match="nosuch"):
+        run_session(RunConfig(model="nosuch", input=str(wav), output=str(tmp_path / "x.mkv")))
+    with pytest.raises(MediaError, match="missing.wav"):
+        run_session(RunConfig(model="testecho", input=str(tmp_path / "missing.wav"), output=str(tmp_path / "x.mkv")))
+    assert not (tmp_path / "x.mkv").exists()

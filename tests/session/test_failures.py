@@ -1,0 +1,189 @@
+"""Session files under failure: SIGKILL mid-session, a full disk, unwritable paths, wrong or
+corrupt files. Each keeps what was written readable or gives a clear error naming the file."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+
+from engine.protocol import MIC_SAMPLES_PER_TICK
+from engine.session import SessionReadError, SessionWriteError, SessionWriter, events_path_for, read_session
+
+ROOT = Path(__file__).resolve().parents[2]
+
+# a child that writes a session tick by tick and reports each tick written on stdout
+CHILD = textwrap.dedent(
+    """
+    import sys, time
+    import numpy as np
+    from engine.protocol import Timings
+    from engine.session import SessionWriter
+    w = SessionWriter(sys.argv[1], model="crashy", avatar_size=64, user_video_size=(64, 48))
+    t = 0
+    while True:
+        w.add_user_audio(t, np.full(640, 0.25, np.float32))
+        w.add_avatar_audio(t, np.full(960, -0.25, np.float32))
+        w.add_avatar_frame(t, np.full((64, 64, 3), 120, np.uint8))
+        w.add_user_frame(t, np.full((48, 64, 3), 60, np.uint8))
+        w.add_event(t, "engine", Timings(tick=t, stages={"x": 1.0}, step_ms=1.0))
+        print(t, flush=True)
+        t += 1
+        time.sleep(0.005)
+    """
+)
+
+
+def test_sigkill_mid_session_keeps_all_but_the_last_moment(tmp_path: Path) -> None:
+    path = tmp_path / "crash.mkv"
+    proc = subprocess.Popen(
+        [sys.executable, "-c", CHILD, str(path)],
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+    try:
+        assert proc.stdout is not None
+        last = -1
+        while last < 75:  # 3 s of session
+            line = proc.stdout.readline()
+            assert line, "writer child died"
+            last = int(line)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=10)
+    finally:
+        proc.kill()
+        proc.wait(timeout=10)
+    d = read_session(path)
+    # everything but the open cluster (~0.2 s = 5 ticks) survives; allow a little more on a busy machine
+    assert d.n_ticks >= 75 - 12
+    assert d.meta["model"] == "crashy"
+    n = d.n_ticks
+    assert d.user_pcm.shape[0] >= (n - 1) * MIC_SAMPLES_PER_TICK
+    np.testing.assert_allclose(d.user_pcm[: (n - 1) * 640], 0.25, atol=1e-3)
+    np.testing.assert_allclose(d.avatar_pcm[: (n - 1) * 960], -0.25, atol=1e-3)
+    assert d.avatar_frames is not None and d.user_frames is not None
+    assert abs(float(d.avatar_frames[: n - 2].mean()) - 120) < 4
+    assert len(d.events) >= 75  # events are flushed line by line
+
+
+# a child whose files may not grow beyond 120 kB (RLIMIT_FSIZE): writing fails like a full disk
+FULL_DISK_CHILD = textwrap.dedent(
+    """
+    import resource, signal, sys
+    import numpy as np
+    from engine.session import SessionWriter, SessionWriteError
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (120_000, 120_000))
+    w = SessionWriter(sys.argv[1], avatar_size=64)
+    try:
+        for t in range(10_000):
+            w.add_user_audio(t, np.full(640, 0.5, np.float32))
+            w.add_avatar_audio(t, np.full(960, 0.5, np.float32))
+            w.add_avatar_frame(t, np.random.default_rng(t).integers(0, 255, (64, 64, 3), dtype=np.uint8))
+    except SessionWriteError as e:
+        print("ERROR", e.errno, e.filename, "|", e)
+        try:
+            w.add_user_audio(t + 1, np.zeros(640, np.float32))
+        except SessionWriteError:
+            print("STILL FAILED")
+        try:
+            w.close()
+        except SessionWriteError:
+            pass
+        sys.exit(0)
+    sys.exit(3)
+    """
+)
+
+
+def test_full_disk_gives_clear_error_and_keeps_what_was_written(tmp_path: Path) -> None:
+    path = tmp_path / "full.mkv"
+    out = subprocess.run(
+        [sys.executable, "-c", FULL_DISK_CHILD, str(path)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        timeout=120,
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert f"ERROR 27 {path}" in out.stdout  # EFBIG, the file named
+    assert f"cannot write session file {path}" in out.stdout
+    assert "STILL FAILED" in out.stdout
+    d = read_session(path)
+    assert d.n_ticks > 5
+    np.testing.assert_allclose(d.user_pcm[: 5 * 640], 0.5, atol=1e-3)
+
+
+def test_unwritable_path_is_an_oserror_naming_it(tmp_path: Path) -> None:
+    blocker = tmp_path / "not_a_dir"
+    blocker.write_text("x")
+    target = blocker / "s.mkv"
+    with pytest.raises(OSError, match="not_a_dir") as info:
+        SessionWriter(target)
+    assert isinstance(info.value, SessionWriteError)
+    assert str(blocker) in str(info.value)
+
+
+def test_missing_file(tmp_path: Path) -> None:
+    with pytest.raises(SessionReadError, match=r"not found.*nope\.mkv"):
+        read_session(tmp_path / "nope.mkv")
+
+
+def test_garbage_file(tmp_path: Path) -> None:
+    path = tmp_path / "garbage.mkv"
+    path.write_bytes(np.random.default_rng(0).integers(0, 256, 50_000, dtype=np.uint8).tobytes())
+    with pytest.raises(SessionReadError, match=r"garbage\.mkv"):
+        read_session(path)
+
+
+def test_media_file_that_is_not_a_session(tmp_path: Path) -> None:
+    path = tmp_path / "song.mkv"
+    with av.open(str(path), "w", format="matroska") as c:
+        s = c.add_stream("pcm_s16le", rate=16000, layout="mono")
+        f = av.AudioFrame.from_ndarray(np.zeros((1, 1600), np.int16), format="s16", layout="mono")
+        f.sample_rate = 16000
+        f.pts = 0
+        for p in [*s.encode(f), *s.encode(None)]:
+            c.mux(p)
+    with pytest.raises(SessionReadError, match=r"song.mkv is not a Duet session file"):
+        read_session(path)
+
+
+def _small_session(path: Path, ticks: int = 50) -> None:
+    with SessionWriter(path, avatar_size=32) as w:
+        for t in range(ticks):
+            w.add_user_audio(t, np.full(640, 0.1, np.float32))
+            w.add_avatar_audio(t, np.full(960, 0.1, np.float32))
+            w.add_avatar_frame(t, np.full((32, 32, 3), 50, np.uint8))
+
+
+def test_cut_file_reads_what_is_there(tmp_path: Path) -> None:
+    path = tmp_path / "cut.mkv"
+    _small_session(path)
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) * 2 // 3])
+    d = read_session(path)
+    assert 10 < d.n_ticks < 50
+
+
+def test_bad_event_lines(tmp_path: Path) -> None:
+    path = tmp_path / "ev.mkv"
+    _small_session(path, ticks=5)
+    ev = events_path_for(path)
+    good = '{"tick": 1, "src": "engine", "msg": {"v": 1, "type": "state", "tick": 1, "state": "idle"}}\n'
+    ev.write_text(good + good + '{"tick": 2, "src": "eng')  # cut mid-line by a crash
+    d = read_session(path)
+    assert len(d.events) == 2 and d.truncated
+    ev.write_text(good + '{"tick": 2, "src": "engine", "msg": {"v": 1, "type": "nonsense"}}\n' + good)
+    with pytest.raises(SessionReadError, match=r"ev.events.jsonl:2: bad event line"):
+        read_session(path)

@@ -1,0 +1,152 @@
+"""Streaming == batch, causality, ring wrap with the sink kept, constant memory."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from engine.models.streamer import tokenizer
+from engine.models.streamer.config import StreamerConfig
+from engine.models.streamer.core import CoreOutputs, StreamerCore
+from engine.models.streamer.inputs import UnitBatch, sink_inputs
+
+FIELDS = ("decision_logits", "text_logits", "pcm", "frames")
+
+
+def random_units(cfg: StreamerConfig, b: int, u: int, seed: int) -> UnitBatch:
+    g = torch.Generator().manual_seed(seed)
+    s_in, s_out = cfg.video_in_size, cfg.video_out_size
+    return UnitBatch(
+        mic=torch.randn(b, u, cfg.mic_per_unit, generator=g) * 0.2,
+        video=torch.rand(b, u, 3, s_in, s_in, generator=g),
+        has_video=torch.rand(b, u, generator=g) > 0.3,
+        text_in=torch.randint(0, tokenizer.VOCAB_SIZE, (b, u, cfg.text_in_slots), generator=g),
+        prev_decision=torch.randint(0, 3, (b, u), generator=g),
+        prev_text=torch.randint(0, tokenizer.VOCAB_SIZE, (b, u, cfg.text_out_slots), generator=g),
+        prev_pcm=torch.randn(b, u, cfg.pcm_per_unit, generator=g) * 0.2,
+        prev_frame=torch.rand(b, u, 3, s_out, s_out, generator=g),
+    )
+
+
+def make(cfg: StreamerConfig, b: int = 2) -> tuple[StreamerCore, torch.Tensor, torch.Tensor]:
+    torch.manual_seed(0)
+    core = StreamerCore(cfg).eval()
+    text, frame = sink_inputs(cfg, "guide", "ada")
+    return core, text.repeat(b, 1), frame.repeat(b, 1, 1, 1)
+
+
+def stream(core: StreamerCore, text: torch.Tensor, frame: torch.Tensor, units: UnitBatch) -> CoreOutputs:
+    state = core.start(text, frame)
+    outs = [core.step(state, units.select(i, i + 1)) for i in range(units.shape[1])]
+    return CoreOutputs(*(torch.cat([getattr(o, f) for o in outs], dim=1) for f in FIELDS))
+
+
+def assert_outputs_close(a: CoreOutputs, b: CoreOutputs) -> None:
+    for f in FIELDS:
+        torch.testing.assert_close(getattr(a, f), getattr(b, f), rtol=1e-4, atol=2e-5, msg=f)
+
+
+@pytest.mark.parametrize(
+    ("window", "n_units", "sink_text"),
+    [(8, 5, 16), (3, 10, 16), (2, 7, 0), (1, 4, 8)],  # no wrap; wraps 3x; no persona text; window of 1
+)
+def test_streaming_equals_batch(window: int, n_units: int, sink_text: int) -> None:
+    cfg = StreamerConfig(window_units=window, sink_text_tokens=sink_text)
+    core, text, frame = make(cfg)
+    units = random_units(cfg, 2, n_units, seed=window)
+    with torch.no_grad():
+        reference = core(text, frame, units, impl="mask")  # one pass with the block-causal mask
+        windowed = core(text, frame, units, impl="window")
+    streamed = stream(core, text, frame, units)
+    assert_outputs_close(streamed, reference)
+    assert_outputs_close(windowed, reference)
+
+
+def test_sink_stays_visible_after_the_ring_wraps() -> None:
+    """After many wraps the persona/identity sink still changes the output (it was not evicted)."""
+    cfg = StreamerConfig(window_units=2)
+    core, text, frame = make(cfg, b=1)
+    units = random_units(cfg, 1, 9, seed=5)
+    other_text, other_frame = sink_inputs(cfg, "a completely different persona", "bob")
+    a = stream(core, text, frame, units)
+    b = stream(core, other_text, other_frame, units)
+    assert not torch.allclose(a.decision_logits[:, -1], b.decision_logits[:, -1])
+    with torch.no_grad():
+        ref = core(other_text, other_frame, units, impl="mask")
+    assert_outputs_close(b, ref)
+
+
+def test_mask_is_block_causal() -> None:
+    from engine.models.streamer.transformer import block_causal_mask
+
+    m = block_causal_mask(n_sink=2, n_units=4, unit_len=3, window=2, device=torch.device("cpu"))
+    assert m.shape == (14, 14)
+    assert m[:2, :2].all() and not m[:2, 2:].any()  # sink sees only the sink
+    assert m[2:, :2].all()  # everyone sees the sink
+    unit = lambda i: slice(2 + 3 * i, 5 + 3 * i)  # noqa: E731
+    assert m[unit(1), unit(1)].all()  # full within a unit
+    assert m[unit(1), unit(0)].all() and not m[unit(0), unit(1)].any()  # causal across units
+    assert not m[unit(3), unit(1)].any()  # outside the window
+
+
+@pytest.mark.parametrize("impl", ["mask", "window", "stream"])
+def test_future_units_never_change_earlier_outputs(impl: str) -> None:
+    cfg = StreamerConfig(window_units=3)
+    core, text, frame = make(cfg, b=1)
+    units = random_units(cfg, 1, 8, seed=1)
+    changed = random_units(cfg, 1, 8, seed=2)
+    k = 5  # units k.. differ in every input
+    mixed = UnitBatch(**{f: torch.cat([getattr(units, f)[:, :k], getattr(changed, f)[:, k:]], 1) for f in units.__dataclass_fields__})
+
+    def run(x: UnitBatch) -> CoreOutputs:
+        if impl == "stream":
+            return stream(core, text, frame, x)
+        with torch.no_grad():
+            return core(text, frame, x, impl=impl)
+
+    a, b = run(units), run(mixed)
+    for f in FIELDS:
+        torch.testing.assert_close(getattr(a, f)[:, :k], getattr(b, f)[:, :k], rtol=0, atol=0)
+        assert not torch.allclose(getattr(a, f)[:, k:], getattr(b, f)[:, k:])
+
+
+def test_memory_is_constant_over_many_units() -> None:
+    cfg = StreamerConfig(window_units=2, d_model=32, n_layers=1, n_heads=2)
+    core, text, frame = make(cfg, b=1)
+    state = core.start(text, frame)
+    unit = random_units(cfg, 1, 1, seed=0)
+    ptrs = [(c.k.data_ptr(), c.k.shape, c.v.data_ptr()) for c in state.caches]
+    for _ in range(60):  # 30 wraps of the ring
+        out = core.step(state, unit)
+    assert [(c.k.data_ptr(), c.k.shape, c.v.data_ptr()) for c in state.caches] == ptrs
+    assert state.mask.all()  # every slot in use, none added
+    assert state.audio_enc is not None and all(s.shape[-1] == cfg.audio_kernel - 1 for s in state.audio_enc)
+    assert state.units == 60 and int(state.pos) == 59
+    assert torch.isfinite(out.pcm).all() and out.frames.shape == (1, 1, 4, 3, 32, 32)
+
+
+def test_step_shapes_and_ranges() -> None:
+    cfg = StreamerConfig()
+    core, text, frame = make(cfg, b=1)
+    out = stream(core, text, frame, random_units(cfg, 1, 2, seed=3))
+    assert out.decision_logits.shape == (1, 2, 3)
+    assert out.text_logits.shape == (1, 2, cfg.text_out_slots, tokenizer.VOCAB_SIZE)
+    assert out.pcm.shape == (1, 2, 4 * 960) and out.pcm.abs().max() <= 1.0
+    assert out.frames.shape == (1, 2, 4, 3, 32, 32) and 0 <= out.frames.min() and out.frames.max() <= 1
+    with pytest.raises(ValueError, match="one unit at a time"):
+        core.step(core.start(text, frame), random_units(cfg, 1, 2, seed=3))
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"d_model": 30, "n_heads": 4}, "divisible"),
+        ({"video_patch": 5}, "video_patch"),
+        ({"audio_out_tokens": 7}, "960"),
+        ({"model_type": "llama"}, "model_type"),
+        ({"window_units": 0}, "window_units"),
+    ],
+)
+def test_config_rejects_bad_values(change: dict, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        StreamerConfig(**change)
