@@ -132,7 +132,7 @@ class CameraCapture(QObject):
     def stop(self) -> None:
         cam, self._camera = self._camera, None
         if cam is not None:
-            cam.errorOccurred.disconnect(self._on_error)
+            cam.blockSignals(True)  # no error reports from a camera we are dropping
             cam.stop()
             self._session.setCamera(None)
             cam.deleteLater()

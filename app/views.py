@@ -126,8 +126,13 @@ class VispyView(AvatarView):
         self._view.camera.flip = (False, True, False)
         self._view.camera.interactive = False
         self._shape: tuple[int, int] = (0, 0)
+        # uint8 texture, scaled on the GPU: no per-frame float conversion or min/max on the CPU
         self._image = scene.visuals.Image(
-            np.zeros((8, 8, 3), np.uint8), parent=self._view.scene, interpolation="linear"
+            np.zeros((8, 8, 3), np.uint8),
+            parent=self._view.scene,
+            interpolation="linear",
+            texture_format="auto",
+            clim=(0, 255),
         )
         self._set_range(8, 8)
         self.draws = 0

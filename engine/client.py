@@ -131,7 +131,10 @@ class EngineClient:
         log_path.parent.mkdir(parents=True, exist_ok=True)
         log_offset = log_path.stat().st_size if log_path.exists() else 0
         ctx = mp.get_context("spawn")
-        rings = MediaRings.create(self.max_frame_size)
+        try:
+            rings = MediaRings.create(self.max_frame_size)
+        except OSError as e:
+            raise EngineStartError(f"cannot create the shared-memory media rings: {e}") from e
         control_recv, control_send = ctx.Pipe(duplex=False)
         events_recv, events_send = ctx.Pipe(duplex=False)
         doorbell = Doorbell()
@@ -205,7 +208,9 @@ class EngineClient:
                 message = f"engine {self.model!r} failed to start: {what}"
                 raise EngineStartError(self._with_log(message, log_path, log_offset))
         raise EngineStartError(
-            self._with_log(f"engine {self.model!r} was not ready within {timeout_s:g} s", log_path, log_offset)
+            self._with_log(
+                f"engine {self.model!r} was not ready within {timeout_s:g} s", log_path, log_offset
+            )
         )
 
     @staticmethod
@@ -279,8 +284,9 @@ class EngineClient:
 
     def __del__(self) -> None:
         proc = getattr(self, "_proc", None)
-        if proc is not None and proc.exitcode is None:
-            proc.kill()
+        with contextlib.suppress(Exception):  # best effort at garbage collection / interpreter exit
+            if proc is not None and proc.exitcode is None:
+                proc.kill()
 
     @property
     def alive(self) -> bool:
@@ -318,9 +324,9 @@ class EngineClient:
             if code is not None:
                 self._report_down(gen, "crashed", f"engine process {_exit_text(code)}", code)
                 return
-            if now - last_pong > self.hang_timeout_s:
+            if not self._down and now - last_pong > self.hang_timeout_s:
+                # keep draining events afterwards: a hung engine that recovers must not block on a full pipe
                 self._report_down(gen, "hung", f"no answer to pings for {now - last_pong:.1f} s", None)
-                return
             if now >= next_ping:
                 next_ping = now + self.ping_period_s
                 self._ping_seq += 1

@@ -210,7 +210,9 @@ def weights_files(directory: str | os.PathLike[str]) -> list[Path]:
     shards = sorted(p for p in folder.iterdir() if _SHARD_RE.match(p.name)) if folder.is_dir() else []
     if shards:
         return shards
-    pickles = sorted(p.name for p in folder.iterdir() if p.suffix in PICKLE_SUFFIXES) if folder.is_dir() else []
+    pickles = (
+        sorted(p.name for p in folder.iterdir() if p.suffix in PICKLE_SUFFIXES) if folder.is_dir() else []
+    )
     if pickles:
         raise CheckpointError(
             f"{folder / pickles[0]}: pickle-based checkpoints ({', '.join(pickles)}) are refused: they can "
@@ -275,7 +277,9 @@ def load_metadata(directory: str | os.PathLike[str]) -> dict[str, str]:
     return meta
 
 
-def load_state_dict(directory: str | os.PathLike[str], device: str | torch.device = "cpu") -> dict[str, torch.Tensor]:
+def load_state_dict(
+    directory: str | os.PathLike[str], device: str | torch.device = "cpu"
+) -> dict[str, torch.Tensor]:
     """All tensors of a model folder's safetensors weights (never unpickles anything)."""
     out: dict[str, torch.Tensor] = {}
     for path in weights_files(directory):
@@ -308,17 +312,20 @@ def load_weights(module: torch.nn.Module, directory: str | os.PathLike[str]) -> 
     if missing or unexpected or wrong:
         parts = []
         if wrong:
-            parts.append(f"shape mismatch {wrong[:4]}" + (f" (+{len(wrong) - 4} more)" if len(wrong) > 4 else ""))
+            parts.append(
+                f"shape mismatch {wrong[:4]}" + (f" (+{len(wrong) - 4} more)" if len(wrong) > 4 else "")
+            )
         if missing:
-            parts.append(f"missing tensors {missing[:4]}" + (f" (+{len(missing) - 4})" if len(missing) > 4 else ""))
+            parts.append(
+                f"missing tensors {missing[:4]}" + (f" (+{len(missing) - 4})" if len(missing) > 4 else "")
+            )
         if unexpected:
             parts.append(
-                f"unexpected tensors {unexpected[:4]}" + (f" (+{len(unexpected) - 4})" if len(unexpected) > 4 else "")
+                f"unexpected tensors {unexpected[:4]}"
+                + (f" (+{len(unexpected) - 4})" if len(unexpected) > 4 else "")
             )
         names = ", ".join(str(f) for f in files)
-        raise CheckpointError(
-            f"{names}: does not match {Path(directory) / CONFIG_NAME}: " + "; ".join(parts)
-        )
+        raise CheckpointError(f"{names}: does not match {Path(directory) / CONFIG_NAME}: " + "; ".join(parts))
     with torch.no_grad():
         for key, value in expected.items():
             value.copy_(state[key].to(dtype=value.dtype))

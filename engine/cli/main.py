@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
+import re
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -91,6 +92,13 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
         metavar="SEC:TEXT",
         help="Wizard-of-Oz: the avatar says TEXT verbatim at SEC seconds (repeatable)",
     )
+    p.add_argument(
+        "--model-option",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="model build option, e.g. allow_untrained=1 for the streamer (repeatable)",
+    )
     p.add_argument("--log", default=None, help="engine log file")
     p.add_argument("--start-timeout-s", type=float, default=120.0, help="engine start limit (120)")
 
@@ -164,6 +172,16 @@ def _timed_texts(items: list[str], operator: bool, flag: str) -> list[tuple[floa
     return out
 
 
+def _key_values(items: list[str], flag: str) -> dict[str, str]:
+    out = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise CliError(f"{flag} needs KEY=VALUE, got {item!r}")
+        out[key.strip()] = value
+    return out
+
+
 def _run_config(a: argparse.Namespace, tail_s: float) -> Any:
     from engine.runner import RunConfig
 
@@ -193,6 +211,7 @@ def _run_config(a: argparse.Namespace, tail_s: float) -> Any:
         log_path=a.log,
         start_timeout_s=a.start_timeout_s,
         texts=_timed_texts(a.say, False, "--say") + _timed_texts(a.operator, True, "--operator"),
+        model_options=_key_values(a.model_option, "--model-option"),
     )
 
 
@@ -220,8 +239,20 @@ def cmd_demo(a: argparse.Namespace) -> int:
         a.output = _default_output("demo")
     summary = run_session(_run_config(a, tail_s=DEMO_TAIL_S))
     print(json.dumps(summary, indent=2))
+    _print_conversation(summary["path"])
     print(f"demo session written: {summary['path']}")
     return 0
+
+
+def _print_conversation(path: str) -> None:
+    """The final captions of both sides, to stderr (stdout stays JSON + the path line)."""
+    from engine.protocol import Transcript
+    from engine.session import read_events
+
+    for tick, _, msg in read_events(path):
+        if isinstance(msg, Transcript) and msg.final:
+            who = "user  " if msg.side == "user" else "avatar"
+            print(f"[{tick * 0.04:6.2f} s] {who}: {msg.text}", file=sys.stderr)
 
 
 def cmd_models(a: argparse.Namespace) -> int:
@@ -246,6 +277,15 @@ def cmd_models(a: argparse.Namespace) -> int:
     return 0
 
 
+def passthrough(argv: list[str]) -> tuple[str, str, list[str]] | None:
+    """`bench KIND ARGS...` / `train ARGS...`: (target, what, ARGS) handed over untouched, else None."""
+    if argv[:1] == ["train"]:
+        return TRAIN, "training", argv[1:]
+    if argv[:1] == ["bench"] and len(argv) > 1 and argv[1] in BENCHES:
+        return BENCHES[argv[1]], f"benchmark {argv[1]!r}", argv[2:]
+    return None
+
+
 def cmd_bench(a: argparse.Namespace) -> int:
     return int(_load(BENCHES[a.kind], f"benchmark {a.kind!r}")(list(a.args)) or 0)
 
@@ -264,14 +304,33 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(list(sys.argv[1:] if argv is None else argv))
+    argv = list(sys.argv[1:] if argv is None else argv)
     try:
+        handover = passthrough(argv)  # their own parsers see every option, --help included
+        if handover is not None:
+            target, what, rest = handover
+            return int(_load(target, what)(rest) or 0)
+        args = build_parser().parse_args(argv)
         return COMMANDS[args.command](args)
     except KeyboardInterrupt:
         print(f"{PROG}: interrupted", file=sys.stderr)
         return 130
     except Exception as e:
         if isinstance(e, _user_errors()):
-            print(f"{PROG}: error: {e}", file=sys.stderr)
+            print(f"{PROG}: error: {_one_line(str(e))}", file=sys.stderr)
             return 1
         raise
+
+
+def _one_line(message: str) -> str:
+    """The first line of an error; a multi-line engine log tail becomes a pointer to the log."""
+    lines = message.strip().splitlines() or ["unknown error"]
+    first, log_path, cause = lines[0], "", ""
+    for line in lines[1:]:
+        if line.startswith("--- engine log (") and line.endswith(") ---"):
+            log_path = line[len("--- engine log (") : -len(") ---")]
+        elif log_path and re.match(r"^[\w.]+(Error|Exception|Exit): ", line):
+            cause = line.split(": ", 1)[1].strip()  # the engine's own exception message
+    if cause and cause not in first:
+        first = f"{first}: {cause}"
+    return f"{first} (engine log: {log_path})" if log_path else first

@@ -7,6 +7,7 @@ validated against the receiver's allowed types; a malformed one becomes an Error
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from multiprocessing.connection import Connection
 
@@ -71,10 +72,8 @@ class Channel:
 
     def close(self) -> None:
         for conn in (self._recv, self._send):
-            try:
+            with contextlib.suppress(OSError):
                 conn.close()
-            except OSError:
-                pass
 
 
 def decode_or_error(data: bytes, allowed: dict[str, type]) -> object:

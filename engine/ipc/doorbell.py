@@ -7,6 +7,7 @@ selectable fd) `wait` degrades to a short sleep, i.e. polling.
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing as mp
 import os
 import select
@@ -36,10 +37,9 @@ class Doorbell:
 def ring_fd(writer: Connection) -> None:
     if not _POSIX or writer.closed:
         return
-    try:
+    # a full pipe (BlockingIOError) means the reader will wake anyway; a gone reader needs no wake
+    with contextlib.suppress(OSError):
         os.write(writer.fileno(), b"\x01")
-    except (BlockingIOError, BrokenPipeError, OSError):
-        pass  # full pipe: the reader will wake anyway; gone reader: nothing to wake
 
 
 def wait(reader: Connection, timeout_s: float) -> bool:

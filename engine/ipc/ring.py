@@ -16,7 +16,8 @@ Memory ordering: the writer fills the payload and the slot header, and only then
 index; the reader loads the write index, copies the slots out, and only then stores the read index.
 Aligned 8-byte numpy stores are atomic and x86-64 (TSO) keeps stores in program order, so this is a
 correct publish/consume protocol there. On weakly ordered CPUs (ARM) it relies on the interpreter's
-own barriers between these Python statements; the per-slot `seq` lets the reader detect a torn slot.
+own barriers between these Python statements; a slot whose `seq` is not the expected index yet is
+left for the next read instead of being returned early.
 
 Flush epochs: the writer may mark "drop everything with tick >= T written so far"
 (`mark_flush`); slots carry the epoch they were written in, so a reader drops exactly the stale
@@ -25,6 +26,7 @@ ones and keeps what was written after the mark (see FlushFilter).
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 from multiprocessing.shared_memory import SharedMemory
 
@@ -71,9 +73,7 @@ class SlotRing:
         self._slot_hdr: np.ndarray | None = np.ndarray(
             (self.n_slots, self._stride // 8), np.int64, mem.buf, base
         )
-        self._payload: np.ndarray | None = np.ndarray(
-            (self.n_slots, self._stride), np.uint8, mem.buf, base
-        )
+        self._payload: np.ndarray | None = np.ndarray((self.n_slots, self._stride), np.uint8, mem.buf, base)
         self._read = int(hdr[_R])  # reader's private copy of the read index
         self._epoch = int(hdr[_EPOCH])  # writer's private copy of the epoch
 
@@ -100,12 +100,11 @@ class SlotRing:
         if self._hdr is None:
             return
         self._hdr = self._slot_hdr = self._payload = None
-        self._mem.close()
+        with contextlib.suppress(BufferError):  # a view still alive elsewhere: unmapped when it dies
+            self._mem.close()
         if self._owner:
-            try:
+            with contextlib.suppress(FileNotFoundError):
                 self._mem.unlink()
-            except FileNotFoundError:
-                pass
 
     @property
     def closed(self) -> bool:
@@ -122,7 +121,9 @@ class SlotRing:
         hdr = self._header()
         raw = data.reshape(-1).view(np.uint8)
         if raw.size > self.slot_bytes:
-            raise ValueError(f"ring {self.name}: item of {raw.size} bytes exceeds slot size {self.slot_bytes}")
+            raise ValueError(
+                f"ring {self.name}: item of {raw.size} bytes exceeds slot size {self.slot_bytes}"
+            )
         w = int(hdr[_W])
         if w - int(hdr[_R]) >= self.n_slots:
             hdr[_OVR] += 1
@@ -160,8 +161,9 @@ class SlotRing:
             i = idx % self.n_slots
             sh = self._slot_hdr[i]
             seq, tick, a, b, epoch, nbytes = (int(v) for v in sh[:6])
-            if seq != idx:  # torn or foreign slot: should never happen in SPSC use
-                raise RuntimeError(f"ring {self.name}: slot {i} has seq {seq}, expected {idx}")
+            if seq != idx:  # slot header not visible yet (weakly ordered CPU): read it next time
+                end = idx
+                break
             payload = self._payload[i, SLOT_HEADER_BYTES : SLOT_HEADER_BYTES + nbytes].copy()
             out.append(Item(seq, tick, a, b, epoch, payload))
         if end > self._read:

@@ -79,7 +79,11 @@ class MediaRings:
 
     def names(self) -> RingNames:
         return RingNames(
-            self.mic.name, self.camera.name, self.avatar_audio.name, self.avatar_frames.name, self.max_frame_size
+            self.mic.name,
+            self.camera.name,
+            self.avatar_audio.name,
+            self.avatar_frames.name,
+            self.max_frame_size,
         )
 
     def overruns(self) -> dict[str, int]:

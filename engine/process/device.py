@@ -12,7 +12,7 @@ class DeviceError(ValueError):
 
 
 def select_device(requested: str = "auto") -> str:
-    """"auto" -> "cuda" if available, else "mps", else "cpu". An explicit device is checked."""
+    """ "auto" -> "cuda" if available, else "mps", else "cpu". An explicit device is checked."""
     requested = (requested or "auto").strip().lower()
     if not _VALID.match(requested):
         raise DeviceError(f"unknown device {requested!r}: use auto, cpu, cuda, cuda:N or mps")
@@ -31,10 +31,14 @@ def select_device(requested: str = "auto") -> str:
         return "cuda" if cuda_ok else "mps" if mps_ok else "cpu"
     if requested.startswith("cuda"):
         if not cuda_ok:
-            raise DeviceError(f"device {requested!r} requested but CUDA is not available (torch {torch.__version__})")
+            raise DeviceError(
+                f"device {requested!r} requested but CUDA is not available (torch {torch.__version__})"
+            )
         index = int(requested.partition(":")[2] or 0)
         if index >= torch.cuda.device_count():
-            raise DeviceError(f"device {requested!r}: only {torch.cuda.device_count()} CUDA device(s) present")
+            raise DeviceError(
+                f"device {requested!r}: only {torch.cuda.device_count()} CUDA device(s) present"
+            )
         return requested
     if not mps_ok:
         raise DeviceError("device 'mps' requested but the Apple MPS backend is not available")

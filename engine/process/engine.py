@@ -9,6 +9,11 @@ Threads (all model calls happen on the stepper thread, so models need not be thr
 - stepper: runs queued commands (open/close/user_text/flush) between steps and steps the model
   whenever the FIFO holds a full unit.
 
+Per step, in this order: the output media go into the rings (stamped with output ticks), then
+UnitOut.events, then Timings(tick = first INPUT tick of the unit). Every client Flush(T) is
+acknowledged with FlushOut(T, reason) once the output rings carry the flush mark. A model's own
+FlushOut(T) marks the rings before that step's media are written, so only older media are dropped.
+
 Hang detection: while the stepper is inside a model call, Pongs are held back until the call
 returns (open/close get OPEN_ALLOWANCE_S of normal Pongs first, they may load assets). So a
 step that does not return within the client's hang timeout shows up as "no Pong" = hung.
@@ -304,7 +309,9 @@ class Engine:
         for ev in out.events:
             self.send(ev)
         self.send(
-            Timings(tick=unit.tick, stages=dict(out.timings), step_ms=step_ms, queue_units=self.fifo.depth_units())
+            Timings(
+                tick=unit.tick, stages=dict(out.timings), step_ms=step_ms, queue_units=self.fifo.depth_units()
+            )
         )
 
     def _write_output(self, out: UnitOut, gen0: int) -> None:
@@ -328,7 +335,9 @@ class Engine:
                     self.rings.avatar_audio.mark_flush(ev.from_tick)
                     self.rings.avatar_frames.mark_flush(ev.from_tick)
             if n > 0:
-                self.rings.avatar_audio.write(out.tick, np.ascontiguousarray(pcm[: n * AVATAR_SAMPLES_PER_TICK]))
+                self.rings.avatar_audio.write(
+                    out.tick, np.ascontiguousarray(pcm[: n * AVATAR_SAMPLES_PER_TICK])
+                )
                 if size_ok:
                     for i in range(n):
                         self.rings.avatar_frames.write(out.tick + i, frames[i])

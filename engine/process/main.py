@@ -50,8 +50,14 @@ def _setup_logging(path: str) -> None:
 def _check_model(model: object) -> None:
     for attr in ("unit_ticks", "output_lag_units", "frame_size"):
         value = getattr(model, attr, None)
-        if not isinstance(value, int) or isinstance(value, bool) or value < (1 if attr != "output_lag_units" else 0):
-            raise TypeError(f"model attribute {attr} must be a non-negative int (unit_ticks > 0), got {value!r}")
+        if (
+            not isinstance(value, int)
+            or isinstance(value, bool)
+            or value < (1 if attr != "output_lag_units" else 0)
+        ):
+            raise TypeError(
+                f"model attribute {attr} must be a non-negative int (unit_ticks > 0), got {value!r}"
+            )
     for method in ("open", "step", "flush", "user_text", "close"):
         if not callable(getattr(model, method, None)):
             raise TypeError(f"model has no {method}() method (see engine/models/base.py)")

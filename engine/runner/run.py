@@ -14,6 +14,7 @@ is fed only once the output it echoes has been played; the model's output lag ke
 from __future__ import annotations
 
 import contextlib
+import os
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -32,12 +33,14 @@ from engine.protocol import (
     EngineDown,
     ErrorEvent,
     FlushOut,
+    PlaybackReport,
+    SessionOpened,
     SessionSpec,
     Timings,
     UserText,
 )
 from engine.registry import info as model_info
-from engine.session import SessionWriter
+from engine.session import SessionWriteError, SessionWriter
 
 from .echo import EchoPath
 
@@ -73,7 +76,8 @@ class RunConfig:
     hang_timeout_s: float = 10.0  # offline runs tolerate slow steps
     stall_timeout_s: float = 60.0  # no engine progress for this long -> RunnerError
     log_path: str | None = None
-    options: dict[str, str] = field(default_factory=dict)
+    options: dict[str, str] = field(default_factory=dict)  # SessionSpec.options (per session)
+    model_options: dict[str, str] = field(default_factory=dict)  # ModelOptions.extra (model build)
     # typed user lines (or operator lines, Wizard-of-Oz) sent when the input reaches a time:
     # (seconds, text, operator)
     texts: list[tuple[float, str, bool]] = field(default_factory=list)
@@ -88,12 +92,14 @@ class _Run:
         self.pending_audio: dict[int, np.ndarray] = {}  # output tick -> float32 (960,)
         self.pending_frames: dict[int, np.ndarray] = {}  # output tick -> uint8 (S, S, 3)
         self.out_hi = 0  # 1 + newest output tick received
+        self.committed_hi = 0  # 1 + newest output tick written (played)
         self.tick = 0  # next input tick
         self.n_events = 0
         self.last_step = -unit  # input tick of the newest step reported (Timings)
         self.drop_windows: list[tuple[int, int]] = []  # [lo, hi) output ticks a FlushOut cancelled
         self.down: EngineDown | None = None
         self.closed = False
+        self.opened = False
         self.texts = sorted((round(sec / TICK_S), text, op) for sec, text, op in cfg.texts)
 
     # -------------------------------------------------------------- engine -> runner
@@ -118,7 +124,7 @@ class _Run:
             )
 
     def _store(self, table: dict[int, np.ndarray], tick: int, data: np.ndarray) -> None:
-        if not any(lo <= tick < hi for lo, hi in self.drop_windows):
+        if tick >= self.committed_hi and not any(lo <= tick < hi for lo, hi in self.drop_windows):
             table[tick] = data
         self.out_hi = max(self.out_hi, tick + 1)
 
@@ -141,6 +147,10 @@ class _Run:
                 self.down = ev
             case ErrorEvent(fatal=True):
                 raise RunnerError(f"engine error ({ev.code}): {ev.message}")
+            case ErrorEvent(code="session") if not self.opened:
+                raise RunnerError(f"the engine could not open the session: {ev.message}")
+            case SessionOpened():
+                self.opened = True
             case Closed():
                 self.closed = True
             case _:
@@ -157,6 +167,7 @@ class _Run:
     def commit(self) -> None:
         """Output that is played (tick < next input tick) and final: into the file and the echo path."""
         hi = min(self.tick, self.final_hi())
+        before = self.committed_hi
         for t in sorted(t for t in {*self.pending_audio, *self.pending_frames} if t < hi):
             pcm = self.pending_audio.pop(t, None)
             if pcm is not None:
@@ -165,6 +176,9 @@ class _Run:
             frame = self.pending_frames.pop(t, None)
             if frame is not None:
                 self.writer.add_avatar_frame(t, frame)
+            self.committed_hi = t + 1
+        if self.committed_hi > before:  # the "speaker" has played up to here (the model aligns yields)
+            self.client.send(PlaybackReport(played_tick=self.committed_hi - 1))
 
     # -------------------------------------------------------------- runner -> engine
     def wait_until(self, ready: Any, what: str, timeout_s: float | None = None) -> None:
@@ -228,6 +242,20 @@ def _inputs(media: MediaInput, tail_ticks: int, unit: int) -> Iterator[TickInput
         yield TickInput(tick=t, mic=silence, frame=last_frame)
 
 
+def _check_output(path: Path) -> None:
+    """An unwritable output fails before the engine is started (SessionWriteError names the path)."""
+    if path.suffix.lower() != ".mkv":
+        raise ValueError(f"session files are Matroska: the output must end in .mkv, got {path}")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise SessionWriteError(
+            e.errno or 5, f"cannot write session file {path}: {e.strerror or e}", str(path)
+        ) from None
+    if not os.access(path.parent, os.W_OK):
+        raise SessionWriteError(13, f"cannot write session file {path}: folder is not writable", str(path))
+
+
 def run_session(cfg: RunConfig, client: EngineClient | None = None) -> dict[str, Any]:
     """Run `cfg.input` through the engine into `cfg.output`; returns the JSON summary.
 
@@ -235,6 +263,7 @@ def run_session(cfg: RunConfig, client: EngineClient | None = None) -> dict[str,
     On RunnerError the partial session file is kept (closed and readable).
     """
     model_info(cfg.model)  # unknown model: clear error before anything is spawned
+    _check_output(Path(cfg.output))
     max_ticks = None if cfg.max_s is None else max(1, round(cfg.max_s / TICK_S))
     media = MediaInput(cfg.input, camera=cfg.camera, max_ticks=max_ticks)
     if media.duration_ticks() is None and max_ticks is None:
@@ -251,6 +280,7 @@ def run_session(cfg: RunConfig, client: EngineClient | None = None) -> dict[str,
             revision=cfg.revision,
             hang_timeout_s=cfg.hang_timeout_s,
             log_path=cfg.log_path,
+            model_options=dict(cfg.model_options),
         )
     writer: SessionWriter | None = None
     try:

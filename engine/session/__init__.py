@@ -3,7 +3,7 @@
 No torch: the app records with SessionWriter too. Format: docs/CONTRACTS.md.
 """
 
-from .reader import SessionData, SessionReadError, read_session
+from .reader import SessionData, SessionReadError, read_events, read_session
 from .writer import EVENT_SOURCES, SESSION_VERSION, SessionWriteError, SessionWriter, events_path_for
 
 __all__ = [
@@ -14,5 +14,6 @@ __all__ = [
     "SessionWriteError",
     "SessionWriter",
     "events_path_for",
+    "read_events",
     "read_session",
 ]

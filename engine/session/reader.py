@@ -176,6 +176,16 @@ def _assemble_frames(frames: dict[int, np.ndarray] | None, n_ticks: int) -> np.n
     return out
 
 
+def read_events(path: str | Path) -> list[tuple[int, str, object]]:
+    """Only the events of a session (NAME.mkv or NAME.events.jsonl): (tick, src, message)."""
+    p = Path(path)
+    if not p.name.endswith(".events.jsonl"):
+        p = events_path_for(p)
+    if not p.is_file():
+        raise SessionReadError(f"events file not found: {p}")
+    return _read_events(p)[0]
+
+
 def _read_events(path: Path) -> tuple[list[tuple[int, str, object]], bool]:
     if not path.is_file():
         return [], False

@@ -13,6 +13,15 @@ already-written ticks is dropped and counted). Gaps in audio become silence, so 
 the tick clock; gaps in video stay gaps (the reader holds the previous frame).
 
 Usable from the app (no torch). Thread-safe: every public method takes one lock.
+
+    with SessionWriter("s.mkv", model="lite", persona="guide", avatar="ada", avatar_size=512,
+                       user_video_size=(640, 480)) as w:    # None: no camera track
+        w.add_user_audio(tick, mic)          # float32 16 kHz from the first sample of `tick`
+        w.add_user_frame(tick, camera_rgb)   # uint8 (H, W, 3)
+        w.add_avatar_audio(tick, pcm)        # float32 24 kHz (what was played), None = silence
+        w.add_avatar_frame(tick, frame)      # uint8 (S, S, 3)
+        w.add_event(tick, "engine", event)   # any engine.protocol message; src engine|client|runner
+        w.drop_avatar_from(tick)             # barge-in: unplayed avatar media is forgotten
 """
 
 from __future__ import annotations

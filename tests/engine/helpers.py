@@ -8,7 +8,7 @@ from collections.abc import Callable
 import numpy as np
 
 from engine.client import EngineClient
-from engine.protocol import MIC_SAMPLES_PER_TICK
+from engine.protocol import MIC_SAMPLES_PER_TICK, Ping, Pong
 
 SPEECH = 0.1  # mic amplitude: RMS 0.1 > the echo model's 0.01 threshold
 
@@ -42,6 +42,14 @@ class Collector:
             if time.monotonic() - t0 > timeout_s:
                 raise AssertionError(f"condition not met within {timeout_s} s; events: {self.events[-10:]}")
             time.sleep(0.01)
+
+    def sync(self) -> None:
+        """Ping round-trip: every control message sent before it has reached the engine (and
+        model-bound ones are queued ahead of any unit pushed afterwards)."""
+        self.seq = getattr(self, "seq", 0) + 1
+        seq = self.seq
+        self.client.send(Ping(seq=seq, sent_ns=0))
+        self.wait(lambda c: any(isinstance(e, Pong) and e.seq == seq for e in c.events), media=False)
 
     def of(self, cls: type) -> list:
         return [e for e in self.events if isinstance(e, cls)]

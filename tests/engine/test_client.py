@@ -5,6 +5,7 @@ from __future__ import annotations
 import multiprocessing as mp
 import os
 import signal
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -61,7 +62,12 @@ def _gone(pid: int) -> bool:
 def test_start_ready_ping_and_stop_leave_nothing(client_factory):
     client = client_factory()
     ready = client.start(timeout_s=60)
-    assert (ready.model, ready.unit_ticks, ready.output_lag_units, ready.frame_size) == ("testecho", 4, 1, 128)
+    assert (ready.model, ready.unit_ticks, ready.output_lag_units, ready.frame_size) == (
+        "testecho",
+        4,
+        1,
+        128,
+    )
     assert ready.device == "cpu" and ready.trained is False
     assert client.start() == ready  # idempotent while running
     assert client.alive and client.pid
@@ -93,7 +99,11 @@ def test_session_returns_audio_and_frames_with_correct_ticks(client_factory):
     for tick, n, speech in [(0, 2, True), (2, 2, True), (4, 4, False), (8, 1, True), (9, 3, True)]:
         assert client.push_mic(tick, mic(n, speech))
         assert client.push_frame(tick, np.zeros((48, 64, 3), np.uint8))
-    c.wait(lambda c: len(c.frames) >= 12 and sum(a.size for _, a in c.audio) >= 12 * 960)
+    c.wait(  # media are written before the step's events: wait for both
+        lambda c: (
+            len(c.frames) >= 12 and sum(a.size for _, a in c.audio) >= 12 * 960 and len(c.of(Timings)) == 3
+        )
+    )
     assert client.consumed_tick == 11
     assert [t for t, _ in c.frames] == list(range(4, 16))  # lag: one unit of 4 ticks
     for tick, frame in c.frames:
@@ -107,6 +117,7 @@ def test_session_returns_audio_and_frames_with_correct_ticks(client_factory):
     assert [t.tick for t in c.of(Timings)] == [0, 4, 8]
     # typed text: the echo model answers with an avatar transcript on the next step
     client.send(UserText("hello there"))
+    c.sync()
     client.push_mic(12, mic(4, False))
     c.wait(lambda c: any(e.side == "avatar" for e in c.of(Transcript)))
     assert [e.text for e in c.of(Transcript) if e.side == "avatar"] == ["echo: hello there"]
@@ -132,6 +143,54 @@ def test_flush_drops_received_media_from_tick_and_keeps_later_output(client_fact
     c.wait(lambda c: len(c.frames) >= 6)
     assert [t for t, _ in c.frames] == [4, 5, 12, 13, 14, 15]
     assert [t for t, _ in c.audio] == [4, 12]
+
+
+def test_flush_during_a_step_cuts_that_steps_output(client_factory):
+    client = client_factory("testcrash")
+    client.start(timeout_s=60)
+    client.open_session()
+    c = Collector(client)
+    client.send(UserText("slow"))
+    c.sync()
+    client.push_mic(0, mic(4, True))  # the step takes 0.5 s; its output (ticks 4..7) comes after the flush
+    time.sleep(0.2)
+    client.flush(5)
+    c.wait(lambda c: client.consumed_tick >= 3 and c.of(FlushOut))
+    client.push_mic(4, mic(4, True))
+    c.wait(lambda c: client.consumed_tick >= 7 and len(c.frames) >= 5)
+    assert [t for t, _ in c.frames] == [4, 8, 9, 10, 11]
+    assert [(t, a.size // 960) for t, a in c.audio] == [(4, 1), (8, 4)]
+
+
+def test_model_yield_drops_stale_media_but_keeps_the_new_output(client_factory):
+    client = client_factory("testcrash")
+    client.start(timeout_s=60)
+    client.open_session()
+    c = Collector(client)
+    client.push_mic(0, mic(4, True))
+    c.wait(lambda c: client.consumed_tick >= 3, media=False)  # output ticks 4..7 queued, unread
+    client.send(UserText("yield"))
+    c.sync()
+    client.push_mic(4, mic(4, True))  # this step yields from tick 6 and outputs ticks 8..11
+    c.wait(lambda c: c.of(FlushOut) and client.consumed_tick >= 7, media=False)
+    assert c.of(FlushOut)[0] == FlushOut(from_tick=6, reason="yield")
+    c.pump()
+    assert [t for t, _ in c.frames] == [4, 5, 8, 9, 10, 11]
+    assert [(t, a.size // 960) for t, a in c.audio] == [(4, 2), (8, 4)]
+
+
+def test_missing_mic_ticks_are_zero_filled_and_reported(client_factory):
+    client = client_factory()
+    client.start(timeout_s=60)
+    client.open_session()
+    c = Collector(client)
+    client.push_mic(0, mic(1, True))
+    client.push_mic(3, mic(1, False))  # ticks 1 and 2 never arrive
+    c.wait(lambda c: len(c.frames) >= 4)
+    c.wait(lambda c: any(h.overruns["mic_missing_ticks"] == 2 for h in c.of(Health)), timeout_s=10)
+    audio = np.concatenate([a for _, a in c.audio])
+    np.testing.assert_allclose(audio[:960], tone(4, 1), atol=1e-6)  # tick 0 had speech
+    assert not audio[960:].any()  # zero-filled ticks 1, 2 and silent tick 3
 
 
 def test_sigkill_detected_within_2s_and_restart_works(client_factory):
@@ -166,6 +225,7 @@ def test_hang_detected_within_2s_and_restart_kills_it(client_factory):
     client.open_session()
     c = Collector(client)
     client.send(UserText("hang"))
+    c.sync()
     t0 = time.monotonic()
     client.push_mic(0, mic(4, True))  # the step for this unit blocks forever
     c.wait(lambda c: c.of(EngineDown), timeout_s=10, media=False)
@@ -187,6 +247,7 @@ def test_model_exception_is_an_error_event_and_the_engine_goes_on(client_factory
     client.open_session()
     c = Collector(client)
     client.send(UserText("raise"))
+    c.sync()
     client.push_mic(0, mic(4, True))
     c.wait(lambda c: c.of(ErrorEvent))
     err = c.of(ErrorEvent)[0]
@@ -247,3 +308,25 @@ def test_context_manager_starts_and_stops(client_factory):
         clicks = [t + i for t, a in c.audio for i in range(a.size // 960) if a[i * 960] > 0.5]
         assert clicks == [25]
     assert _gone(pid)
+
+
+def test_engine_exits_when_its_client_process_dies(tmp_path):
+    """No orphans: if the client's process is SIGKILLed, the engine notices and exits."""
+    script = tmp_path / "parent.py"
+    script.write_text(
+        "import os, signal\n"
+        "from engine.client import EngineClient\n"
+        "if __name__ == '__main__':\n"
+        "    c = EngineClient('testecho', device='cpu')\n"
+        "    c.start(60)\n"
+        "    print(c.pid, flush=True)\n"
+        "    os.kill(os.getpid(), signal.SIGKILL)\n"
+    )
+    root = Path(__file__).resolve().parents[2]
+    out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=90, cwd=root)
+    assert out.returncode == -signal.SIGKILL, out.stderr
+    engine_pid = int(out.stdout.split()[0])
+    deadline = time.monotonic() + 10
+    while not _gone(engine_pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert _gone(engine_pid)

@@ -50,7 +50,9 @@ def slow_reader_child(ring_name: str, go: Connection, result: Connection) -> Non
     go.recv()
     overruns = ring.overruns()
     items = ring.read(apply_flush=False)
-    result.send((overruns, [t for t, _ in items], all(np.array_equal(f, pattern_frame(t, 8, 8)) for t, f in items)))
+    result.send(
+        (overruns, [t for t, _ in items], all(np.array_equal(f, pattern_frame(t, 8, 8)) for t, f in items))
+    )
     ring.close()
 
 

@@ -15,6 +15,7 @@ FRONT_CENTER = Path("/usr/share/sounds/alsa/Front_Center.wav")
 
 USER_PHRASES = {
     "what": "What is Duet?",
+    "how": "How are you?",
     "interrupt": "Can I interrupt you?",
     "offline": "Does it need the internet?",
     "hear": "How do you hear me?",

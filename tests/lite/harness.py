@@ -1,7 +1,7 @@
 """Test harness for LiteModel: steps it in-process over a 16 kHz mic track, like the headless runner.
 
-Collected output obeys FlushOut the way the client does (audio and frames from `from_tick` on are
-dropped). With `echo=(delay_ms, gain)` the avatar's own output (as collected so far) is mixed back
+Collected output obeys FlushOut the way a real-time client does: audio and frames from
+max(from_tick, the step's output tick) on are dropped (older output has been played already). With `echo=(delay_ms, gain)` the avatar's own output (as collected so far) is mixed back
 into the mic input, delayed and attenuated, to simulate open speakers.
 """
 
@@ -108,9 +108,12 @@ def run_model(
         result.events.extend(out.events)
         for ev in out.events:
             if isinstance(ev, FlushOut):
+                # like a speaker queue in real time: output before the input's position (out.tick)
+                # has already been played; only what is still queued can be dropped
                 result.flushes.append(ev)
-                avatar[ev.from_tick * AVATAR_SAMPLES_PER_TICK :] = 0.0
-                for t in range(ev.from_tick, total_ticks):
+                drop = max(ev.from_tick, out.tick)
+                avatar[drop * AVATAR_SAMPLES_PER_TICK :] = 0.0
+                for t in range(drop, total_ticks):
                     frames[t] = None  # type: ignore[call-overload]
         s = out.tick * AVATAR_SAMPLES_PER_TICK
         avatar[s : s + len(out.pcm_or_silence())] = out.pcm_or_silence()

@@ -30,7 +30,7 @@ def test_turn_onset_pause_end():
 def test_hysteresis_and_short_bursts():
     det = TurnDetector(TurnConfig(eot_ms=300, min_turn_ms=160))
     # one chunk over the threshold is not an onset
-    assert _feed(det, [0.0, 0.9, 0.0, 0.0]) == []
+    assert _feed(det, [0.0, 0.7, 0.0, 0.0]) == []
     det = TurnDetector(TurnConfig(eot_ms=300, min_turn_ms=160))
     events = _feed(det, [0.9, 0.9, 0.9] + [0.0] * 12)  # 96 ms: a click, not a turn
     assert [e for e, _ in events] == [TurnEvent.ONSET, TurnEvent.PAUSE, TurnEvent.DISCARD]
@@ -86,3 +86,8 @@ def test_user_over_echo_passes_gate():
     gated_arr = np.array(gated)
     assert not gated_arr[:90].any()  # echo only
     assert gated_arr[95:].mean() > 0.8  # the user is heard through the echo
+
+
+def test_confident_chunk_starts_a_turn_at_once():
+    det = TurnDetector(TurnConfig())
+    assert _feed(det, [0.0, 0.95]) == [(TurnEvent.ONSET, 1)]

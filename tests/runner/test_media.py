@@ -128,3 +128,29 @@ def test_bad_inputs_name_the_file(tmp_path: Path) -> None:
         MediaInput(junk)
     with pytest.raises(MediaError, match="lavfi:nosuchfilter"):
         MediaInput("lavfi:nosuchfilter=1")
+
+
+@pytest.mark.parametrize(
+    ("fmt", "codec", "suffix"),
+    [("flac", "flac", "flac"), ("mp3", "libmp3lame", "mp3"), ("ogg", "libopus", "ogg")],
+)
+def test_compressed_audio_formats(tmp_path: Path, fmt: str, codec: str, suffix: str) -> None:
+    path = tmp_path / f"tone.{suffix}"
+    rate = 48000 if codec == "libopus" else 44100
+    x = (0.4 * np.sin(2 * np.pi * 440 * np.arange(rate) / rate)).astype(np.float32)
+    with av.open(str(path), "w", format=fmt) as c:
+        s = c.add_stream(codec, rate=rate, layout="mono")
+        for i in range(0, x.shape[0], 1024):  # PyAV converts and re-chunks for the encoder
+            f = av.AudioFrame.from_ndarray(x[None, i : i + 1024].copy(), format="flt", layout="mono")
+            f.sample_rate, f.pts = rate, i
+            for p in s.encode(f):
+                c.mux(p)
+        for p in s.encode(None):
+            c.mux(p)
+    with MediaInput(path) as m:
+        ticks = list(m.ticks())
+    assert 24 <= len(ticks) <= 28
+    pcm = np.concatenate([t.mic for t in ticks])
+    mid = pcm[3200:12800]
+    assert 0.3 < np.abs(mid).max() < 0.5
+    assert abs(np.argmax(np.abs(np.fft.rfft(mid))) * 16000 / mid.shape[0] - 440) < 5

@@ -36,7 +36,9 @@ def write_wav(path: Path, ticks_on: list[bool], rate: int = 16000) -> None:
             x[t * spt : (t + 1) * spt] = 0.3 * np.sin(2 * np.pi * 300 * n / rate)
     with av.open(str(path), "w") as c:
         s = c.add_stream("pcm_s16le", rate=rate, layout="mono")
-        f = av.AudioFrame.from_ndarray((x * 32767).astype(np.int16).reshape(1, -1), format="s16", layout="mono")
+        f = av.AudioFrame.from_ndarray(
+            (x * 32767).astype(np.int16).reshape(1, -1), format="s16", layout="mono"
+        )
         f.sample_rate, f.pts = rate, 0
         for p in [*s.encode(f), *s.encode(None)]:
             c.mux(p)
@@ -156,7 +158,9 @@ def test_echo_too_short_for_a_model_without_lag_is_refused() -> None:
 def test_realtime_pacing(tmp_path: Path) -> None:
     wav = tmp_path / "short.wav"
     write_wav(wav, [True] * 12)
-    summary = run_session(RunConfig(model="testecho", input=str(wav), output=str(tmp_path / "r.mkv"), realtime=True))
+    summary = run_session(
+        RunConfig(model="testecho", input=str(wav), output=str(tmp_path / "r.mkv"), realtime=True)
+    )
     assert summary["realtime"] and summary["input_ticks"] == 12
     assert summary["wall_s"] >= 0.9 * 12 * 0.04  # fed at 40 ms a tick, never faster
 
@@ -181,6 +185,8 @@ def test_bad_model_and_bad_input_fail_before_spawning(tmp_path: Path) -> None:
     write_wav(wav, [True] * 4)
     with pytest.raises(UnknownModelError, match="nosuch"):
         run_session(RunConfig(model="nosuch", input=str(wav), output=str(tmp_path / "x.mkv")))
-    with pytest.raises(MediaError, match="missing.wav"):
-        run_session(RunConfig(model="testecho", input=str(tmp_path / "missing.wav"), output=str(tmp_path / "x.mkv")))
+    with pytest.raises(MediaError, match=r"missing\.wav"):
+        run_session(
+            RunConfig(model="testecho", input=str(tmp_path / "missing.wav"), output=str(tmp_path / "x.mkv"))
+        )
     assert not (tmp_path / "x.mkv").exists()

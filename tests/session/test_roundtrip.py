@@ -242,3 +242,33 @@ def test_bad_arguments(tmp_path: Path) -> None:
     w.close()  # idempotent
     with pytest.raises(ValueError, match="closed"):
         w.add_user_audio(0, user_block(0))
+
+
+def test_two_threads_append_both_sides(tmp_path: Path) -> None:
+    """The app appends the mic from its audio thread and the avatar from the GUI thread."""
+    import threading
+
+    path = tmp_path / "t.mkv"
+    w = SessionWriter(path, avatar_size=S)
+
+    def user() -> None:
+        for t in range(N):
+            w.add_user_audio(t, user_block(t))
+
+    def avatar() -> None:
+        for t in range(N):
+            w.add_avatar_audio(t, avatar_block(t))
+            w.add_avatar_frame(t, avatar_frame(t))
+
+    threads = [threading.Thread(target=user), threading.Thread(target=avatar)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join(timeout=60)
+    w.close()
+    d = read_session(path)
+    assert d.n_ticks == N
+    np.testing.assert_allclose(d.user_pcm, np.concatenate([user_block(t) for t in range(N)]), atol=2 / 32768)
+    np.testing.assert_allclose(
+        d.avatar_pcm, np.concatenate([avatar_block(t) for t in range(N)]), atol=2 / 32768
+    )

@@ -66,7 +66,9 @@ def make_session(seed: int, n_units: int = 24, frame_size: int = 32, camera: boo
         if d != prev:
             events.append((v * UNIT, "engine", DecisionChanged(tick=v * UNIT, decision=d)))
             if d == Decision.SPEAK:
-                events.append((v * UNIT, "engine", Transcript(tick=v * UNIT, side="avatar", text="hi", final=True)))
+                events.append(
+                    (v * UNIT, "engine", Transcript(tick=v * UNIT, side="avatar", text="hi", final=True))
+                )
             prev = d
         if d == Decision.SPEAK:
             avatar[v * per_a : (v + 1) * per_a] = (0.3 * np.sin(2 * np.pi * 220 * t)).astype(np.float32)

@@ -9,14 +9,18 @@ testecho   EchoTestModel: unit 4 ticks, lag 1 unit, 128x128 frames whose pixels 
 testmarker MarkerTestModel: every 25th tick (tick % 25 == 0) the frame is white and the tick's
            audio starts with a 1 ms click; otherwise black and silent (A/V sync tests).
 testcrash  CrashTestModel: an echo model; user_text "crash" SIGKILLs the engine process, "hang"
-           blocks the next step forever, "raise" raises RuntimeError in the next step.
+           blocks the next step forever, "raise" raises RuntimeError in the next step, "slow" makes
+           the next step take 0.5 s, "yield" makes the next step yield retroactively:
+           FlushOut(from_tick = its output tick - 2).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import signal
 import threading
+import time
 
 import numpy as np
 
@@ -26,6 +30,7 @@ from engine.protocol import (
     MIC_SAMPLES_PER_TICK,
     Decision,
     DecisionChanged,
+    FlushOut,
     SessionSpec,
     StateChanged,
     Transcript,
@@ -159,7 +164,7 @@ class CrashTestModel(EchoTestModel):
     def user_text(self, text: str, operator: bool) -> None:
         if text == "crash":
             os.kill(os.getpid(), getattr(signal, "SIGKILL", signal.SIGTERM))
-        elif text in ("hang", "raise"):
+        elif text in ("hang", "raise", "slow", "yield"):
             self._mode = text
         else:
             super().user_text(text, operator)
@@ -168,6 +173,12 @@ class CrashTestModel(EchoTestModel):
         mode, self._mode = self._mode, ""
         if mode == "hang":
             threading.Event().wait()  # forever
+        if mode == "slow":
+            time.sleep(0.5)
         if mode == "raise":
             raise RuntimeError(f"test model raised at tick {unit.tick}")
-        return super().step(unit)
+        out = super().step(unit)
+        if mode == "yield":  # the last 2 ticks already sent are stale; this step's output is not
+            flush = FlushOut(from_tick=out.tick - 2, reason="yield")
+            return dataclasses.replace(out, events=(flush, *out.events))
+        return out

@@ -7,7 +7,7 @@ synthesised sentences out tick by tick (960 samples each) -> the performer draws
 tick with the mouth pose of the viseme track. Camera frames feed face presence and gaze.
 
 Session options (SessionSpec.options, all strings):
-  eot_ms          end-of-turn silence, default 300
+  eot_ms          end-of-turn silence, default 300 (doubled while only one word was heard)
   tts_wait_ms     how long a step may wait for the worker's next sentence, default 100
                   (offline runs and tests may set it high for fully deterministic output)
   greet_at_start  "1": say the greeting when the session opens (default: greet faces only)
@@ -130,7 +130,8 @@ class LiteModel:
             raise ValueError(f"unknown brain {session.brain!r}: use 'script' or 'llm'")
         self.greet = session.greet
         self._tts_wait_s = _opt_float(opts, "tts_wait_ms", 100.0) / 1000
-        self._turns = TurnDetector(TurnConfig(eot_ms=_opt_float(opts, "eot_ms", 300.0)))
+        self._eot_ms = _opt_float(opts, "eot_ms", 300.0)
+        self._turns = TurnDetector(TurnConfig(eot_ms=self._eot_ms))
         self._vad.reset()
         self._asr.cancel()
         self._echo = EchoSuppressor(VAD_CHUNK)
@@ -210,6 +211,9 @@ class LiteModel:
             if partial and partial != self._partial:
                 self._partial = partial
                 events.append(Transcript(unit.tick, "user", partial, False))
+            # a lone word is rarely a whole turn ("Front ... center"): wait longer before answering
+            short = len(self._partial.split()) < 2
+            self._turns.config.eot_ms = self._eot_ms * (2.0 if short else 1.0)
         timings["asr"] = asr_ms
 
         # seeing

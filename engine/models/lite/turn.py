@@ -2,7 +2,8 @@
 
 Hysteresis: a chunk is speech when the echo-gated VAD probability is >= `on_threshold`; once in
 speech, chunks stay speech until the probability drops below `off_threshold`. The user's turn
-starts after `onset_chunks` consecutive speech chunks (the onset time is the first of them) and
+starts after `onset_chunks` consecutive speech chunks, or one very confident chunk (the onset
+time is the first of them), and
 ends after `eot_ms` of silence, if it lasted at least `min_turn_ms` (shorter bursts — a cough, a
 click — are dropped). A short pause inside a turn (>= `pause_ms`) raises a `pause` event, for
 listening nods.
@@ -27,7 +28,8 @@ class TurnEvent(Enum):
 class TurnConfig:
     on_threshold: float = 0.5
     off_threshold: float = 0.35
-    onset_chunks: int = 2  # 64 ms of speech confirms an onset
+    onset_chunks: int = 2  # 64 ms of speech confirms an onset...
+    strong_threshold: float = 0.85  # ...or a single chunk this sure (fast barge-in)
     eot_ms: float = 300.0  # silence that ends a turn
     min_turn_ms: float = 160.0
     pause_ms: float = 160.0
@@ -69,7 +71,7 @@ class TurnDetector:
             if self._run == 0:
                 self._run_start = chunk_start_s
             self._run += 1
-            if self._run >= c.onset_chunks:
+            if self._run >= c.onset_chunks or prob >= c.strong_threshold:
                 self.in_turn, self._silence, self._paused = True, 0, False
                 self._turn_start, self._last_speech_end = self._run_start, chunk_end
                 self._run = 0

@@ -198,9 +198,9 @@ class VisemeTrack:
         self._start_arr = np.array(self._starts)
         self._dom = np.array([DOMINANCE[k.viseme] for k in self.keys])
         # (n, 5) target poses, scaled by strength
-        self._poses = np.array(
-            [VISEME_POSES[k.viseme].as_array() * k.strength for k in self.keys]
-        ).reshape(-1, 5)
+        self._poses = np.array([VISEME_POSES[k.viseme].as_array() * k.strength for k in self.keys]).reshape(
+            -1, 5
+        )
 
     @property
     def duration_s(self) -> float:

@@ -47,7 +47,7 @@ class VoicePreset:
 
 VOICE_PRESETS: dict[str, VoicePreset] = {
     "joe": VoicePreset(1.0, 0.667, 0.8, 1.0, "piper en_US joe, as trained"),
-    "joe-warm": VoicePreset(1.07, 0.55, 0.7, 0.93, "joe, a little slower, calmer and deeper"),
+    "joe-warm": VoicePreset(1.07, 0.55, 0.7, 0.9, "joe, a little slower, calmer and deeper"),
     "joe-bright": VoicePreset(0.97, 0.7, 0.85, 1.12, "joe, a little quicker and lighter"),
 }
 
@@ -139,8 +139,38 @@ _LETTER_NAMES = {
     "X": "ex", "Y": "why", "Z": "zee",
 }  # fmt: skip
 _ACRONYMS = frozenset(
-    "AI UI API CPU GPU TTS ASR VAD LLM USB URL PDF HTML FAQ ID TV PC AV VR AR UX HR CEO PR IT NPC"
-    " OS EU UK USA".split()
+    [
+        "AI",
+        "UI",
+        "API",
+        "CPU",
+        "GPU",
+        "TTS",
+        "ASR",
+        "VAD",
+        "LLM",
+        "USB",
+        "URL",
+        "PDF",
+        "HTML",
+        "FAQ",
+        "ID",
+        "TV",
+        "PC",
+        "AV",
+        "VR",
+        "AR",
+        "UX",
+        "HR",
+        "CEO",
+        "PR",
+        "IT",
+        "NPC",
+        "OS",
+        "EU",
+        "UK",
+        "USA",
+    ]
 )
 _SPOKEN_WORDS = {"OK": "okay", "DUET": "Duet", "FPS": "frames per second"}
 _REPLACEMENTS = [
@@ -175,9 +205,9 @@ def _word_for_speech(m: re.Match[str]) -> str:
         return _SPOKEN_WORDS[w]
     plural = w.endswith("s") and len(w) >= 3 and w[:-1].isupper()
     base = w[:-1] if plural else w
-    if base.isupper() and len(base) >= 2:
-        if base in _ACRONYMS or (len(base) <= 5 and not re.search("[AEIOUY]", base)):
-            return _spell(base) + ("s" if plural else "")
+    spell = base in _ACRONYMS or (len(base) <= 5 and not re.search("[AEIOUY]", base))
+    if base.isupper() and len(base) >= 2 and spell:
+        return _spell(base) + ("s" if plural else "")
     return w
 
 
@@ -190,7 +220,9 @@ def normalize_text(text: str) -> str:
     t = _MD_LINK.sub(r"\1", t)
     t = _URL.sub("a link", t)
     t = _MD_MARKS.sub(" ", t)
-    t = "".join(c for c in t if unicodedata.category(c) not in ("So", "Sk", "Cs", "Co", "Cn", "Cc") or c in "\n\t")
+    t = "".join(
+        c for c in t if unicodedata.category(c) not in ("So", "Sk", "Cs", "Co", "Cn", "Cc") or c in "\n\t"
+    )
     t = t.replace("’", "'").replace("“", '"').replace("”", '"')
     for pattern, repl in _REPLACEMENTS:
         t = pattern.sub(repl, t)
@@ -232,7 +264,9 @@ def _piper_voice() -> Any:
             model, config = joe_files()
             voice = PiperVoice.load(model, config_path=config, include_alignments=True)
             if voice.config.sample_rate != PIPER_RATE:
-                raise RuntimeError(f"{model}: expected a {PIPER_RATE} Hz voice, got {voice.config.sample_rate}")
+                raise RuntimeError(
+                    f"{model}: expected a {PIPER_RATE} Hz voice, got {voice.config.sample_rate}"
+                )
             _PIPER = voice
         return _PIPER
 

@@ -52,8 +52,14 @@ class StreamerConfig:
             (self.audio_subframes >= 1 and self.audio_kernel >= 1, "audio_subframes, audio_kernel >= 1"),
             (AVATAR_SAMPLES_PER_TICK % max(self.audio_out_tokens, 1) == 0, "960 % audio_out_tokens != 0"),
             (self.audio_out_tokens >= 1, "audio_out_tokens must be >= 1"),
-            (self.video_patch >= 1 and self.video_in_size % self.video_patch == 0, "video_patch must divide video_in_size"),
-            (self.video_out_grid >= 1 and self.video_out_size % self.video_out_grid == 0, "grid must divide size"),
+            (
+                self.video_patch >= 1 and self.video_in_size % self.video_patch == 0,
+                "video_patch must divide video_in_size",
+            ),
+            (
+                self.video_out_grid >= 1 and self.video_out_size % self.video_out_grid == 0,
+                "grid must divide size",
+            ),
             (self.video_fb_patch >= 1, "video_fb_patch must be >= 1"),
             (self.rope_theta > 1.0, "rope_theta must be > 1"),
         ]

@@ -70,7 +70,9 @@ class StreamerCore(nn.Module):
         """-> (B, U, L, d) in segment order of cfg.segments, and the new audio encoder state."""
         cfg = self.cfg
         b, u = batch.shape
-        video = self.video_enc(batch.video.flatten(0, 1), batch.has_video.flatten()).reshape(b, u, -1, cfg.d_model)
+        video = self.video_enc(batch.video.flatten(0, 1), batch.has_video.flatten()).reshape(
+            b, u, -1, cfg.d_model
+        )
         audio, audio_state = self.audio_enc(batch.mic, audio_state)
         frame_fb = self.frame_fb(batch.prev_frame.flatten(0, 1)).reshape(b, u, 1, -1, cfg.d_model)
         parts = [
@@ -93,7 +95,9 @@ class StreamerCore(nn.Module):
         return out, audio_state, video_state
 
     # ------------------------------------------------------------ batch
-    def forward(self, sink_text: Tensor, identity: Tensor, batch: UnitBatch, impl: str = "window") -> CoreOutputs:
+    def forward(
+        self, sink_text: Tensor, identity: Tensor, batch: UnitBatch, impl: str = "window"
+    ) -> CoreOutputs:
         """Whole sequences: sink_text (B, St), identity (B, 3, Sv, Sv), batch of U units.
 
         impl: "mask" (one pass with the block-causal mask, the reference) or "window" (cheaper).
@@ -117,7 +121,17 @@ class StreamerCore(nn.Module):
         mask = torch.zeros(n, dtype=torch.bool, device=p.device)
         mask[: cfg.sink_len] = True
         write_idx = torch.arange(cfg.unit_len, device=p.device) + cfg.sink_len
-        return StreamState(caches, mask, write_idx, torch.zeros(1, dtype=torch.long, device=p.device))
+        k = cfg.audio_kernel - 1
+        zeros = lambda *shape: torch.zeros(*shape, device=p.device, dtype=p.dtype)  # noqa: E731
+        return StreamState(
+            caches,
+            mask,
+            write_idx,
+            torch.zeros(1, dtype=torch.long, device=p.device),
+            audio_enc=[zeros(b, cfg.audio_enc_dim, k), zeros(b, cfg.audio_enc_dim, k)],
+            audio_dec=[zeros(b, cfg.audio_dec_dim, k), zeros(b, cfg.audio_dec_dim, k)],
+            video_dec=zeros(b, cfg.video_out_tokens, cfg.video_dec_dim),
+        )
 
     def _advance(self, state: StreamState) -> None:
         """Point the state's index tensors at the next unit (in place: CUDA-graph friendly)."""
@@ -134,11 +148,22 @@ class StreamerCore(nn.Module):
         if unit.shape[1] != 1:
             raise ValueError(f"step() takes one unit at a time, got {unit.shape[1]}")
         self._advance(state)
-        x, state.audio_enc = self.embed_units(unit, state.audio_enc)
-        cos, sin = rope_tables(state.pos, self.cfg.head_dim, self.cfg.rope_theta, x.dtype)
-        hidden = self.transformer.step(x[:, 0], cos, sin, state.write_idx, state.mask, state.caches)
-        out, state.audio_dec, state.video_dec = self._decode(
-            self.heads(hidden[:, None]), state.audio_dec, state.video_dec
-        )
+        out = self.step_body(state, unit)
         state.units += 1
         return out
+
+    def step_body(self, state: StreamState, unit: UnitBatch) -> CoreOutputs:
+        """The device work of a step: reads the state's index tensors, updates every state tensor
+        in place, allocates nothing that outlives the call. This is what a CUDA graph captures."""
+        assert state.audio_enc is not None and state.audio_dec is not None and state.video_dec is not None
+        x, audio_enc = self.embed_units(unit, state.audio_enc)
+        cos, sin = rope_tables(state.pos, self.cfg.head_dim, self.cfg.rope_theta, x.dtype)
+        hidden = self.transformer.step(x[:, 0], cos, sin, state.write_idx, state.mask, state.caches)
+        heads = self.heads(hidden[:, None])
+        pcm, audio_dec = self.audio_dec(heads.audio_latents, state.audio_dec)
+        frames, video_dec = self.video_dec(heads.video_latents, state.video_dec)
+        for dst, src in zip(
+            [*state.audio_enc, *state.audio_dec, state.video_dec], [*audio_enc, *audio_dec, video_dec]
+        ):
+            dst.copy_(src)
+        return CoreOutputs(heads.decision_logits, heads.text_logits, pcm, frames)

@@ -56,7 +56,11 @@ class Targets:
 
     def select(self, lo: int, hi: int) -> Targets:
         return Targets(
-            self.decision[:, lo:hi], self.text[:, lo:hi], self.pcm[:, lo:hi], self.frames[:, lo:hi], self.has_frames
+            self.decision[:, lo:hi],
+            self.text[:, lo:hi],
+            self.pcm[:, lo:hi],
+            self.frames[:, lo:hi],
+            self.has_frames,
         )
 
 
@@ -80,7 +84,8 @@ class DataError(ValueError):
 def decision_per_tick(events: list[tuple[int, str, object]], n_ticks: int) -> list[Decision]:
     """The decision in force at each tick (LISTEN until the first DecisionChanged)."""
     changes = sorted(
-        ((int(t), msg.decision) for t, _, msg in events if isinstance(msg, DecisionChanged)), key=lambda x: x[0]
+        ((int(t), msg.decision) for t, _, msg in events if isinstance(msg, DecisionChanged)),
+        key=lambda x: x[0],
     )
     out, current, i = [], Decision.LISTEN, 0
     for tick in range(n_ticks):
@@ -151,12 +156,19 @@ def session_to_example(data: SessionLike, cfg: StreamerConfig, name: str = "") -
         if isinstance(msg, Transcript) and msg.side == "avatar" and msg.final and msg.text
     ]
     typed = [
-        (int(t) if t >= 0 else 0, ([tokenizer.OPERATOR] if msg.operator else []) + tokenizer.encode(msg.text) + [tokenizer.EOS])
+        (
+            int(t) if t >= 0 else 0,
+            ([tokenizer.OPERATOR] if msg.operator else []) + tokenizer.encode(msg.text) + [tokenizer.EOS],
+        )
         for t, _, msg in data.events
         if isinstance(msg, UserText) and msg.text
     ]
-    text_out = torch.tensor(_slots(said, n_units, n, cfg.text_out_slots), dtype=torch.long).reshape(n_units, -1)
-    text_in = torch.tensor(_slots(typed, n_units, n, cfg.text_in_slots), dtype=torch.long).reshape(n_units, -1)
+    text_out = torch.tensor(_slots(said, n_units, n, cfg.text_out_slots), dtype=torch.long).reshape(
+        n_units, -1
+    )
+    text_in = torch.tensor(_slots(typed, n_units, n, cfg.text_in_slots), dtype=torch.long).reshape(
+        n_units, -1
+    )
 
     def prev(x: Tensor, fill: float | int) -> Tensor:
         out = torch.full_like(x[:u_in], fill)
@@ -227,5 +239,10 @@ def sample_batch(
         ids.append(ex.identity)
         ins.append(ex.inputs.select(lo, lo + length))
         tgs.append(ex.targets.select(lo, lo + length))
-    targets = Targets(*(torch.cat([getattr(t, f) for t in tgs]) for f in ("decision", "text", "pcm", "frames", "has_frames")))
+    targets = Targets(
+        *(
+            torch.cat([getattr(t, f) for t in tgs])
+            for f in ("decision", "text", "pcm", "frames", "has_frames")
+        )
+    )
     return torch.cat(sinks), torch.cat(ids), UnitBatch.stack(ins), targets

@@ -31,7 +31,9 @@ class OutputHeads(nn.Module):
     def __init__(self, cfg: StreamerConfig) -> None:
         super().__init__()
         self.cfg = cfg
-        self.decision = nn.Sequential(nn.Linear(cfg.d_model, cfg.d_model), nn.GELU(), nn.Linear(cfg.d_model, 3))
+        self.decision = nn.Sequential(
+            nn.Linear(cfg.d_model, cfg.d_model), nn.GELU(), nn.Linear(cfg.d_model, 3)
+        )
         self.text = nn.Linear(cfg.d_model, tokenizer.VOCAB_SIZE)
         self.audio = nn.Linear(cfg.d_model, cfg.audio_dec_dim)
         self.video = nn.Linear(cfg.d_model, cfg.video_dec_dim)

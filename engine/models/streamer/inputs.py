@@ -43,7 +43,9 @@ class UnitBatch:
         out = {}
         for f in fields(self):
             t: Tensor = getattr(self, f.name)
-            out[f.name] = t.to(device=device, dtype=dtype) if (dtype and t.is_floating_point()) else t.to(device)
+            out[f.name] = (
+                t.to(device=device, dtype=dtype) if (dtype and t.is_floating_point()) else t.to(device)
+            )
         return UnitBatch(**out)
 
     def select(self, lo: int, hi: int) -> UnitBatch:
@@ -53,7 +55,9 @@ class UnitBatch:
     @staticmethod
     def stack(items: list[UnitBatch]) -> UnitBatch:
         """Concatenate along the batch dimension (same U)."""
-        return UnitBatch(**{f.name: torch.cat([getattr(i, f.name) for i in items]) for f in fields(UnitBatch)})
+        return UnitBatch(
+            **{f.name: torch.cat([getattr(i, f.name) for i in items]) for f in fields(UnitBatch)}
+        )
 
 
 def frames_to_tensor(frames: np.ndarray, size: int) -> Tensor:
@@ -74,7 +78,11 @@ def tensor_to_frames(x: Tensor) -> np.ndarray:
 # ---------------------------------------------------------------- sink: persona prompt + identity frame
 def persona_text(persona: str) -> str:
     """The persona prompt: assets/personas/<id>.yaml (name + prompt fields) if shipped, else the id."""
-    path = Path(persona) if persona.endswith((".yaml", ".yml")) else assets_dir() / "personas" / f"{persona}.yaml"
+    path = (
+        Path(persona)
+        if persona.endswith((".yaml", ".yml"))
+        else assets_dir() / "personas" / f"{persona}.yaml"
+    )
     if path.is_file():
         try:
             import yaml

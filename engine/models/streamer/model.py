@@ -44,7 +44,7 @@ NO_WEIGHTS_HELP = (
     "recorded sessions with `duet-engine train --sessions DIR --out MODEL_DIR` (tiny config: minutes "
     "on a CPU), then start with `--model streamer --weights MODEL_DIR` (a folder or a hub repo id "
     "holding config.json + model.safetensors; pin --revision for a repo). To try the architecture "
-    "with random weights, set the model option allow_untrained=1 (it is then labelled untrained)."
+    "with random weights, pass --model-option allow_untrained=1 (it is then labelled untrained)."
 )
 
 
@@ -107,7 +107,9 @@ class StreamerModel:
         dtype_name = extra.get("dtype", default)
         dtype = getattr(torch, dtype_name, None)
         if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:
-            raise ValueError(f"dtype {dtype_name!r} is not a torch floating dtype (float32, bfloat16, float16)")
+            raise ValueError(
+                f"dtype {dtype_name!r} is not a torch floating dtype (float32, bfloat16, float16)"
+            )
         self.dtype = dtype
         self.core.to(device=self.device, dtype=dtype).eval()
         self.unit_ticks = self.config.unit_ticks

@@ -122,9 +122,6 @@ def train(
             losses = [json.loads(x) for x in lines if x.strip()][:start]
     core.to(device).train()
     gen = torch.Generator().manual_seed(opts.seed + start)
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: _lr_factor(s, opts), last_epoch=-1)
-    for _ in range(start):
-        sched.step()
     bar = None
     if opts.progress:
         from tqdm import tqdm
@@ -139,11 +136,12 @@ def train(
             loss, parts = streamer_loss(out, targets, opts.audio_weight, opts.video_weight)
             if not math.isfinite(parts["loss"]):
                 raise FloatingPointError(f"loss is {parts['loss']} at step {step}; lower --lr")
+            for group in opt.param_groups:  # warmup + cosine, a pure function of the step (resumable)
+                group["lr"] = opts.lr * _lr_factor(step, opts)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(core.parameters(), opts.clip)
             opt.step()
-            sched.step()
             step += 1
             parts["step"] = step
             losses.append(parts)
@@ -228,7 +226,11 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     out_dir = Path(args.out)
     try:
-        for name, value in (("--steps", args.steps), ("--batch", args.batch), ("--seq-units", args.seq_units)):
+        for name, value in (
+            ("--steps", args.steps),
+            ("--batch", args.batch),
+            ("--seq-units", args.seq_units),
+        ):
             if value < 1:
                 raise ValueError(f"{name} must be >= 1")
         if args.resume and (out_dir / hub.CONFIG_NAME).is_file():

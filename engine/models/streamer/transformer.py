@@ -27,17 +27,33 @@ from .config import StreamerConfig
 
 
 def rope_tables(pos: Tensor, head_dim: int, theta: float, dtype: torch.dtype) -> tuple[Tensor, Tensor]:
-    """cos/sin (N, head_dim/2) for integer positions (N,); angles computed in float64."""
+    """cos/sin (N, head_dim/2) for integer positions (N,): angles in float64 (float32 on MPS, which
+    has no float64), tables in float32 or `dtype`, whichever is wider (apply_rope works in float32)."""
     half = head_dim // 2
-    inv = theta ** (-torch.arange(half, dtype=torch.float64, device=pos.device) / half)
-    ang = pos.to(torch.float64)[:, None] * inv[None, :]
-    return ang.cos().to(dtype), ang.sin().to(dtype)
+    wide = torch.float32 if pos.device.type == "mps" else torch.float64
+    inv = theta ** (-torch.arange(half, dtype=wide, device=pos.device) / half)
+    ang = pos.to(wide)[:, None] * inv[None, :]
+    out = dtype if dtype == torch.float64 else torch.float32
+    return ang.cos().to(out), ang.sin().to(out)
 
 
 def apply_rope(x: Tensor, cos: Tensor, sin: Tensor) -> Tensor:
     """x: (B, H, N, hd); cos/sin: (N, hd/2)."""
-    x1, x2 = x.chunk(2, dim=-1)
-    return torch.cat([x1 * cos - x2 * sin, x1 * sin + x2 * cos], dim=-1)
+    x1, x2 = x.float().chunk(2, dim=-1)
+    cos, sin = cos.float(), sin.float()
+    return torch.cat([x1 * cos - x2 * sin, x1 * sin + x2 * cos], dim=-1).to(x.dtype)
+
+
+def attention(q: Tensor, k: Tensor, v: Tensor, mask: Tensor | None, scale: float) -> Tensor:
+    """softmax(q k^T * scale, masked) v. q (..., Nq, E), k (..., Nk, E), v (..., Nk, Ev); mask bool
+    broadcastable to (..., Nq, Nk), True = attend. Fused SDPA kernels on GPU; on CPU a plain
+    matmul-softmax is faster for these small, masked shapes (no mask conversion per call)."""
+    if q.is_cuda:
+        return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, scale=scale)
+    scores = torch.matmul(q, k.transpose(-1, -2)) * scale
+    if mask is not None:
+        scores = scores.masked_fill(~mask, float("-inf"))
+    return torch.matmul(torch.softmax(scores, dim=-1), v)
 
 
 class RMSNorm(nn.Module):
@@ -71,7 +87,7 @@ class Attention(nn.Module):
         return q, k, v  # each (B, H, N, hd)
 
     def _attend(self, q: Tensor, k: Tensor, v: Tensor, mask: Tensor) -> Tensor:
-        y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, scale=1.0 / math.sqrt(self.hd))
+        y = attention(q, k, v, mask, 1.0 / math.sqrt(self.hd))
         b, _, n, _ = y.shape
         return self.out(y.transpose(1, 2).reshape(b, n, self.h * self.hd))
 
@@ -116,13 +132,24 @@ class Attention(nn.Module):
         vals = torch.cat([sink_v, windows(vu)], dim=3)
         unit = torch.arange(n_units, device=x.device)[:, None]
         slot_unit = unit - (w - 1) + torch.arange(w, device=x.device).repeat_interleave(ln)[None, :]
-        mask = torch.cat([torch.ones(n_units, n_sink, dtype=torch.bool, device=x.device), slot_unit >= 0], dim=1)
-        yu = F.scaled_dot_product_attention(qu, keys, vals, attn_mask=mask[:, None], scale=1.0 / math.sqrt(self.hd))
+        mask = torch.cat(
+            [torch.ones(n_units, n_sink, dtype=torch.bool, device=x.device), slot_unit >= 0], dim=1
+        )
+        # flatten (H, U) into one batch dim: 4-D inputs keep the fused GPU kernels available
+        hu, kn = self.h * n_units, n_sink + w * ln
+        mask4 = mask[None, :, None].expand(self.h, n_units, 1, kn).reshape(hu, 1, kn)
+        yu = attention(
+            qu.reshape(b, hu, ln, -1),
+            keys.reshape(b, hu, kn, -1),
+            vals.reshape(b, hu, kn, -1),
+            mask4,
+            1.0 / math.sqrt(self.hd),
+        )
         yu = yu.reshape(b, self.h, n_units * ln, self.hd)
         if n_sink:
             qs2 = torch.cat([torch.zeros_like(qs), qs], dim=-1)
             ks2 = torch.cat([torch.zeros_like(ks), ks], dim=-1)
-            ys = F.scaled_dot_product_attention(qs2, ks2, vs, scale=1.0 / math.sqrt(self.hd))
+            ys = attention(qs2, ks2, vs, None, 1.0 / math.sqrt(self.hd))
             yu = torch.cat([ys, yu], dim=2)
         return self.out(yu.transpose(1, 2).reshape(b, n, self.h * self.hd))
 
@@ -136,7 +163,9 @@ class Attention(nn.Module):
         mask = torch.ones(n, n, dtype=torch.bool, device=x.device)
         return self._attend(q2, cache.k[:, :, :n], v, mask)
 
-    def step(self, x: Tensor, cos: Tensor, sin: Tensor, write_idx: Tensor, mask: Tensor, cache: LayerCache) -> Tensor:
+    def step(
+        self, x: Tensor, cos: Tensor, sin: Tensor, write_idx: Tensor, mask: Tensor, cache: LayerCache
+    ) -> Tensor:
         """x: (B, L, d) one unit; write_idx (L,) slots in the cache; mask (S + W*L,) bool."""
         q, k, v = self._split(x)
         q2 = torch.cat([apply_rope(q, cos, sin), q], dim=-1)
@@ -223,7 +252,13 @@ class StreamerTransformer(nn.Module):
                 x = blk._mlp(x)
 
     def step(
-        self, unit: Tensor, cos: Tensor, sin: Tensor, write_idx: Tensor, mask: Tensor, caches: list[LayerCache]
+        self,
+        unit: Tensor,
+        cos: Tensor,
+        sin: Tensor,
+        write_idx: Tensor,
+        mask: Tensor,
+        caches: list[LayerCache],
     ) -> Tensor:
         """One unit. unit: (B, L, d); cos/sin (L, hd/2) at the unit's position -> hidden (B, L, d)."""
         x = unit

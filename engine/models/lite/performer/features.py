@@ -8,11 +8,12 @@ tests and checks can measure the visible opening from pixels.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 import cv2
 import numpy as np
 
-from engine.models.lite.performer.layout import Box, tapered_stroke
+from engine.models.lite.performer.layout import Box, catmull_rom
 from engine.models.lite.performer.spec import RGB, AvatarSpec
 from engine.models.lite.visemes import MouthPose
 
@@ -24,7 +25,7 @@ SCLERA: RGB = (246, 243, 240)
 
 
 def _mix(a: RGB, b: RGB, t: float) -> tuple[int, int, int, int]:
-    return (*(int(round(x + (y - x) * t)) for x, y in zip(a, b)), 255)  # type: ignore[return-value]
+    return (*(round(x + (y - x) * t) for x, y in zip(a, b)), 255)  # type: ignore[return-value]
 
 
 def _rgba(c: RGB) -> tuple[int, int, int, int]:
@@ -60,19 +61,36 @@ def _curve_x(hw: float, n: int) -> np.ndarray:
     return np.linspace(-hw, hw, n)
 
 
+def _hstroke(xs: np.ndarray, ys: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """Polygon around a mostly horizontal curve, vertical half-widths w/2 (cheaper than normals)."""
+    return np.concatenate([np.stack([xs, ys - w / 2], 1), np.stack([xs, ys + w / 2], 1)[::-1]])
+
+
+_EYE_N = 17
+
+
+@lru_cache(maxsize=64)
+def _eye_shape(ew: float, eh: float, side: int, lash_w: float) -> tuple[np.ndarray, ...]:
+    """Eye curves relative to the eye centre: x, open upper lid, lower lid, lid-line widths (n,)."""
+    x = np.linspace(-ew, ew, _EYE_N)
+    u = x / ew
+    tilt = side * 1.5 * u  # outer corners slightly higher: a friendly look
+    upper0 = -eh * (1 - u**2) ** 0.55 - tilt - 1.5 * side * u * (1 - u**2)
+    lower = 0.55 * eh * (1 - u**2) ** 0.85 - tilt
+    v = (u * side + 1) / 2  # 0 at the inner corner .. 1 at the outer
+    widths = (2.0 + (lash_w - 2.0) * v) * np.sin(np.pi * np.clip(0.06 + 0.9 * v, 0, 1)) ** 0.35
+    return x, upper0, lower, widths
+
+
 def draw_eye(
     pen: Pen, spec: AvatarSpec, ex: float, ey: float, ew: float, eh: float, openness: float,
     gaze: tuple[float, float], side: int,
 ) -> None:  # fmt: skip
     """One eye at (ex, ey); openness 0 (shut) .. 1; gaze (x, y) in [-1, 1]; side -1 left, +1 right."""
-    n = 17
-    x = _curve_x(ew, n)
-    u = x / ew
-    tilt = side * 1.5 * (u)  # outer corners slightly higher: a friendly look
-    upper0 = ey - eh * (1 - u**2) ** 0.55 - tilt - 1.5 * side * u * (1 - u**2)
-    lower = ey + 0.55 * eh * (1 - u**2) ** 0.85 - tilt
+    x, upper0, lower, widths = _eye_shape(ew, eh, side, 3.6 if spec.lashes_long else 2.8)
     o = float(np.clip(openness, 0.0, 1.0))
-    upper = lower + (upper0 - lower) * o
+    upper = ey + lower + (upper0 - lower) * o
+    lower = ey + lower
     xs = ex + x
     if o > 0.06:
         # the eye opening, drawn in a small patch and clipped to the lids with an anti-aliased mask
@@ -92,43 +110,52 @@ def draw_eye(
         sub.circle((ix, iy + ir * 0.25), ir * 0.55, _mix(spec.iris, (255, 255, 255), 0.18))
         sub.circle((ix, iy), ir * 0.45, (22, 16, 18, 255))
         sub.circle((ix - ir * 0.32, iy - ir * 0.36), ir * 0.24, (255, 255, 255, 255))
-        sub.circle((ix + ir * 0.3, iy + ir * 0.3), ir * 0.1, (255, 255, 255, 230))
         mask = np.zeros(roi.shape[:2], np.uint8)
-        cv2.fillPoly(mask, [sub.px(np.concatenate([np.stack([xs, upper], 1), np.stack([xs, lower], 1)[::-1]]))],
-                     255, cv2.LINE_AA, SHIFT)  # fmt: skip
-        m = mask[..., None].astype(np.uint16)
-        roi[:] = ((sub.img.astype(np.uint16) * m + roi.astype(np.uint16) * (255 - m) + 127) // 255).astype(np.uint8)
+        opening = np.concatenate([np.stack([xs, upper], 1), np.stack([xs, lower], 1)[::-1]])
+        cv2.fillPoly(mask, [sub.px(opening)], 255, cv2.LINE_AA, SHIFT)
+        m4 = cv2.merge([mask] * 4)
+        roi[:] = cv2.add(cv2.multiply(sub.img, m4, scale=1 / 255), cv2.multiply(roi, 255 - m4, scale=1 / 255))
     lash = _rgba(spec.lashes)
     # upper lid line (heavier at the outer corner), lower lid hint, crease
-    lid = np.stack([xs, upper], 1)
-    pen.fill(tapered_stroke(lid if side > 0 else lid[::-1], 2.0, 3.6 if spec.lashes_long else 2.8), lash)
+    pen.fill(_hstroke(xs, upper, widths), lash)
     if o > 0.3:
         pen.line(np.stack([xs[3:-3], lower[3:-3] + 0.8], 1), _mix(spec.skin, spec.skin_shadow, 0.9), 1.2)
-    crease = upper0 - 5.0 - 1.5 * (1 - o)
-    pen.line(np.stack([xs[3:-2], crease[3:-2]], 1) if side > 0 else np.stack([xs[2:-3], crease[2:-3]], 1),
-             _mix(spec.skin, spec.skin_shadow, 0.85), 1.3)  # fmt: skip
+    crease = ey + upper0 - 5.0 - 1.5 * (1 - o)
+    sel = slice(3, -2) if side > 0 else slice(2, -3)
+    pen.line(np.stack([xs[sel], crease[sel]], 1), _mix(spec.skin, spec.skin_shadow, 0.85), 1.3)
     if spec.lashes_long:
         for j, uu in enumerate((0.55, 0.78, 0.95)):
-            xi = side * uu
-            px_ = ex + xi * ew
-            py_ = float(np.interp(px_, xs, upper))
-            d = np.array([side * (0.5 + 0.35 * j), -1.0 + 0.15 * j])
-            d /= np.linalg.norm(d)
-            pen.line(np.array([[px_, py_], [px_ + d[0] * 5.5, py_ + d[1] * 5.5]]), lash, 1.4)
+            i = round((side * uu + 1) / 2 * (_EYE_N - 1))
+            px_, py_ = xs[i], upper[i]
+            d = _LASH_DIRS[j]
+            pen.line(np.array([[px_, py_], [px_ + side * d[0] * 5.5, py_ + d[1] * 5.5]]), lash, 1.4)
+
+
+_LASH_DIRS = [
+    np.array([0.5 + 0.35 * j, -1.0 + 0.15 * j]) / np.hypot(0.5 + 0.35 * j, -1.0 + 0.15 * j) for j in range(3)
+]
+
+
+@lru_cache(maxsize=64)
+def _brow_shape(ew: float, side: int, t: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Brow spine relative to (eye x, brow y): points (m, 2) at raise 0, their change per unit raise,
+    and the stroke widths (m,)."""
+    ctrl0 = np.array(
+        [[-side * ew * 0.95, 2.0], [-side * ew * 0.2, -3.0], [side * ew * 0.7, -3.5], [side * ew * 1.25, 1.5]]
+    )
+    d_raise = np.array([[0, -0.8], [0, -1.0], [0, -0.9], [0, -0.6]])
+    spine0 = catmull_rom(ctrl0, n=6)
+    dspine = catmull_rom(ctrl0 + d_raise, n=6) - spine0
+    u = np.linspace(0.0, 1.0, len(spine0))
+    w = (t * 1.15 + (t * 0.35 - t * 1.15) * u) * np.sin(np.pi * np.clip(0.12 + 0.88 * u, 0, 1)) ** 0.35
+    return spine0, dspine, w
 
 
 def draw_brow(pen: Pen, spec: AvatarSpec, ex: float, y: float, ew: float, raise_: float, side: int) -> None:
     """An eyebrow over the eye at ex; raise_ in design px (positive = up)."""
-    t = spec.brow_thickness
-    inner = ex - side * ew * 0.95
-    outer = ex + side * ew * 1.25
-    spine = np.array(
-        [[inner, y + 2 - raise_ * 0.8], [ex - side * ew * 0.2, y - 3 - raise_], [ex + side * ew * 0.7, y - 3.5 - raise_ * 0.9],
-         [outer, y + 1.5 - raise_ * 0.6]]
-    )  # fmt: skip
-    from engine.models.lite.performer.layout import catmull_rom
-
-    pen.fill(tapered_stroke(catmull_rom(spine, n=6), t * 1.15, t * 0.35), _rgba(spec.brows))
+    spine0, dspine, w = _brow_shape(ew, side, spec.brow_thickness)
+    sp = spine0 + dspine * raise_
+    pen.fill(_hstroke(ex + sp[:, 0], y + sp[:, 1], w), _rgba(spec.brows))
 
 
 def draw_mouth(pen: Pen, spec: AvatarSpec, mx: float, my: float, pose: MouthPose, smile: float) -> None:
@@ -182,7 +209,9 @@ def draw_mouth(pen: Pen, spec: AvatarSpec, mx: float, my: float, pose: MouthPose
             xt = xs[tgw]
             uu = x[tgw] / (hw * 0.62)
             bot = y_lo_in[tgw]
-            top = np.maximum(bot - oh * (0.22 + 0.45 * pose.tongue) * np.clip(1 - uu**2, 0, 1) ** 0.5, y_up_in[tgw] + 0.5)
+            top = np.maximum(
+                bot - oh * (0.22 + 0.45 * pose.tongue) * np.clip(1 - uu**2, 0, 1) ** 0.5, y_up_in[tgw] + 0.5
+            )
             pen.fill(np.concatenate([np.stack([xt, top], 1), np.stack([xt, bot], 1)[::-1]]), _rgba(TONGUE))
     else:
         # closed: the line where the lips meet, soft at the corners

@@ -65,7 +65,7 @@ def layout_for(spec: AvatarSpec) -> Layout:
         mouth_y=mouth_y,
         pivot=(cx, cy + 0.9 * b),
         head_box=Box(cx - a - 64, cy - b - 64, 2 * a + 128, 2 * b + 100),
-        hairback_box=Box(cx - a - 84, cy - b - 48, 2 * a + 168, DESIGN - (cy - b - 48)),
+        hairback_box=Box(cx - a - 84, cy - b - 48, 2 * a + 168, 436.0 - (cy - b - 48)),  # below: behind the body
         body_box=Box(0.0, cy + 0.45 * b, DESIGN, DESIGN - (cy + 0.45 * b)),
         mouth_box=Box(cx - 70, mouth_y - 50, 140, 100),
     )
@@ -112,7 +112,7 @@ def face_outline(spec: AvatarSpec, lay: Layout, n: int = 10) -> np.ndarray:
         ((0.2 + 0.22 * j + 0.06 * c) * a, (0.965 + 0.015 * c) * b),
     ]
     pts = [(0.0, -b), *right, (0.0, b), *[(-x, y) for x, y in reversed(right)]]
-    return catmull_rom(np.array(pts) + [lay.cx, lay.cy], closed=True, n=n)
+    return catmull_rom(np.array(pts) + np.array([lay.cx, lay.cy]), closed=True, n=n)
 
 
 def tapered_stroke(spine: np.ndarray, w0: float, w1: float) -> np.ndarray:

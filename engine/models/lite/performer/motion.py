@@ -108,7 +108,9 @@ class Liveliness:
         return roll, dx, dy
 
     def speech_bob(self, t: float) -> float:
-        return math.sin(2 * math.pi * 0.7 * t + self.phase[6]) + 0.5 * math.sin(2 * math.pi * 1.3 * t + self.phase[7])
+        return math.sin(2 * math.pi * 0.7 * t + self.phase[6]) + 0.5 * math.sin(
+            2 * math.pi * 1.3 * t + self.phase[7]
+        )
 
 
 def nod_offset(d: float) -> float:

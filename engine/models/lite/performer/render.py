@@ -62,10 +62,10 @@ def _warp_composite(dst: np.ndarray, sprite: np.ndarray, m: np.ndarray) -> None:
     """Composite premultiplied RGBA `sprite` onto RGB `dst` through the 2x3 affine `m` (sprite -> dst)."""
     h, w = sprite.shape[:2]
     corners = np.array([[0, 0, 1], [w, 0, 1], [0, h, 1], [w, h, 1]], np.float64) @ m.T
-    x0 = max(0, int(math.floor(corners[:, 0].min())) - 1)
-    y0 = max(0, int(math.floor(corners[:, 1].min())) - 1)
-    x1 = min(dst.shape[1], int(math.ceil(corners[:, 0].max())) + 1)
-    y1 = min(dst.shape[0], int(math.ceil(corners[:, 1].max())) + 1)
+    x0 = max(0, math.floor(corners[:, 0].min()) - 1)
+    y0 = max(0, math.floor(corners[:, 1].min()) - 1)
+    x1 = min(dst.shape[1], math.ceil(corners[:, 0].max()) + 1)
+    y1 = min(dst.shape[0], math.ceil(corners[:, 1].max()) + 1)
     if x1 <= x0 or y1 <= y0:
         return
     mm = m.copy()
@@ -132,7 +132,10 @@ class Performer:
             self._nod_start = t
         # gaze target: thinking looks up and aside; idle without a user wanders
         target = np.array(cue.gaze, np.float64)
-        target = target * (1 - self._w["thinking"]) + np.array([0.62 * self._think_side, -0.62]) * self._w["thinking"]
+        target = (
+            target * (1 - self._w["thinking"])
+            + np.array([0.62 * self._think_side, -0.62]) * self._w["thinking"]
+        )
         away = 0.9 if not cue.user_present else (0.5 if cue.mode == "idle" else 0.0)
         target = target + self.live.glance(t, away) + self.live.saccade(t)
         ga = 1.0 if first else 1.0 - math.exp(-dt / 0.035)  # eyes jump quickly (saccadic)
@@ -186,7 +189,6 @@ class Performer:
         draw_mouth(pen, self.spec, mx, lay.mouth_y + feat_dy, mouth, smile)
 
         # --- compose
-        out = spr.background.copy()
         px, py = lay.pivot[0] * k, lay.pivot[1] * k
         c, s = math.cos(math.radians(roll)), math.sin(math.radians(roll))
         # design-frame -> frame: rotate about the pivot, squash for the nod, then move
@@ -194,14 +196,52 @@ class Performer:
         rot[:, 2] = [px + dx * k, py + dy * k]
         pivot_shift = np.array([[1, 0, -px], [0, 1, -py], [0, 0, 1]], np.float64)
         head_m = rot @ pivot_shift
-        if spr.hairback is not None:
+        breath_q = round(-1.6 * k * breath * 4)  # body offset in quarter pixels
+        if spr.hairback is None:
+            out = self._base_with_body(breath_q)
+        else:
+            out = spr.background.copy()
             hb = lay.hairback_box
             _warp_composite(out, spr.hairback, head_m @ _translate(*_box_px(hb, k)))
-        bb = lay.body_box
-        body_m = np.array([[1.0, 0.0, bb.x0 * k + 0.4 * dx * k], [0.0, 1.0, bb.y0 * k - 1.6 * k * breath]])
-        _warp_composite(out, spr.body, body_m)
+            body, oy = self._body_shifted(breath_q)
+            _composite_at(out, body, round(lay.body_box.x0 * k), oy)
         _warp_composite(out, head, head_m @ _translate(*_box_px(lay.head_box, k)))
         return out
+
+
+    def _body_shifted(self, q: int) -> tuple[np.ndarray, int]:
+        """The body sprite moved down by q/4 px: (sprite pre-shifted by the fraction, integer y)."""
+        spr = self.sprites
+        whole, frac = divmod(q, 4)
+        key = ("body", frac)
+        if key not in spr.cache:
+            h, w = spr.body.shape[:2]
+            m = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, frac / 4.0]])
+            spr.cache[key] = cv2.warpAffine(spr.body, m, (w, h + 1), flags=cv2.INTER_LINEAR, borderValue=0)
+        return spr.cache[key], round(self.layout.body_box.y0 * self.k) + whole
+
+    def _base_with_body(self, q: int) -> np.ndarray:
+        """A copy of background + body (moved down by q/4 px), cached per offset."""
+        spr = self.sprites
+        key = ("base", q)
+        if key not in spr.cache:
+            base = spr.background.copy()
+            body, oy = self._body_shifted(q)
+            _composite_at(base, body, round(self.layout.body_box.x0 * self.k), oy)
+            spr.cache[key] = base
+        return spr.cache[key].copy()
+
+
+def _composite_at(dst: np.ndarray, sprite: np.ndarray, x: int, y: int) -> None:
+    """Composite premultiplied RGBA `sprite` onto RGB `dst` with its top-left at integer (x, y)."""
+    h, w = sprite.shape[:2]
+    x0, y0, x1, y1 = max(0, x), max(0, y), min(dst.shape[1], x + w), min(dst.shape[0], y + h)
+    if x1 <= x0 or y1 <= y0:
+        return
+    src = sprite[y0 - y : y1 - y, x0 - x : x1 - x]
+    roi = dst[y0:y1, x0:x1]
+    inv = cv2.merge([255 - src[..., 3]] * 3)
+    roi[:] = cv2.add(cv2.multiply(roi, inv, scale=1.0 / 255.0), cv2.cvtColor(src, cv2.COLOR_RGBA2RGB))
 
 
 def _translate(x: float, y: float) -> np.ndarray:

@@ -116,7 +116,9 @@ def parse_avatar(data: Any, source: str, text: str = "") -> AvatarSpec:
     flat.update({k: v for k, v in data.items() if k not in ("palette", "face", "style")})
     unknown = set(flat) - _FIELDS
     if unknown:
-        raise AvatarError(f"{where(sorted(unknown)[0])}: unknown avatar field(s) {', '.join(sorted(unknown))}")
+        raise AvatarError(
+            f"{where(sorted(unknown)[0])}: unknown avatar field(s) {', '.join(sorted(unknown))}"
+        )
     missing = _FIELDS - set(flat)
     if missing:
         raise AvatarError(f"{source}: missing avatar field(s) {', '.join(sorted(missing))}")

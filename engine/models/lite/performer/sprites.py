@@ -8,7 +8,7 @@ mouth move, so they are drawn per frame (features.py).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import cv2
 import numpy as np
@@ -32,7 +32,7 @@ def _c(rgb: RGB) -> np.ndarray:
 
 
 def _mix(a: RGB, b: RGB, t: float) -> RGB:
-    return tuple(int(round(x + (y - x) * t)) for x, y in zip(a, b))  # type: ignore[return-value]
+    return tuple(round(x + (y - x) * t) for x, y in zip(a, b))  # type: ignore[return-value]
 
 
 class Canvas:
@@ -54,7 +54,9 @@ class Canvas:
         cv2.fillPoly(m, [self.px(p) for p in polys], 255, cv2.LINE_AA, SHIFT)
         return m.astype(np.float32) / 255.0
 
-    def ellipse_mask(self, center: tuple[float, float], axes: tuple[float, float], angle: float = 0) -> np.ndarray:
+    def ellipse_mask(
+        self, center: tuple[float, float], axes: tuple[float, float], angle: float = 0
+    ) -> np.ndarray:
         pts = cv2.ellipse2Poly((0, 0), (1000, 1000), int(angle), 0, 360, 4).astype(np.float64) / 1000.0
         pts = pts * axes + center
         return self.mask(pts)
@@ -76,7 +78,9 @@ class Canvas:
         alpha = self.rgba[..., 3:4]
         self.rgba[..., :3] = self.rgba[..., :3] * (1.0 - a) + _c(color) * alpha * a
 
-    def line(self, pts: np.ndarray, color: RGB, width: float, opacity: float = 1.0, blur: float = 0.0) -> None:
+    def line(
+        self, pts: np.ndarray, color: RGB, width: float, opacity: float = 1.0, blur: float = 0.0
+    ) -> None:
         m = np.zeros((self.h, self.w), np.uint8)
         cv2.polylines(m, [self.px(pts)], False, 255, max(1, round(width * self.f)), cv2.LINE_AA, SHIFT)
         mf = m.astype(np.float32) / 255.0
@@ -98,6 +102,7 @@ class Sprites:
     body: np.ndarray  # over layout.body_box
     head: np.ndarray  # over layout.head_box
     layout: Layout
+    cache: dict = field(default_factory=dict)  # derived images (pre-shifted body, background + body)
 
 
 def _background(spec: AvatarSpec, lay: Layout, size: int) -> np.ndarray:
@@ -131,11 +136,13 @@ def _body(spec: AvatarSpec, lay: Layout, f: float) -> Canvas:
     cv.paint(m_neck, _mix(spec.skin, spec.skin_shadow, 0.3))
     # the jaw's shadow on the neck, and the neck's rounded sides
     yy = (np.arange(cv.h, dtype=np.float32) / f + cv.box.y0)[:, None]
-    under_jaw = np.clip(1.0 - (yy - (lay.cy + 0.9 * lay.b)) / 34.0, 0, 1) ** 1.5 * np.ones((1, cv.w), np.float32)
+    under_jaw = np.clip(1.0 - (yy - (lay.cy + 0.9 * lay.b)) / 34.0, 0, 1) ** 1.5 * np.ones(
+        (1, cv.w), np.float32
+    )
     cv.shade(m_neck * under_jaw, _mix(spec.skin_shadow, (40, 20, 30), 0.15), 0.9)
     cv.shade(m_neck * (1 - cv.blur(m_neck, 7)) * 1.6, spec.skin_shadow, 0.5)
     # the shadow the jaw casts on the neck
-    cast = cv.blur(cv.mask(face_outline(spec, lay) + [0, 9]), 4)
+    cast = cv.blur(cv.mask(face_outline(spec, lay) + np.array([0, 9])), 4)
     cv.shade(m_neck * cast, _mix(spec.skin_shadow, (60, 30, 40), 0.2), 0.7)
     sh = 22.0 + 0.2 * lay.a  # shoulder drop
     torso = catmull_rom(
@@ -163,15 +170,20 @@ def _body(spec: AvatarSpec, lay: Layout, f: float) -> Canvas:
         cv.paint(m_chest, _mix(spec.skin, spec.skin_shadow, 0.2))
         cv.shade(m_chest * cv.blur(m_neck, 6), spec.skin_shadow, 0.25)
         cv.line(chest, _mix(spec.clothes, spec.clothes_shadow, 0.55), 6.0)
-        cv.line(chest + [0, 3.5], spec.accent, 1.6, 0.7)
+        cv.line(chest + np.array([0, 3.5]), spec.accent, 1.6, 0.7)
     else:  # crew-neck sweater over a shirt collar
         vee = np.array([[cx - 40, 388], [cx + 40, 388], [cx, 440]])
         m_vee = cv.mask(vee)
         cv.paint(m_vee, _mix(spec.accent, spec.clothes_shadow, 0.12))
         cv.shade(m_vee * cv.blur(m_neck, 5), spec.skin_shadow, 0.5)
-        cv.paint(cv.mask(np.array([[cx - 30, 386], [cx + 30, 386], [cx, 420]])), _mix(spec.skin, spec.skin_shadow, 0.45))
+        cv.paint(
+            cv.mask(np.array([[cx - 30, 386], [cx + 30, 386], [cx, 420]])),
+            _mix(spec.skin, spec.skin_shadow, 0.45),
+        )
         for sgn in (-1, 1):
-            collar = np.array([[cx + sgn * 46, 386], [cx + sgn * 2, 434], [cx + sgn * 10, 442], [cx + sgn * 60, 420]])
+            collar = np.array(
+                [[cx + sgn * 46, 386], [cx + sgn * 2, 434], [cx + sgn * 10, 442], [cx + sgn * 60, 420]]
+            )
             m_col = cv.mask(catmull_rom(collar, closed=True, n=4))
             cv.paint(m_col, spec.accent)
             cv.shade(m_col * (1 - cv.blur(m_col, 3)) * 1.5, _mix(spec.accent, (90, 100, 120), 0.5), 0.45)
@@ -236,7 +248,7 @@ def _head(spec: AvatarSpec, lay: Layout, f: float) -> Canvas:
     # shading: a soft rim, light from the upper left, the jaw line
     rim = np.clip((1.0 - cv.blur(m_face, 14)) * 2.2, 0, 1) * m_face
     cv.shade(rim, spec.skin_shadow, 0.55)
-    shifted = cv.blur(cv.mask(outline + [-16, -14]), 18)
+    shifted = cv.blur(cv.mask(outline + np.array([-16, -14])), 18)
     cv.shade(m_face * np.clip(1.0 - shifted, 0, 1), spec.skin_shadow, 0.45)
     # cheeks
     for sgn in (-1, 1):
@@ -256,7 +268,9 @@ def _head(spec: AvatarSpec, lay: Layout, f: float) -> Canvas:
     hl = cv.blur(cv.ellipse_mask((cx - 2, ny - 5), (4, 3)), 2)
     cv.shade(hl, (255, 240, 228), 0.35)
     for sgn in (-1, 1):
-        nostril = cv2.ellipse2Poly((0, 0), (1000, 1000), 0, 20 if sgn > 0 else 100, 80 if sgn > 0 else 160, 10)
+        nostril = cv2.ellipse2Poly(
+            (0, 0), (1000, 1000), 0, 20 if sgn > 0 else 100, 80 if sgn > 0 else 160, 10
+        )
         pts = nostril.astype(np.float64) / 1000.0 * [7, 4] + [cx + sgn * 6, ny + 1]
         cv.line(pts, _mix(spec.skin_shadow, (60, 30, 30), 0.25), 2.2, 0.75)
     # under-lip / chin shadow
@@ -307,12 +321,15 @@ def _long_hair_front(cv: Canvas, spec: AvatarSpec, lay: Layout, m_face: np.ndarr
     # a few strands across the fringe
     for j in range(3):
         strand = catmull_rom(
-            [[part + s * (4 + 6 * j), cy - 0.84 * b + 3 * j], [cx + s * (0.2 + 0.12 * j) * a, cy - 0.62 * b + 6 * j],
-             [cx + s * (a - 18 - 4 * j), cy - 0.38 * b + 4 * j]],
+            [
+                [part + s * (4 + 6 * j), cy - 0.84 * b + 3 * j],
+                [cx + s * (0.2 + 0.12 * j) * a, cy - 0.62 * b + 6 * j],
+                [cx + s * (a - 18 - 4 * j), cy - 0.38 * b + 4 * j],
+            ],
             n=12,
         )  # fmt: skip
         cv.line(strand, spec.hair_highlight, 2.2, 0.3, blur=1.2)
-        cv.line(strand + [0, 7], spec.hair_shadow, 1.6, 0.35, blur=1.2)
+        cv.line(strand + np.array([0, 7]), spec.hair_shadow, 1.6, 0.35, blur=1.2)
 
 
 def _short_hair_front(cv: Canvas, spec: AvatarSpec, lay: Layout, m_face: np.ndarray) -> None:
@@ -333,7 +350,9 @@ def _short_hair_front(cv: Canvas, spec: AvatarSpec, lay: Layout, m_face: np.ndar
     _hair_front_paint(cv, spec, m, m_face, lay)
     for j in range(4):
         x0 = cx - s * (0.5 - 0.28 * j) * a
-        strand = catmull_rom([[x0, cy - 0.72 * b], [x0 + s * 10, cy - b - 8], [x0 + s * 26, cy - b - 14]], n=10)
+        strand = catmull_rom(
+            [[x0, cy - 0.72 * b], [x0 + s * 10, cy - b - 8], [x0 + s * 26, cy - b - 14]], n=10
+        )
         cv.line(strand, spec.hair_highlight, 1.6, 0.18, blur=1.2)
 
 

@@ -1,0 +1,241 @@
+"""LiteModel end to end, stepped in-process over recorded user turns (like the headless runner).
+
+Scenarios run once per module (they take seconds each); several tests check each of them.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from engine.models.base import InteractiveModel
+from engine.models.lite.persona import load_persona
+from engine.protocol import (
+    Decision,
+    DecisionChanged,
+    Presence,
+    SessionSpec,
+    StateChanged,
+    Transcript,
+    UnitIn,
+)
+
+from .harness import RunResult, place, run_model
+
+VOICED = 1e-3  # avatar tick rms above this = the avatar is audible
+SPEC = SessionSpec(persona="guide", avatar="ada", frame_size=256, options={"tts_wait_ms": "10000"})
+
+
+def onset_s(clip: np.ndarray, at_s: float) -> float:
+    """Session time of the first audible sample of `clip` placed at `at_s`."""
+    return at_s + int(np.argmax(np.abs(clip) > 0.01)) / 16000
+
+
+def offset_s(clip: np.ndarray, at_s: float) -> float:
+    loud = np.nonzero(np.abs(clip) > 0.01)[0]
+    return at_s + (int(loud[-1]) + 1) / 16000
+
+
+def answer_of(intent: str) -> str:
+    return next(i for i in load_persona("guide").all_intents() if i.name == intent).answers[0]
+
+
+@pytest.fixture(scope="module")
+def turn_run(lite_model, user_speech) -> RunResult:
+    mic = place(7.0, [(1.0, user_speech["how"])])
+    return run_model(lite_model, mic, SPEC)
+
+
+def test_lite_model_satisfies_contract(lite_model):
+    assert isinstance(lite_model, InteractiveModel)
+    assert (lite_model.unit_ticks, lite_model.output_lag_units, lite_model.trained) == (4, 1, True)
+
+
+def test_user_turn_gets_final_transcript_and_persona_answer(turn_run: RunResult):
+    finals = turn_run.transcripts("user", final=True)
+    assert len(finals) == 1 and "you" in finals[0].text  # pocketsphinx hears "are you"
+    assert turn_run.transcripts("user", final=False), "partial transcripts stream while the user talks"
+    said = " ".join(t.text for t in turn_run.transcripts("avatar"))
+    assert said == answer_of("how_are_you")
+    assert np.sum(turn_run.tick_rms() > VOICED) > 40  # seconds of audible answer
+
+
+def test_no_avatar_speech_while_user_speaks(turn_run: RunResult, user_speech):
+    start, end = onset_s(user_speech["how"], 1.0), offset_s(user_speech["how"], 1.0)
+    voiced = np.nonzero(turn_run.tick_rms() > VOICED)[0]
+    first = voiced[0] * 0.04
+    assert first >= end  # the avatar answers only after the user finished
+    assert not np.any((voiced * 0.04 >= start - 0.04) & (voiced * 0.04 < end))
+    assert first - end < 1.0  # and promptly (generous bound; the benchmark measures it)
+
+
+def test_mouth_moves_only_while_avatar_audio_sounds(turn_run: RunResult, performer_api):
+    rms = turn_run.tick_rms()
+    opening = np.array(
+        [performer_api.mouth_open_fraction(f, "ada") if f is not None else 0.0 for f in turn_run.frames]
+    )
+    voiced = rms > VOICED
+    # neighbours: the viseme track may lead the audio by one frame
+    near_voice = voiced | np.roll(voiced, -1) | np.roll(voiced, 1)
+    assert np.all(opening[~near_voice] < 0.05), "mouth open while the avatar is silent"
+    assert np.mean(opening[voiced] > 0.1) > 0.4, "mouth barely moves while the avatar talks"
+    assert np.std(opening[voiced]) > 0.05  # it moves, not a fixed open mouth
+
+
+def test_decisions_and_states(turn_run: RunResult):
+    decisions = [e.decision for e in turn_run.of_type(DecisionChanged)]
+    assert decisions == [Decision.SPEAK, Decision.LISTEN]
+    states = [e.state for e in turn_run.of_type(StateChanged)]
+    assert "speaking" in states and "listening" in states
+    assert not turn_run.flushes
+    stages = turn_run.outs[-1].timings
+    assert {"vad", "asr", "echo", "render", "tts", "step"} <= set(stages)
+
+
+@pytest.fixture(scope="module")
+def human_run(lite_model, front_center) -> RunResult:
+    mic = place(7.0, [(0.5, front_center)])
+    return run_model(lite_model, mic, SessionSpec(frame_size=128, options={"tts_wait_ms": "10000"}))
+
+
+def test_real_human_speech_gets_an_answer(human_run: RunResult, front_center):
+    finals = human_run.transcripts("user", final=True)
+    assert len(finals) == 1 and finals[0].text  # something was recognised
+    persona = load_persona("guide")
+    said = " ".join(t.text for t in human_run.transcripts("avatar"))
+    scripted = [a for i in persona.all_intents() for a in i.answers] + list(persona.fallback)
+    assert said in scripted + list(persona.repeat_request)
+    voiced = np.nonzero(human_run.tick_rms() > VOICED)[0]
+    assert len(voiced) and voiced[0] * 0.04 >= offset_s(front_center, 0.5)
+
+
+@pytest.fixture(scope="module")
+def barge_run(lite_model, user_speech) -> tuple[RunResult, float]:
+    at = 4.0  # the answer to "what is duet" starts ~2.5 s and lasts ~7 s
+    mic = place(9.0, [(1.0, user_speech["what"]), (at, user_speech["stop"])])
+    return run_model(lite_model, mic, SessionSpec(frame_size=128, options={"tts_wait_ms": "10000"})), onset_s(
+        user_speech["stop"], at
+    )
+
+
+def test_barge_in_stops_avatar_within_200ms_and_flushes(barge_run):
+    run, onset = barge_run
+    assert len(run.flushes) == 1
+    flush = run.flushes[0]
+    rms = run.tick_rms()
+    onset_tick = int(onset / 0.04)
+    assert np.any(rms[onset_tick - 10 : onset_tick] > VOICED), "the avatar was talking before the barge-in"
+    after = np.nonzero(rms[onset_tick:] > VOICED)[0]
+    silent_from = onset_tick + (int(after[-1]) + 1 if len(after) and after[-1] < 20 else 0)
+    # audio stops within 200 ms of the onset, and stays stopped until the avatar answers again
+    assert (silent_from * 0.04) - onset <= 0.2 + 1e-9
+    assert flush.from_tick * 0.04 - onset <= 0.2 + 1e-9
+    assert DecisionChanged(flush.from_tick, Decision.YIELD) in run.events or any(
+        isinstance(e, DecisionChanged) and e.decision is Decision.YIELD for e in run.events
+    )
+
+
+def test_after_barge_in_the_user_is_answered(barge_run):
+    run, onset = barge_run
+    finals = run.transcripts("user", final=True)
+    assert len(finals) == 2  # both user turns were heard
+    later = [t for t in run.transcripts("avatar") if t.tick * 0.04 > onset]
+    assert later, "the avatar answers the interrupting turn"
+
+
+@pytest.fixture(scope="module")
+def echo_run(lite_model, user_speech) -> RunResult:
+    mic = place(11.0, [(1.0, user_speech["what"])])
+    return run_model(
+        lite_model, mic, SessionSpec(frame_size=128, options={"tts_wait_ms": "10000"}), echo=(100, 0.5)
+    )
+
+
+def test_echo_does_not_make_the_avatar_yield(echo_run: RunResult):
+    assert not echo_run.flushes
+    assert not any(isinstance(e, DecisionChanged) and e.decision is Decision.YIELD for e in echo_run.events)
+    said = " ".join(t.text for t in echo_run.transcripts("avatar"))
+    assert said == answer_of("what_is_duet")  # the whole answer
+    assert len(echo_run.transcripts("user", final=True)) == 1  # its own voice is not a user turn
+    voiced = np.nonzero(echo_run.tick_rms() > VOICED)[0]
+    assert voiced[-1] - voiced[0] > 100  # it talked on for seconds
+
+
+def test_barge_in_is_heard_through_echo(lite_model, user_speech):
+    at = 5.0
+    mic = place(8.0, [(1.0, user_speech["what"]), (at, user_speech["stop"])])
+    spec = SessionSpec(frame_size=128, options={"tts_wait_ms": "10000"})
+    run = run_model(lite_model, mic, spec, echo=(80, 0.4))
+    assert len(run.flushes) == 1
+    onset = onset_s(user_speech["stop"], at)
+    assert run.flushes[0].from_tick * 0.04 >= onset - 0.04  # not before the user spoke
+    assert run.flushes[0].from_tick * 0.04 - onset <= 0.3
+
+
+def test_typed_and_operator_text(lite_model):
+    lite_model.open(SessionSpec(frame_size=128, options={"tts_wait_ms": "10000"}))
+    lite_model.user_text("Say this exactly.", operator=True)
+    said = []
+    for u in range(12):
+        texts = ("how do you hear me",) if u == 6 else ()
+        unit = UnitIn.silent(u * 4, 4)
+        unit = UnitIn(unit.tick, 4, unit.mic, unit.frames, unit.frame_ticks, texts=texts)
+        out = lite_model.step(unit)
+        said += [e for e in out.events if isinstance(e, Transcript)]
+    assert said[0] == Transcript(4, "avatar", "Say this exactly.", True)
+    assert any(t.side == "user" and t.text == "how do you hear me" and t.final for t in said)
+    assert any(t.side == "avatar" and t.text.startswith("I hear you") for t in said)
+
+
+def test_client_flush_stops_output(lite_model):
+    lite_model.open(SessionSpec(frame_size=128, options={"tts_wait_ms": "10000", "greet_at_start": "1"}))
+    out = lite_model.step(UnitIn.silent(0, 4))
+    assert out.pcm is not None  # greeting
+    lite_model.flush(8)
+    for u in range(1, 4):
+        assert lite_model.step(UnitIn.silent(u * 4, 4)).pcm is None
+
+
+@pytest.fixture(scope="module")
+def camera_run(lite_model, performer_api) -> tuple[RunResult, list[np.ndarray]]:
+    """A drawn face (the 'max' avatar) stands left in the camera image from 1 s to 4 s."""
+    perf = performer_api.Performer("max", size=240, seed=1)
+    from engine.models.lite.visemes import MouthPose
+
+    cue = performer_api.PerformCue(
+        mode="idle", mouth=MouthPose.closed(), gaze=(0.0, 0.0), nod=False, user_present=False
+    )
+    face = perf.frame(0.0, cue)
+    empty = np.full((480, 640, 3), 90, np.uint8)
+    with_face = empty.copy()
+    with_face[120:360, 60:300] = face
+    camera = [with_face if 25 <= t < 100 else empty for t in range(250)]
+    mic = np.zeros(int(10.0 * 16000), np.float32)
+    spec = SessionSpec(frame_size=128, options={"tts_wait_ms": "10000"})
+    return run_model(lite_model, mic, spec, camera=camera), camera
+
+
+def test_face_presence_greets_once_and_notices_leaving(camera_run):
+    run, _ = camera_run
+    presence = run.of_type(Presence)
+    assert [p.present for p in presence] == [True, False]
+    came, left = presence
+    assert 1.0 <= came.tick * 0.04 - 1.0 <= 1.6  # stayed ~1 s before counting as a visit
+    assert came.x < 0.5 and came.size > 0.1  # on the left of the camera image
+    assert left.tick * 0.04 > 4.0
+    said = [t.text for t in run.transcripts("avatar")]
+    assert " ".join(said) == load_persona("guide").greeting  # greeted once
+    greet_tick = run.transcripts("avatar")[0].tick
+    assert greet_tick >= came.tick
+
+
+def test_gaze_follows_face(lite_model):
+    watcher = lite_model._faces
+    from engine.models.lite.seeing import Face
+
+    watcher.present, watcher.face = True, Face(0.2, 0.45, 0.3)
+    assert watcher.gaze()[0] > 0.3  # left in the camera image = the viewer's right of the avatar
+    watcher.face = Face(0.8, 0.45, 0.3)
+    assert watcher.gaze()[0] < -0.3
+    watcher.present = False
+    assert watcher.gaze() == (0.0, 0.0)

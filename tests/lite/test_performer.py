@@ -1,0 +1,170 @@
+"""Performer: both avatars render, blink, move their mouths from the pose, and are deterministic."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+import yaml
+
+from engine.models.lite.performer import (
+    AvatarError,
+    PerformCue,
+    Performer,
+    list_avatars,
+    load_avatar,
+    mouth_open_fraction,
+)
+from engine.models.lite.performer.spec import parse_avatar
+from engine.models.lite.visemes import MouthPose, VisemeKey, VisemeTrack
+
+AVATARS = ("ada", "max")
+
+
+def _eye_region(frame: np.ndarray, avatar: str) -> np.ndarray:
+    from engine.models.lite.performer.layout import layout_for
+
+    lay = layout_for(load_avatar(avatar))
+    k = frame.shape[0] / 512
+    y0, y1 = int((lay.eye_y - 16) * k), int((lay.eye_y + 12) * k)
+    x0, x1 = int((lay.cx - lay.eye_dx - 24) * k), int((lay.cx + lay.eye_dx + 24) * k)
+    return frame[y0:y1, x0:x1]
+
+
+def _sclera_pixels(frame: np.ndarray, avatar: str) -> int:
+    roi = _eye_region(frame, avatar).astype(np.int16)
+    return int((roi.min(axis=2) > 225).sum())  # near-white: the whites of the eyes (and highlights)
+
+
+def test_ships_two_avatars():
+    assert set(AVATARS) <= set(list_avatars())
+
+
+@pytest.mark.parametrize("avatar", AVATARS)
+def test_renders_512_rgb(avatar: str):
+    p = Performer(avatar, size=512, seed=0)
+    for mode in ("idle", "listening", "thinking", "speaking"):
+        f = p.frame(1.0, PerformCue(mode=mode))
+        assert f.shape == (512, 512, 3) and f.dtype == np.uint8
+    # a face in the middle: not background-flat
+    assert f[150:350, 150:350].std() > 20
+
+
+@pytest.mark.parametrize("avatar", AVATARS)
+def test_blinks_within_six_seconds(avatar: str):
+    p = Performer(avatar, size=512, seed=7)
+    whites = [_sclera_pixels(p.frame(i * 0.02, PerformCue()), avatar) for i in range(300)]
+    open_level = np.median(whites)
+    assert open_level > 40
+    closed = [i for i, w in enumerate(whites) if w < 0.2 * open_level]
+    assert closed, "no blink in 6 s"
+    # a blink is short (~150 ms): few consecutive 20 ms samples are shut
+    assert len(closed) < 40
+
+
+@pytest.mark.parametrize("avatar", AVATARS)
+def test_mouth_opening_is_measurable(avatar: str):
+    p = Performer(avatar, size=512, seed=0)
+    closed = p.frame(2.0, PerformCue(mode="speaking", mouth=MouthPose.closed()))
+    aa = p.frame(2.04, PerformCue(mode="speaking", mouth=MouthPose.for_viseme("aa")))
+    oo = p.frame(2.08, PerformCue(mode="speaking", mouth=MouthPose.for_viseme("O")))
+    pp = p.frame(2.12, PerformCue(mode="speaking", mouth=MouthPose.for_viseme("PP")))
+    assert mouth_open_fraction(closed, avatar) < 0.02
+    assert mouth_open_fraction(pp, avatar) < 0.02
+    assert mouth_open_fraction(aa, avatar) > 0.6
+    assert 0.2 < mouth_open_fraction(oo, avatar) < mouth_open_fraction(aa, avatar)
+    # idle frames keep the mouth shut
+    assert mouth_open_fraction(p.frame(3.0, PerformCue()), avatar) < 0.02
+
+
+def test_mouth_follows_a_viseme_track_frame_by_frame():
+    track = VisemeTrack([VisemeKey(0.0, 0.3, "sil"), VisemeKey(0.3, 0.9, "aa"), VisemeKey(0.9, 1.4, "sil")])
+    p = Performer("ada", size=256, seed=0)
+    opens = []
+    for i in range(35):
+        t = i * 0.04
+        f = p.frame(t, PerformCue(mode="speaking", mouth=track.pose_at(t)))
+        opens.append(mouth_open_fraction(f, "ada"))
+    opens = np.array(opens)
+    assert opens[:5].max() < 0.05 and opens[30:].max() < 0.05
+    assert opens[10:20].min() > 0.5
+
+
+def test_avatars_differ_and_are_deterministic():
+    a1 = Performer("ada", size=256, seed=3)
+    a2 = Performer("ada", size=256, seed=3)
+    m = Performer("max", size=256, seed=3)
+    cues = [PerformCue(), PerformCue("listening", gaze=(0.5, 0.1), nod=True), PerformCue("thinking")]
+    for i in range(30):
+        cue = cues[(i // 10) % 3]
+        fa, fb, fm = a1.frame(i * 0.04, cue), a2.frame(i * 0.04, cue), m.frame(i * 0.04, cue)
+        assert np.array_equal(fa, fb)
+        assert np.abs(fa.astype(int) - fm).mean() > 10
+    # a different seed moves differently
+    other = Performer("ada", size=256, seed=4)
+    assert not np.array_equal(
+        other.frame(5.0, PerformCue()), Performer("ada", 256, seed=3).frame(5.0, PerformCue())
+    )
+
+
+@pytest.mark.parametrize("avatar", AVATARS)
+def test_gaze_moves_the_eyes(avatar: str):
+    left = Performer(avatar, 512, seed=0).frame(1.0, PerformCue("listening", gaze=(-1.0, 0.0)))
+    right = Performer(avatar, 512, seed=0).frame(1.0, PerformCue("listening", gaze=(1.0, 0.0)))
+    think = Performer(avatar, 512, seed=0).frame(1.0, PerformCue("thinking"))
+
+    def dark_x(f: np.ndarray) -> float:
+        roi = _eye_region(f, avatar).astype(np.int16)
+        _ys, xs = np.nonzero(roi.max(axis=2) < 70)  # pupils and lashes
+        return float(xs.mean())
+
+    assert dark_x(left) < dark_x(right) - 3
+    assert not np.array_equal(think, left)
+
+
+def test_idle_is_alive():
+    p = Performer("max", size=256, seed=1)
+    frames = [p.frame(i * 0.2, PerformCue()) for i in range(25)]
+    diffs = [np.abs(a.astype(int) - b).mean() for a, b in itertools.pairwise(frames)]
+    assert min(diffs) > 0.0  # breathing and sway: never a frozen picture
+    assert max(diffs) < 20  # but calm
+
+
+def test_nod_moves_the_head_down():
+    p = Performer("ada", size=256, seed=0)
+    q = Performer("ada", size=256, seed=0)
+    for i in range(10):
+        t = i * 0.04
+        fa = p.frame(t, PerformCue("listening", nod=(i == 0)))
+        fb = q.frame(t, PerformCue("listening"))
+    assert np.abs(fa.astype(int) - fb).mean() > 0.5
+
+
+def test_bad_inputs():
+    with pytest.raises(AvatarError, match="unknown avatar"):
+        Performer("nobody")
+    with pytest.raises(ValueError, match="mode"):
+        PerformCue(mode="dancing")
+    with pytest.raises(ValueError, match="size"):
+        Performer("ada", size=10)
+    with pytest.raises(ValueError, match="t_s"):
+        Performer("ada", 128).frame(float("nan"), PerformCue())
+
+
+def test_avatar_yaml_errors_name_the_file_and_key():
+    from engine.models.lite.performer.spec import avatars_dir
+
+    src = (avatars_dir() / "ada.yaml").read_text()
+    data = yaml.safe_load(src)
+    data["palette"]["skin"] = [300, 0, 0]
+    with pytest.raises(AvatarError, match=r"ada\.yaml:\d+: skin"):
+        parse_avatar(data, "ada.yaml", src)
+    data = yaml.safe_load(src)
+    del data["face"]["jaw"]
+    with pytest.raises(AvatarError, match=r"missing avatar field.*jaw"):
+        parse_avatar(data, "ada.yaml", src)
+    data = yaml.safe_load(src)
+    data["style"]["hair_style"] = "mohawk"
+    with pytest.raises(AvatarError, match="hair_style"):
+        parse_avatar(data, "ada.yaml", src)

@@ -1,0 +1,164 @@
+"""Training: the loss goes down, an overfit model replays its session's decisions, the CLI
+checkpoints to safetensors and resumes, and session files are read through engine.session."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from engine.models.streamer import train as train_mod
+from engine.models.streamer.config import StreamerConfig
+from engine.models.streamer.data import DataError, decision_per_tick, session_to_example
+from engine.models.streamer.heads import DECISIONS
+from engine.models.streamer.model import StreamerModel
+from engine.protocol import Decision, DecisionChanged, Transcript, UserText
+from engine.registry import ModelOptions
+from engine.session import SessionWriter
+
+from .synth import make_session, replay_decisions
+
+CFG = StreamerConfig()
+
+
+@pytest.fixture(autouse=True)
+def _one_thread() -> None:
+    torch.set_num_threads(1)
+
+
+def test_session_to_example_labels() -> None:
+    data = make_session(0, n_units=12)
+    data.events.append((9, "client", UserText("yo")))
+    ex = session_to_example(data, CFG)
+    assert ex.n_units == 11
+    labels = decision_per_tick(data.events, data.n_ticks)
+    expected = [labels[(v + 1) * 4 - 1] for v in range(1, 12)]
+    assert [DECISIONS[i] for i in ex.targets.decision[0].tolist()] == expected
+    # feedback is the previous unit's target (silence / LISTEN for unit 0)
+    assert ex.inputs.prev_decision[0, 0] == 0 and float(ex.inputs.prev_pcm[0, 0].abs().sum()) == 0
+    torch.testing.assert_close(ex.inputs.prev_pcm[0, 1:], ex.targets.pcm[0, :-1])
+    assert bytes(ex.inputs.text_in[0, 2, :2].tolist()) == b"yo"  # tick 9 -> unit 2
+    said = [(t, m) for t, _, m in data.events if isinstance(m, Transcript)]
+    if said:
+        v = said[0][0] // 4
+        assert bytes(ex.targets.text[0, v - 1, :2].tolist()) == b"hi"
+    with pytest.raises(DataError, match="too short"):
+        session_to_example(make_session(0, n_units=1), CFG)
+
+
+def test_no_camera_no_avatar_video() -> None:
+    data = make_session(1, n_units=6, camera=False)
+    data.avatar_frames = None
+    ex = session_to_example(data, CFG)
+    assert not ex.inputs.has_video.any() and not ex.targets.has_frames.any()
+
+
+def test_loss_goes_down_on_a_few_sessions() -> None:
+    examples = [session_to_example(make_session(s, n_units=14), CFG) for s in range(3)]
+    opts = train_mod.TrainOptions(steps=25, batch=2, seq_units=8, progress=False, warmup=5)
+    result = train_mod.train(examples, CFG, opts)
+    first = np.mean([x["loss"] for x in result.losses[:3]])
+    last = np.mean([x["loss"] for x in result.losses[-3:]])
+    assert last < 0.5 * first
+    assert result.losses[-1]["decision"] < result.losses[0]["decision"]
+
+
+def test_overfit_model_replays_its_decisions(tmp_path: Path) -> None:
+    data = make_session(3, n_units=16)
+    example = session_to_example(data, CFG)
+    opts = train_mod.TrainOptions(
+        steps=60, batch=1, seq_units=example.n_units, progress=False, save_every=1000
+    )
+    train_mod.train([example], CFG, opts, out_dir=tmp_path / "ckpt")
+    model = StreamerModel(ModelOptions(device="cpu", weights=str(tmp_path / "ckpt"), extra={"threads": "1"}))
+    assert model.trained
+    expected = [DECISIONS[i] for i in example.targets.decision[0].tolist()]
+    assert {Decision.SPEAK, Decision.LISTEN} <= set(expected)
+    assert replay_decisions(model, data) == expected
+
+
+def write_session(path: Path, seed: int) -> None:
+    data = make_session(seed, n_units=8)
+    with SessionWriter(
+        path, model="test", persona="guide", avatar="ada", avatar_size=32, user_video_size=(32, 24)
+    ) as w:
+        for tick in range(data.n_ticks):
+            w.add_user_audio(tick, data.user_pcm[tick * 640 : (tick + 1) * 640])
+            w.add_avatar_audio(tick, data.avatar_pcm[tick * 960 : (tick + 1) * 960])
+            w.add_avatar_frame(tick, data.avatar_frames[tick])
+            assert data.user_frames is not None
+            w.add_user_frame(tick, data.user_frames[tick])
+        for tick, src, msg in data.events:
+            w.add_event(tick, src, msg)
+
+
+def test_cli_trains_on_session_files_checkpoints_and_resumes(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    sessions = tmp_path / "sessions"
+    for seed in (0, 1):
+        write_session(sessions / f"s{seed}.mkv", seed)
+    out = tmp_path / "model"
+    args = [
+        "--sessions",
+        str(sessions),
+        "--out",
+        str(out),
+        "--batch",
+        "2",
+        "--seq-units",
+        "4",
+        "--no-progress",
+    ]
+    assert train_mod.main([*args, "--steps", "3", "--save-every", "2"]) == 0
+    summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert summary["steps"] == 3 and summary["sessions"] == 2
+    for name in ("config.json", "model.safetensors", "optimizer.safetensors", "losses.jsonl", "loss.png"):
+        assert (out / name).is_file(), name
+    assert (out / "loss.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert StreamerModel(ModelOptions(device="cpu", weights=str(out))).trained
+    first = [json.loads(x) for x in (out / "losses.jsonl").read_text().splitlines()]
+    assert train_mod.main([*args, "--steps", "5", "--resume"]) == 0
+    losses = [json.loads(x) for x in (out / "losses.jsonl").read_text().splitlines()]
+    assert [x["step"] for x in losses] == [1, 2, 3, 4, 5] and losses[:3] == first
+    from safetensors import safe_open
+
+    with safe_open(str(out / "optimizer.safetensors"), "pt") as f:
+        assert f.metadata()["step"] == "5"
+
+
+def test_cli_errors_are_clear(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    assert train_mod.main(["--sessions", str(tmp_path / "none"), "--out", str(tmp_path / "o")]) == 2
+    assert "no such session file or folder" in capsys.readouterr().err
+    (tmp_path / "empty").mkdir()
+    assert train_mod.main(["--sessions", str(tmp_path / "empty"), "--out", str(tmp_path / "o")]) == 2
+    assert "no session files" in capsys.readouterr().err
+    assert train_mod.main(["--sessions", str(tmp_path), "--out", str(tmp_path / "o"), "--size", "Q"]) == 2
+    assert "unknown streamer size" in capsys.readouterr().err
+    (tmp_path / "bad.json").write_text(json.dumps({"d_model": "x"}))
+    assert (
+        train_mod.main(
+            [
+                "--sessions",
+                str(tmp_path),
+                "--out",
+                str(tmp_path / "o"),
+                "--config",
+                str(tmp_path / "bad.json"),
+            ]
+        )
+        == 2
+    )
+    assert "field 'd_model'" in capsys.readouterr().err
+
+
+def test_decision_track_from_events() -> None:
+    events = [
+        (8, "engine", DecisionChanged(8, Decision.SPEAK)),
+        (13, "engine", DecisionChanged(13, Decision.YIELD)),
+    ]
+    track = decision_per_tick(events, 16)
+    assert track[7] == Decision.LISTEN and track[8] == Decision.SPEAK and track[13] == Decision.YIELD
