@@ -103,8 +103,9 @@ def resolve(path_or_repo: str | os.PathLike[str], revision: str | None = None) -
             else "the hub could not be reached and the cache has no copy"
         )
         raise CheckpointError(
-            f"hub repo {text!r} (revision {revision or 'main'!r}) not found in cache {hub_cache_dir()}: "
-            f"{hint}. Download it once with network access, or pass a local folder."
+            f"{text!r} is not a local folder, and hub repo {text!r} (revision {revision or 'main'!r}) is "
+            f"not found in cache {hub_cache_dir()}: {hint}. Download it once with network access, or "
+            "pass a local folder."
         ) from e
     except (HfHubHTTPError, OSError, ValueError) as e:
         raise CheckpointError(f"hub repo {text!r} (revision {revision or 'main'!r}): {e}") from e
@@ -115,12 +116,11 @@ def resolve(path_or_repo: str | os.PathLike[str], revision: str | None = None) -
 def _check_value(tp: Any, value: Any, where: str) -> Any:
     origin = typing.get_origin(tp)
     if origin in (typing.Union, types.UnionType):
-        errors = []
         for alt in typing.get_args(tp):
             try:
                 return _check_value(alt, value, where)
-            except CheckpointError as e:
-                errors.append(str(e))
+            except CheckpointError:
+                continue
         raise CheckpointError(f"{where}: {value!r:.60} matches none of {tp}")
     if tp is type(None):
         if value is None:

@@ -76,6 +76,7 @@ class _Driver:
         self.stage_ms: dict[str, float] = defaultdict(float)
         self.steps = 0
         self.step_ms: list[float] = []
+        self.last_brain_ms = 0.0
 
     def add(self, clip: np.ndarray, at_tick: int | None = None) -> tuple[float, float]:
         """Place `clip` at `at_tick` (default: now); returns (speech onset s, speech end s)."""
@@ -106,6 +107,7 @@ class _Driver:
         self.steps += 1
         for k, v in out.timings.items():
             self.stage_ms[k] += v
+        self.last_brain_ms = out.timings.get("brain", self.last_brain_ms)
         for ev in out.events:
             if isinstance(ev, FlushOut):
                 for tk in [tk for tk in self.avatar if tk >= max(ev.from_tick, out.tick)]:
@@ -187,7 +189,7 @@ def run(turns: int, barge_ins: int, realtime: bool, echo: tuple[float, float] | 
         if first is None or detect_s is None:
             responses.append({"latency_ms": float("nan")})
             continue
-        brain_ms, _ = model._speaker.take_stats() if model._speaker else (0.0, 0.0)
+        brain_ms = driver.last_brain_ms
         responses.append(
             {
                 "latency_ms": (first - end_s) * 1000,
@@ -198,11 +200,10 @@ def run(turns: int, barge_ins: int, realtime: bool, echo: tuple[float, float] | 
         )
     barge_lat: list[float] = []
     for i, b in enumerate(barges):
-        driver.add(clips[LONG_QUESTION])
-        answer_start = None
+        _, q_end = driver.add(clips[LONG_QUESTION])
         for _ in range(int(15 / UNIT_S)):
             driver.step()
-            answer_start = driver.first_voiced_after(driver.tick * TICK_S - 2.0)
+            answer_start = driver.first_voiced_after(q_end)
             if answer_start is not None and driver.tick * TICK_S - answer_start > 1.0:
                 break
         # interrupt at a varying phase of the unit clock
@@ -212,8 +213,13 @@ def run(turns: int, barge_ins: int, realtime: bool, echo: tuple[float, float] | 
             driver.step()
             if driver.tick * TICK_S > onset_s + 1.0 and _answered(driver, onset_s + 1.0):
                 break
+        was_talking = any(
+            np.sqrt(np.mean(driver.avatar.get(t, np.zeros(1)) ** 2)) > VOICED
+            for t in range(int(onset_s / TICK_S) - 5, int(onset_s / TICK_S))
+        )
         stop = driver.silent_from(onset_s)
-        barge_lat.append((stop - onset_s) * 1000 if stop is not None else float("nan"))
+        ok = stop is not None and was_talking
+        barge_lat.append((stop - onset_s) * 1000 if ok else float("nan"))
     wall = time.monotonic() - wall0
     cpu = time.process_time() - cpu0
     model.close()

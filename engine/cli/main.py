@@ -121,6 +121,10 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--output", default=None, help="session file (default: the sessions folder)")
     _add_run_options(demo)
 
+    show = sub.add_parser("show", help="summarize a session file (tracks, durations, events, captions)")
+    show.add_argument("session", help="NAME.mkv")
+    show.add_argument("--json", action="store_true", help="print JSON")
+
     models = sub.add_parser("models", help="list the available models")
     models.add_argument("--json", action="store_true", help="print JSON")
     models.add_argument("--all", action="store_true", help="include hidden (test) models")
@@ -255,6 +259,29 @@ def _print_conversation(path: str) -> None:
             print(f"[{tick * 0.04:6.2f} s] {who}: {msg.text}", file=sys.stderr)
 
 
+def cmd_show(a: argparse.Namespace) -> int:
+    from engine.session import describe
+
+    info = describe(a.session)
+    if a.json:
+        print(json.dumps(info, indent=2))
+        return 0
+    meta = info["meta"]
+    print(
+        f"{info['path']}: {info['duration_s']:.2f} s ({info['ticks']} ticks)"
+        + (" [truncated]" if info["truncated"] else "")
+    )
+    who = ", ".join(f"{k} {meta.get(k, '?')}" for k in ("model", "persona", "avatar", "created"))
+    print(f"  {who}")
+    for t in info["tracks"]:
+        extra = f"{t['rate']} Hz" if "rate" in t else f"{t['size'][0]}x{t['size'][1]}, {t['frames']} frames"
+        print(f"  {t['kind']:<13} {t['codec']:<10} {t['duration_s']:7.2f} s  {extra}")
+    print("  events: " + ", ".join(f"{k} {v}" for k, v in sorted(info["events"].items())))
+    for c in info["conversation"]:
+        print(f"  [{c['tick'] * 0.04:6.2f} s] {c['side']:<6}: {c['text']}")
+    return 0
+
+
 def cmd_models(a: argparse.Namespace) -> int:
     from engine.registry import available
 
@@ -298,6 +325,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "run": cmd_run,
     "demo": cmd_demo,
     "models": cmd_models,
+    "show": cmd_show,
     "bench": cmd_bench,
     "train": cmd_train,
 }

@@ -1,11 +1,12 @@
 """The four media rings between client and engine, created by the client, attached by the engine.
 
   mic            in   AudioRing  float32 16 kHz, 640 samples/tick, blocks <= 4 ticks, 128 slots
-  camera         in   FrameRing  uint8 RGB up to 640x480, 8 slots
+  camera         in   FrameRing  uint8 RGB up to 640x480, 8 slots (the engine drains it at once)
   avatar_audio   out  AudioRing  float32 24 kHz, 960 samples/tick, blocks <= 4 ticks, 256 slots
   avatar_frames  out  FrameRing  uint8 RGB up to S x S (S = max_frame_size, default 512), 32 slots
 
 All drop the newest item when full and count an overrun in shared memory (see ring.py).
+Shared memory per client: about 37 MiB with 512 px frames (25 MiB of it the avatar frame ring).
 """
 
 from __future__ import annotations

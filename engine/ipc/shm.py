@@ -11,6 +11,7 @@ while attaching.
 from __future__ import annotations
 
 import contextlib
+import os
 import secrets
 import sys
 import threading
@@ -19,6 +20,7 @@ from multiprocessing import resource_tracker
 from multiprocessing.shared_memory import SharedMemory
 
 _patch_lock = threading.Lock()
+SHM_DIR = "/dev/shm"
 
 
 def new_name(prefix: str) -> str:
@@ -30,7 +32,22 @@ def create(name: str, size: int) -> SharedMemory:
     """Create a zero-filled segment of at least `size` bytes (the creator owns and unlinks it)."""
     if size <= 0:
         raise ValueError(f"shared-memory size must be positive, got {size}")
+    _check_space(size)
     return SharedMemory(name=name, create=True, size=size)
+
+
+def _check_space(size: int) -> None:
+    """Linux maps segments from the /dev/shm tmpfs lazily: a full one means SIGBUS on a later write,
+    so refuse up front (Docker's default is 64 MB: run containers with --shm-size=256m or more)."""
+    if not sys.platform.startswith("linux") or not os.path.isdir(SHM_DIR):
+        return
+    st = os.statvfs(SHM_DIR)
+    free = st.f_bavail * st.f_frsize
+    if free < size:
+        raise OSError(
+            f"not enough shared memory in {SHM_DIR}: {size / 2**20:.1f} MiB needed, "
+            f"{free / 2**20:.1f} MiB free (in Docker, raise --shm-size)"
+        )
 
 
 @contextlib.contextmanager

@@ -178,6 +178,7 @@ class _Run:
                 self.writer.add_avatar_frame(t, frame)
             self.committed_hi = t + 1
         if self.committed_hi > before:  # the "speaker" has played up to here (the model aligns yields)
+            self.drop_windows = [w for w in self.drop_windows if w[1] > self.committed_hi]
             self.client.send(PlaybackReport(played_tick=self.committed_hi - 1))
 
     # -------------------------------------------------------------- runner -> engine
@@ -249,8 +250,11 @@ def _check_output(path: Path) -> None:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as e:
+        reason = e.strerror or str(e)
+        if isinstance(e, FileExistsError | NotADirectoryError):
+            reason = "a parent of it is not a folder"
         raise SessionWriteError(
-            e.errno or 5, f"cannot write session file {path}: {e.strerror or e}", str(path)
+            e.errno or 5, f"cannot write session file {path}: {reason}", str(path)
         ) from None
     if not os.access(path.parent, os.W_OK):
         raise SessionWriteError(13, f"cannot write session file {path}: folder is not writable", str(path))
@@ -319,10 +323,11 @@ def run_session(cfg: RunConfig, client: EngineClient | None = None) -> dict[str,
             # an engine that does not acknowledge CloseSession loses nothing we need
             with contextlib.suppress(RunnerError):
                 run.wait_until(lambda: run.closed, "the session to close", timeout_s=3.0)
-        except RunnerError:
+        except RunnerError as e:
             run.tick = run.last_step = run.out_hi  # keep everything the engine produced
-            run.commit()
-            raise
+            with contextlib.suppress(RunnerError):
+                run.commit()
+            raise RunnerError(f"{e}; the partial session is kept in {cfg.output}") from None
         wall = time.monotonic() - t0
         n_ticks = run.tick
         summary: dict[str, Any] = {

@@ -3,6 +3,7 @@
 No torch: the app records with SessionWriter too. Format: docs/CONTRACTS.md.
 """
 
+from .info import describe
 from .reader import SessionData, SessionReadError, read_events, read_session
 from .writer import EVENT_SOURCES, SESSION_VERSION, SessionWriteError, SessionWriter, events_path_for
 
@@ -13,6 +14,7 @@ __all__ = [
     "SessionReadError",
     "SessionWriteError",
     "SessionWriter",
+    "describe",
     "events_path_for",
     "read_events",
     "read_session",

@@ -62,6 +62,9 @@ X264_OPTIONS = {"preset": "ultrafast", "tune": "zerolatency", "g": "50"}  # no e
 class SessionWriteError(OSError):
     """The session file cannot be written (unwritable path, disk full, ...). Names the file."""
 
+    def __str__(self) -> str:
+        return str(self.strerror) if self.strerror else super().__str__()
+
 
 def events_path_for(path: str | Path) -> Path:
     """NAME.mkv -> NAME.events.jsonl (beside it)."""
@@ -176,6 +179,9 @@ class SessionWriter:
             raise ValueError(f"avatar_size must be >= 2, got {avatar_size}")
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise self._wrap(e, self.path) from None
+        try:
             self._events = open(self.events_path, "w", encoding="utf-8")  # noqa: SIM115 - closed in close()
         except OSError as e:
             raise self._wrap(e, self.events_path) from None
@@ -404,4 +410,6 @@ class SessionWriter:
     def _wrap(e: BaseException, path: Path) -> SessionWriteError:
         code = getattr(e, "errno", None) or errno.EIO
         reason = getattr(e, "strerror", None) or str(e)
+        if isinstance(e, FileExistsError | NotADirectoryError):
+            reason = "a parent of it is not a folder"
         return SessionWriteError(code, f"cannot write session file {path}: {reason}", str(path))

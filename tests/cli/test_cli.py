@@ -76,6 +76,18 @@ def test_run_writes_a_session_and_prints_json(tmp_path: Path) -> None:
     assert d.n_ticks == 24 and d.user_pcm.shape == (24 * 640,) and d.avatar_pcm.shape == (24 * 960,)
     assert Path(summary["events_path"]).is_file()
 
+    p = cli("show", str(out), "--json")
+    assert p.returncode == 0, p.stderr
+    info = json.loads(p.stdout)
+    assert info["ticks"] == 24 and info["meta"]["model"] == "testecho" and not info["truncated"]
+    kinds = {t["kind"]: t for t in info["tracks"]}
+    assert set(kinds) == {"audio:user", "audio:avatar", "video:avatar"}
+    assert kinds["audio:avatar"]["duration_s"] == 0.96 and kinds["video:avatar"]["frames"] == 20
+    assert info["events"]["Timings"] == 5  # one per unit of 4 ticks
+    assert any(c["side"] == "user" for c in info["conversation"])
+    p = cli("show", str(out))
+    assert p.returncode == 0 and "audio:user" in p.stdout
+
 
 def test_demo_writes_into_the_sessions_folder(tmp_path: Path) -> None:
     p = cli("demo", "--model", "testecho", "--tail-s", "0.2")
@@ -105,6 +117,9 @@ def test_user_errors_are_one_line(tmp_path: Path) -> None:
     assert_one_line_error(
         cli("run", "--model", "testecho", "--input", str(wav), "--output", str(blocker / "s.mkv")),
         str(blocker),
+    )
+    assert_one_line_error(
+        cli("run", "--model", "testecho", "--input", str(wav), "--output", str(tmp_path / "s.mp4")), ".mkv"
     )
     p = cli("bench", "nosuch")
     assert p.returncode == 2 and "invalid choice" in p.stderr

@@ -259,3 +259,15 @@ def test_a_slot_not_yet_visible_is_left_for_the_next_read(frames):
     slot_hdr[1, 0] = saved
     assert [t for t, _ in frames.read()] == [1, 2]
     del slot_hdr
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the /dev/shm check is Linux-only")
+def test_too_little_shared_memory_is_a_clear_error(monkeypatch):
+    real = os.statvfs
+
+    class Tiny:  # /dev/shm with one free page
+        f_bavail, f_frsize = 1, 4096
+
+    monkeypatch.setattr(os, "statvfs", lambda path: Tiny() if path == "/dev/shm" else real(path))
+    with pytest.raises(OSError, match="not enough shared memory in /dev/shm"):
+        MediaRings.create()

@@ -1,8 +1,9 @@
 """Test harness for LiteModel: steps it in-process over a 16 kHz mic track, like the headless runner.
 
 Collected output obeys FlushOut the way a real-time client does: audio and frames from
-max(from_tick, the step's output tick) on are dropped (older output has been played already). With `echo=(delay_ms, gain)` the avatar's own output (as collected so far) is mixed back
-into the mic input, delayed and attenuated, to simulate open speakers.
+max(from_tick, the step's output tick) on are dropped (older output has been played already).
+With `echo=(delay_ms, gain)` the avatar's own output (as collected so far) is mixed back into the
+mic input, delayed and attenuated, to simulate open speakers.
 """
 
 from __future__ import annotations

@@ -168,3 +168,52 @@ def test_avatar_yaml_errors_name_the_file_and_key():
     data["style"]["hair_style"] = "mohawk"
     with pytest.raises(AvatarError, match="hair_style"):
         parse_avatar(data, "ada.yaml", src)
+
+
+def test_app_icon_is_a_512_rgba_png():
+    import cv2
+
+    from engine import paths
+    from engine.models.lite.performer.icon import make_icon
+
+    icon = cv2.imread(str(paths.assets_dir() / "icon.png"), cv2.IMREAD_UNCHANGED)
+    assert icon is not None and icon.shape == (512, 512, 4)
+    assert icon[0, 0, 3] == 0 and icon[256, 256, 3] == 255  # rounded corners, opaque middle
+    made = make_icon("max", size=128)
+    assert made.shape == (128, 128, 4) and made.dtype == np.uint8
+
+
+def test_mouth_measure_survives_h264_and_downscaling():
+    import io
+
+    import av
+    import cv2
+
+    p = Performer("max", size=512, seed=0)
+    poses = [
+        MouthPose.closed(),
+        MouthPose.for_viseme("aa"),
+        MouthPose.for_viseme("PP"),
+        MouthPose.for_viseme("O"),
+    ]
+    frames = [p.frame(i * 0.04, PerformCue("speaking", poses[i % 4])) for i in range(8)]
+    buf = io.BytesIO()
+    with av.open(buf, "w", format="matroska") as c:
+        s = c.add_stream("h264", rate=25)
+        s.width = s.height = 512
+        s.pix_fmt = "yuv420p"
+        for f in frames:
+            for pkt in s.encode(av.VideoFrame.from_ndarray(f, format="rgb24")):
+                c.mux(pkt)
+        for pkt in s.encode():
+            c.mux(pkt)
+    buf.seek(0)
+    with av.open(buf) as c:
+        decoded = [fr.to_ndarray(format="rgb24") for fr in c.decode(video=0)]
+    assert len(decoded) == 8
+    for i, f in enumerate(decoded[:4]):
+        small = cv2.resize(f, (128, 128), interpolation=cv2.INTER_AREA)
+        if i % 2 == 0:  # closed, PP
+            assert mouth_open_fraction(f, "max") < 0.08 and mouth_open_fraction(small, "max") < 0.08
+        else:  # aa
+            assert mouth_open_fraction(f, "max") > 0.6 and mouth_open_fraction(small, "max") > 0.3

@@ -15,7 +15,14 @@ import numpy as np
 import pytest
 
 from engine.protocol import MIC_SAMPLES_PER_TICK
-from engine.session import SessionReadError, SessionWriteError, SessionWriter, events_path_for, read_session
+from engine.session import (
+    SessionReadError,
+    SessionWriteError,
+    SessionWriter,
+    describe,
+    events_path_for,
+    read_session,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -73,6 +80,8 @@ def test_sigkill_mid_session_keeps_all_but_the_last_moment(tmp_path: Path) -> No
     assert d.avatar_frames is not None and d.user_frames is not None
     assert abs(float(d.avatar_frames[: n - 2].mean()) - 120) < 4
     assert len(d.events) >= 75  # events are flushed line by line
+    info = describe(path)  # the quick summary copes with the crashed file too
+    assert abs(info["ticks"] - d.n_ticks) <= 1 and info["events"]["Timings"] >= 75
 
 
 # a child whose files may not grow beyond 120 kB (RLIMIT_FSIZE): writing fails like a full disk

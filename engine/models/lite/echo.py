@@ -99,7 +99,6 @@ class EchoSuppressor:
         self._learn_leak(residual, bound)
         return residual, (bound * self.leak).astype(np.float32)
 
-
     def _chunk_rms(self, x: np.ndarray) -> np.ndarray:
         n_chunks = len(x) // self.chunk
         return np.sqrt(np.mean(x[: n_chunks * self.chunk].reshape(n_chunks, self.chunk) ** 2, axis=1))

@@ -6,6 +6,7 @@ on end of turn the brain + voice run in a worker thread (speaker.py) -> the outp
 synthesised sentences out tick by tick (960 samples each) -> the performer draws one frame per
 tick with the mouth pose of the viseme track. Camera frames feed face presence and gaze.
 
+Model options (ModelOptions.extra): frame_size (default 512) — what Ready announces.
 Session options (SessionSpec.options, all strings):
   eot_ms          end-of-turn silence, default 300 (doubled while only one word was heard)
   tts_wait_ms     how long a step may wait for the worker's next sentence, default 100
@@ -84,7 +85,7 @@ class LiteModel:
         performer_factory: Callable[[str, int], Any] | None = None,
     ) -> None:
         self.options = options or ModelOptions()
-        self.frame_size = 512
+        self.frame_size = int(_opt_float(self.options.extra, "frame_size", 512))  # Ready.frame_size
         self._voice_factory = voice_factory
         self._performer_factory = performer_factory
         # loaded once per model (process): VAD ~10 ms, recognizer ~0.5 s, face cascade ~50 ms
@@ -93,6 +94,7 @@ class LiteModel:
         self._faces = FaceWatcher()
         self._speaker: Speaker | None = None
         self._voice_cache: dict[str, Any] = {}
+        self._warm: set[str] = set()
         self._opened = False
 
     # ------------------------------------------------------------------ contract
@@ -136,6 +138,9 @@ class LiteModel:
         self._asr.cancel()
         self._echo = EchoSuppressor(VAD_CHUNK)
         self._out = OutputQueue()
+        if self.voice_id not in self._warm:  # the first synthesis of a voice is slow (onnx warm-up)
+            self.voice.synthesize("Hello.")
+            self._warm.add(self.voice_id)
         self._speaker = Speaker(self.voice.synthesize)
         self._turn = -1  # current reply turn id in the speaker (-1: none)
         self._turn_started = False  # has the current reply emitted audio yet?
@@ -275,7 +280,8 @@ class LiteModel:
         if self._speaker is not None:
             brain_ms, tts_ms = self._speaker.take_stats()
             timings["tts"] = tts_ms  # worker thread time since the last step
-            timings["brain"] = brain_ms  # latest reply's time to its first sentence
+            if brain_ms:
+                timings["brain"] = brain_ms  # a reply's time to its first sentence (worker thread)
             if self._speaker.error:
                 events.append(ErrorEvent("lite_speaker", self._speaker.error))
                 self._speaker.error = ""

@@ -90,10 +90,12 @@ class Speaker:
             # a cancelled turn's sentence: drop it and keep looking
 
     def take_stats(self) -> tuple[float, float]:
-        """(brain ms of the latest turn, tts ms since the last call)."""
+        """(brain ms to the first sentence of a turn that started since the last call, else 0;
+        tts ms spent since the last call)."""
         with self._lock:
             tts, self.tts_ms = self.tts_ms, 0.0
-            return self.brain_ms, tts
+            brain, self.brain_ms = self.brain_ms, 0.0
+            return brain, tts
 
     def close(self) -> None:
         self.cancel()
@@ -133,14 +135,26 @@ class Speaker:
         for sentence in job.sentences(cancel):
             if cancel.is_set():
                 return
+            parts = [sentence]
             if first:
                 with self._lock:
                     self.brain_ms = (time.perf_counter() - t0) * 1000
                 first = False
-            t1 = time.perf_counter()
-            speech = self._synthesize(sentence)
-            with self._lock:
-                self.tts_ms += (time.perf_counter() - t1) * 1000
-            if cancel.is_set():
-                return
-            self._ready.put(Utterance(job.turn, sentence, speech))
+                parts = split_first_clause(sentence)  # the first audio comes sooner
+            for part in parts:
+                t1 = time.perf_counter()
+                speech = self._synthesize(part)
+                with self._lock:
+                    self.tts_ms += (time.perf_counter() - t1) * 1000
+                if cancel.is_set():
+                    return
+                self._ready.put(Utterance(job.turn, part, speech))
+
+
+def split_first_clause(sentence: str, min_words: int = 3) -> list[str]:
+    """'Yes, just start talking now.' stays whole; a long sentence splits at its first comma when
+    both sides have >= min_words words: synthesis of the short head finishes sooner."""
+    head, sep, tail = sentence.partition(", ")
+    if not sep or len(head.split()) < min_words or len(tail.split()) < min_words:
+        return [sentence]
+    return [head + ",", tail]

@@ -33,7 +33,7 @@ from engine.protocol import (
 from . import tokenizer
 from .config import StreamerConfig
 from .heads import DECISION_INDEX
-from .inputs import UnitBatch, frames_to_tensor, sink_inputs
+from .inputs import UnitBatch, as_float, frames_u8, sink_inputs
 
 
 class SessionLike(Protocol):
@@ -68,8 +68,8 @@ class Targets:
 class Example:
     sink_text: Tensor  # (1, sink_text_tokens) long
     identity: Tensor  # (1, 3, Sv, Sv)
-    inputs: UnitBatch  # (1, U, ...)
-    targets: Targets  # (1, U, ...)
+    inputs: UnitBatch  # (1, U, ...); video / prev_frame kept as uint8 pixels (sample_batch converts)
+    targets: Targets  # (1, U, ...); frames kept as uint8 pixels
     name: str = ""
 
     @property
@@ -131,20 +131,20 @@ def session_to_example(data: SessionLike, cfg: StreamerConfig, name: str = "") -
     # camera: the last frame of each input unit (the reader holds frames over gaps)
     if data.user_frames is not None and len(data.user_frames) > 0:
         last = [min((u + 1) * n - 1, len(data.user_frames) - 1) for u in range(u_in)]
-        video = frames_to_tensor(np.asarray(data.user_frames)[last], cfg.video_in_size)
+        video = frames_u8(np.asarray(data.user_frames), last, cfg.video_in_size)
         has_video = torch.ones(u_in, dtype=torch.bool)
     else:
-        video = torch.zeros(u_in, 3, cfg.video_in_size, cfg.video_in_size)
+        video = torch.zeros(u_in, 3, cfg.video_in_size, cfg.video_in_size, dtype=torch.uint8)
         has_video = torch.zeros(u_in, dtype=torch.bool)
 
     s = cfg.video_out_size
     if data.avatar_frames is not None and len(data.avatar_frames) > 0:
         af = np.asarray(data.avatar_frames)
-        idx = np.minimum(np.arange(n_units * n), len(af) - 1)
-        av_frames = frames_to_tensor(af[idx], s).reshape(n_units, n, 3, s, s)
+        idx = np.minimum(np.arange(n_units * n), len(af) - 1).tolist()
+        av_frames = frames_u8(af, idx, s).reshape(n_units, n, 3, s, s)
         has_frames = True
     else:
-        av_frames = torch.zeros(n_units, n, 3, s, s)
+        av_frames = torch.zeros(n_units, n, 3, s, s, dtype=torch.uint8)
         has_frames = False
 
     ticks = decision_per_tick(data.events, n_units * n)
@@ -245,4 +245,7 @@ def sample_batch(
             for f in ("decision", "text", "pcm", "frames", "has_frames")
         )
     )
-    return torch.cat(sinks), torch.cat(ids), UnitBatch.stack(ins), targets
+    targets.frames = as_float(targets.frames)
+    inputs = UnitBatch.stack(ins)
+    inputs.video, inputs.prev_frame = as_float(inputs.video), as_float(inputs.prev_frame)
+    return torch.cat(sinks), torch.cat(ids), inputs, targets

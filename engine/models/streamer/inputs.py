@@ -70,6 +70,21 @@ def frames_to_tensor(frames: np.ndarray, size: int) -> Tensor:
     return x.clamp(0.0, 1.0)
 
 
+def frames_u8(frames: np.ndarray, index: list[int], size: int, chunk: int = 256) -> Tensor:
+    """frames[index] resized to size x size, as uint8 (N, 3, size, size): sessions stay compact in
+    memory (float conversion happens per training batch, see as_float)."""
+    parts = [
+        (frames_to_tensor(frames[index[i : i + chunk]], size) * 255.0 + 0.5).to(torch.uint8)
+        for i in range(0, len(index), chunk)
+    ]
+    return torch.cat(parts) if parts else torch.zeros(0, 3, size, size, dtype=torch.uint8)
+
+
+def as_float(x: Tensor) -> Tensor:
+    """uint8 pixels -> float in [0, 1]; float tensors pass through."""
+    return x.float() / 255.0 if x.dtype == torch.uint8 else x
+
+
 def tensor_to_frames(x: Tensor) -> np.ndarray:
     """float (N, 3, S, S) in [0, 1] -> uint8 (N, S, S, 3)."""
     return (x.detach().float().clamp(0, 1) * 255.0 + 0.5).to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
@@ -77,7 +92,8 @@ def tensor_to_frames(x: Tensor) -> np.ndarray:
 
 # ---------------------------------------------------------------- sink: persona prompt + identity frame
 def persona_text(persona: str) -> str:
-    """The persona prompt: assets/personas/<id>.yaml (name + prompt fields) if shipped, else the id."""
+    """The persona prompt: name, description and system prompt from assets/personas/<id>.yaml (or a
+    YAML path) when present, else the id itself."""
     path = (
         Path(persona)
         if persona.endswith((".yaml", ".yml"))
@@ -91,7 +107,7 @@ def persona_text(persona: str) -> str:
         except Exception:  # a broken persona file must not stop the model: fall back to its id
             data = None
         if isinstance(data, dict):
-            parts = [str(data.get(k, "")) for k in ("name", "prompt", "system", "description")]
+            parts = [str(data.get(k) or "") for k in ("name", "description", "system_prompt", "prompt")]
             text = " ".join(p for p in parts if p).strip()
             if text:
                 return text

@@ -30,7 +30,7 @@ from . import tokenizer
 from .config import StreamerConfig, preset
 from .core import StreamerCore, StreamState
 from .heads import DECISION_INDEX, DECISIONS
-from .inputs import UnitBatch, frames_to_tensor, sink_inputs, tensor_to_frames
+from .inputs import UnitBatch, as_float, frames_to_tensor, frames_u8, sink_inputs, tensor_to_frames
 
 _STATE_OF = {Decision.LISTEN: "listening", Decision.SPEAK: "speaking", Decision.YIELD: "listening"}
 
@@ -203,7 +203,7 @@ class StreamerModel:
         cfg = self.config
         size = cfg.video_in_size
         if unit.frames.shape[0] > 0:
-            video = frames_to_tensor(unit.frames[-1:], size)[None]
+            video = as_float(frames_u8(unit.frames, [unit.frames.shape[0] - 1], size))[None]  # as in training
             has_video = torch.ones(1, 1, dtype=torch.bool)
         else:
             video = torch.zeros(1, 1, 3, size, size)

@@ -131,7 +131,9 @@ def train(
     try:
         while step < opts.steps:
             sink, ident, inputs, targets = sample_batch(examples, opts.batch, opts.seq_units, gen)
-            out = core(sink.to(device), ident.to(device), inputs.to(device))
+            # bf16 autocast on CUDA (the losses are computed in float32); plain float32 on CPU
+            with torch.autocast(device_type="cuda", dtype=torch.bfloat16, enabled=device.type == "cuda"):
+                out = core(sink.to(device), ident.to(device), inputs.to(device))
             targets = type(targets)(*(getattr(targets, f).to(device) for f in targets.__dataclass_fields__))
             loss, parts = streamer_loss(out, targets, opts.audio_weight, opts.video_weight)
             if not math.isfinite(parts["loss"]):

@@ -163,7 +163,7 @@ def draw_mouth(pen: Pen, spec: AvatarSpec, mx: float, my: float, pose: MouthPose
     w0 = spec.mouth_width
     hw = w0 * (1.0 + 0.24 * pose.wide - 0.36 * pose.round + 0.08 * smile)
     oh = 30.0 * pose.open * (1.0 - 0.12 * pose.wide) * (w0 / 25.0) ** 0.5  # opening height
-    lift = (smile * 5.0 - 0.5) * (1.0 - 0.5 * pose.round)
+    lift = (smile * 8.0 - 1.0) * (1.0 - 0.5 * pose.round)
     n = 25
     x = _curve_x(hw, n)
     u = x / hw

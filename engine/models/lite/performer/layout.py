@@ -65,7 +65,8 @@ def layout_for(spec: AvatarSpec) -> Layout:
         mouth_y=mouth_y,
         pivot=(cx, cy + 0.9 * b),
         head_box=Box(cx - a - 64, cy - b - 64, 2 * a + 128, 2 * b + 100),
-        hairback_box=Box(cx - a - 84, cy - b - 48, 2 * a + 168, 436.0 - (cy - b - 48)),  # below: behind the body
+        # the long hair behind ends at y=436: below it the body covers it anyway
+        hairback_box=Box(cx - a - 84, cy - b - 48, 2 * a + 168, 436.0 - (cy - b - 48)),
         body_box=Box(0.0, cy + 0.45 * b, DESIGN, DESIGN - (cy + 0.45 * b)),
         mouth_box=Box(cx - 70, mouth_y - 50, 140, 100),
     )
@@ -107,9 +108,9 @@ def face_outline(spec: AvatarSpec, lay: Layout, n: int = 10) -> np.ndarray:
         (0.9 * a, -0.6 * b),
         (1.0 * a, -0.12 * b),
         (0.97 * a, 0.22 * b),
-        ((0.84 + 0.1 * j) * a, 0.5 * b),
-        ((0.5 + 0.38 * j) * a, 0.8 * b),
-        ((0.2 + 0.22 * j + 0.06 * c) * a, (0.965 + 0.015 * c) * b),
+        ((0.76 + 0.16 * j) * a, 0.5 * b),
+        ((0.4 + 0.45 * j) * a, 0.8 * b),
+        ((0.16 + 0.24 * j + 0.06 * c) * a, (0.965 + 0.015 * c) * b),
     ]
     pts = [(0.0, -b), *right, (0.0, b), *[(-x, y) for x, y in reversed(right)]]
     return catmull_rom(np.array(pts) + np.array([lay.cx, lay.cy]), closed=True, n=n)

@@ -29,14 +29,19 @@ def _interior_pixels(frame: np.ndarray, avatar_id: str) -> int:
 
 
 @lru_cache(maxsize=16)
-def _reference(avatar_id: str, size: int) -> int:
-    """Interior pixels of a wide-open "aa" at rest pose, at this frame size."""
+def _reference_512(avatar_id: str) -> int:
+    """Interior pixels of a wide-open "aa" at rest pose in a 512x512 frame."""
     from engine.models.lite.performer.render import PerformCue, Performer
     from engine.models.lite.visemes import MouthPose
 
-    p = Performer(avatar_id, size=size, seed=0)
+    p = Performer(avatar_id, size=512, seed=0)
     f = p.frame(0.0, PerformCue(mode="speaking", mouth=MouthPose.for_viseme("aa")))
     return max(1, _interior_pixels(f, avatar_id))
+
+
+def _reference(avatar_id: str, size: int) -> float:
+    """The same area at another frame size (small or downscaled frames lose some edge pixels)."""
+    return max(1.0, _reference_512(avatar_id) * (size / DESIGN) ** 2)
 
 
 def mouth_open_fraction(frame: np.ndarray, avatar_id: str) -> float:

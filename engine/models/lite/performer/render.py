@@ -208,7 +208,6 @@ class Performer:
         _warp_composite(out, head, head_m @ _translate(*_box_px(lay.head_box, k)))
         return out
 
-
     def _body_shifted(self, q: int) -> tuple[np.ndarray, int]:
         """The body sprite moved down by q/4 px: (sprite pre-shifted by the fraction, integer y)."""
         spr = self.sprites

@@ -1,0 +1,73 @@
+"""describe(): a quick summary of a session file without decoding its media (for `duet-engine show`)."""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import av
+
+from engine.protocol import TICK_S, Transcript
+
+from .reader import SessionReadError, _inspect, _read_events
+from .writer import events_path_for
+
+
+def describe(path: str | Path) -> dict[str, Any]:
+    """{"path", "meta", "ticks", "duration_s", "tracks": [...], "events": {type: count},
+    "conversation": [{"tick", "side", "text"}], "truncated"} — packets are scanned, not decoded."""
+    p = Path(path)
+    if not p.is_file():
+        raise SessionReadError(f"session file not found: {p}")
+    try:
+        container = av.open(str(p))
+    except (OSError, av.FFmpegError) as e:
+        raise SessionReadError(f"{p} is not a readable session file: {e}") from None
+    truncated = False
+    try:
+        meta, streams = _inspect(container, p)
+        ends: dict[int, float] = dict.fromkeys(streams, 0.0)  # stream index -> end seconds
+        packets: Counter[int] = Counter()
+        chosen = [s for s in container.streams if s.index in streams]
+        try:
+            for pkt in container.demux(chosen):
+                if pkt.pts is None or pkt.size == 0:
+                    continue
+                end = float((pkt.pts + (pkt.duration or 0)) * pkt.time_base)
+                ends[pkt.stream.index] = max(ends[pkt.stream.index], end)
+                packets[pkt.stream.index] += 1
+        except (av.FFmpegError, EOFError):
+            truncated = True
+        tracks = []
+        for s in chosen:
+            cc = s.codec_context
+            row: dict[str, Any] = {
+                "kind": streams[s.index],
+                "codec": cc.name,
+                "duration_s": round(ends[s.index], 3),
+            }
+            if s.type == "audio":
+                row["rate"] = cc.sample_rate
+            else:
+                row["size"] = [cc.width, cc.height]
+                row["frames"] = packets[s.index]
+            tracks.append(row)
+    finally:
+        container.close()
+    events, ev_truncated = _read_events(events_path_for(p))
+    ticks = round(max(ends.values(), default=0.0) / TICK_S)
+    return {
+        "path": str(p.resolve()),
+        "meta": meta,
+        "ticks": ticks,
+        "duration_s": round(ticks * TICK_S, 3),
+        "tracks": tracks,
+        "events": dict(Counter(type(m).__name__ for _, _, m in events)),
+        "conversation": [
+            {"tick": t, "side": m.side, "text": m.text}
+            for t, _, m in events
+            if isinstance(m, Transcript) and m.final
+        ],
+        "truncated": truncated or ev_truncated,
+    }
