@@ -9,9 +9,10 @@ learned slot embeddings. The sink has no position: its scores use the un-rotated
 equally visible at unit 10 and unit 10 000. Implemented by concatenating the head dim:
 q' = [rot(q), q]; unit keys k' = [rot(k), 0]; sink keys k' = [0, k]; scale 1/sqrt(head_dim).
 
-Streaming keeps, per layer, one fixed-size buffer: S sink slots + window_units * L ring slots,
+Streaming keeps, per layer, fixed-size buffers: S sink slots + window_units * L ring slots,
 written with index_copy_ from device index tensors, so a step has fixed shapes (CUDA-graphable)
-and memory stays constant however long the session runs.
+and memory stays constant however long the session runs. The step computes the sink and ring
+scores separately, so the cache does not store the zero halves of the concatenated keys.
 """
 
 from __future__ import annotations
@@ -69,8 +70,9 @@ class RMSNorm(nn.Module):
 
 @dataclass
 class LayerCache:
-    k: Tensor  # (B, H, S + W*L, 2 * hd): sink keys [0, k], ring keys [rot(k), 0]
-    v: Tensor  # (B, H, S + W*L, hd)
+    k_sink: Tensor  # (B, H, S, hd) un-rotated sink keys
+    k_ring: Tensor  # (B, H, W*L, hd) rotated unit keys, ring slot order
+    v: Tensor  # (B, H, S + W*L, hd): sink values, then ring values
 
 
 class Attention(nn.Module):
@@ -157,22 +159,30 @@ class Attention(nn.Module):
         """x: (B, S, d) sink tokens; writes the sink keys/values into the cache."""
         q, k, v = self._split(x)
         n = x.shape[1]
-        cache.k[:, :, :n] = torch.cat([torch.zeros_like(k), k], dim=-1)
+        cache.k_sink.copy_(k)
         cache.v[:, :, :n] = v
-        q2 = torch.cat([torch.zeros_like(q), q], dim=-1)
-        mask = torch.ones(n, n, dtype=torch.bool, device=x.device)
-        return self._attend(q2, cache.k[:, :, :n], v, mask)
+        return self._attend(q, k, v, None)
 
-    def step(
-        self, x: Tensor, cos: Tensor, sin: Tensor, write_idx: Tensor, mask: Tensor, cache: LayerCache
-    ) -> Tensor:
-        """x: (B, L, d) one unit; write_idx (L,) slots in the cache; mask (S + W*L,) bool."""
+    def step(self, x: Tensor, cos: Tensor, sin: Tensor, write_idx: Tensor, mask: Tensor, cache: LayerCache) -> Tensor:
+        """x: (B, L, d) one unit; write_idx (L,) ring slots; mask (W*L,) bool: ring slots in use.
+
+        Scores are [q . k_sink (no rotation), rot(q) . k_ring], softmax over both (float32), then
+        weights . v: the same numbers as the concatenated-head-dim form of forward_full, without
+        storing the zero halves.
+        """
         q, k, v = self._split(x)
-        q2 = torch.cat([apply_rope(q, cos, sin), q], dim=-1)
-        k2 = torch.cat([apply_rope(k, cos, sin), torch.zeros_like(k)], dim=-1)
-        cache.k.index_copy_(2, write_idx, k2)
-        cache.v.index_copy_(2, write_idx, v)
-        return self._attend(q2, cache.k, cache.v, mask[None, :])
+        n_sink = cache.k_sink.shape[2]
+        cache.k_ring.index_copy_(2, write_idx, apply_rope(k, cos, sin))
+        cache.v.index_copy_(2, write_idx + n_sink, v)
+        scale = 1.0 / math.sqrt(self.hd)
+        scores = torch.matmul(apply_rope(q, cos, sin) * scale, cache.k_ring.transpose(-1, -2))
+        scores = scores.masked_fill(~mask, float("-inf"))
+        if n_sink:
+            scores = torch.cat([torch.matmul(q * scale, cache.k_sink.transpose(-1, -2)), scores], dim=-1)
+        weights = torch.softmax(scores, dim=-1, dtype=torch.float32).to(v.dtype)
+        y = torch.matmul(weights, cache.v)
+        b, _, n, _ = y.shape
+        return self.out(y.transpose(1, 2).reshape(b, n, self.h * self.hd))
 
 
 class Block(nn.Module):
@@ -234,12 +244,13 @@ class StreamerTransformer(nn.Module):
         return self.norm(x[:, s:]).reshape(b, u, ln, d)
 
     def new_cache(self, batch: int, device: torch.device, dtype: torch.dtype) -> list[LayerCache]:
-        n = self.cfg.sink_len + self.cfg.window_units * self.cfg.unit_len
+        s, ring = self.cfg.sink_len, self.cfg.window_units * self.cfg.unit_len
         h, hd = self.cfg.n_heads, self.cfg.head_dim
         return [
             LayerCache(
-                k=torch.zeros(batch, h, n, 2 * hd, device=device, dtype=dtype),
-                v=torch.zeros(batch, h, n, hd, device=device, dtype=dtype),
+                k_sink=torch.zeros(batch, h, s, hd, device=device, dtype=dtype),
+                k_ring=torch.zeros(batch, h, ring, hd, device=device, dtype=dtype),
+                v=torch.zeros(batch, h, s + ring, hd, device=device, dtype=dtype),
             )
             for _ in self.blocks
         ]

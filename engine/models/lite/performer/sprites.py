@@ -126,7 +126,7 @@ def _background(spec: AvatarSpec, lay: Layout, size: int) -> np.ndarray:
 def _body(spec: AvatarSpec, lay: Layout, f: float) -> Canvas:
     cv = Canvas(lay.body_box, f)
     cx = lay.cx
-    nw = lay.a * (0.33 + 0.2 * spec.jaw)  # neck half-width
+    nw = lay.a * (0.26 + 0.3 * spec.jaw)  # neck half-width
     top = lay.cy + 0.45 * lay.b
     neck = np.array(
         [[cx - nw, top], [cx + nw, top], [cx + nw * 1.02, 390], [cx + nw * 1.3, 420], [cx - nw * 1.3, 420],
@@ -172,14 +172,12 @@ def _body(spec: AvatarSpec, lay: Layout, f: float) -> Canvas:
         cv.line(chest, _mix(spec.clothes, spec.clothes_shadow, 0.55), 6.0)
         cv.line(chest + np.array([0, 3.5]), spec.accent, 1.6, 0.7)
     else:  # crew-neck sweater over a shirt collar
-        vee = np.array([[cx - 40, 388], [cx + 40, 388], [cx, 440]])
+        # the neck continues into an open shirt collar: skin down to the V, a strip of shirt below
+        vee = np.array([[cx - nw * 1.25, 386], [cx + nw * 1.25, 386], [cx + 6, 436], [cx - 6, 436]])
         m_vee = cv.mask(vee)
-        cv.paint(m_vee, _mix(spec.accent, spec.clothes_shadow, 0.12))
-        cv.shade(m_vee * cv.blur(m_neck, 5), spec.skin_shadow, 0.5)
-        cv.paint(
-            cv.mask(np.array([[cx - 30, 386], [cx + 30, 386], [cx, 420]])),
-            _mix(spec.skin, spec.skin_shadow, 0.45),
-        )
+        cv.paint(m_vee, _mix(spec.skin, spec.skin_shadow, 0.38))
+        cv.shade(m_vee * np.clip((yy - 400) / 40.0, 0, 1), spec.skin_shadow, 0.5)
+        cv.paint(cv.mask(np.array([[cx - 12, 428], [cx + 12, 428], [cx, 452]])), spec.accent)
         for sgn in (-1, 1):
             collar = np.array(
                 [[cx + sgn * 46, 386], [cx + sgn * 2, 434], [cx + sgn * 10, 442], [cx + sgn * 60, 420]]
