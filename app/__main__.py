@@ -20,7 +20,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--persona", help="persona id (assets/personas/<id>.yaml) or a YAML path")
     p.add_argument("--avatar", help="avatar id (assets/avatars/<id>.yaml)")
     p.add_argument("--fullscreen", action="store_true", help="start fullscreen (F11 toggles)")
-    p.add_argument("--no-gl", action="store_true", help="use the QPainter view instead of OpenGL (vispy)")
+    view = p.add_mutually_exclusive_group()
+    view.add_argument("--no-gl", action="store_true", help="use the QPainter view instead of OpenGL (vispy)")
+    view.add_argument("--gl", action="store_true", help="use the vispy OpenGL view even on software OpenGL")
     p.add_argument("--no-camera", action="store_true", help="audio-only: do not open a camera")
     p.add_argument("--hud", action="store_true", help="show the latency HUD (Ctrl+H toggles)")
     p.add_argument("--reset-settings", action="store_true", help="forget saved devices, pickers and geometry")
@@ -87,7 +89,8 @@ def main(argv: list[str] | None = None) -> int:
 
     spec = SessionSpec(persona=settings.persona, avatar=settings.avatar)
     core = DuetCore(settings.model, spec, settings.mic_device, settings.speaker_device)
-    window = MainWindow(core, settings, use_gl=not args.no_gl)
+    use_gl: bool | str = False if args.no_gl else True if args.gl else "auto"
+    window = MainWindow(core, settings, use_gl=use_gl)
     if args.fullscreen:
         window.showFullScreen()
     else:

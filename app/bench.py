@@ -58,13 +58,15 @@ def _wait(app: Any, cond: Any, timeout_s: float) -> bool:
 
 
 def _run(app: Any, seconds: float) -> None:
-    end = time.monotonic() + seconds
-    while time.monotonic() < end:
-        app.processEvents()
-        time.sleep(0.002)
+    """Run the Qt event loop (like the app does) for `seconds`."""
+    from PySide6.QtCore import QEventLoop, QTimer
+
+    loop = QEventLoop()
+    QTimer.singleShot(int(seconds * 1000), loop.quit)
+    loop.exec()
 
 
-def _window(model: str, use_gl: bool) -> Any:
+def _window(model: str, use_gl: bool | str) -> Any:
     from engine.protocol import SessionSpec
 
     from .core import DuetCore
@@ -73,14 +75,14 @@ def _window(model: str, use_gl: bool) -> Any:
 
     settings = Settings(model=model, camera_enabled=False)
     core = DuetCore(model, SessionSpec(persona=settings.persona, avatar=settings.avatar))
-    window = MainWindow(core, settings, use_gl=use_gl)
+    window = MainWindow(core, settings, use_gl=use_gl, persist=False)
     window.resize(1180, 760)
     window.show()
     window.start()
     return window
 
 
-def bench_sync(app: Any, model: str, seconds: float, use_gl: bool) -> dict[str, Any]:
+def bench_sync(app: Any, model: str, seconds: float, use_gl: bool | str) -> dict[str, Any]:
     from .measure import MarkerProbe, MonitorRecorder, pair_offsets_ms
 
     w = _window(model, use_gl)
@@ -136,7 +138,7 @@ def _read_wav(path: Path) -> tuple[np.ndarray, int]:
     return x.reshape(-1, ch).mean(axis=1), rate
 
 
-def bench_glass(app: Any, model: str, turns: int, wav: Path, use_gl: bool) -> dict[str, Any]:
+def bench_glass(app: Any, model: str, turns: int, wav: Path, use_gl: bool | str) -> dict[str, Any]:
     import sounddevice as sd
 
     x, rate = _read_wav(wav)
@@ -174,7 +176,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument(
         "--wav", type=Path, default=None, help="spoken user turn (default: assets/demo/user_turn.wav)"
     )
-    p.add_argument("--no-gl", action="store_true", help="QPainter view instead of vispy")
+    p.add_argument("--view", choices=("vispy", "qpainter", "auto"), default="vispy", help="avatar view")
     args = p.parse_args(argv)
     if args.seconds <= 0 or args.turns < 0:
         p.error("--seconds must be > 0 and --turns >= 0")
@@ -190,13 +192,14 @@ def main(argv: list[str] | None = None) -> int:
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setStyleSheet(STYLESHEET)
     out: dict[str, Any] = {"bench": "app", "platform": app.platformName()}
+    use_gl: bool | str = {"vispy": True, "qpainter": False, "auto": "auto"}[args.view]
     if args.sync_model:
-        out["sync"] = bench_sync(app, args.sync_model, args.seconds, not args.no_gl)
+        out["sync"] = bench_sync(app, args.sync_model, args.seconds, use_gl)
     if args.latency_model and args.turns:
         wav = args.wav or paths.assets_dir() / "demo" / "user_turn.wav"
         if not wav.exists():
             wav = Path("/usr/share/sounds/alsa/Front_Center.wav")
-        out["glass_to_glass"] = bench_glass(app, args.latency_model, args.turns, wav, not args.no_gl)
+        out["glass_to_glass"] = bench_glass(app, args.latency_model, args.turns, wav, use_gl)
     print(json.dumps(out, indent=2))
     return 0
 

@@ -110,6 +110,8 @@ class DuetCore(QObject):
         self.engine_queue = 0
         self.engine_overruns: dict[str, int] = {}
         self.restarts = 0
+        self.present_delay_s = 0.0  # EMA of frame_due -> drawn; frames are picked this much early
+        self._due_at = 0.0
         self.last_error = ""
         self._last_report = -1
         self._n = 0
@@ -326,8 +328,17 @@ class DuetCore(QObject):
         now = time.monotonic()
         picked = self.scheduler.pick(self.player.tick_at(now), now)
         if picked is not None:
+            self._due_at = now
             self.frame_due.emit(picked[1])
         self._poll_latency()
+
+    def frame_presented(self, t: float) -> None:
+        """The view drew the last frame at monotonic t: learn the display delay and lead by it."""
+        delay = t - self._due_at
+        if 0.0 <= delay < 0.2:
+            self.present_delay_s += 0.1 * (delay - self.present_delay_s)
+            # base lead: half the 5 ms pick period; plus the measured draw delay (in ticks)
+            self.scheduler.lead = min(1.0, 0.06 + self.present_delay_s * 25.0)
 
     def _poll_engine(self, client: Any) -> None:
         try:

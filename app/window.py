@@ -80,8 +80,11 @@ class Stage(QWidget):
 
 
 class MainWindow(QMainWindow):
-    def __init__(self, core: DuetCore, settings: Settings, use_gl: bool = True) -> None:
+    def __init__(
+        self, core: DuetCore, settings: Settings, use_gl: bool | str = True, persist: bool = True
+    ) -> None:
         super().__init__()
+        self.persist = persist  # False: never write the settings file (benchmarks)
         self.core = core
         self.settings = settings
         self._devices_wired = False
@@ -109,6 +112,7 @@ class MainWindow(QMainWindow):
         self.banner.retry.connect(core.retry)
         left.addWidget(self.banner)
         self.stage = Stage(make_avatar_view(use_gl))
+        self.stage.view.presented.append(lambda t, _f: core.frame_presented(t))
         self._watch_view()
         left.addWidget(self.stage, 1)
         self.device_note = QLabel()
@@ -133,7 +137,7 @@ class MainWindow(QMainWindow):
         self._hud_timer.start()
 
         self.camera = CameraCapture(core.push_frame, core.session_tick, self)
-        self.camera.image_ready.connect(self.stage.self_view.show_image)
+        self.camera.image_ready.connect(self._self_image)
         self.camera.message.connect(self._camera_message)
         self.camera.devices_changed.connect(self._fill_cameras)
         self._camera_note = ""
@@ -150,7 +154,6 @@ class MainWindow(QMainWindow):
         QShortcut(QKeySequence(Qt.Key.Key_F11), self, self.toggle_fullscreen)
         QShortcut(QKeySequence("Ctrl+H"), self, self.hud_button.toggle)
         QShortcut(QKeySequence(Qt.Key.Key_Escape), self, self._leave_fullscreen)
-        QApplication.instance().installEventFilter(self)  # Space = push-to-talk anywhere but the text box
 
         if settings.geometry:
             self.restoreGeometry(QByteArray.fromHex(settings.geometry.encode()))
@@ -339,21 +342,20 @@ class MainWindow(QMainWindow):
     # ------------------------------------------------------------------ start / stop
     def start(self) -> None:
         self.core.start()
+        self.stage.self_view.hide()  # shown with the first camera frame
         if self.settings.camera_enabled:
             self.camera.start(self.settings.camera)
-        else:
-            self.stage.self_view.show_message("camera off")
-        self.stage.self_view.setVisible(self.settings.self_view)
 
     def closeEvent(self, event: QCloseEvent) -> None:
         QApplication.instance().removeEventFilter(self)
         self._hud_timer.stop()
         self.settings.geometry = bytes(self.saveGeometry().toHex().data()).decode()
         self.settings.hud = self.hud.isVisible()
-        try:
-            self.settings.save()
-        except OSError as e:
-            log.warning("cannot save settings: %s", e)
+        if self.persist:
+            try:
+                self.settings.save()
+            except OSError as e:
+                log.warning("cannot save settings: %s", e)
         self.camera.stop()
         self.core.shutdown()
         self.stage.view.close_view()
@@ -382,6 +384,7 @@ class MainWindow(QMainWindow):
 
     def use_painter_view(self) -> None:
         self.stage.set_view(PainterView())
+        self.stage.view.presented.append(lambda t, _f: self.core.frame_presented(t))
         if self.stage.view.last_frame is not None:
             self.stage.view.set_frame(self.stage.view.last_frame)
 
@@ -400,6 +403,12 @@ class MainWindow(QMainWindow):
         self.mute_button.setText("Muted" if muted else "Mute")
 
     def _set_ptt_mode(self, on: bool) -> None:
+        # Space = push-to-talk anywhere but the text box; filter keys only while the mode is on
+        app = QApplication.instance()
+        if on and not self.core.assembler.ptt_mode:
+            app.installEventFilter(self)
+        elif not on and self.core.assembler.ptt_mode:
+            app.removeEventFilter(self)
         self.core.assembler.ptt_mode = on
         self.core.assembler.ptt_down = False
         self.talk_button.setVisible(on)
@@ -462,7 +471,7 @@ class MainWindow(QMainWindow):
         if dev == CAMERA_OFF:
             self.settings.camera_enabled = False
             self.camera.stop()
-            self.stage.self_view.show_message("camera off")
+            self.stage.self_view.hide()
             self._camera_message("")
         else:
             self.settings.camera_enabled = True
@@ -486,10 +495,18 @@ class MainWindow(QMainWindow):
         self.core.set_mic(self.settings.mic_device)
         self._fill_devices()
 
+    def _self_image(self, image: object) -> None:
+        """The self-view appears with the first camera frame (hidden while there is no camera)."""
+        sv = self.stage.self_view
+        if self.settings.self_view and not sv.isVisible():
+            sv.show()
+            self.stage._layout()
+        sv.show_image(image)
+
     def _camera_message(self, text: str) -> None:
         self._camera_note = text
         if text:
-            self.stage.self_view.show_message("no camera")
+            self.stage.self_view.hide()
         self._update_note()
 
     def _mic_message(self, text: str) -> None:

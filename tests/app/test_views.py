@@ -50,3 +50,14 @@ def test_opengl_detection_and_forced_fallback(qtbot):
     view = make_avatar_view(False)
     qtbot.addWidget(view)
     assert view.kind == "qpainter"
+
+
+def test_auto_prefers_qpainter_on_software_gl(qtbot):
+    from app.views import SOFTWARE_GL, opengl_renderer
+
+    renderer = opengl_renderer()
+    assert renderer is not None
+    view = make_avatar_view("auto")
+    qtbot.addWidget(view)
+    soft = any(k in renderer.lower() for k in SOFTWARE_GL)
+    assert view.kind == ("qpainter" if soft else "vispy")

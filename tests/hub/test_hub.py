@@ -278,3 +278,34 @@ def test_sharded_weights_load(tmp_path: Path) -> None:
     save_file({k: state[k] for k in keys[2:]}, str(tmp_path / "model-00002-of-00002.safetensors"))
     loaded, _, _, _ = load(str(tmp_path))
     assert_same(module, loaded)
+
+
+def test_online_resolve_asks_only_for_config_and_safetensors(
+    saved: tuple[Path, Tiny, TinyConfig], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With the hub reachable, snapshot_download gets the pinned revision, the standard cache and
+    allow_patterns that can never fetch a pickle; offline mode turns into local_files_only."""
+    import huggingface_hub
+
+    folder, module, _ = saved
+    calls: list[dict] = []
+
+    def fake_download(**kwargs: object) -> str:
+        calls.append(kwargs)
+        return str(folder)
+
+    monkeypatch.setattr(huggingface_hub, "snapshot_download", fake_download)
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+    monkeypatch.delenv("HF_HUB_CACHE", raising=False)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "0")
+    loaded, _, _, where = load("duet-test/online", REV)
+    assert where == folder
+    assert_same(module, loaded)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    hub.resolve("duet-test/online")
+    first, second = calls
+    assert first["repo_id"] == "duet-test/online" and first["revision"] == REV
+    assert first["allow_patterns"] == ["config.json", "*.safetensors"]
+    assert first["cache_dir"] == str(tmp_path / "hf" / "hub")
+    assert first["local_files_only"] is False and second["local_files_only"] is True
+    assert second["revision"] is None

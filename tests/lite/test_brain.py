@@ -64,3 +64,11 @@ def test_sentence_splitting():
         out += s.feed(ch)
     assert out == ["Hi. I am Ada, a guide!", "What would you like?"]  # short "Hi." joins the next
     assert s.finish() == ["Bye"]
+
+
+def test_peek_does_not_advance_answers():
+    brain = ScriptBrain(load_persona("guide"))
+    fb = brain.persona.fallback
+    assert brain.peek("zebra xylophone") == brain.peek("zebra xylophone") == fb[0]
+    assert brain.answer("zebra xylophone") == fb[0]
+    assert brain.peek("zebra xylophone") == fb[1]

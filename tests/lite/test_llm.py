@@ -132,3 +132,14 @@ def test_lite_model_speaks_the_llm_reply(lite_model):
                 break
         assert said[:2] == ["Hello from the model.", "This is a second sentence."]
         assert any(np.any(o) for o in [out.frames])
+
+
+def test_lite_model_with_unusable_llm_settings_uses_the_script(lite_model):
+    from engine.protocol import ErrorEvent
+
+    lite_model.open(SessionSpec(brain="llm", llm_url="", llm_model="", frame_size=128))
+    out = lite_model.step(UnitIn.silent(0, 4))
+    errors = [e for e in out.events if isinstance(e, ErrorEvent)]
+    assert len(errors) == 1 and "URL" in errors[0].message and "script" in errors[0].message
+    assert not errors[0].fatal
+    assert lite_model.brain is lite_model.script

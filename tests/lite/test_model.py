@@ -239,3 +239,35 @@ def test_gaze_follows_face(lite_model):
     assert watcher.gaze()[0] < -0.3
     watcher.present = False
     assert watcher.gaze() == (0.0, 0.0)
+
+
+def test_pause_inside_a_turn_does_not_leak_a_speculative_answer(lite_model, user_speech):
+    """The answer to the first words is prepared during the pause, but the user goes on: only one
+    answer is spoken, after the whole turn."""
+    first, second = user_speech["how"], user_speech["interrupt"]
+    second_at = offset_s(first, 1.0) + 0.2 - int(np.argmax(np.abs(second) > 0.01)) / 16000
+    mic = place(8.0, [(1.0, first), (second_at, second)])
+    run = run_model(lite_model, mic, SessionSpec(frame_size=128, options={"tts_wait_ms": "10000"}))
+    assert len(run.transcripts("user", final=True)) == 1
+    assert not run.flushes
+    voiced = np.nonzero(run.tick_rms() > VOICED)[0]
+    assert voiced[0] * 0.04 >= offset_s(second, second_at)
+    said = " ".join(t.text for t in run.transcripts("avatar"))
+    assert said != answer_of("how_are_you")
+
+
+def test_bad_session_settings_are_explained(lite_model, tmp_path):
+    from engine.models.lite.persona import PersonaError
+
+    with pytest.raises(ValueError, match="unknown voice 'nobody'.*available: joe"):
+        lite_model.open(SessionSpec(voice="nobody"))
+    with pytest.raises(ValueError, match="unknown avatar 'zed'.*ada"):
+        lite_model.open(SessionSpec(avatar="zed"))
+    with pytest.raises(ValueError, match="eot_ms='soon' must be a number"):
+        lite_model.open(SessionSpec(options={"eot_ms": "soon"}))
+    with pytest.raises(ValueError, match="unknown brain"):
+        lite_model.open(SessionSpec(brain="oracle"))
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("name: X\ngreeting: 5\n")
+    with pytest.raises(PersonaError, match=r"broken.yaml:2: greeting must be text"):
+        lite_model.open(SessionSpec(persona=str(broken)))

@@ -217,3 +217,20 @@ def test_mouth_measure_survives_h264_and_downscaling():
             assert mouth_open_fraction(f, "max") < 0.08 and mouth_open_fraction(small, "max") < 0.08
         else:  # aa
             assert mouth_open_fraction(f, "max") > 0.6 and mouth_open_fraction(small, "max") > 0.3
+
+
+def test_any_sequence_of_cues_renders():
+    rng = np.random.default_rng(11)
+    p = Performer("ada", size=128, seed=5)
+    t = 0.0
+    for _ in range(120):
+        t += float(rng.choice([0.0, 0.04, 0.04, 0.3, -0.5, 7.0]))  # repeats, jumps back and ahead
+        cue = PerformCue(
+            mode=str(rng.choice(["idle", "listening", "thinking", "speaking"])),
+            mouth=MouthPose.from_array(rng.uniform(0, 1, 5)),
+            gaze=(float(rng.uniform(-3, 3)), np.float32(rng.uniform(-1, 1))),
+            nod=bool(rng.integers(2)),
+            user_present=bool(rng.integers(2)),
+        )
+        f = p.frame(np.float32(t), cue)
+        assert f.shape == (128, 128, 3) and f.dtype == np.uint8

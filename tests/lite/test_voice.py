@@ -140,3 +140,8 @@ def test_resampler_is_band_limited():
     hi = np.sin(2 * np.pi * 13000 * np.arange(26000) / 26000).astype(np.float32)
     z = resample(hi, 26000, 24000)
     assert np.sqrt((z[100:-100] ** 2).mean()) < 0.01
+
+
+def test_money_is_read_as_money():
+    assert normalize_text("It costs $5.50.") == "It costs 5 dollars 50."
+    assert normalize_text("Only $12 or €3") == "Only 12 dollars or 3 euros"

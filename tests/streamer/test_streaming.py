@@ -120,10 +120,10 @@ def test_memory_is_constant_over_many_units() -> None:
     core, text, frame = make(cfg, b=1)
     state = core.start(text, frame)
     unit = random_units(cfg, 1, 1, seed=0)
-    ptrs = [(c.k_ring.data_ptr(), c.k_ring.shape, c.v.data_ptr(), c.v.shape) for c in state.caches]
+    ptrs = [(c.k.data_ptr(), c.k.shape, c.v.data_ptr(), c.v.shape) for c in state.caches]
     for _ in range(24):  # 12 wraps of the ring
         out = core.step(state, unit)
-    assert [(c.k_ring.data_ptr(), c.k_ring.shape, c.v.data_ptr(), c.v.shape) for c in state.caches] == ptrs
+    assert [(c.k.data_ptr(), c.k.shape, c.v.data_ptr(), c.v.shape) for c in state.caches] == ptrs
     assert state.mask.all()  # every slot in use, none added
     assert state.audio_enc is not None and all(s.shape[-1] == cfg.audio_kernel - 1 for s in state.audio_enc)
     assert state.units == 24 and int(state.pos) == 23

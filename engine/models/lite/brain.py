@@ -81,19 +81,26 @@ class ScriptBrain:
         self._turns[key] = n + 1
         return options[n % len(options)]
 
-    def answer(self, text: str) -> str:
-        """The whole scripted answer for `text` (fallback or repeat request when nothing matches)."""
-        words = tokens(text)
-        if not words:
-            self.last_intent = "repeat_request"
-            return self._pick("repeat_request", self.persona.repeat_request)
+    def _choose(self, text: str) -> tuple[str, str, tuple[str, ...]]:
+        """(intent name, round-robin key, options) for `text`."""
+        if not tokens(text):
+            return "repeat_request", "repeat_request", self.persona.repeat_request
         match = self._matcher.best(text)
         if match is None:
-            self.last_intent = "fallback"
-            return self._pick("fallback", self.persona.fallback)
+            return "fallback", "fallback", self.persona.fallback
         intent = self._intents[match.index]
-        self.last_intent = intent.name
-        return self._pick(f"intent:{intent.name}", intent.answers)
+        return intent.name, f"intent:{intent.name}", intent.answers
+
+    def answer(self, text: str) -> str:
+        """The whole scripted answer for `text` (fallback or repeat request when nothing matches)."""
+        name, key, options = self._choose(text)
+        self.last_intent = name
+        return self._pick(key, options)
+
+    def peek(self, text: str) -> str:
+        """What answer(text) would say now, without moving on to the next variant."""
+        _, key, options = self._choose(text)
+        return options[self._turns.get(key, 0) % len(options)]
 
     def greeting(self) -> str:
         return self.persona.greeting

@@ -48,6 +48,7 @@ from .brain import ScriptBrain, split_sentences
 from .echo import EchoSuppressor
 from .hearing import VAD_CHUNK, StreamingAsr, StreamingVad
 from .output import OutputQueue
+from .parts import make_performer, make_voice, opt_float
 from .persona import Persona, load_persona
 from .seeing import FaceWatcher
 from .speaker import Speaker
@@ -57,19 +58,6 @@ log = logging.getLogger(__name__)
 
 _PRE_ROLL = int(0.35 * MIC_RATE)  # audio before a confirmed onset handed to the recognizer
 _LISTEN_HOLD_S = 6.0  # stay "listening" this long after the last exchange, then "idle"
-
-
-def _opt_float(options: dict[str, str], key: str, default: float) -> float:
-    raw = options.get(key, "")
-    if raw == "":
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        raise ValueError(f"lite model option {key}={raw!r} must be a number") from None
-    if not math.isfinite(value) or value < 0:
-        raise ValueError(f"lite model option {key}={raw!r} must be a non-negative number")
-    return value
 
 
 class LiteModel:
@@ -85,7 +73,7 @@ class LiteModel:
         performer_factory: Callable[[str, int], Any] | None = None,
     ) -> None:
         self.options = options or ModelOptions()
-        self.frame_size = int(_opt_float(self.options.extra, "frame_size", 512))  # Ready.frame_size
+        self.frame_size = int(opt_float(self.options.extra, "frame_size", 512))  # Ready.frame_size
         self._voice_factory = voice_factory
         self._performer_factory = performer_factory
         # loaded once per model (process): VAD ~10 ms, recognizer ~0.5 s, face cascade ~50 ms
@@ -109,30 +97,37 @@ class LiteModel:
             raise ValueError(f"frame_size must be in 64..2048, got {self.frame_size}")
         self.voice_id = session.voice or persona.voice or "joe"
         self.avatar_id = session.avatar or persona.avatar or "ada"
-        self.voice = self._make_voice(self.voice_id)
-        self.performer = self._make_performer(self.avatar_id, self.frame_size)
+        if self.voice_id not in self._voice_cache:
+            self._voice_cache[self.voice_id] = make_voice(self.voice_id, persona, self._voice_factory)
+        self.voice = self._voice_cache[self.voice_id]
+        self.performer = make_performer(self.avatar_id, self.frame_size, self._performer_factory)
         from engine.models.lite.performer import PerformCue
         from engine.models.lite.visemes import MouthPose
 
         self._cue_cls, self._mouth_closed = PerformCue, MouthPose.closed()
         self.script = ScriptBrain(persona)
         self.brain: Any = self.script
+        self._notices: list[Any] = []  # events to send with the first step
         if session.brain == "llm":
             from .llm import LlmBrain
 
-            self.brain = LlmBrain(
-                session.llm_url,
-                session.llm_model,
-                persona,
-                fallback=self.script,
-                first_sentence_timeout_s=_opt_float(opts, "llm_first_s", 4.0),
-                idle_timeout_s=_opt_float(opts, "llm_idle_s", 3.0),
-            )
+            first_s, idle_s = opt_float(opts, "llm_first_s", 4.0), opt_float(opts, "llm_idle_s", 3.0)
+            try:
+                self.brain = LlmBrain(
+                    session.llm_url,
+                    session.llm_model,
+                    persona,
+                    fallback=self.script,
+                    first_sentence_timeout_s=first_s,
+                    idle_timeout_s=idle_s,
+                )
+            except ValueError as e:  # unusable settings: talk from the script, and say why
+                self._notices.append(ErrorEvent("llm_settings", f"{e}; answering from the persona script"))
         elif session.brain != "script":
             raise ValueError(f"unknown brain {session.brain!r}: use 'script' or 'llm'")
         self.greet = session.greet
-        self._tts_wait_s = _opt_float(opts, "tts_wait_ms", 100.0) / 1000
-        self._eot_ms = _opt_float(opts, "eot_ms", 300.0)
+        self._tts_wait_s = opt_float(opts, "tts_wait_ms", 100.0) / 1000
+        self._eot_ms = opt_float(opts, "eot_ms", 300.0)
         self._turns = TurnDetector(TurnConfig(eot_ms=self._eot_ms))
         self._vad.reset()
         self._asr.cancel()
@@ -143,6 +138,8 @@ class LiteModel:
             self._warm.add(self.voice_id)
         self._speaker = Speaker(self.voice.synthesize)
         self._turn = -1  # current reply turn id in the speaker (-1: none)
+        self._spec_turn = -1  # a speculative reply being synthesised during a pause (-1: none)
+        self._spec_answer = ""
         self._turn_started = False  # has the current reply emitted audio yet?
         self._decision = Decision.LISTEN
         self._state = ""
@@ -166,7 +163,8 @@ class LiteModel:
             raise RuntimeError("LiteModel.step() before open()")
         t_step = time.perf_counter()
         timings: dict[str, float] = {}
-        events: list[Any] = []
+        events: list[Any] = list(self._notices)
+        self._notices.clear()
         self._tick = unit.tick
         end_s = (unit.tick + unit.n_ticks) * TICK_S
         out_tick = unit.tick + self.output_lag_units * self.unit_ticks
@@ -202,6 +200,8 @@ class LiteModel:
             chunk_start_s = (start_sample + i * VAD_CHUNK) / MIC_RATE
             self._history = np.concatenate([self._history, chunk])[-_PRE_ROLL:]
             update = self._turns.update(chunk_start_s, prob)
+            if self._spec_turn >= 0 and self._turns.user_speaking:
+                self._cancel_speculation()  # the user went on talking
             ta = time.perf_counter()
             if self._asr.active:
                 self._asr.feed(chunk)
@@ -237,9 +237,14 @@ class LiteModel:
                 )
                 if change.present:
                     self._last_exchange_s = end_s
-                    if self.greet and not self._greeted_visit and not self._busy():
+                    if (
+                        self.greet
+                        and not self._greeted_visit
+                        and not self._busy()
+                        and not self._turns.in_turn
+                    ):
                         self._say(self.persona.greeting)
-                        self._greeted_visit = True
+                    self._greeted_visit = True  # once per visit (also when they spoke first)
                 else:
                     self._greeted_visit = False
         timings["face"] = (time.perf_counter() - t0) * 1000
@@ -319,6 +324,7 @@ class LiteModel:
         """Returns True if the avatar yielded (barge-in)."""
         tick = int(t_s / TICK_S + 1e-9)
         if event is TurnEvent.ONSET:
+            self._cancel_speculation()
             self._asr.start(self._history)
             self._partial = ""
             self._last_exchange_s = t_s
@@ -327,8 +333,10 @@ class LiteModel:
             return False
         if event is TurnEvent.PAUSE:
             self._nod_until = t_s + 0.5 if (int(t_s * 10) % 3 == 0) else self._nod_until
+            self._speculate()
             return False
         if event is TurnEvent.DISCARD:
+            self._cancel_speculation()
             self._asr.cancel()
             return False
         # END of the user's turn: final transcript, then answer
@@ -338,8 +346,41 @@ class LiteModel:
         self.last_final = text
         self._last_exchange_s = t_s
         events.append(Transcript(tick, "user", text, True))
-        self._reply(text)
+        if self.brain is self.script:
+            answer = self.script.answer(text)
+            if self._spec_turn >= 0 and answer == self._spec_answer:
+                self._turn, self._turn_started = self._spec_turn, False  # already being synthesised
+                self._spec_turn = -1
+                self._out.clear()
+            else:
+                self._say(answer)
+        else:
+            self._reply(text)
         return False
+
+    def _speculate(self) -> None:
+        """At a pause in the user's turn, start synthesising the scripted answer to what was heard
+        so far; if the turn ends here with the same answer, it plays at once (else it is dropped)."""
+        if self.brain is not self.script or self._busy() or self._speaker is None or not self._asr.active:
+            return
+        text = f"{self._carry} {self._asr.partial()}".strip()
+        if not text:
+            return
+        answer = self.script.peek(text)
+        if self._spec_turn >= 0 and answer == self._spec_answer:
+            return
+        parts = split_sentences(answer)
+        self._spec_turn = self._speaker.submit(lambda cancel: iter(parts))
+        self._spec_answer = answer
+
+    def _cancel_speculation(self) -> None:
+        if (
+            self._spec_turn >= 0
+            and self._speaker is not None
+            and self._speaker.current_turn == self._spec_turn
+        ):
+            self._speaker.cancel()
+        self._spec_turn = -1
 
     def _yield(self, unit: UnitIn, out_tick: int, chunk_start_s: float, events: list) -> bool:
         # the onset was confirmed at the end of this chunk: output from that tick on must not be heard
@@ -372,6 +413,7 @@ class LiteModel:
 
     def _start_turn(self, sentences: Callable[[threading.Event], Iterator[str]]) -> None:
         assert self._speaker is not None
+        self._spec_turn = -1  # submitting cancels any speculation
         self._out.clear()
         self._turn = self._speaker.submit(sentences)
         self._turn_started = False
@@ -429,27 +471,3 @@ class LiteModel:
         if state != self._state:
             self._state = state
             events.append(StateChanged(tick, state))
-
-    # ------------------------------------------------------------------ parts
-    def _make_voice(self, voice_id: str) -> Any:
-        if voice_id not in self._voice_cache:
-            if self._voice_factory is not None:
-                self._voice_cache[voice_id] = self._voice_factory(voice_id)
-            else:
-                from engine.models.lite.voice import Voice, list_voices
-
-                if voice_id not in list_voices():
-                    where = f" (persona {self.persona.path})" if self.persona.voice == voice_id else ""
-                    known = ", ".join(list_voices())
-                    raise ValueError(f"unknown voice {voice_id!r}{where}; available: {known}")
-                self._voice_cache[voice_id] = Voice(voice_id)
-        return self._voice_cache[voice_id]
-
-    def _make_performer(self, avatar_id: str, size: int) -> Any:
-        if self._performer_factory is not None:
-            return self._performer_factory(avatar_id, size)
-        from engine.models.lite.performer import Performer, list_avatars
-
-        if avatar_id not in list_avatars():
-            raise ValueError(f"unknown avatar {avatar_id!r}; available: {', '.join(list_avatars())}")
-        return Performer(avatar_id, size=size, seed=0)

@@ -68,6 +68,11 @@ class Speaker:
             self._turn += 1
         self._drain()
 
+    @property
+    def current_turn(self) -> int:
+        with self._lock:
+            return self._turn
+
     def pending(self, turn: int) -> bool:
         """Is the worker still (or not yet) producing sentences for `turn`?
 

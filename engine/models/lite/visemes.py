@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import bisect
 import math
+import numbers
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, fields
 
@@ -92,8 +93,9 @@ class MouthPose:
     def __post_init__(self) -> None:
         for f in fields(self):
             v = getattr(self, f.name)
-            if not isinstance(v, int | float) or not math.isfinite(v) or not 0.0 <= v <= 1.0:
+            if isinstance(v, bool) or not isinstance(v, numbers.Real) or not 0.0 <= float(v) <= 1.0:
                 raise ValueError(f"MouthPose.{f.name} must be a finite number in [0, 1], got {v!r}")
+            object.__setattr__(self, f.name, float(v))  # numpy scalars become plain floats
 
     @classmethod
     def closed(cls) -> MouthPose:

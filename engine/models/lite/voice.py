@@ -164,7 +164,6 @@ _ACRONYMS = frozenset(
         "HR",
         "CEO",
         "PR",
-        "IT",
         "NPC",
         "OS",
         "EU",
@@ -174,6 +173,10 @@ _ACRONYMS = frozenset(
 )
 _SPOKEN_WORDS = {"OK": "okay", "DUET": "Duet", "FPS": "frames per second"}
 _REPLACEMENTS = [
+    (re.compile(r"\$(\d+)\.(\d\d)\b"), r"\1 dollars \2"),
+    (re.compile(r"\$(\d+(?:,\d{3})*)\b"), r"\1 dollars"),
+    (re.compile(r"€(\d+(?:[.,]\d+)?)"), r"\1 euros"),
+    (re.compile(r"£(\d+(?:[.,]\d+)?)"), r"\1 pounds"),
     (re.compile(r"\be\.g\.", re.I), "for example"),
     (re.compile(r"\bi\.e\.", re.I), "that is"),
     (re.compile(r"\betc\.", re.I), "et cetera"),

@@ -32,8 +32,8 @@ class CoreOutputs:
 @dataclass
 class StreamState:
     caches: list[LayerCache]
-    mask: Tensor  # (W*L,) bool: which ring slots hold something
-    write_idx: Tensor  # (L,) long: ring slots of the unit being stepped
+    mask: Tensor  # (S + W*L,) bool: which cache slots hold something (the sink always)
+    write_idx: Tensor  # (L,) long: cache slots of the unit being stepped
     pos: Tensor  # (1,) long: absolute position (unit index) of the unit being stepped
     audio_enc: list[Tensor] | None = None
     audio_dec: list[Tensor] | None = None
@@ -117,8 +117,9 @@ class StreamerCore(nn.Module):
         caches = self.transformer.new_cache(b, p.device, p.dtype)
         sink = self.embed_sink(sink_text.to(p.device), identity.to(p.device, p.dtype))
         self.transformer.prefill_sink(sink, caches)
-        mask = torch.zeros(cfg.window_units * cfg.unit_len, dtype=torch.bool, device=p.device)
-        write_idx = torch.arange(cfg.unit_len, device=p.device)
+        mask = torch.zeros(cfg.sink_len + cfg.window_units * cfg.unit_len, dtype=torch.bool, device=p.device)
+        mask[: cfg.sink_len] = True
+        write_idx = torch.arange(cfg.unit_len, device=p.device) + cfg.sink_len
         k = cfg.audio_kernel - 1
         zeros = lambda *shape: torch.zeros(*shape, device=p.device, dtype=p.dtype)  # noqa: E731
         return StreamState(
@@ -135,7 +136,7 @@ class StreamerCore(nn.Module):
         """Point the state's index tensors at the next unit (in place: CUDA-graph friendly)."""
         cfg = self.cfg
         slot = state.units % cfg.window_units
-        lo = slot * cfg.unit_len
+        lo = cfg.sink_len + slot * cfg.unit_len
         state.write_idx.copy_(torch.arange(lo, lo + cfg.unit_len, device=state.write_idx.device))
         state.mask[lo : lo + cfg.unit_len] = True
         state.pos.fill_(state.units)

@@ -31,7 +31,7 @@ class GraphedStep:
     def _state_tensors(self) -> list[torch.Tensor]:
         s = self.state
         assert s.audio_enc is not None and s.audio_dec is not None and s.video_dec is not None
-        caches = [t for c in s.caches for t in (c.k_sink, c.k_ring, c.v)]
+        caches = [t for c in s.caches for t in (c.k, c.v)]
         return [*caches, *s.audio_enc, *s.audio_dec, s.video_dec, s.mask, s.write_idx, s.pos]
 
     @torch.no_grad()

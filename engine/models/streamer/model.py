@@ -29,6 +29,7 @@ from engine.registry import ModelOptions
 from . import tokenizer
 from .config import StreamerConfig, preset
 from .core import StreamerCore, StreamState
+from .graph import GraphedStep
 from .heads import DECISION_INDEX, DECISIONS
 from .inputs import UnitBatch, as_float, frames_to_tensor, frames_u8, sink_inputs, tensor_to_frames
 
@@ -78,7 +79,8 @@ def cpu_threads(requested: str | None = None) -> int:
 
 class StreamerModel:
     """Engine-facing streamer. Options.extra: allow_untrained, size (S|M|L, untrained only),
-    dtype (float32|bfloat16|float16), threads (CPU), seed (untrained init)."""
+    dtype (float32|bfloat16|float16), threads (CPU), seed (untrained init), cuda_graph (1: replay
+    the step as a CUDA graph on a GPU)."""
 
     output_lag_units = 1  # output for input unit u covers the ticks of unit u + 1
 
@@ -115,6 +117,9 @@ class StreamerModel:
         self.unit_ticks = self.config.unit_ticks
         self.frame_size = self.config.video_out_size
         self._state: StreamState | None = None
+        # opt-in: replay the step as a CUDA graph (fixed shapes, state updated in place)
+        self._use_graph = _truthy(extra.get("cuda_graph")) and self.device.type == "cuda"
+        self._graph: GraphedStep | None = None
         self._texts = tokenizer.TextQueue()
         self._reset_feedback()
 
@@ -122,6 +127,7 @@ class StreamerModel:
     def open(self, session: SessionSpec) -> None:
         text, frame = sink_inputs(self.config, session.persona, session.avatar)
         self._state = self.core.start(text.to(self.device), frame.to(self.device, self.dtype))
+        self._graph = None
         self._texts.clear()
         self._reset_feedback()
 
@@ -136,7 +142,9 @@ class StreamerModel:
             self._texts.push(text)
         batch = self._batch(unit)
         t1 = time.perf_counter()
-        out = self.core.step(self._state, batch)
+        if self._use_graph and self._graph is None:
+            self._graph = GraphedStep(self.core, self._state, batch)
+        out = self._graph.step(batch) if self._graph is not None else self.core.step(self._state, batch)
         decision_idx = int(out.decision_logits[0, 0].float().argmax())
         text_ids = out.text_logits[0, 0].float().argmax(-1).tolist()
         pcm = out.pcm[0, 0].float().cpu().numpy().astype(np.float32)
@@ -186,6 +194,7 @@ class StreamerModel:
 
     def close(self) -> None:
         self._state = None
+        self._graph = None
         self._texts.clear()
         if self.device.type == "cuda":
             torch.cuda.empty_cache()

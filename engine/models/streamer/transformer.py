@@ -11,8 +11,8 @@ q' = [rot(q), q]; unit keys k' = [rot(k), 0]; sink keys k' = [0, k]; scale 1/sqr
 
 Streaming keeps, per layer, fixed-size buffers: S sink slots + window_units * L ring slots,
 written with index_copy_ from device index tensors, so a step has fixed shapes (CUDA-graphable)
-and memory stays constant however long the session runs. The step computes the sink and ring
-scores separately, so the cache does not store the zero halves of the concatenated keys.
+and memory stays constant however long the session runs. The step recomputes the sink's score
+columns un-rotated, so the cache does not store the zero halves of the concatenated keys.
 """
 
 from __future__ import annotations
@@ -70,9 +70,8 @@ class RMSNorm(nn.Module):
 
 @dataclass
 class LayerCache:
-    k_sink: Tensor  # (B, H, S, hd) un-rotated sink keys
-    k_ring: Tensor  # (B, H, W*L, hd) rotated unit keys, ring slot order
-    v: Tensor  # (B, H, S + W*L, hd): sink values, then ring values
+    k: Tensor  # (B, H, S + W*L, hd): un-rotated sink keys, then rotated unit keys in ring slot order
+    v: Tensor  # (B, H, S + W*L, hd)
 
 
 class Attention(nn.Module):
@@ -159,26 +158,28 @@ class Attention(nn.Module):
         """x: (B, S, d) sink tokens; writes the sink keys/values into the cache."""
         q, k, v = self._split(x)
         n = x.shape[1]
-        cache.k_sink.copy_(k)
+        cache.k[:, :, :n] = k
         cache.v[:, :, :n] = v
         return self._attend(q, k, v, None)
 
-    def step(self, x: Tensor, cos: Tensor, sin: Tensor, write_idx: Tensor, mask: Tensor, cache: LayerCache) -> Tensor:
-        """x: (B, L, d) one unit; write_idx (L,) ring slots; mask (W*L,) bool: ring slots in use.
+    def step(
+        self, x: Tensor, cos: Tensor, sin: Tensor, write_idx: Tensor, mask: Tensor, cache: LayerCache
+    ) -> Tensor:
+        """x: (B, L, d) one unit; write_idx (L,) cache slots; mask (S + W*L,) bool: slots in use.
 
-        Scores are [q . k_sink (no rotation), rot(q) . k_ring], softmax over both (float32), then
-        weights . v: the same numbers as the concatenated-head-dim form of forward_full, without
-        storing the zero halves.
+        Scores are rot(q) . k over the ring and q . k over the sink (its columns are recomputed
+        un-rotated in place), softmax in float32, then weights . v: the same numbers as the
+        concatenated-head-dim form of forward_full, without storing zero halves.
         """
         q, k, v = self._split(x)
-        n_sink = cache.k_sink.shape[2]
-        cache.k_ring.index_copy_(2, write_idx, apply_rope(k, cos, sin))
-        cache.v.index_copy_(2, write_idx + n_sink, v)
+        n_sink = self.cfg.sink_len
+        cache.k.index_copy_(2, write_idx, apply_rope(k, cos, sin))
+        cache.v.index_copy_(2, write_idx, v)
         scale = 1.0 / math.sqrt(self.hd)
-        scores = torch.matmul(apply_rope(q, cos, sin) * scale, cache.k_ring.transpose(-1, -2))
-        scores = scores.masked_fill(~mask, float("-inf"))
+        scores = torch.matmul(apply_rope(q, cos, sin) * scale, cache.k.transpose(-1, -2))
         if n_sink:
-            scores = torch.cat([torch.matmul(q * scale, cache.k_sink.transpose(-1, -2)), scores], dim=-1)
+            scores[..., :n_sink] = torch.matmul(q * scale, cache.k[:, :, :n_sink].transpose(-1, -2))
+        scores = scores.masked_fill_(~mask, float("-inf"))
         weights = torch.softmax(scores, dim=-1, dtype=torch.float32).to(v.dtype)
         y = torch.matmul(weights, cache.v)
         b, _, n, _ = y.shape
@@ -244,13 +245,12 @@ class StreamerTransformer(nn.Module):
         return self.norm(x[:, s:]).reshape(b, u, ln, d)
 
     def new_cache(self, batch: int, device: torch.device, dtype: torch.dtype) -> list[LayerCache]:
-        s, ring = self.cfg.sink_len, self.cfg.window_units * self.cfg.unit_len
+        n = self.cfg.sink_len + self.cfg.window_units * self.cfg.unit_len
         h, hd = self.cfg.n_heads, self.cfg.head_dim
         return [
             LayerCache(
-                k_sink=torch.zeros(batch, h, s, hd, device=device, dtype=dtype),
-                k_ring=torch.zeros(batch, h, ring, hd, device=device, dtype=dtype),
-                v=torch.zeros(batch, h, s + ring, hd, device=device, dtype=dtype),
+                k=torch.zeros(batch, h, n, hd, device=device, dtype=dtype),
+                v=torch.zeros(batch, h, n, hd, device=device, dtype=dtype),
             )
             for _ in self.blocks
         ]

@@ -104,7 +104,7 @@ def draw_eye(
         sub.line(np.stack([xs, upper + 1.6], 1), _mix(SCLERA, (150, 120, 120), 0.35), 3.0)
         ir = eh * 0.88
         ix = ex + float(np.clip(gaze[0], -1, 1)) * ew * 0.42
-        iy = ey - eh * 0.12 + float(np.clip(gaze[1], -1, 1)) * eh * 0.38
+        iy = ey - eh * 0.12 + float(np.clip(gaze[1], -1, 1)) * eh * 0.5
         sub.circle((ix, iy), ir, _mix(spec.iris, (20, 20, 20), 0.35))
         sub.circle((ix, iy), ir * 0.86, _rgba(spec.iris))
         sub.circle((ix, iy + ir * 0.25), ir * 0.55, _mix(spec.iris, (255, 255, 255), 0.18))

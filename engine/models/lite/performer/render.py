@@ -9,6 +9,7 @@ on premultiplied RGBA sprites. Budget: a 512x512 frame in well under 10 ms on on
 from __future__ import annotations
 
 import math
+import numbers
 from dataclasses import dataclass, field
 
 import cv2
@@ -44,7 +45,7 @@ class PerformCue:
         if not isinstance(self.mouth, MouthPose):
             raise TypeError(f"PerformCue.mouth must be a MouthPose, got {type(self.mouth).__name__}")
         g = tuple(self.gaze)
-        if len(g) != 2 or not all(isinstance(v, int | float) and math.isfinite(v) for v in g):
+        if len(g) != 2 or not all(isinstance(v, numbers.Real) and math.isfinite(v) for v in g):
             raise ValueError(f"PerformCue.gaze must be two finite numbers, got {self.gaze!r}")
         self.gaze = (float(np.clip(g[0], -1, 1)), float(np.clip(g[1], -1, 1)))
 
@@ -53,7 +54,7 @@ class PerformCue:
 _EXPR = {
     "idle": (0.45, 0.0, 1.0, 0.0),
     "listening": (0.55, 1.8, 1.0, 2.2),
-    "thinking": (0.12, 1.0, 0.86, -1.6),
+    "thinking": (0.12, 2.5, 1.0, -1.6),
     "speaking": (0.35, 0.6, 1.0, 0.0),
 }
 
@@ -134,7 +135,7 @@ class Performer:
         target = np.array(cue.gaze, np.float64)
         target = (
             target * (1 - self._w["thinking"])
-            + np.array([0.62 * self._think_side, -0.62]) * self._w["thinking"]
+            + np.array([0.6 * self._think_side, -0.9]) * self._w["thinking"]
         )
         away = 0.9 if not cue.user_present else (0.5 if cue.mode == "idle" else 0.0)
         target = target + self.live.glance(t, away) + self.live.saccade(t)
@@ -146,7 +147,7 @@ class Performer:
 
     def frame(self, t_s: float, cue: PerformCue) -> np.ndarray:
         """uint8 (S, S, 3) RGB frame at time t_s (seconds) for the cue."""
-        if not isinstance(t_s, int | float) or not math.isfinite(t_s):
+        if isinstance(t_s, bool) or not isinstance(t_s, numbers.Real) or not math.isfinite(t_s):
             raise ValueError(f"t_s must be a finite number of seconds, got {t_s!r}")
         if not isinstance(cue, PerformCue):
             raise TypeError(f"cue must be a PerformCue, got {type(cue).__name__}")
@@ -165,7 +166,7 @@ class Performer:
         dx += 2.5 * self._gaze[0]
         dy += 1.5 * self._gaze[1] - 1.2 * breath - speak * 2.0 * self._open_avg
         nod = nod_offset(t - self._nod_start)
-        dy += 7.0 * nod
+        dy += 9.0 * nod
         sy = 1.0 - 0.02 * nod
 
         # --- canvas: head sprite + features in head space

@@ -8,7 +8,7 @@ mouth move, so they are drawn per frame (features.py).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import cv2
 import numpy as np
@@ -164,6 +164,8 @@ def _body(spec: AvatarSpec, lay: Layout, f: float) -> Canvas:
     for sgn in (-1, 1):
         hl = cv.blur(cv.ellipse_mask((cx + sgn * 150, 428), (50, 12), sgn * 18), 9)
         cv.shade(hl * m_torso, _mix(spec.clothes, (255, 255, 255), 0.35), 0.5)
+    # soft contact shadow where the neck meets the clothes
+    cv.shade(m_torso * cv.blur(m_neck, 10) * 1.2, spec.clothes_shadow, 0.4)
     if spec.neckline == "round":
         chest = catmull_rom([[cx - 52, 392], [cx - 42, 426], [cx, 442], [cx + 42, 426], [cx + 52, 392]], n=8)
         m_chest = cv.mask(chest)
@@ -173,10 +175,13 @@ def _body(spec: AvatarSpec, lay: Layout, f: float) -> Canvas:
         cv.line(chest + np.array([0, 3.5]), spec.accent, 1.6, 0.7)
     else:  # crew-neck sweater over a shirt collar
         # the neck continues into an open shirt collar: skin down to the V, a strip of shirt below
-        vee = np.array([[cx - nw * 1.25, 386], [cx + nw * 1.25, 386], [cx + 6, 436], [cx - 6, 436]])
+        vee = np.array(
+            [[cx - nw * 0.95, 384], [cx + nw * 0.95, 384], [cx + nw * 1.3, 393], [cx + 6, 436], [cx - 6, 436],
+             [cx - nw * 1.3, 393]]
+        )  # fmt: skip
         m_vee = cv.mask(vee)
-        cv.paint(m_vee, _mix(spec.skin, spec.skin_shadow, 0.38))
-        cv.shade(m_vee * np.clip((yy - 400) / 40.0, 0, 1), spec.skin_shadow, 0.5)
+        cv.paint(m_vee, _mix(spec.skin, spec.skin_shadow, 0.3))
+        cv.shade(m_vee * np.clip((yy - 396) / 40.0, 0, 1), spec.skin_shadow, 0.5)
         cv.paint(cv.mask(np.array([[cx - 12, 428], [cx + 12, 428], [cx, 452]])), spec.accent)
         for sgn in (-1, 1):
             collar = np.array(
@@ -187,8 +192,6 @@ def _body(spec: AvatarSpec, lay: Layout, f: float) -> Canvas:
             cv.shade(m_col * (1 - cv.blur(m_col, 3)) * 1.5, _mix(spec.accent, (90, 100, 120), 0.5), 0.45)
         band = catmull_rom([[cx - 70, 400], [cx - 40, 440], [cx, 454], [cx + 40, 440], [cx + 70, 400]], n=8)
         cv.line(band, _mix(spec.clothes, spec.clothes_shadow, 0.5), 9.0)
-    # soft contact shadow where the neck meets the clothes
-    cv.shade(m_torso * cv.blur(m_neck, 10) * 1.2, spec.clothes_shadow, 0.4)
     return cv
 
 
@@ -354,6 +357,17 @@ def _short_hair_front(cv: Canvas, spec: AvatarSpec, lay: Layout, m_face: np.ndar
         cv.line(strand, spec.hair_highlight, 1.6, 0.18, blur=1.2)
 
 
+def _crop(sprite: np.ndarray, box: Box, k: float) -> tuple[np.ndarray, Box]:
+    """The sprite cut to its visible pixels (+1 px), and its box moved to match (fewer pixels to warp)."""
+    ys, xs = np.nonzero(sprite[..., 3])
+    if ys.size == 0:
+        return sprite, box
+    y0, y1 = max(0, int(ys.min()) - 1), min(sprite.shape[0], int(ys.max()) + 2)
+    x0, x1 = max(0, int(xs.min()) - 1), min(sprite.shape[1], int(xs.max()) + 2)
+    cut = np.ascontiguousarray(sprite[y0:y1, x0:x1])
+    return cut, Box(box.x0 + x0 / k, box.y0 + y0 / k, (x1 - x0) / k, (y1 - y0) / k)
+
+
 _SPRITES: dict[tuple[str, int, AvatarSpec], Sprites] = {}
 
 
@@ -363,13 +377,20 @@ def sprites_for(spec: AvatarSpec, size: int) -> Sprites:
     if key not in _SPRITES:
         lay = layout_for(spec)
         f = size / DESIGN * SS
-        hair = _long_hair_back(spec, lay, f).to_sprite() if spec.hair_style == "long" else None
+        k = size / DESIGN
+        hair, hair_box = None, lay.hairback_box
+        if spec.hair_style == "long":
+            hair, hair_box = _crop(_long_hair_back(spec, lay, f).to_sprite(), lay.hairback_box, k)
+        # the head canvas keeps its full box: the features are drawn into it each frame
+        body, body_box = _crop(_body(spec, lay, f).to_sprite(), lay.body_box, k)
+        head, head_box = _crop(_head(spec, lay, f).to_sprite(), lay.head_box, k)
+        lay = replace(lay, hairback_box=hair_box, body_box=body_box, head_box=head_box)
         _SPRITES[key] = Sprites(
             size=size,
             background=_background(spec, lay, size),
             hairback=hair,
-            body=_body(spec, lay, f).to_sprite(),
-            head=_head(spec, lay, f).to_sprite(),
+            body=body,
+            head=head,
             layout=lay,
         )
     return _SPRITES[key]

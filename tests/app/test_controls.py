@@ -1,0 +1,60 @@
+"""Window controls without audio devices: mute, push-to-talk (Space / button), HUD, fullscreen, pickers."""
+
+from __future__ import annotations
+
+import pytest
+from PySide6.QtCore import Qt
+
+pytestmark = pytest.mark.gui
+
+
+def test_controls_drive_the_core(duet_window, qtbot):
+    w = duet_window(start=False)
+    asm = w.core.assembler
+    qtbot.mouseClick(w.mute_button, Qt.MouseButton.LeftButton)
+    assert asm.muted and w.mute_button.text() == "Muted"
+    qtbot.mouseClick(w.mute_button, Qt.MouseButton.LeftButton)
+    assert not asm.muted
+
+    qtbot.mouseClick(w.ptt_toggle, Qt.MouseButton.LeftButton)
+    assert asm.ptt_mode and w.talk_button.isVisible() and w.settings.push_to_talk
+    w.activateWindow()
+    w.stage.setFocus()
+    qtbot.waitUntil(w.isActiveWindow, timeout=5_000)
+    qtbot.keyPress(w.stage, Qt.Key.Key_Space)
+    assert asm.ptt_down
+    qtbot.keyRelease(w.stage, Qt.Key.Key_Space)
+    assert not asm.ptt_down
+    qtbot.mousePress(w.talk_button, Qt.MouseButton.LeftButton)
+    assert asm.ptt_down and w.talk_button.text() == "Talking…"
+    qtbot.mouseRelease(w.talk_button, Qt.MouseButton.LeftButton)
+    assert not asm.ptt_down
+    w.text_box.setFocus()
+    qtbot.keyClick(w.text_box, Qt.Key.Key_Space)  # typing a space is not push-to-talk
+    assert w.text_box.text() == " " and not asm.ptt_down
+    qtbot.mouseClick(w.ptt_toggle, Qt.MouseButton.LeftButton)
+    assert not asm.ptt_mode and not w.talk_button.isVisible()
+
+    assert not w.hud.isVisible()
+    qtbot.keyClick(w, Qt.Key.Key_H, Qt.KeyboardModifier.ControlModifier)
+    assert w.hud.isVisible() and w.settings.hud
+    w.hud.refresh()
+    assert w.hud.labels["fps"].text().endswith("fps")
+
+    w.toggle_fullscreen()
+    qtbot.waitUntil(w.isFullScreen, timeout=5_000)
+    w.toggle_fullscreen()
+    qtbot.waitUntil(lambda: not w.isFullScreen(), timeout=5_000)
+
+
+def test_pickers_list_assets_and_models(duet_window):
+    from app import catalog
+
+    w = duet_window(start=False)
+    personas = {w.persona_combo.itemData(i) for i in range(w.persona_combo.count())}
+    assert {c.id for c in catalog.personas()} <= personas and "guide" in personas
+    avatars = {w.avatar_combo.itemData(i) for i in range(w.avatar_combo.count())}
+    assert "ada" in avatars
+    models = [w.model_combo.itemData(i) for i in range(w.model_combo.count())]
+    assert "lite" in models and "testecho" in models  # the current (test) model stays selectable
+    assert w.model_combo.currentData() == "testecho"

@@ -1,0 +1,41 @@
+"""The default model end to end: lite hears a spoken turn through the PipeWire mic and answers."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from engine import paths
+
+from .conftest import SPEECH_WAV, play_into_mic
+from .test_views import to_array
+
+pytestmark = [pytest.mark.gui, pytest.mark.audio, pytest.mark.slow]
+
+
+def test_lite_conversation_and_avatar_screenshot(duet_window, qtbot, pipewire, monitor_recorder, tmp_path):
+    w = duet_window("lite", use_gl=True, persona="guide", avatar="ada")
+    qtbot.waitUntil(lambda: w.core._live is not None, timeout=180_000)
+    assert w.core.ready_info.frame_size == 512
+    qtbot.waitUntil(lambda: w.stage.view.frames_set >= 25, timeout=20_000)
+    img = to_array(w.stage.view.snapshot())
+    assert img.std() > 10, "the avatar view is blank"
+    w.grab().save(str(tmp_path / "lite_window.png"))
+    first = w.stage.view.last_frame.copy()
+    wav = paths.assets_dir() / "demo" / "user_turn.wav"
+    with monitor_recorder() as rec:
+        qtbot.wait(2500)  # let a greeting, if any, start before the user talks
+        play_into_mic(wav if wav.exists() else SPEECH_WAV).join(30)
+        qtbot.waitUntil(lambda: w.core.conversation.last("user") is not None, timeout=30_000)
+        qtbot.waitUntil(lambda: w.core.conversation.last("avatar") is not None, timeout=30_000)
+        t_user = rec.blocks[-1][0]  # the avatar's voice reaches the speaker sink after the user turn
+
+        def avatar_heard() -> bool:
+            after = [b for t0, b in list(rec.blocks) if t0 > t_user + 0.2]
+            return bool(after) and float(np.abs(np.concatenate(after)).max()) > 0.05
+
+        qtbot.waitUntil(avatar_heard, timeout=30_000)
+        qtbot.wait(1000)
+    assert not np.array_equal(first, w.stage.view.last_frame)  # the avatar moves
+    w.grab().save(str(tmp_path / "lite_talking.png"))
+    print("captions:", w.captions.texts(), "latency:", [t.ms for t in w.core.latency.turns])
