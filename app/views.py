@@ -30,8 +30,7 @@ def rgb_to_qimage(frame: np.ndarray) -> QImage:
 SOFTWARE_GL = ("llvmpipe", "softpipe", "swrast", "software", "lavapipe")
 
 
-def opengl_renderer() -> str | None:
-    """The OpenGL renderer string, or None when no OpenGL context can be made current."""
+def _probe_gl(read_renderer: bool) -> str | None:
     if QGuiApplication.platformName() in ("offscreen", "minimal", "vnc"):
         return None
     ctx = QOpenGLContext()
@@ -41,16 +40,24 @@ def opengl_renderer() -> str | None:
     surface.create()
     renderer: str | None = None
     if ctx.makeCurrent(surface):
-        funcs = ctx.functions()  # owned by ctx: drop our wrapper before the context goes
-        renderer = str(funcs.glGetString(0x1F01) or "unknown")  # GL_RENDERER
-        del funcs
+        renderer = "unknown"
+        if read_renderer:
+            from vispy.gloo import gl
+
+            renderer = str(gl.glGetParameter(gl.GL_RENDERER) or "unknown")
         ctx.doneCurrent()
     surface.destroy()
     return renderer
 
 
+def opengl_renderer() -> str | None:
+    """The OpenGL renderer string, or None when no OpenGL context can be made current."""
+    return _probe_gl(read_renderer=True)
+
+
 def opengl_available() -> bool:
-    return opengl_renderer() is not None
+    return _probe_gl(read_renderer=False) is not None
+
 
 
 class AvatarView(QWidget):

@@ -65,9 +65,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--threads", type=int, default=0, help="CPU threads (default: half the cores)")
     p.add_argument("--core", action="store_true", help="time only the core step on device tensors")
-    p.add_argument(
-        "--cuda-graph", action="store_true", help="replay the step as a CUDA graph (GPU only)"
-    )
+    p.add_argument("--cuda-graph", action="store_true", help="replay the step as a CUDA graph (GPU only)")
     return p
 
 

@@ -14,9 +14,8 @@ pytestmark = pytest.mark.gui
 def to_array(img: QImage) -> np.ndarray:
     img = img.convertToFormat(QImage.Format.Format_RGB888)
     buf = np.frombuffer(img.constBits(), np.uint8, count=img.bytesPerLine() * img.height())
-    return buf.reshape(img.height(), img.bytesPerLine())[:, : img.width() * 3].reshape(
-        img.height(), img.width(), 3
-    )
+    rows = buf.reshape(img.height(), img.bytesPerLine())[:, : img.width() * 3]
+    return rows.reshape(img.height(), img.width(), 3).copy()  # copy: the QImage dies on return
 
 
 @pytest.mark.parametrize("use_gl", [True, False], ids=["vispy", "qpainter"])

@@ -259,9 +259,9 @@ def test_pause_inside_a_turn_does_not_leak_a_speculative_answer(lite_model, user
 def test_bad_session_settings_are_explained(lite_model, tmp_path):
     from engine.models.lite.persona import PersonaError
 
-    with pytest.raises(ValueError, match="unknown voice 'nobody'.*available: joe"):
+    with pytest.raises(ValueError, match=r"unknown voice 'nobody'.*available: joe"):
         lite_model.open(SessionSpec(voice="nobody"))
-    with pytest.raises(ValueError, match="unknown avatar 'zed'.*ada"):
+    with pytest.raises(ValueError, match=r"unknown avatar 'zed'.*ada"):
         lite_model.open(SessionSpec(avatar="zed"))
     with pytest.raises(ValueError, match="eot_ms='soon' must be a number"):
         lite_model.open(SessionSpec(options={"eot_ms": "soon"}))
