@@ -59,7 +59,6 @@ def opengl_available() -> bool:
     return _probe_gl(read_renderer=False) is not None
 
 
-
 class AvatarView(QWidget):
     """Common base: `set_frame`, `frames_drawn`, `kind`; emits `failed` if rendering breaks."""
 

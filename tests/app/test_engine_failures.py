@@ -68,3 +68,15 @@ def qtbot_button():
     from PySide6.QtCore import Qt
 
     return Qt.MouseButton.LeftButton
+
+
+def test_closing_while_the_engine_starts_leaves_nothing_behind(duet_window, qtbot):
+    import time
+
+    w = duet_window("testecho")
+    qtbot.wait(200)  # the engine is still loading ("starting engine…")
+    assert w.core._live is None and w.state_pill.text().startswith("starting")
+    t0 = time.monotonic()
+    w.close()
+    assert time.monotonic() - t0 < 30  # does not wait for the start timeout (120 s)
+    assert w.core.client is None
