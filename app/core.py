@@ -27,6 +27,7 @@ from engine.protocol import (
     Health,
     PlaybackReport,
     Ready,
+    SessionOpened,
     SessionSpec,
     StateChanged,
     Timings,
@@ -110,6 +111,7 @@ class DuetCore(QObject):
         self.engine_queue = 0
         self.engine_overruns: dict[str, int] = {}
         self.restarts = 0
+        self.session_open = False
         self.present_delay_s = 0.0  # EMA of frame_due -> drawn; frames are picked this much early
         self._due_at = 0.0
         self.last_error = ""
@@ -145,7 +147,8 @@ class DuetCore(QObject):
         self._last_report = -1
         self.client.open_session(self.spec)
         self._live = self.client
-        self.conversation.set_state("listening")
+        self.session_open = False  # until SessionOpened: the model may still load persona/voice
+        self.conversation.set_state("starting")
 
     def _job_done(self, kind: str, fut: cf.Future[Any]) -> None:
         if self._closing:
@@ -163,7 +166,7 @@ class DuetCore(QObject):
             except Exception as e:
                 self._engine_failed(f"Could not open a session: {e}")
                 return
-            self.status.emit("", "")
+            self.status.emit("info", "Opening the session…")
             self.ready.emit(self.ready_info)
             log.info("engine ready: %s", self.ready_info)
 
@@ -335,6 +338,22 @@ class DuetCore(QObject):
             self._due_at = now
             self.frame_due.emit(picked[1])
         self._poll_latency()
+        if self._n % 200 == 0:  # once a second: notice devices that died (unplugged)
+            self._check_devices()
+
+    def _check_devices(self) -> None:
+        if isinstance(self.mic, MicCapture) and not self.mic.running:
+            log.warning("microphone stream stopped")
+            self.close_mic()
+            self.mic = SilenceSource(self.assembler)
+            self.mic.start()
+            self.mic_message.emit(
+                "The microphone stopped (unplugged?) — type to talk, or pick a microphone / Rescan devices."
+            )
+        if self.player._stream is not None and not self.player.running:
+            log.warning("speaker stream stopped")
+            self.player.stop()
+            self.speaker_message.emit("The speaker stopped (unplugged?) — pick a speaker / Rescan devices.")
 
     def frame_presented(self, t: float) -> None:
         """The view drew the last frame at monotonic t: learn the display delay and lead by it."""
@@ -368,6 +387,11 @@ class DuetCore(QObject):
 
     def handle_event(self, ev: object) -> None:
         match ev:
+            case SessionOpened():
+                self.session_open = True
+                self.status.emit("", "")
+                if self.conversation.state == "starting":
+                    self.conversation.set_state("listening")
             case Transcript(side=side, text=text, final=final):
                 self.conversation.transcript(side, text, final)
             case StateChanged(state=state):

@@ -58,3 +58,20 @@ def test_pickers_list_assets_and_models(duet_window):
     models = [w.model_combo.itemData(i) for i in range(w.model_combo.count())]
     assert "lite" in models and "testecho" in models  # the current (test) model stays selectable
     assert w.model_combo.currentData() == "testecho"
+
+
+@pytest.mark.audio
+def test_a_microphone_that_dies_falls_back_to_silence_and_says_so(duet_window, qtbot, pipewire):
+    from app.mic import MicCapture, SilenceSource
+
+    w = duet_window(start=False)
+    w.core.set_mic("")
+    w.core.timer.start()
+    assert isinstance(w.core.mic, MicCapture) and w.core.mic_ok
+    w.core.mic._stream.abort()  # what an unplugged device looks like to PortAudio: the stream ends
+    qtbot.waitUntil(lambda: isinstance(w.core.mic, SilenceSource), timeout=5_000)
+    assert "microphone stopped" in w.device_note.text() and w.device_note.isVisible()
+    ticks = w.core.assembler.tick
+    qtbot.waitUntil(lambda: w.core.assembler.tick > ticks + 5, timeout=5_000)  # the clock keeps going
+    w.core.set_mic("")  # picking it again works without a restart
+    assert w.core.mic_ok and not w.device_note.text()

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from .harness import install_placeholder_performer, resample
+from .harness import resample
 
 FRONT_CENTER = Path("/usr/share/sounds/alsa/Front_Center.wav")
 
@@ -67,7 +67,6 @@ def front_center() -> np.ndarray:
 
 @pytest.fixture(scope="session")
 def performer_api():
-    install_placeholder_performer()
     import engine.models.lite.performer as perf
 
     return perf

@@ -8,8 +8,6 @@ mic input, delayed and attenuated, to simulate open speakers.
 
 from __future__ import annotations
 
-import sys
-import types
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -96,14 +94,11 @@ def run_model(
             src = av16[max(lo, 0) : max(hi, 0)]
             seg[len(seg) - len(src) :] = src if hi > 0 else seg[:0]
             unit_mic += echo[1] * seg
-        k = 0
         cam = np.zeros((0, 1, 1, 3), np.uint8)
         cam_ticks = np.zeros(0, np.int64)
         if camera is not None:
             cam = np.stack([camera[min(t, len(camera) - 1)] for t in range(tick, tick + 4)])
             cam_ticks = np.arange(tick, tick + 4, dtype=np.int64)
-            k = 4
-        del k
         out = model.step(UnitIn(tick, 4, unit_mic, cam, cam_ticks))
         result.outs.append(out)
         result.events.extend(out.events)
@@ -122,46 +117,3 @@ def run_model(
             for i in range(out.n_ticks):
                 frames[out.tick + i] = out.frames[i]
     return result
-
-
-# ------------------------------------------------------------------ placeholder performer
-def install_placeholder_performer() -> bool:
-    """Until engineer D's renderer exists: a tiny stand-in with the same API, in tests only.
-
-    Returns True if the placeholder was installed (False: the real performer is importable).
-    """
-    try:
-        from engine.models.lite.performer import PerformCue, Performer, mouth_open_fraction
-
-        return False
-    except ImportError:
-        pass
-    mod = types.ModuleType("engine.models.lite.performer")
-
-    @dataclass(frozen=True)
-    class PerformCue:
-        mode: str
-        mouth: object
-        gaze: tuple[float, float] = (0.0, 0.0)
-        nod: bool = False
-        user_present: bool = False
-
-    class Performer:
-        def __init__(self, avatar_id: str, size: int = 512, seed: int = 0) -> None:
-            self.size = size
-
-        def frame(self, t_s: float, cue: PerformCue) -> np.ndarray:
-            img = np.full((self.size, self.size, 3), 40, np.uint8)
-            h = int(cue.mouth.open * self.size // 4)
-            c = self.size // 2
-            img[c : c + h, c - 20 : c + 20] = 255
-            return img
-
-    def mouth_open_fraction(frame: np.ndarray, avatar_id: str) -> float:
-        c = frame.shape[0] // 2
-        return float(np.sum(frame[c:, c, 0] == 255)) / (frame.shape[0] // 4)
-
-    mod.PerformCue, mod.Performer, mod.mouth_open_fraction = PerformCue, Performer, mouth_open_fraction
-    mod.list_avatars = lambda: ["ada", "max"]
-    sys.modules["engine.models.lite.performer"] = mod
-    return True

@@ -6,13 +6,12 @@ import socket
 import threading
 import time
 
-import numpy as np
 import pytest
 
 from engine.models.lite.brain import ScriptBrain
 from engine.models.lite.llm import LlmBrain
 from engine.models.lite.persona import load_persona
-from engine.protocol import SessionSpec, Transcript, UnitIn
+from engine.protocol import Decision, DecisionChanged, SessionSpec, Transcript, UnitIn
 
 from .fake_llm import FakeLlm
 
@@ -125,13 +124,13 @@ def test_lite_model_speaks_the_llm_reply(lite_model):
         lite_model.open(spec)
         lite_model.user_text("tell me something", operator=False)
         said = []
-        for u in range(40):
+        for u in range(60):
             out = lite_model.step(UnitIn.silent(u * 4, 4))
             said += [e.text for e in out.events if isinstance(e, Transcript) and e.side == "avatar"]
-            if u > 2 and out.pcm is None and said:
-                break
-        assert said[:2] == ["Hello from the model.", "This is a second sentence."]
-        assert any(np.any(o) for o in [out.frames])
+            if any(isinstance(e, DecisionChanged) and e.decision is Decision.LISTEN for e in out.events):
+                break  # the answer is over
+        assert said == ["Hello from the model.", "This is a second sentence.", "Bye now!"]
+        assert out.frames.shape == (4, 128, 128, 3) and out.frames.any()
 
 
 def test_lite_model_with_unusable_llm_settings_uses_the_script(lite_model):

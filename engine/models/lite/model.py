@@ -187,7 +187,7 @@ class LiteModel:
         probs = self._vad.process(residual)
         t2 = time.perf_counter()
         timings["echo"], timings["vad"] = (t1 - t0) * 1000, (t2 - t1) * 1000
-        asr_ms = 0.0
+        asr_ms = turn_ms = 0.0
         n_chunks = len(probs)
         start_sample = unit.tick * MIC_SAMPLES_PER_TICK
         for i in range(n_chunks):
@@ -205,10 +205,12 @@ class LiteModel:
             ta = time.perf_counter()
             if self._asr.active:
                 self._asr.feed(chunk)
-            if update is not None:
+            tb = time.perf_counter()
+            asr_ms += (tb - ta) * 1000
+            if update is not None:  # ASR finish, intent matching, replies, barge-in
                 ev, t_ev = update.event, update.t_s
                 yielded |= self._on_turn_event(ev, t_ev, chunk_start_s, unit, out_tick, events)
-            asr_ms += (time.perf_counter() - ta) * 1000
+                turn_ms += (time.perf_counter() - tb) * 1000
         if self._asr.active:
             ta = time.perf_counter()
             partial = self._asr.partial()
@@ -219,7 +221,7 @@ class LiteModel:
             # a lone word is rarely a whole turn ("Front ... center"): wait longer before answering
             short = len(self._partial.split()) < 2
             self._turns.config.eot_ms = self._eot_ms * (2.0 if short else 1.0)
-        timings["asr"] = asr_ms
+        timings["asr"], timings["turn"] = asr_ms, turn_ms
 
         # seeing
         t0 = time.perf_counter()
