@@ -9,8 +9,6 @@ import os
 import signal
 import sys
 
-from engine.protocol import SessionSpec
-
 log = logging.getLogger("app")
 
 
@@ -23,6 +21,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     view = p.add_mutually_exclusive_group()
     view.add_argument("--no-gl", action="store_true", help="use the QPainter view instead of OpenGL (vispy)")
     view.add_argument("--gl", action="store_true", help="use the vispy OpenGL view even on software OpenGL")
+    p.add_argument("--brain", choices=["script", "llm"], help="persona script, or a chat server (--llm-url)")
+    p.add_argument("--llm-url", help="OpenAI-compatible base URL, e.g. http://127.0.0.1:11434/v1")
+    p.add_argument("--llm-model", help="model name on the chat server, e.g. llama3.2")
     p.add_argument("--no-camera", action="store_true", help="audio-only: do not open a camera")
     p.add_argument("--hud", action="store_true", help="show the latency HUD (Ctrl+H toggles)")
     p.add_argument("--reset-settings", action="store_true", help="forget saved devices, pickers and geometry")
@@ -61,6 +62,16 @@ def main(argv: list[str] | None = None) -> int:
         settings.persona = args.persona
     if args.avatar:
         settings.avatar = args.avatar
+    if args.llm_url is not None:
+        settings.llm_url = args.llm_url
+        settings.brain = "llm" if args.llm_url else "script"
+    if args.llm_model is not None:
+        settings.llm_model = args.llm_model
+    if args.brain:
+        settings.brain = args.brain
+    if settings.brain == "llm" and not settings.llm_url:
+        print("duet: --brain llm needs --llm-url (an OpenAI-compatible server)", file=sys.stderr)
+        return 2
     if args.no_camera:
         settings.camera_enabled = False
     if args.hud:
@@ -87,7 +98,7 @@ def main(argv: list[str] | None = None) -> int:
     app.aboutToQuit.connect(closed.set)
     app.setQuitOnLastWindowClosed(True)
 
-    spec = SessionSpec(persona=settings.persona, avatar=settings.avatar)
+    spec = settings.session_spec()
     core = DuetCore(settings.model, spec, settings.mic_device, settings.speaker_device)
     use_gl: bool | str = False if args.no_gl else True if args.gl else "auto"
     window = MainWindow(core, settings, use_gl=use_gl)

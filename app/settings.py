@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from engine import paths
+from engine.protocol import SessionSpec
 
 log = logging.getLogger(__name__)
 FILE_NAME = "settings.json"
@@ -31,8 +32,21 @@ class Settings:
     push_to_talk: bool = False
     hud: bool = False
     self_view: bool = True
+    brain: str = "script"  # "script" (persona YAML) | "llm" (OpenAI-compatible chat server)
+    llm_url: str = ""  # e.g. http://127.0.0.1:11434/v1 (Ollama) or http://127.0.0.1:8080/v1 (llama.cpp)
+    llm_model: str = ""  # model name the server knows, e.g. llama3.2
     geometry: str = ""  # QWidget.saveGeometry() as hex
     extra: dict[str, str] = field(default_factory=dict)
+
+    def session_spec(self) -> SessionSpec:
+        """The session the engine is opened with, from the persisted pickers and brain settings."""
+        return SessionSpec(
+            persona=self.persona,
+            avatar=self.avatar,
+            brain=self.brain if self.llm_url else "script",
+            llm_url=self.llm_url,
+            llm_model=self.llm_model,
+        )
 
     @staticmethod
     def path() -> Path:

@@ -41,3 +41,19 @@ def test_unknown_model_is_a_clear_error(capsys):
 
     assert main(["--model", "nope"]) == 2
     assert "unknown model 'nope'" in capsys.readouterr().err
+
+
+def test_brain_settings_persist_and_reach_the_session_spec():
+    from app.settings import Settings
+
+    s = Settings(brain="llm", llm_url="http://127.0.0.1:9/v1", llm_model="tiny", persona="booth")
+    s.save()
+    spec = Settings.load().session_spec()
+    assert (spec.brain, spec.llm_url, spec.llm_model, spec.persona) == (
+        "llm",
+        "http://127.0.0.1:9/v1",
+        "tiny",
+        "booth",
+    )
+    # "llm" without a server URL falls back to the persona script instead of failing the session
+    assert Settings(brain="llm", llm_url="").session_spec().brain == "script"
