@@ -43,7 +43,9 @@ def personas() -> list[Choice]:
 
 
 def avatars() -> list[Choice]:
-    return _yaml_choices(paths.assets_dir() / "avatars")
+    """Avatars; the first entry ("") means "the one the persona names"."""
+    persona_own = Choice("", "Persona's own", "the avatar the persona's YAML names")
+    return [persona_own, *_yaml_choices(paths.assets_dir() / "avatars")]
 
 
 def models(include_hidden: bool = False) -> list[Choice]:

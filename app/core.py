@@ -229,12 +229,15 @@ class DuetCore(QObject):
         self.close_mic()
         self.player.stop()
         client, self.client = self.client, None
-        if self._job is not None and not self._job[1].cancel() and not self._job[1].done():
-            # a start/restart is waiting for Ready (up to its timeout) while holding the client's
-            # lifecycle lock: end the child so that wait fails at once and stop() can proceed
-            proc = getattr(client, "_proc", None)
-            if proc is not None and proc.exitcode is None:
-                proc.kill()
+        if (
+            self._job is not None
+            and not self._job[1].cancel()
+            and not self._job[1].done()
+            and client is not None
+        ):
+            # a start/restart is waiting for Ready (up to its timeout): abort it at once
+            # (stop() below would also cancel it; this makes the intent explicit)
+            client.cancel_start()
         if client is not None:
             try:
                 client.stop(timeout_s=3)

@@ -24,7 +24,7 @@ FILE_NAME = "settings.json"
 class Settings:
     model: str = "lite"
     persona: str = "guide"
-    avatar: str = "ada"
+    avatar: str = ""  # "" = the avatar the persona names
     camera: str = ""  # QCameraDevice id (bytes decoded as latin-1); "" = system default
     camera_enabled: bool = True
     mic_device: str = ""  # sounddevice input device name; "" = default

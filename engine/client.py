@@ -4,7 +4,9 @@ torch-free: the engine process imports model code, this module never does. Media
 shared-memory rings (engine.ipc), control and events through a message channel. A monitor thread
 reads events, pings every `ping_period_s`, and reports a crashed engine (process exit) or a hung
 one (no Pong for `hang_timeout_s`) as EngineDown within ~2 s. No call blocks longer than its
-timeout; stop() always leaves no child process behind.
+timeout; stop() always leaves no child process behind. A start() or restart() still waiting for
+Ready is aborted promptly (EngineStartError "cancelled") by cancel_start() or stop() from another
+thread.
 """
 
 from __future__ import annotations
@@ -111,22 +113,45 @@ class EngineClient:
         self._gen = 0  # engine generation: a monitor only reports for its own engine
         self._down = False
         self._ping_seq = MONITOR_SEQ_BASE
+        # bumped by cancel_start()/stop() without taking _life: a start() that began before the bump
+        # sees it change and gives up (it holds _life while it waits for Ready)
+        self._cancel_epoch = 0
+        self._cancel_lock = threading.Lock()
 
     # ------------------------------------------------------------------ lifecycle
     def start(self, timeout_s: float = 120.0) -> Ready:
-        """Spawn the engine and wait for Ready. Idempotent while the engine is running."""
+        """Spawn the engine and wait for Ready. Idempotent while the engine is running.
+
+        EngineStartError("... cancelled") if cancel_start() or stop() is called (from another
+        thread) before it returns; the half-started engine process is then gone.
+        """
+        epoch = self._cancel_epoch
         with self._life:
             if self._proc is not None and self.ready is not None and self.alive:
                 return self.ready
             if self._proc is not None:
                 self._kill_and_clean()
             self._start_timeout_s = timeout_s
-            return self._spawn(timeout_s)
+            return self._spawn(timeout_s, epoch)
+
+    def cancel_start(self) -> None:
+        """Abort a start()/restart() in progress on another thread; returns at once, never blocks.
+
+        The aborted call kills its engine process and raises EngineStartError("... cancelled")
+        within ~1 s. No effect on a running engine or on a start() called afterwards.
+        """
+        with self._cancel_lock:
+            self._cancel_epoch += 1
+
+    def _check_cancel(self, epoch: int) -> None:
+        if epoch != self._cancel_epoch:
+            raise EngineStartError(f"engine {self.model!r} start cancelled")
 
     def _resolved_log_path(self) -> Path:
         return self.log_path or paths.log_dir() / "engine.log"
 
-    def _spawn(self, timeout_s: float) -> Ready:
+    def _spawn(self, timeout_s: float, epoch: int) -> Ready:
+        self._check_cancel(epoch)
         log_path = self._resolved_log_path()
         log_path.parent.mkdir(parents=True, exist_ok=True)
         log_offset = log_path.stat().st_size if log_path.exists() else 0
@@ -167,7 +192,7 @@ class EngineClient:
         self.consumed_tick = -1
         self.ready = None
         try:
-            ready = self._await_ready(timeout_s, log_path, log_offset)
+            ready = self._await_ready(timeout_s, log_path, log_offset, epoch)
         except BaseException:
             self._kill_and_clean()
             raise
@@ -182,12 +207,13 @@ class EngineClient:
         log.info("engine %r ready (pid %s, %s)", self.model, proc.pid, ready.device)
         return ready
 
-    def _await_ready(self, timeout_s: float, log_path: Path, log_offset: int) -> Ready:
+    def _await_ready(self, timeout_s: float, log_path: Path, log_offset: int, epoch: int) -> Ready:
         assert self._channel is not None and self._proc is not None
         deadline = time.monotonic() + timeout_s
         error = ""
         closed = False
         while time.monotonic() < deadline:
+            self._check_cancel(epoch)  # polled every <= 50 ms
             exited = self._proc.exitcode is not None  # read before draining: no message is missed
             msgs: list[object] = []
             if not closed:
@@ -225,7 +251,11 @@ class EngineClient:
         return f"{message}\n--- engine log ({log_path}) ---\n{tail}" if tail else message
 
     def stop(self, timeout_s: float = 3.0) -> None:
-        """Ask the engine to shut down; terminate, then kill it if it does not. Idempotent."""
+        """Ask the engine to shut down; terminate, then kill it if it does not. Idempotent.
+
+        Safe from any thread: a start()/restart() still waiting for Ready is cancelled first.
+        """
+        self.cancel_start()
         with self._life:
             proc = self._proc
             if proc is None:
@@ -239,11 +269,14 @@ class EngineClient:
             self._kill_and_clean()
 
     def restart(self) -> Ready:
-        """Kill whatever is left of the engine and spawn a new one (same model and options)."""
+        """Kill whatever is left of the engine and spawn a new one (same model and options).
+
+        Cancellable like start()."""
+        epoch = self._cancel_epoch
         with self._life:
             self._gen += 1
             self._kill_and_clean()
-            return self._spawn(self._start_timeout_s)
+            return self._spawn(self._start_timeout_s, epoch)
 
     def _kill_and_clean(self) -> None:
         proc = self._proc

@@ -11,7 +11,8 @@ testmarker MarkerTestModel: every 25th tick (tick % 25 == 0) the frame is white 
 testcrash  CrashTestModel: an echo model; user_text "crash" SIGKILLs the engine process, "hang"
            blocks the next step forever, "raise" raises RuntimeError in the next step, "slow" makes
            the next step take 0.5 s, "yield" makes the next step yield retroactively:
-           FlushOut(from_tick = its output tick - 2).
+           FlushOut(from_tick = its output tick - 2). Model option "slowload=SECONDS" makes the
+           factory (model load) sleep that long before the engine can be Ready.
 """
 
 from __future__ import annotations
@@ -160,6 +161,9 @@ class CrashTestModel(EchoTestModel):
     def __init__(self, options: ModelOptions | None = None) -> None:
         super().__init__(options)
         self._mode = ""
+        slowload = float(self.options.extra.get("slowload", 0))  # seconds: a model that loads slowly
+        if slowload > 0:
+            time.sleep(slowload)
 
     def user_text(self, text: str, operator: bool) -> None:
         if text == "crash":

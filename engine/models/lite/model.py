@@ -25,6 +25,7 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
+import cv2
 import numpy as np
 
 from engine.protocol import (
@@ -73,6 +74,8 @@ class LiteModel:
         performer_factory: Callable[[str, int], Any] | None = None,
     ) -> None:
         self.options = options or ModelOptions()
+        # one core for the whole cascade: cv2's worker threads only add contention (drawing ~4x slower)
+        cv2.setNumThreads(1)
         self.frame_size = int(opt_float(self.options.extra, "frame_size", 512))  # Ready.frame_size
         self._voice_factory = voice_factory
         self._performer_factory = performer_factory
@@ -140,6 +143,7 @@ class LiteModel:
         self._turn = -1  # current reply turn id in the speaker (-1: none)
         self._spec_turn = -1  # a speculative reply being synthesised during a pause (-1: none)
         self._spec_answer = ""
+        self._answering = -1  # speaker turn answering the latest user turn
         self._turn_started = False  # has the current reply emitted audio yet?
         self._decision = Decision.LISTEN
         self._state = ""
@@ -358,6 +362,7 @@ class LiteModel:
                 self._say(answer)
         else:
             self._reply(text)
+        self._answering = self._turn  # the reply turn that answers the user's words in last_final
         return False
 
     def _speculate(self) -> None:
@@ -388,7 +393,7 @@ class LiteModel:
         # the onset was confirmed at the end of this chunk: output from that tick on must not be heard
         detect_tick = math.ceil((chunk_start_s + VAD_CHUNK / MIC_RATE) / TICK_S - 1e-9)
         from_tick = min(out_tick, max(detect_tick, unit.played_tick + 1))
-        if not self._turn_started and self._turn >= 0:
+        if not self._turn_started and self._turn >= 0 and self._turn == self._answering:
             self._carry = f"{self._carry} {self.last_final}".strip()  # unanswered: keep the words
         self._stop_reply()
         self._echo.drop_reference(from_tick)
