@@ -20,7 +20,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--fullscreen", action="store_true", help="start fullscreen (F11 toggles)")
     view = p.add_mutually_exclusive_group()
     view.add_argument("--no-gl", action="store_true", help="use the QPainter view instead of OpenGL (vispy)")
-    view.add_argument("--gl", action="store_true", help="use the vispy OpenGL view even on software OpenGL")
+    view.add_argument(
+        "--gl",
+        action="store_true",
+        help="always the vispy OpenGL view (default when OpenGL works)",
+    )
     p.add_argument("--brain", choices=["script", "llm"], help="persona script, or a chat server (--llm-url)")
     p.add_argument("--llm-url", help="OpenAI-compatible base URL, e.g. http://127.0.0.1:11434/v1")
     p.add_argument("--llm-model", help="model name on the chat server, e.g. llama3.2")

@@ -1,4 +1,4 @@
-"""Avatar views: a vispy SceneCanvas (OpenGL texture upload) and a QPainter fallback.
+"""Avatar views: vispy.gloo in a native OpenGL window (texture upload) and a QPainter fallback.
 
 Both take RGB uint8 (S, S, 3) frames through `set_frame`, keep the aspect ratio on resize and
 letterbox on the dark background. `make_avatar_view` picks vispy when an OpenGL context can be
@@ -25,9 +25,6 @@ def rgb_to_qimage(frame: np.ndarray) -> QImage:
     frame = np.ascontiguousarray(frame, dtype=np.uint8)
     h, w, _ = frame.shape
     return QImage(frame.data, w, h, 3 * w, QImage.Format.Format_RGB888).copy()
-
-
-SOFTWARE_GL = ("llvmpipe", "softpipe", "swrast", "software", "lavapipe")
 
 
 def _probe_gl(read_renderer: bool) -> str | None:
@@ -127,80 +124,79 @@ def _fit(w: int, h: int, box_w: int, box_h: int) -> QRectF:
 
 
 class VispyView(AvatarView):
-    """vispy SceneCanvas (backend pyside6) with one Image visual; the camera keeps aspect 1:1."""
+    """OpenGL view: vispy.gloo draws the frame as a texture in a native GL window (app.gl_window)
+    embedded with createWindowContainer; the GPU scales it with aspect kept.
+
+    Not a QOpenGLWidget on purpose: that makes Qt compose the whole top-level window through
+    OpenGL on every frame, which on Mesa llvmpipe costs ~3x the CPU of the QPainter view. The
+    embedded native window is drawn on top of its non-native siblings, so overlays on the view
+    (self-view, HUD) are made native windows stacked above it (see `_lift_overlays`).
+    """
 
     kind = "vispy"
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        from vispy import app as vapp
-        from vispy import scene
+        from .gl_window import GLFrameWindow
 
-        vapp.use_app("pyside6")
-        # autoswap=False: QOpenGLWidget composes its FBO itself; swapping its offscreen surface only
-        # costs a full GPU sync per frame (~17 ms on Mesa llvmpipe)
-        self._canvas = scene.SceneCanvas(
-            keys=None, show=False, bgcolor=BACKGROUND, parent=self, vsync=False, autoswap=False
-        )
-        self._view = self._canvas.central_widget.add_view()
-        self._view.camera = scene.PanZoomCamera(aspect=1)
-        self._view.camera.flip = (False, True, False)
-        self._view.camera.interactive = False
-        self._shape: tuple[int, int] = (0, 0)
-        # uint8 texture, scaled on the GPU: no per-frame float conversion or min/max on the CPU
-        self._image = scene.visuals.Image(
-            np.zeros((8, 8, 3), np.uint8),
-            parent=self._view.scene,
-            interpolation="linear",
-            texture_format="auto",
-            clim=(0, 255),
-        )
-        self._set_range(8, 8)
-        self.draws = 0
-        self._canvas.events.draw.connect(self._on_draw)
+        # native view (and, through it, native ancestors): the container then parents the GL window
+        # to its own native window. Without this the GL window is parented to the top-level window
+        # and any native sibling created later (the overlays below) is stacked over it: a blank view.
+        self.setAttribute(Qt.WidgetAttribute.WA_NativeWindow, True)
+        self._gl = GLFrameWindow(BACKGROUND, on_drawn=self._notify_presented, on_error=self.failed.emit)
+        self._container = QWidget.createWindowContainer(self._gl, self)
+        self._container.setAttribute(Qt.WidgetAttribute.WA_NativeWindow, True)
+        self._container.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+        self._container.setMinimumSize(1, 1)
         lay = QVBoxLayout(self)
         lay.setContentsMargins(0, 0, 0, 0)
-        lay.addWidget(self._canvas.native)
+        lay.addWidget(self._container)
 
-    def _on_draw(self, event: object) -> None:
-        self.draws += 1
-        self._notify_presented()
-
-    def _set_range(self, w: int, h: int) -> None:
-        self._shape = (h, w)
-        self._view.camera.set_range(x=(0, w), y=(0, h), margin=0)
+    @property
+    def draws(self) -> int:
+        """Buffer swaps that showed a frame (0 while nothing could be drawn)."""
+        return self._gl.draws
 
     def set_frame(self, frame: np.ndarray) -> None:
         self.last_frame = frame
-        h, w = frame.shape[:2]
-        self._image.set_data(frame)
-        if (h, w) != self._shape:
-            self._set_range(w, h)
+        self._gl.set_frame(frame)
         self.frames_set += 1
-        self._canvas.update()
+
+    def showEvent(self, event: object) -> None:
+        super().showEvent(event)  # type: ignore[arg-type]
+        self._lift_overlays()
+
+    def _lift_overlays(self) -> None:
+        """Sibling widgets stacked above this view (overlays) become native child windows so the
+        GL window does not hide them; they keep their stacking order (raise_ them as before)."""
+        parent = self.parentWidget()
+        if parent is None:
+            return
+        siblings = [w for w in parent.children() if isinstance(w, QWidget) and w is not self]
+        for w in siblings:  # children() is bottom-to-top: raising each in turn keeps their order
+            if not w.isWindow():
+                w.setAttribute(Qt.WidgetAttribute.WA_NativeWindow, True)
+                w.raise_()
 
     def snapshot(self) -> QImage:
-        img = self._canvas.render(alpha=False)  # (H, W, 3|4) uint8
-        return rgb_to_qimage(np.ascontiguousarray(img[..., :3]))
+        img = self._gl.read_pixels()
+        if img is None:
+            return super().snapshot()
+        return rgb_to_qimage(img)
 
     def close_view(self) -> None:
-        try:
-            self._canvas.events.draw.disconnect(self._on_draw)
-            self._canvas.close()
-        except Exception as e:  # closing a GL canvas twice or without a context
-            log.debug("vispy close: %s", e)
+        self._gl.release()
 
 
 def make_avatar_view(use_gl: bool | str, parent: QWidget | None = None) -> AvatarView:
-    """use_gl: True = vispy when OpenGL works; False = QPainter; "auto" = vispy on a hardware GL
-    driver, QPainter on a software rasterizer (llvmpipe), where composing a QOpenGLWidget into the
-    window costs far more CPU than painting the frame (measured: ~87% vs ~27% of a core)."""
+    """use_gl: True or "auto" = the vispy view when an OpenGL context works (software rasterizers
+    included: the native GL window costs ~34% of a core at 25 fps on Mesa llvmpipe, measured with
+    `python -m app.bench`), else QPainter; False = QPainter."""
     if use_gl == "auto":
         renderer = opengl_renderer()
-        soft = renderer is not None and any(k in renderer.lower() for k in SOFTWARE_GL)
-        if soft:
-            log.info("software OpenGL (%s): using the QPainter view (--gl forces vispy)", renderer)
-        use_gl = renderer is not None and not soft
+        if renderer is not None:
+            log.info("OpenGL renderer: %s", renderer)
+        use_gl = renderer is not None
     if use_gl and opengl_available():
         try:
             return VispyView(parent)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from tests.support.models import decode_tick
+
 from .conftest import play_into_mic
 from .test_views import to_array
 
@@ -61,3 +63,11 @@ def test_typed_text_gets_a_caption_reply_and_screenshot_is_not_blank(duet_window
     whole = w.grab()
     whole.save(str(tmp_path / "window.png"))
     assert not whole.isNull() and whole.width() > 600
+    # what the X server shows (the GL view is a native window: only a screen grab sees whether it is
+    # stacked under other native windows, which once left the view blank while it drew fine)
+    view = w.stage.view
+    centre = view.mapToGlobal(view.rect().center())
+    screen = to_array(view.screen().grabWindow(0, centre.x() - 2, centre.y() - 2, 5, 5).toImage())
+    shown, latest = decode_tick(screen[2:3, 2:3]), decode_tick(view.last_frame)
+    # the grabbed pixel is one of the last frames (not the background, whose blue is 0x15)
+    assert 0 <= latest - shown <= 25, (screen[2, 2], view.last_frame[0, 0])
