@@ -1,4 +1,4 @@
-"""`duet-engine`: the headless command line (run, demo, models, bench, train).
+"""`duet-engine`: the headless command line (run, demo, show, models, voices, bench, train).
 
 User errors print one line `duet-engine: error: ...` to stderr and exit 1 (argparse usage errors: 2);
 no tracebacks. Results are JSON on stdout.
@@ -128,6 +128,9 @@ def build_parser() -> argparse.ArgumentParser:
     models = sub.add_parser("models", help="list the available models")
     models.add_argument("--json", action="store_true", help="print JSON")
     models.add_argument("--all", action="store_true", help="include hidden (test) models")
+
+    voices = sub.add_parser("voices", help="list the lite voices (a persona's `voice:`)")
+    voices.add_argument("--json", action="store_true", help="print JSON")
 
     bench = sub.add_parser("bench", help="run a benchmark (prints JSON)")
     bench.add_argument("kind", choices=sorted(BENCHES), help="what to benchmark")
@@ -304,6 +307,18 @@ def cmd_models(a: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_voices(a: argparse.Namespace) -> int:
+    from engine.models.lite.voice import VOICE_PRESETS
+
+    if a.json:
+        print(json.dumps([{"id": k, "description": v.description} for k, v in sorted(VOICE_PRESETS.items())]))
+    else:
+        width = max(len(k) for k in VOICE_PRESETS)
+        for k, v in sorted(VOICE_PRESETS.items()):
+            print(f"{k:<{width}}  {v.description}")
+    return 0
+
+
 def passthrough(argv: list[str]) -> tuple[str, str, list[str]] | None:
     """`bench KIND ARGS...` / `train ARGS...`: (target, what, ARGS) handed over untouched, else None."""
     if argv[:1] == ["train"]:
@@ -325,6 +340,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "run": cmd_run,
     "demo": cmd_demo,
     "models": cmd_models,
+    "voices": cmd_voices,
     "show": cmd_show,
     "bench": cmd_bench,
     "train": cmd_train,

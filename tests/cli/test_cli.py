@@ -62,6 +62,17 @@ def test_models_lists_user_models() -> None:
     assert all(r["description"] for r in rows)
 
 
+def test_voices_lists_the_persona_voice_ids() -> None:
+    from engine.models.lite.voice import list_voices
+
+    p = cli("voices")
+    assert p.returncode == 0, p.stderr
+    ids = [line.split()[0] for line in p.stdout.strip().splitlines()]
+    assert ids == list_voices() and "joe" in ids
+    rows = json.loads(cli("voices", "--json").stdout)
+    assert [r["id"] for r in rows] == ids and all(r["description"] for r in rows)
+
+
 def test_run_writes_a_session_and_prints_json(tmp_path: Path) -> None:
     wav = tmp_path / "in.wav"
     write_wav(wav)
