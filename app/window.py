@@ -7,6 +7,7 @@ persists Settings.
 from __future__ import annotations
 
 import logging
+import time
 
 import numpy as np
 from PySide6.QtCore import QByteArray, QEvent, QObject, Qt, QTimer
@@ -365,22 +366,29 @@ class MainWindow(QMainWindow):
     def _show_frame(self, frame: np.ndarray) -> None:
         self.stage.view.set_frame(frame)
 
+    GL_GRACE_S = 3.0  # frames given to a visible GL view this long without one drawn: fall back
+
     def _watch_view(self) -> None:
-        """If the GL view never draws while visible, swap in the QPainter view."""
-        if self.stage.view.kind != "vispy":
-            return
-        QTimer.singleShot(3000, self._check_gl)
+        """If the GL view never draws while visible, swap in the QPainter view. Polled once a second
+        until the first draw; the grace period counts from the first frame seen while visible (the
+        first draw also compiles shaders, slow on a cold software rasterizer)."""
+        self._gl_waiting_since: float | None = None
+        if self.stage.view.kind == "vispy":
+            QTimer.singleShot(1000, self._check_gl)
 
     def _check_gl(self) -> None:
         view = self.stage.view
-        if (
-            view.kind == "vispy"
-            and self.isVisible()
-            and getattr(view, "draws", 1) == 0
-            and view.frames_set > 0
-        ):
+        if view.kind != "vispy" or getattr(view, "draws", 1) > 0:
+            return  # drawing (or already replaced): stop watching
+        if not (self.isVisible() and view.frames_set > 0):
+            self._gl_waiting_since = None
+        elif self._gl_waiting_since is None:
+            self._gl_waiting_since = time.monotonic()
+        elif time.monotonic() - self._gl_waiting_since >= self.GL_GRACE_S:
             log.warning("OpenGL view did not draw: falling back to the QPainter view")
             self.use_painter_view()
+            return
+        QTimer.singleShot(1000, self._check_gl)
 
     def use_painter_view(self) -> None:
         self.stage.set_view(PainterView())

@@ -34,7 +34,9 @@ def _leaks() -> list[str]:
             w.close()
     for obj in gc.get_objects():
         try:
-            if isinstance(obj, QThread) and obj.isRunning():
+            # type(obj), not isinstance: isinstance reads __class__, which some lazy module
+            # attributes (torch's deprecated aliases) answer with a FutureWarning
+            if issubclass(type(obj), QThread) and obj.isRunning():
                 out.append(f"QThread {obj.objectName() or obj!r} still running")
         except RuntimeError:  # wrapper whose C++ object is gone
             continue

@@ -62,3 +62,15 @@ def test_auto_picks_the_gl_view_when_opengl_works(qtbot, monkeypatch):
     fallback = make_avatar_view("auto")
     qtbot.addWidget(fallback)
     assert fallback.kind == "qpainter"
+
+
+def test_window_falls_back_to_painter_when_gl_never_draws(duet_window, qtbot, pipewire, monkeypatch):
+    from app.gl_window import GLFrameWindow
+
+    monkeypatch.setattr(GLFrameWindow, "_render", lambda self, swap: False)  # a GL that shows nothing
+    w = duet_window("testecho", use_gl=True)
+    assert w.stage.view.kind == "vispy"
+    qtbot.waitUntil(lambda: w.stage.view.kind == "qpainter", timeout=20_000)
+    before = w.stage.view.frames_set
+    qtbot.waitUntil(lambda: w.stage.view.frames_set > before + 5, timeout=10_000)
+    assert w.stage.view.last_frame is not None
