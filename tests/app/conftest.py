@@ -81,6 +81,9 @@ def duet_window(qtbot, qapp) -> Iterator[Callable[..., object]]:
         qapp.processEvents()
         time.sleep(0.1)
         leaks = _leaks()
+    for w in made:  # audio streams outlive nothing: a stream left open would keep playing
+        if w.core.player.running or (w.core.mic is not None and getattr(w.core.mic, "running", False)):
+            leaks.append(f"audio stream of {w.core.model!r} window still running")
     assert not leaks, "leaked: " + "; ".join(leaks)
 
 
