@@ -16,8 +16,6 @@ import json
 import os
 import re
 import struct
-import types
-import typing
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, TypeVar
@@ -25,6 +23,8 @@ from typing import Any, TypeVar
 import torch
 from safetensors import safe_open
 from safetensors.torch import save_file
+
+from engine.protocol.typed import from_json
 
 CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "model.safetensors"
@@ -113,71 +113,13 @@ def resolve(path_or_repo: str | os.PathLike[str], revision: str | None = None) -
 
 
 # ---------------------------------------------------------------- config
-def _check_value(tp: Any, value: Any, where: str) -> Any:
-    origin = typing.get_origin(tp)
-    if origin in (typing.Union, types.UnionType):
-        for alt in typing.get_args(tp):
-            try:
-                return _check_value(alt, value, where)
-            except CheckpointError:
-                continue
-        raise CheckpointError(f"{where}: {value!r:.60} matches none of {tp}")
-    if tp is type(None):
-        if value is None:
-            return None
-        raise CheckpointError(f"{where}: expected null, got {value!r:.60}")
-    if tp is bool:
-        if isinstance(value, bool):
-            return value
-        raise CheckpointError(f"{where}: expected true/false, got {value!r:.60}")
-    if tp is int:
-        if isinstance(value, int) and not isinstance(value, bool):
-            return value
-        raise CheckpointError(f"{where}: expected an integer, got {value!r:.60}")
-    if tp is float:
-        if isinstance(value, int | float) and not isinstance(value, bool):
-            return float(value)
-        raise CheckpointError(f"{where}: expected a number, got {value!r:.60}")
-    if tp is str:
-        if isinstance(value, str):
-            return value
-        raise CheckpointError(f"{where}: expected a string, got {value!r:.60}")
-    if origin in (tuple, list):
-        if not isinstance(value, list):
-            raise CheckpointError(f"{where}: expected an array, got {value!r:.60}")
-        args = typing.get_args(tp)
-        items = [_check_value(args[0], v, f"{where}[{i}]") for i, v in enumerate(value)]
-        return tuple(items) if origin is tuple else items
-    if origin is dict:
-        if not isinstance(value, dict):
-            raise CheckpointError(f"{where}: expected an object, got {value!r:.60}")
-        _, val_t = typing.get_args(tp)
-        return {str(k): _check_value(val_t, v, f"{where}.{k}") for k, v in value.items()}
-    raise CheckpointError(f"{where}: unsupported config field type {tp}")  # pragma: no cover
-
-
 def config_from_dict(cls: type[T], data: Mapping[str, Any], source: str) -> T:
     """Validate `data` into the dataclass `cls`: unknown, missing or ill-typed fields are errors."""
     if not dataclasses.is_dataclass(cls):
         raise TypeError(f"{cls!r} is not a dataclass")
     if not isinstance(data, Mapping):
         raise CheckpointError(f"{source}: the config must be a JSON object")
-    hints = typing.get_type_hints(cls)
-    fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
-    unknown = sorted(set(data) - set(fields))
-    if unknown:
-        raise CheckpointError(f"{source}: unknown field(s) {unknown} for {cls.__name__}")
-    kwargs = {}
-    for name, f in fields.items():
-        if name not in data:
-            if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
-                raise CheckpointError(f"{source}: missing field {name!r}")
-            continue
-        kwargs[name] = _check_value(hints[name], data[name], f"{source}: field {name!r}")
-    try:
-        return cls(**kwargs)
-    except (TypeError, ValueError) as e:
-        raise CheckpointError(f"{source}: invalid config: {e}") from e
+    return from_json(cls, dict(data), source, CheckpointError, field_fmt="{where}: field {name!r}")
 
 
 def load_config(directory: str | os.PathLike[str], cls: type[T]) -> T:

@@ -8,15 +8,11 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import math
-import types
-import typing
 from enum import Enum
-from functools import cache
 from typing import Any
 
 from .messages import CONTROL_TYPES, EVENT_TYPES, PROTOCOL_VERSION
-from .units import SessionSpec
+from .typed import from_json
 
 MAX_MESSAGE_BYTES = 1 << 20  # 1 MiB: control and events are small; media goes through rings
 _ALL_TYPES: dict[str, type] = {**CONTROL_TYPES, **EVENT_TYPES}
@@ -81,76 +77,5 @@ def _to_plain(obj: Any) -> Any:
     return obj
 
 
-@cache
-def _hints(cls: type) -> dict[str, Any]:
-    return typing.get_type_hints(cls)
-
-
 def _from_plain(cls: type, data: Any, where: str) -> Any:
-    if not isinstance(data, dict):
-        raise ProtocolError(f"{where}: expected an object")
-    hints = _hints(cls)
-    known = {f.name: f for f in dataclasses.fields(cls)}
-    extra = set(data) - set(known)
-    if extra:
-        raise ProtocolError(f"{where}: unknown field(s) {sorted(extra)}")
-    kwargs = {}
-    for name, f in known.items():
-        if name not in data:
-            if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
-                raise ProtocolError(f"{where}: missing field {name!r}")
-            continue
-        kwargs[name] = _check(hints[name], data[name], f"{where}.{name}")
-    try:
-        return cls(**kwargs)
-    except (TypeError, ValueError) as e:
-        raise ProtocolError(f"{where}: {e}") from None
-
-
-def _check(tp: Any, value: Any, where: str) -> Any:
-    origin = typing.get_origin(tp)
-    if origin in (typing.Union, types.UnionType):
-        for alt in typing.get_args(tp):
-            try:
-                return _check(alt, value, where)
-            except ProtocolError:
-                continue
-        raise ProtocolError(f"{where}: {value!r:.40} matches none of {tp}")
-    if tp is type(None):
-        if value is None:
-            return None
-        raise ProtocolError(f"{where}: expected null")
-    if tp is bool:
-        if isinstance(value, bool):
-            return value
-        raise ProtocolError(f"{where}: expected a boolean")
-    if tp is int:
-        if isinstance(value, int) and not isinstance(value, bool) and -(2**63) <= value < 2**63:
-            return value
-        raise ProtocolError(f"{where}: expected a 64-bit integer")
-    if tp is float:
-        if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
-            return float(value)
-        raise ProtocolError(f"{where}: expected a finite number")
-    if tp is str:
-        if isinstance(value, str):
-            return value
-        raise ProtocolError(f"{where}: expected a string")
-    if isinstance(tp, type) and issubclass(tp, Enum):
-        try:
-            return tp(value)
-        except (ValueError, TypeError):
-            raise ProtocolError(f"{where}: {value!r:.40} is not one of {[m.value for m in tp]}") from None
-    if origin is dict:
-        key_t, val_t = typing.get_args(tp)
-        if not isinstance(value, dict):
-            raise ProtocolError(f"{where}: expected an object")
-        return {_check(key_t, k, where): _check(val_t, v, f"{where}[{k!r:.20}]") for k, v in value.items()}
-    if origin is tuple:
-        args = typing.get_args(tp)
-        if not isinstance(value, list):
-            raise ProtocolError(f"{where}: expected an array")
-        return tuple(_check(args[0], v, f"{where}[]") for v in value)
-    if tp is SessionSpec or (isinstance(tp, type) and dataclasses.is_dataclass(tp)):
-        return _from_plain(tp, value, where)
-    raise ProtocolError(f"{where}: unsupported field type {tp}")  # pragma: no cover - programming error
+    return from_json(cls, data, where, ProtocolError)

@@ -225,7 +225,7 @@ def test_weights_with_missing_and_extra_tensors(tmp_path: Path) -> None:
         ({"layers": [1, "x"]}, r"field 'layers'\[1\]"),
         ({"tag": 3}, r"field 'tag'"),
         ({"color": "red"}, r"config\.json: unknown field\(s\) \['color'\]"),
-        ({"d_hidden": 0}, r"config\.json: invalid config: d_hidden must be >= 1"),
+        ({"d_hidden": 0}, r"config\.json: d_hidden must be >= 1"),
     ],
 )
 def test_config_validation(saved: tuple[Path, Tiny, TinyConfig], edit: dict, pattern: str) -> None:
