@@ -19,7 +19,7 @@ import numpy as np
 
 from engine.protocol import MIC_RATE, MIC_SAMPLES_PER_TICK, TICK_S
 
-from .playback import AudioDeviceError
+from .playback import AudioDeviceError, close_stream, stream_active
 
 TickSink = Callable[[int, np.ndarray], None]  # (tick, float32 (640,))
 
@@ -147,15 +147,11 @@ class MicCapture:
 
     def stop(self) -> None:
         stream, self._stream = self._stream, None
-        if stream is not None:
-            try:
-                stream.stop()
-            finally:
-                stream.close()
+        close_stream(stream)
 
     @property
     def running(self) -> bool:
-        return self._stream is not None and bool(self._stream.active)
+        return stream_active(self._stream)
 
     def _callback(self, indata: np.ndarray, frames: int, time_info: Any, status: Any) -> None:
         now = time.monotonic()

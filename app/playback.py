@@ -199,15 +199,11 @@ class Player:
     def stop(self) -> None:
         with self._lock:
             stream, self._stream = self._stream, None
-        if stream is not None:
-            try:
-                stream.stop()
-            finally:
-                stream.close()
+        close_stream(stream)
 
     @property
     def running(self) -> bool:
-        return self._stream is not None and bool(self._stream.active)
+        return stream_active(self._stream)
 
     @property
     def latency_s(self) -> float:
@@ -257,3 +253,16 @@ class Player:
 
 class AudioDeviceError(RuntimeError):
     """A sound device is missing, busy or failed; the message is shown to the user as is."""
+
+
+def close_stream(stream: Any) -> None:
+    """Stop and close a sounddevice stream (None: nothing); close even if stopping fails."""
+    if stream is not None:
+        try:
+            stream.stop()
+        finally:
+            stream.close()
+
+
+def stream_active(stream: Any) -> bool:
+    return stream is not None and bool(stream.active)

@@ -3,7 +3,6 @@ and resampled to one frame a tick, lavfi fake cameras, and clear errors for bad 
 
 from __future__ import annotations
 
-from fractions import Fraction
 from pathlib import Path
 
 import av
@@ -11,6 +10,7 @@ import numpy as np
 import pytest
 
 from engine.media import FAKE_CAMERA, MediaError, MediaInput, fit_size
+from tests.support.media import make_mp4
 
 
 def make_wav(path: Path, seconds: float = 1.0, rate: int = 44100, freq: float = 440.0) -> None:
@@ -22,30 +22,6 @@ def make_wav(path: Path, seconds: float = 1.0, rate: int = 44100, freq: float = 
         f.sample_rate = rate
         f.pts = 0
         for p in [*s.encode(f), *s.encode(None)]:
-            c.mux(p)
-
-
-def make_mp4(path: Path, seconds: float = 1.0, fps: int = 30, size: tuple[int, int] = (1280, 720)) -> None:
-    """Video whose frame i has gray level 8*i, plus a 300 Hz tone (AAC, 48 kHz)."""
-    w, h = size
-    with av.open(str(path), "w") as c:
-        v = c.add_stream("libx264", rate=fps)
-        v.width, v.height, v.pix_fmt = w, h, "yuv420p"
-        a = c.add_stream("aac", rate=48000, layout="mono")
-        for i in range(int(seconds * fps)):
-            fr = av.VideoFrame.from_ndarray(np.full((h, w, 3), 8 * i, np.uint8), format="rgb24")
-            fr.pts, fr.time_base = i, Fraction(1, fps)
-            for p in v.encode(fr):
-                c.mux(p)
-        for p in v.encode(None):
-            c.mux(p)
-        x = (0.3 * np.sin(2 * np.pi * 300 * np.arange(int(48000 * seconds)) / 48000)).astype(np.float32)
-        for i in range(0, x.shape[0], 1024):
-            fr = av.AudioFrame.from_ndarray(x[None, i : i + 1024].copy(), format="flt", layout="mono")
-            fr.sample_rate, fr.pts = 48000, i
-            for p in a.encode(fr):
-                c.mux(p)
-        for p in a.encode(None):
             c.mux(p)
 
 

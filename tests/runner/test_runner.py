@@ -3,7 +3,6 @@ frames encoding their tick, a 440 Hz tone in output ticks whose input tick had m
 
 from __future__ import annotations
 
-from fractions import Fraction
 from pathlib import Path
 
 import av
@@ -15,6 +14,7 @@ from engine.protocol import SessionOpened, Timings, Transcript, UserText
 from engine.registry import UnknownModelError
 from engine.runner import RunConfig, RunnerError, run_session
 from engine.session import read_session
+from tests.support.media import make_mp4
 from tests.support.models import decode_tick
 
 LAG = 4  # testecho output lag in ticks
@@ -91,31 +91,9 @@ def test_wav_through_testecho_into_a_session(tmp_path: Path) -> None:
     assert finals and finals[0].text == "speech 15 ticks"
 
 
-def make_mp4(path: Path, seconds: float = 0.8) -> None:
-    with av.open(str(path), "w") as c:
-        v = c.add_stream("libx264", rate=25)
-        v.width, v.height, v.pix_fmt = 320, 240, "yuv420p"
-        a = c.add_stream("aac", rate=48000, layout="mono")
-        for i in range(int(seconds * 25)):
-            fr = av.VideoFrame.from_ndarray(np.full((240, 320, 3), 10 * i, np.uint8), format="rgb24")
-            fr.pts, fr.time_base = i, Fraction(1, 25)
-            for p in v.encode(fr):
-                c.mux(p)
-        for p in v.encode(None):
-            c.mux(p)
-        x = (0.3 * np.sin(2 * np.pi * 300 * np.arange(int(48000 * seconds)) / 48000)).astype(np.float32)
-        for i in range(0, x.shape[0], 1024):
-            fr = av.AudioFrame.from_ndarray(x[None, i : i + 1024].copy(), format="flt", layout="mono")
-            fr.sample_rate, fr.pts = 48000, i
-            for p in a.encode(fr):
-                c.mux(p)
-        for p in a.encode(None):
-            c.mux(p)
-
-
 def test_mp4_camera_is_recorded_as_the_user_video(tmp_path: Path) -> None:
     mp4 = tmp_path / "clip.mp4"
-    make_mp4(mp4)
+    make_mp4(mp4, seconds=0.8, fps=25, size=(320, 240), step=10)
     out = tmp_path / "v.mkv"
     summary = run_session(RunConfig(model="testecho", input=str(mp4), output=str(out)))
     d = read_session(out)
