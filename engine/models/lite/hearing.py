@@ -8,10 +8,14 @@ start()/feed()/partial()/finish() bracket one utterance.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from importlib import resources
+from typing import Any
 
 import numpy as np
+
+from .matcher import known_word, phone_agreement, tokens
 
 VAD_CHUNK = 512  # samples at 16 kHz = 32 ms
 _VAD_CONTEXT = 64
@@ -58,27 +62,78 @@ class Hypothesis:
     confidence: float  # 0..1 (posterior probability of the best path; 0 when unknown)
 
 
+PHRASE_AGREEMENT = 0.6  # phone-string agreement needed to take the persona's phrase (see finish())
+
+
 class StreamingAsr:
     """pocketsphinx with its bundled en-us acoustic model, dictionary and language model.
 
-    start() begins an utterance (optionally with pre-roll audio), feed() adds audio and returns the
-    current partial hypothesis text, finish() ends the utterance and returns the final hypothesis.
+    start() begins an utterance (optionally with pre-roll audio), feed() adds audio, partial()
+    returns the current partial hypothesis text, finish() ends the utterance and returns the final
+    hypothesis.
+
+    Persona bias (set_phrases): a second decoder searches only the persona's example phrasings (a
+    JSGF grammar) over the same audio. The general language model misses domain words ("what is
+    duet" -> "what is to us"); the grammar always answers with one of its phrases, even for
+    unrelated speech. So the phrase is taken only when its phone string agrees with the general
+    hypothesis (SequenceMatcher ratio >= PHRASE_AGREEMENT); otherwise the general text stands.
+    Both decoders start every session from the same cepstral mean (reset()), so a session's
+    recognition does not depend on what earlier sessions heard.
     """
 
     def __init__(self) -> None:
         from pocketsphinx import Decoder
 
         self._decoder = Decoder(samprate=16000, loglevel="FATAL")
+        self._initial_cmn = self._decoder.get_cmn()
+        self._grammar: Decoder | None = None  # persona phrases only (None: no bias)
+        self._phrases: tuple[str, ...] = ()
         self._active = False
 
     @property
     def active(self) -> bool:
         return self._active
 
+    @property
+    def phrases(self) -> tuple[str, ...]:
+        """The phrases the grammar decoder searches (lowercase words known to the dictionary)."""
+        return self._phrases
+
+    def set_phrases(self, phrases: Iterable[str]) -> None:
+        """Bias recognition toward these phrases (persona examples); an empty list removes the bias.
+
+        Phrases with a word the dictionary does not know are left out (the general model still
+        hears them)."""
+        from pocketsphinx import Decoder
+
+        self.cancel()
+        usable = sorted({p for p in (" ".join(tokens(x)) for x in phrases) if p and _known(p)})
+        if tuple(usable) == self._phrases:
+            return
+        self._phrases = tuple(usable)
+        if not usable:
+            self._grammar = None
+            return
+        if self._grammar is None:
+            self._grammar = Decoder(samprate=16000, loglevel="FATAL", lm=None)
+            self._grammar.set_cmn(self._initial_cmn)
+        jsgf = "#JSGF V1.0;\ngrammar persona;\npublic <utt> = " + " | ".join(usable) + " ;\n"
+        self._grammar.add_jsgf_string("persona", jsgf)
+        self._grammar.activate_search("persona")
+
+    def reset(self) -> None:
+        """Forget the utterance and the adapted cepstral mean (a new session starts afresh)."""
+        self.cancel()
+        for dec in self._decoders():
+            dec.set_cmn(self._initial_cmn)
+
+    def _decoders(self) -> list[Any]:
+        return [self._decoder] if self._grammar is None else [self._decoder, self._grammar]
+
     def start(self, pre_roll: np.ndarray | None = None) -> None:
-        if self._active:
-            self._decoder.end_utt()
-        self._decoder.start_utt()
+        self.cancel()
+        for dec in self._decoders():
+            dec.start_utt()
         self._active = True
         if pre_roll is not None and len(pre_roll):
             self.feed(pre_roll)
@@ -87,33 +142,48 @@ class StreamingAsr:
         if not self._active:
             return
         data = (np.clip(pcm, -1.0, 1.0) * 32767.0).astype("<i2").tobytes()
-        self._decoder.process_raw(data, False, False)
+        for dec in self._decoders():
+            dec.process_raw(data, False, False)
 
     def partial(self) -> str:
-        """The current best hypothesis of the utterance so far ("" if none)."""
+        """The current best hypothesis of the utterance so far ("" if none), persona-checked."""
         if not self._active:
             return ""
-        hyp = self._decoder.hyp()
-        return _clean(hyp.hypstr) if hyp is not None else ""
+        return self._choose(self._decoder.hyp(), self._grammar.hyp() if self._grammar else None)
 
     def finish(self) -> Hypothesis:
         if not self._active:
             return Hypothesis("", 0.0)
-        self._decoder.end_utt()
+        for dec in self._decoders():
+            dec.end_utt()
         self._active = False
         hyp = self._decoder.hyp()
-        if hyp is None:
+        text = self._choose(hyp, self._grammar.hyp() if self._grammar else None)
+        if not text:
             return Hypothesis("", 0.0)
         try:
-            conf = float(self._decoder.get_logmath().exp(hyp.prob))
+            conf = float(self._decoder.get_logmath().exp(hyp.prob)) if hyp is not None else 0.0
         except (AttributeError, OverflowError, ValueError):
             conf = 0.0
-        return Hypothesis(_clean(hyp.hypstr), conf)
+        return Hypothesis(text, conf)
 
     def cancel(self) -> None:
         if self._active:
-            self._decoder.end_utt()
+            for dec in self._decoders():
+                dec.end_utt()
             self._active = False
+
+    @staticmethod
+    def _choose(general: Any, phrase: Any) -> str:
+        text = _clean(general.hypstr) if general is not None else ""
+        bias = _clean(phrase.hypstr) if phrase is not None else ""
+        if bias and text and phone_agreement(text, bias) >= PHRASE_AGREEMENT:
+            return bias
+        return text
+
+
+def _known(phrase: str) -> bool:
+    return all(known_word(w) for w in phrase.split())
 
 
 def _clean(text: str) -> str:

@@ -55,6 +55,20 @@ def phones(word: str) -> tuple[str, ...]:
     return tuple(word)  # unknown word: letters stand in for phones
 
 
+def known_word(word: str) -> bool:
+    """Is `word` in the recognizer's pronunciation dictionary?"""
+    return word in _cmudict()
+
+
+def phone_agreement(a: str, b: str) -> float:
+    """0..1: how alike two transcripts sound (ratio of their phone strings; 0 if either is empty)."""
+    pa = tuple(p for t in tokens(a) for p in phones(t))
+    pb = tuple(p for t in tokens(b) for p in phones(t))
+    if not pa or not pb:
+        return 0.0
+    return SequenceMatcher(None, pa, pb, autojunk=False).ratio()
+
+
 @cache
 def _word_similarity(a: str, b: str) -> float:
     if a == b:

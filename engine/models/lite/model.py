@@ -133,7 +133,8 @@ class LiteModel:
         self._eot_ms = opt_float(opts, "eot_ms", 300.0)
         self._turns = TurnDetector(TurnConfig(eot_ms=self._eot_ms))
         self._vad.reset()
-        self._asr.cancel()
+        self._asr.reset()  # each session hears from the same starting point
+        self._asr.set_phrases(e for intent in persona.all_intents() for e in intent.examples)
         self._echo = EchoSuppressor(VAD_CHUNK)
         self._out = OutputQueue()
         if self.voice_id not in self._warm:  # the first synthesis of a voice is slow (onnx warm-up)
