@@ -57,7 +57,9 @@ def test_persona_phrases_fix_domain_words(synth):
     assert hear(asr, speech) == "what is duet"
 
 
-@pytest.mark.parametrize("text", ["My name is Peter.", "The weather is nice today.", "Is it raining outside?"])
+@pytest.mark.parametrize(
+    "text", ["My name is Peter.", "The weather is nice today.", "Is it raining outside?"]
+)
 def test_unrelated_speech_is_not_forced_onto_a_phrase(synth, text):
     asr = StreamingAsr()
     asr.set_phrases(guide_phrases())
