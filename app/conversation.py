@@ -13,6 +13,7 @@ class Caption:
     side: str  # "user" | "avatar"
     text: str
     final: bool
+    typed: bool = False  # the user typed it (shown at once, not from the engine)
 
 
 class Conversation(QObject):
@@ -23,17 +24,34 @@ class Conversation(QObject):
         super().__init__(parent)
         self.captions: deque[Caption] = deque(maxlen=max_lines)
         self.state = "starting"
+        self._typed: deque[str] = deque(maxlen=8)  # typed lines the engine has not echoed yet
 
     def transcript(self, side: str, text: str, final: bool) -> None:
-        """A partial replaces the side's previous partial; a final closes the line."""
+        """A partial replaces the side's previous partial; a final closes the line.
+
+        An empty final withdraws the open partial (the engine heard a cough, not a turn). The
+        engine's final for a line the user typed (already shown by typed()) is not shown twice."""
         side = side if side in ("user", "avatar") else "avatar"
-        last = next((c for c in reversed(self.captions) if c.side == side), None)
-        if last is not None and not last.final:
-            last.text, last.final = text, final
-        elif text.strip():
+        text = text.strip()
+        if side == "user" and final and text in self._typed:
+            self._typed.remove(text)
+            return
+        last = next((c for c in reversed(self.captions) if c.side == side and not c.typed), None)
+        partial = last if last is not None and not last.final else None  # typed lines aside
+        if partial is not None and (text or not final):
+            partial.text, partial.final = text, final
+        elif partial is not None:
+            self.captions.remove(partial)
+        elif text:
             self.captions.append(Caption(side, text, final))
         else:
             return
+        self.changed.emit()
+
+    def typed(self, text: str) -> None:
+        """A line the user typed: shown at once; the engine's echo of it is then skipped."""
+        self._typed.append(text.strip())
+        self.captions.append(Caption("user", text.strip(), True, typed=True))
         self.changed.emit()
 
     def set_state(self, state: str) -> None:

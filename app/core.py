@@ -309,7 +309,7 @@ class DuetCore(QObject):
         if not text or self._live is None:
             return False
         self._live.send(UserText(text, tick=self.assembler.tick))
-        self.conversation.transcript("user", text, True)
+        self.conversation.typed(text)
         return True
 
     def interrupt(self) -> None:

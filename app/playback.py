@@ -207,7 +207,8 @@ class Player:
 
     @property
     def latency_s(self) -> float:
-        return float(self._stream.latency) if self._stream is not None else 0.0
+        stream = self._stream  # read once: stop() may clear it while the audio callback runs
+        return float(stream.latency) if stream is not None else 0.0
 
     def _callback(self, outdata: np.ndarray, frames: int, time_info: Any, status: Any) -> None:
         now = time.monotonic()

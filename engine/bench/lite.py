@@ -180,7 +180,7 @@ def run(turns: int, barge_ins: int, realtime: bool, echo: tuple[float, float] | 
         detect_s = None
         for _ in range(int(25 / UNIT_S)):
             _, events = driver.step()
-            final = any(isinstance(e, Transcript) and e.side == "user" and e.final for e in events)
+            final = any(isinstance(e, Transcript) and e.side == "user" and e.final and e.text for e in events)
             if detect_s is None and final:
                 detect_s = driver.tick * TICK_S  # the end of the unit in which the turn ended
             if _answered(driver, end_s):

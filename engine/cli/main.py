@@ -257,7 +257,7 @@ def _print_conversation(path: str) -> None:
     from engine.session import read_events
 
     for tick, _, msg in read_events(path):
-        if isinstance(msg, Transcript) and msg.final:
+        if isinstance(msg, Transcript) and msg.final and msg.text:
             who = "user  " if msg.side == "user" else "avatar"
             print(f"[{tick * 0.04:6.2f} s] {who}: {msg.text}", file=sys.stderr)
 

@@ -8,6 +8,7 @@ Exit codes: 0 clean shutdown, 2 model failed to load, 3 fatal runtime error.
 from __future__ import annotations
 
 import logging
+import logging.handlers
 import os
 import sys
 import traceback
@@ -39,7 +40,8 @@ class EngineConfig:
 
 def _setup_logging(path: str) -> None:
     Path(path).parent.mkdir(parents=True, exist_ok=True)
-    handler = logging.FileHandler(path, encoding="utf-8")
+    # one writer at a time (a restarted engine reopens it); rotated like the app's log: 5 x 2 MB
+    handler = logging.handlers.RotatingFileHandler(path, maxBytes=2_000_000, backupCount=5, encoding="utf-8")
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s [%(threadName)s] %(message)s"))
     root = logging.getLogger()
     root.handlers[:] = [handler]

@@ -67,7 +67,7 @@ def describe(path: str | Path) -> dict[str, Any]:
         "conversation": [
             {"tick": t, "side": m.side, "text": m.text}
             for t, _, m in events
-            if isinstance(m, Transcript) and m.final
+            if isinstance(m, Transcript) and m.final and m.text  # "" = a withdrawn partial
         ],
         "truncated": truncated or ev_truncated,
     }

@@ -38,4 +38,13 @@ def test_lite_conversation_and_avatar_screenshot(duet_window, qtbot, pipewire, m
         qtbot.wait(1000)
     assert not np.array_equal(first, w.stage.view.last_frame)  # the avatar moves
     w.grab().save(str(tmp_path / "lite_talking.png"))
+    # a typed question: shown once (lite echoes it as a final transcript) and answered
+    n_avatar = sum(1 for side, _, _ in w.captions.texts() if side == "avatar")
+    w.text_box.setText("What is Duet?")
+    qtbot.keyClick(w.text_box, "\r")
+    qtbot.waitUntil(
+        lambda: sum(1 for side, _, _ in w.captions.texts() if side == "avatar") > n_avatar, timeout=30_000
+    )
+    assert [t for _, t, _ in w.captions.texts()].count("What is Duet?") == 1
+    assert w.core.conversation.last("avatar").text.startswith("Duet is an app")
     print("captions:", w.captions.texts(), "latency:", [t.ms for t in w.core.latency.turns])

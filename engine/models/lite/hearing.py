@@ -173,11 +173,11 @@ class StreamingAsr:
                 dec.end_utt()
             self._active = False
 
-    @staticmethod
-    def _choose(general: Any, phrase: Any) -> str:
+    def _choose(self, general: Any, phrase: Any) -> str:
         text = _clean(general.hypstr) if general is not None else ""
         bias = _clean(phrase.hypstr) if phrase is not None else ""
-        if bias and text and phone_agreement(text, bias) >= PHRASE_AGREEMENT:
+        # only a whole phrase counts (the grammar search reports a prefix when it reached no end)
+        if bias in self._phrases and text and phone_agreement(text, bias) >= PHRASE_AGREEMENT:
             return bias
         return text
 

@@ -345,6 +345,9 @@ class LiteModel:
         if event is TurnEvent.DISCARD:
             self._cancel_speculation()
             self._asr.cancel()
+            if self._partial:  # withdraw the partial caption: it was not a turn (a cough, a click)
+                events.append(Transcript(tick, "user", "", True))
+                self._partial = ""
             return False
         # END of the user's turn: final transcript, then answer
         hyp = self._asr.finish()

@@ -1,0 +1,42 @@
+"""Captions: partials replaced in place, withdrawn partials removed, typed lines shown once."""
+
+from __future__ import annotations
+
+from app.conversation import Conversation
+
+
+def lines(conv: Conversation) -> list[tuple[str, str, bool]]:
+    return [(c.side, c.text, c.final) for c in conv.captions]
+
+
+def test_partials_are_replaced_then_closed(qapp):
+    conv = Conversation()
+    conv.transcript("user", "what", False)
+    conv.transcript("user", "what is", False)
+    conv.transcript("avatar", "Hello.", True)
+    conv.transcript("user", "what is duet", True)
+    assert lines(conv) == [("user", "what is duet", True), ("avatar", "Hello.", True)]
+
+
+def test_an_empty_final_withdraws_the_open_partial(qapp):
+    conv = Conversation()
+    conv.transcript("user", "how are you", True)
+    conv.transcript("user", "hm", False)  # a cough started a partial...
+    changes = []
+    conv.changed.connect(lambda: changes.append(1))
+    conv.transcript("user", "", True)  # ...and the engine withdrew it
+    assert lines(conv) == [("user", "how are you", True)] and changes
+    conv.transcript("user", "", True)  # nothing open: nothing happens
+    assert lines(conv) == [("user", "how are you", True)]
+
+
+def test_typed_line_is_shown_once_and_speech_partials_survive_it(qapp):
+    conv = Conversation()
+    conv.transcript("user", "and also", False)  # the user was talking...
+    conv.typed("hello there")  # ...and typed a line
+    conv.transcript("user", "hello there", True)  # the engine's echo of the typed line
+    assert lines(conv) == [("user", "and also", False), ("user", "hello there", True)]
+    conv.transcript("user", "and also this", True)  # the spoken turn closes its own caption
+    assert lines(conv) == [("user", "and also this", True), ("user", "hello there", True)]
+    conv.transcript("user", "hello there", True)  # said again out loud: a new line this time
+    assert [t for _, t, _ in lines(conv)].count("hello there") == 2
