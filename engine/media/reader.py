@@ -4,6 +4,11 @@ Audio is converted with PyAV's AudioResampler (any rate/format -> float 16 kHz),
 scaled down to fit 640x480 (aspect kept, even sides) and resampled to 25 fps by tick: the frame for
 tick k is the newest frame whose time is <= k * 40 ms (frames dropped or repeated as needed).
 A "lavfi:GRAPH" source (e.g. "lavfi:testsrc2=size=640x480:rate=25") is a fake camera/mic.
+
+A Duet session file (docs/CONTRACTS.md: container metadata duet_session_version) holds both sides of a
+conversation; replaying it feeds the USER side: the audio and video streams titled "user" (the mic and
+the camera), never the avatar's. A session without a camera track gives audio only. Any other file
+gives its first audio and first video stream.
 """
 
 from __future__ import annotations
@@ -47,6 +52,7 @@ class MediaInput:
 
     spec: a file path (wav/flac/mp3/ogg/mp4/mkv/...) or "lavfi:GRAPH". camera=False ignores video.
     max_ticks: stop after this many ticks (needed for endless lavfi sources).
+    is_session: the input is a Duet session file; its "user" mic and camera tracks are replayed.
     """
 
     def __init__(self, spec: str | Path, *, camera: bool = True, max_ticks: int | None = None) -> None:
@@ -54,10 +60,18 @@ class MediaInput:
         self.max_ticks = max_ticks
         self._container = _open(self.spec)
         try:
-            audio = self._container.streams.audio
-            video = self._container.streams.video
-            self._audio = audio[0] if audio else None
-            self._video = video[0] if (video and camera) else None
+            self.is_session: bool = _is_session(self._container)
+            video: Any | None
+            if self.is_session:  # the user's side only: the avatar's tracks come first in the file
+                self._audio = _titled(self._container.streams.audio, "user")
+                video = _titled(self._container.streams.video, "user")
+                if self._audio is None:
+                    raise MediaError(f"{self.spec}: Duet session file has no 'user' audio track")
+            else:
+                audio, videos = self._container.streams.audio, self._container.streams.video
+                self._audio = audio[0] if audio else None
+                video = videos[0] if videos else None
+            self._video = video if camera else None
             if self._audio is None and self._video is None:
                 raise MediaError(f"{self.spec}: no audio or video stream")
             self.frame_size: tuple[int, int] | None = None  # (w, h) of the frames yielded
@@ -190,6 +204,20 @@ class _AudioQueue:
         elif hi > self.base:
             self.buf, self.base = self.buf[hi - self.base :], hi
         return out
+
+
+def _is_session(container: Any) -> bool:
+    """A Duet session file (engine/session/writer.py): it carries duet_session_version metadata."""
+    return any(str(k).lower() == "duet_session_version" for k in container.metadata)
+
+
+def _titled(streams: Any, title: str) -> Any | None:
+    """The first stream whose metadata title is `title` (case-insensitive), else None."""
+    for s in streams:
+        meta = {str(k).lower(): str(v) for k, v in s.metadata.items()}
+        if meta.get("title", "").lower() == title:
+            return s
+    return None
 
 
 def _start_seconds(streams: list[Any]) -> float:

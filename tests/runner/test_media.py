@@ -1,15 +1,18 @@
 """Input media on the tick clock: audio files resampled to 16 kHz mono, videos scaled to fit 640x480
-and resampled to one frame a tick, lavfi fake cameras, and clear errors for bad inputs."""
+and resampled to one frame a tick, lavfi fake cameras, Duet session files replaying their user side
+(mic + camera, never the avatar's tracks), and clear errors for bad inputs."""
 
 from __future__ import annotations
 
+from fractions import Fraction
 from pathlib import Path
+from typing import Any
 
 import av
 import numpy as np
 import pytest
 
-from engine.media import FAKE_CAMERA, MediaError, MediaInput, fit_size
+from engine.media import FAKE_CAMERA, MediaError, MediaInput, TickInput, fit_size
 from tests.support.media import make_mp4
 
 
@@ -130,3 +133,94 @@ def test_compressed_audio_formats(tmp_path: Path, fmt: str, codec: str, suffix: 
     mid = pcm[3200:12800]
     assert 0.3 < np.abs(mid).max() < 0.5
     assert abs(np.argmax(np.abs(np.fft.rfft(mid))) * 16000 / mid.shape[0] - 440) < 5
+
+
+Track = tuple[str, float | tuple[int, int, int]]  # (title, tone Hz for audio | (w, h, gray) for video)
+
+
+def write_tracks(path: Path, tracks: list[Track], meta: dict[str, str]) -> None:
+    """A 1 s Matroska file with the given streams in that order: a tone (16 kHz mono s16) for an
+    audio track, a constant gray 25 fps h264 video for a video track; each titled as given."""
+    with av.open(str(path), "w", format="matroska") as c:
+        for k, v in meta.items():
+            c.metadata[k] = v
+        streams: list[tuple[Any, float | tuple[int, int, int]]] = []
+        for title, spec in tracks:
+            if isinstance(spec, tuple):
+                s: Any = c.add_stream("libx264", rate=25)
+                s.width, s.height, s.pix_fmt = spec[0], spec[1], "yuv420p"
+            else:
+                s = c.add_stream("pcm_s16le", rate=16000, layout="mono")
+            s.metadata["title"] = title
+            streams.append((s, spec))
+        for s, spec in streams:
+            packets = []
+            if isinstance(spec, tuple):
+                w, h, level = spec
+                for i in range(25):
+                    vf = av.VideoFrame.from_ndarray(np.full((h, w, 3), level, np.uint8), format="rgb24")
+                    vf.pts, vf.time_base = i, Fraction(1, 25)
+                    packets += s.encode(vf)
+            else:
+                x = (0.3 * np.sin(2 * np.pi * spec * np.arange(16000) / 16000) * 32767).astype(np.int16)
+                f = av.AudioFrame.from_ndarray(x.reshape(1, -1), format="s16", layout="mono")
+                f.sample_rate, f.pts = 16000, 0
+                packets += s.encode(f)
+            for p in [*packets, *s.encode(None)]:
+                c.mux(p)
+
+
+def peak_hz(ticks: list[TickInput]) -> float:
+    pcm = np.concatenate([t.mic for t in ticks])[1600:14400]
+    return float(np.argmax(np.abs(np.fft.rfft(pcm))) * 16000 / pcm.shape[0])
+
+
+SESSION_META = {"duet_session_version": "1", "model": "testecho", "tick_ms": "40"}
+# avatar tracks first, like engine/session/writer.py writes its video
+SESSION_TRACKS: list[Track] = [
+    ("avatar", 440.0),  # audio
+    ("user", 300.0),  # audio
+    ("avatar", (64, 64, 200)),  # video
+    ("user", (160, 120, 60)),  # video
+]
+
+
+def test_a_session_file_gives_the_user_mic_and_camera(tmp_path: Path) -> None:
+    path = tmp_path / "s.mkv"
+    write_tracks(path, SESSION_TRACKS, SESSION_META)
+    with MediaInput(path) as m:
+        assert m.is_session and m.has_audio and m.has_video and m.frame_size == (160, 120)
+        ticks = list(m.ticks())
+    assert 25 <= len(ticks) <= 26
+    assert abs(peak_hz(ticks) - 300) < 5  # the user's mic, not the avatar's 440 Hz
+    frames = [t.frame for t in ticks[:25]]
+    assert all(f is not None and f.shape == (120, 160, 3) and abs(float(f.mean()) - 60) < 4 for f in frames)
+    with MediaInput(path, camera=False) as m:
+        assert m.has_audio and not m.has_video
+
+
+def test_a_session_without_camera_is_audio_only(tmp_path: Path) -> None:
+    path = tmp_path / "s.mkv"
+    write_tracks(path, SESSION_TRACKS[:3], SESSION_META)  # avatar video, no user camera
+    with MediaInput(path) as m:
+        assert m.is_session and m.has_audio and not m.has_video and m.frame_size is None
+        ticks = list(m.ticks())
+    assert all(t.frame is None for t in ticks) and abs(peak_hz(ticks) - 300) < 5
+
+
+def test_a_session_without_user_audio_is_an_error(tmp_path: Path) -> None:
+    path = tmp_path / "broken.mkv"
+    write_tracks(path, [SESSION_TRACKS[0], SESSION_TRACKS[3]], SESSION_META)
+    with pytest.raises(MediaError, match=r"broken\.mkv.*no 'user' audio track"):
+        MediaInput(path)
+
+
+def test_an_ordinary_mkv_uses_its_first_streams(tmp_path: Path) -> None:
+    """The same titled layout without Duet metadata is just a media file: first audio, first video."""
+    path = tmp_path / "plain.mkv"
+    write_tracks(path, SESSION_TRACKS, {"title": "not a session"})
+    with MediaInput(path) as m:
+        assert not m.is_session and m.frame_size == (64, 64)
+        ticks = list(m.ticks())
+    assert abs(peak_hz(ticks) - 440) < 5
+    assert ticks[5].frame is not None and abs(float(ticks[5].frame.mean()) - 200) < 4

@@ -168,3 +168,66 @@ def test_bad_model_and_bad_input_fail_before_spawning(tmp_path: Path) -> None:
             RunConfig(model="testecho", input=str(tmp_path / "missing.wav"), output=str(tmp_path / "x.mkv"))
         )
     assert not (tmp_path / "x.mkv").exists()
+
+
+def test_plain_mkv_input_feeds_its_video_as_the_camera(tmp_path: Path) -> None:
+    mkv = tmp_path / "clip.mkv"  # an ordinary Matroska file (no Duet metadata): first streams are used
+    make_mp4(mkv, seconds=0.8, fps=25, size=(320, 240), step=10)
+    out = tmp_path / "p.mkv"
+    run_session(RunConfig(model="testecho", input=str(mkv), output=str(out)))
+    d = read_session(out)
+    assert d.meta["input"] == "clip.mkv"
+    assert d.user_frames is not None and d.user_frames.shape[1:] == (240, 320, 3)
+    levels = d.user_frames[:20].reshape(20, -1).mean(axis=1)
+    np.testing.assert_allclose(levels, [10 * i for i in range(20)], atol=4)
+    spectrum = np.abs(np.fft.rfft(d.user_pcm[3200:12800]))
+    assert abs(np.argmax(spectrum) * 16000 / 9600 - 300) < 5  # the clip's 300 Hz tone is the mic
+
+
+def test_replaying_a_session_feeds_the_user_camera_and_mic_not_the_avatar(tmp_path: Path) -> None:
+    """A session stores the avatar's video (128x128, tick-coded) before the user's camera (320x240
+    gray ramp); replaying it must feed the camera and the mic, never the avatar's tracks."""
+    mp4 = tmp_path / "clip.mp4"
+    make_mp4(mp4, seconds=0.8, fps=25, size=(320, 240), step=10)
+    first = tmp_path / "first.mkv"
+    run_session(RunConfig(model="testecho", input=str(mp4), output=str(first)))
+    with av.open(str(first)) as c:  # the layout that used to fool the reader
+        assert [s.metadata.get("title") for s in c.streams.video] == ["avatar", "user"]
+    original = read_session(first)
+    assert original.user_frames is not None
+
+    replay = tmp_path / "replay.mkv"
+    summary = run_session(RunConfig(model="testecho", input=str(first), output=str(replay), tail_s=0.0))
+    assert summary["input_ticks"] == original.n_ticks  # every tick of the session is fed
+    d = read_session(replay)
+    assert d.meta["input"] == "first.mkv"
+    assert d.user_frames is not None and d.user_frames.shape[1:] == (240, 320, 3)
+    n = original.n_ticks
+    levels = d.user_frames[:20].reshape(20, -1).mean(axis=1)
+    np.testing.assert_allclose(levels, [10 * i for i in range(20)], atol=4)  # the camera's ramp
+    np.testing.assert_allclose(d.user_frames[:n].astype(float), original.user_frames.astype(float), atol=6)
+    # the mic is the session's user track (300 Hz), sample for sample; not the avatar's 440 Hz voice
+    np.testing.assert_allclose(d.user_pcm[: n * 640], original.user_pcm, atol=1e-3)
+    assert not np.allclose(d.user_pcm[: n * 640][: 20 * 640], 0.0)
+    # the avatar answers the replayed mic exactly as it answered the original one
+    np.testing.assert_array_equal(
+        tick_energy(d.avatar_pcm, 960)[:n] > 0.1, tick_energy(original.avatar_pcm, 960) > 0.1
+    )
+
+
+def test_replaying_a_session_without_camera_gives_audio_only(tmp_path: Path) -> None:
+    wav = tmp_path / "turn.wav"
+    pattern = [False] * 4 + [True] * 8 + [False] * 8
+    write_wav(wav, pattern)
+    first = tmp_path / "first.mkv"
+    run_session(RunConfig(model="testecho", input=str(wav), output=str(first), tail_s=0.0))
+    original = read_session(first)
+    assert original.user_frames is None and original.avatar_frames is not None  # avatar video only
+
+    replay = tmp_path / "replay.mkv"
+    run_session(RunConfig(model="testecho", input=str(first), output=str(replay), tail_s=0.0))
+    d = read_session(replay)
+    assert d.user_frames is None  # no camera: the avatar's video is not fed as one
+    user_on = tick_energy(d.user_pcm, 640) > 0.1
+    assert list(user_on[: len(pattern)]) == pattern  # the user's turn, not the avatar's answer
+    assert not user_on[len(pattern) :].any()
