@@ -43,16 +43,20 @@ def qimage_to_rgb(image: QImage, max_w: int = MAX_W, max_h: int = MAX_H) -> np.n
     return buf[:, : w * 3].reshape(h, w, 3).copy()  # copy: the QImage buffer dies with `image`
 
 
+def format_score(width: int, height: int, max_fps: float, want_w: int = 640, want_h: int = 480) -> float:
+    """Lower is better: area distance from want_w x want_h; a slow mode (< 24 fps) loses to any size."""
+    area_err = abs(width * height - want_w * want_h) / (want_w * want_h)
+    fps_err = 0.0 if max_fps >= 24.0 else 4.0 * (2.0 - max_fps / 25.0)  # outweighs any size
+    too_small = 0.5 if width < want_w // 2 else 0.0
+    return area_err + fps_err + too_small
+
+
 def pick_format(device: QCameraDevice, want_w: int = 640, want_h: int = 480) -> QCameraFormat | None:
     """The format closest to want_w x want_h whose frame rate range covers ~25-30 fps."""
     best: tuple[float, QCameraFormat] | None = None
     for fmt in device.videoFormats():
         res = fmt.resolution()
-        area_err = abs(res.width() * res.height() - want_w * want_h) / (want_w * want_h)
-        fps_ok = fmt.maxFrameRate() >= 24.0
-        fps_err = 0.0 if fps_ok else 1.0 + (25.0 - fmt.maxFrameRate()) / 25.0
-        too_small = 0.5 if res.width() < want_w // 2 else 0.0
-        score = area_err + fps_err + too_small
+        score = format_score(res.width(), res.height(), fmt.maxFrameRate(), want_w, want_h)
         if best is None or score < best[0]:
             best = (score, fmt)
     return best[1] if best else None

@@ -11,7 +11,7 @@ from PySide6.QtCore import QUrl
 from PySide6.QtGui import QColor, QImage
 from PySide6.QtMultimedia import QMediaPlayer, QVideoSink
 
-from app.camera import CameraCapture, qimage_to_rgb
+from app.camera import CameraCapture, format_score, qimage_to_rgb
 
 pytestmark = pytest.mark.gui
 
@@ -91,3 +91,19 @@ def test_no_camera_is_reported_and_unplug_goes_audio_only(qtbot):
     cap.devices_changed.connect(lambda: changed.append(True))
     cap._on_devices_changed()
     assert "unplugged" in messages[-1] and not cap.active and changed
+
+
+def test_format_choice_prefers_vga_at_video_rate():
+    """Among a webcam's typical formats: ~640x480 at >= 24 fps wins; slow or tiny modes lose."""
+    formats = [
+        (1920, 1080, 30.0),
+        (1280, 720, 30.0),
+        (640, 480, 30.0),
+        (640, 480, 5.0),  # a slow mode of the right size
+        (160, 120, 30.0),
+        (800, 600, 15.0),
+    ]
+    ranked = sorted(formats, key=lambda f: format_score(*f))
+    assert ranked[0] == (640, 480, 30.0)
+    assert format_score(640, 480, 5.0) > format_score(1280, 720, 30.0)  # frame rate matters more
+    assert format_score(160, 120, 30.0) > format_score(1280, 720, 30.0)
