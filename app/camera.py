@@ -47,7 +47,7 @@ def format_score(width: int, height: int, max_fps: float, want_w: int = 640, wan
     """Lower is better: area distance from want_w x want_h; a slow mode (< 24 fps) loses to any size."""
     area_err = abs(width * height - want_w * want_h) / (want_w * want_h)
     fps_err = 0.0 if max_fps >= 24.0 else 4.0 * (2.0 - max_fps / 25.0)  # outweighs any size
-    too_small = 0.5 if width < want_w // 2 else 0.0
+    too_small = 2.0 if width < want_w // 2 else 0.0  # too few pixels for a face at arm's length
     return area_err + fps_err + too_small
 
 
