@@ -65,12 +65,31 @@ def _looks_like_repo_id(text: str) -> bool:
     return re.fullmatch(r"[A-Za-z0-9][\w.-]*/[\w.-]+", text) is not None and ".." not in text
 
 
+def _clearly_a_path(text: str) -> bool:
+    """`text` can only mean a local folder: ./x, ../x, /abs, ~/x, C:..., a/b/c, or an OS separator
+    other than the one "/" of an owner/name repo id (a Windows backslash)."""
+    if text.startswith((".", "/", "~")) or re.match(r"[A-Za-z]:", text):
+        return True
+    if text.count("/") > 1:
+        return True
+    return any(sep in text for sep in (os.sep, os.altsep) if sep and sep != "/")
+
+
+def _no_folder(text: str, local: Path) -> str:
+    """ "no such folder: TEXT (/the/absolute/path)"; the path is left out when TEXT already is it."""
+    full = str(local.absolute())
+    return f"no such folder: {text}" + ("" if full == text else f" ({full})")
+
+
 def resolve(path_or_repo: str | os.PathLike[str], revision: str | None = None) -> Path:
     """A local model folder for `path_or_repo`: an existing folder as is, else a hub repo snapshot.
 
     Hub repos are fetched with snapshot_download into the standard cache (HF_HOME / HF_HUB_CACHE),
     only config.json and *.safetensors; with HF_HUB_OFFLINE=1 only the cache is consulted.
     Pin `revision` (a commit hash or tag) for reproducible loads; None/"" means "main".
+    A missing folder that can only be a path (./x, ../x, /x, ~/x, a/b/c, a\\b on Windows) raises
+    CheckpointError "no such folder: ..." without asking the hub; an owner/name that is neither a
+    folder nor a hub repo (online) / cached repo (offline) raises one naming both.
     """
     text = os.fspath(path_or_repo).strip()
     if not text:
@@ -82,10 +101,22 @@ def resolve(path_or_repo: str | os.PathLike[str], revision: str | None = None) -
         raise CheckpointError(
             f"{local}: expected a model folder holding {CONFIG_NAME} + {WEIGHTS_NAME}, got a file"
         )
+    if _clearly_a_path(text):
+        raise CheckpointError(_no_folder(text, local))
     if not _looks_like_repo_id(text):
-        raise CheckpointError(f"{text}: no such folder, and not a hub repo id of the form org/name")
+        raise CheckpointError(
+            f"{_no_folder(text, local)}, and {text!r} is not a hub repo id of the form org/name"
+        )
+    # owner/name: not a local folder, so a hub repo; every failure below names both places looked in
+    nothing_here = _no_folder(text, local)
     from huggingface_hub import snapshot_download
-    from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError
+    from huggingface_hub.errors import (
+        GatedRepoError,
+        HfHubHTTPError,
+        LocalEntryNotFoundError,
+        RepositoryNotFoundError,
+        RevisionNotFoundError,
+    )
 
     is_offline = offline()
     try:
@@ -103,12 +134,19 @@ def resolve(path_or_repo: str | os.PathLike[str], revision: str | None = None) -
             else "the hub could not be reached and the cache has no copy"
         )
         raise CheckpointError(
-            f"{text!r} is not a local folder, and hub repo {text!r} (revision {revision or 'main'!r}) is "
-            f"not found in cache {hub_cache_dir()}: {hint}. Download it once with network access, or "
-            "pass a local folder."
+            f"{nothing_here}, and hub repo {text!r} (revision {revision or 'main'!r}) is not found in "
+            f"cache {hub_cache_dir()}: {hint}. Download it once with network access, or pass a local "
+            "folder."
         ) from e
     except (HfHubHTTPError, OSError, ValueError) as e:
-        raise CheckpointError(f"hub repo {text!r} (revision {revision or 'main'!r}): {e}") from e
+        missing = isinstance(e, RepositoryNotFoundError | RevisionNotFoundError) and not isinstance(
+            e, GatedRepoError
+        )
+        what = "is not found on the hub" if missing else "could not be fetched from the hub"
+        reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise CheckpointError(
+            f"{nothing_here}, and hub repo {text!r} (revision {revision or 'main'!r}) {what}: {reason}"
+        ) from e
     return Path(folder)
 
 

@@ -136,6 +136,96 @@ def test_bad_names(bad: str) -> None:
         hub.resolve(bad)
 
 
+def never_download(**kwargs: object) -> str:
+    raise AssertionError(f"the hub was asked for a local path: {kwargs}")
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["./streamer-s", "../streamer-s", ".hidden/x", "models/streamer/s", "~/no-such-duet-model", "/abs/x"],
+)
+def test_a_missing_local_path_is_no_such_folder_without_asking_the_hub(
+    name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import huggingface_hub
+
+    monkeypatch.setattr(huggingface_hub, "snapshot_download", never_download)
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.chdir(tmp_path)
+    name = name.replace("/abs", str(tmp_path / "abs"))
+    with pytest.raises(CheckpointError) as info:
+        hub.resolve(name)
+    message = str(info.value)
+    assert message.startswith(f"no such folder: {name}")
+    expected = Path(name).expanduser().absolute()
+    assert str(expected) in message  # where it was looked for
+    assert "hub repo" not in message
+
+
+def test_a_windows_path_is_a_path(monkeypatch: pytest.MonkeyPatch) -> None:
+    import huggingface_hub
+
+    monkeypatch.setattr(huggingface_hub, "snapshot_download", never_download)
+    monkeypatch.setattr(hub.os, "sep", "\\")  # as on Windows
+    for name in ("models\\streamer-s", "C:models"):
+        with pytest.raises(CheckpointError, match=r"^no such folder: "):
+            hub.resolve(name)
+
+
+def test_an_owner_name_that_is_neither_a_folder_nor_cached_says_both(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`models/streamer-s` may be a folder relative to the current one or a hub repo id."""
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+    monkeypatch.delenv("HF_HUB_CACHE", raising=False)
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(CheckpointError) as info:
+        hub.resolve("models/streamer-s")
+    message = str(info.value)
+    assert message.startswith(f"no such folder: models/streamer-s ({tmp_path / 'models' / 'streamer-s'})")
+    assert "hub repo 'models/streamer-s'" in message and "not found in cache" in message
+    assert str(tmp_path / "hf" / "hub") in message
+
+
+def test_an_owner_name_missing_on_the_hub_says_both(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import httpx2  # huggingface_hub's HTTP client: its errors carry the response
+    import huggingface_hub
+    from huggingface_hub.errors import RepositoryNotFoundError
+
+    url = "https://huggingface.co/api/models/models/streamer-s"
+    response = httpx2.Response(404, request=httpx2.Request("GET", url))
+
+    def not_there(**kwargs: object) -> str:
+        raise RepositoryNotFoundError(
+            f"404 Client Error. Repository Not Found for url: {url}.\nmore", response=response
+        )
+
+    monkeypatch.setattr(huggingface_hub, "snapshot_download", not_there)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "0")
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(CheckpointError) as info:
+        hub.resolve("models/streamer-s")
+    message = str(info.value)
+    assert message.startswith("no such folder: models/streamer-s")
+    assert "hub repo 'models/streamer-s' (revision 'main') is not found on the hub: 404" in message
+    assert "\n" not in message
+
+
+def test_an_existing_owner_name_folder_wins_over_the_hub(
+    saved: tuple[Path, Tiny, TinyConfig], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import huggingface_hub
+
+    folder, module, _ = saved
+    monkeypatch.setattr(huggingface_hub, "snapshot_download", never_download)
+    monkeypatch.chdir(folder.parent.parent)
+    relative = f"{folder.parent.name}/{folder.name}"  # looks like owner/name, and is a folder
+    loaded, _, _, where = load(relative)
+    assert where == folder.resolve()
+    assert_same(module, loaded)
+
+
 def test_a_file_is_not_a_model_folder(saved: tuple[Path, Tiny, TinyConfig]) -> None:
     folder, _, _ = saved
     with pytest.raises(CheckpointError, match="got a file"):
