@@ -378,3 +378,10 @@ def _one_line(message: str) -> str:
     if cause and cause not in first:
         first = f"{first}: {cause}"
     return f"{first} (engine log: {log_path})" if log_path else first
+
+
+if __name__ == "__main__":  # `python -m engine.cli.main ...`, like the `duet-engine` console script
+    # run the package's copy (engine.cli:main, the console script's entry point), not this __main__ copy
+    from engine.cli import main as _entry
+
+    sys.exit(_entry())

@@ -154,3 +154,30 @@ def test_bench_and_train_dispatch_table() -> None:
     )
     assert passthrough(["bench", "nosuch"]) is None and passthrough(["run"]) is None
     assert build_parser().parse_args(["bench", "lite"]).kind == "lite"
+
+
+def module(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    """`python -m engine.cli.main ARGS` (the same entry point as the console script)."""
+    return subprocess.run(
+        [sys.executable, "-m", "engine.cli.main", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=dict(os.environ),
+        cwd=ROOT,
+    )
+
+
+def test_python_dash_m_engine_cli_main_runs_the_cli(tmp_path: Path) -> None:
+    p = module("models", "--json", "--all")
+    assert p.returncode == 0, p.stderr
+    rows = json.loads(p.stdout)
+    assert rows == json.loads(cli("models", "--json", "--all").stdout)  # same as `duet-engine`
+    names = [r["name"] for r in rows]
+    assert names[:2] == ["lite", "streamer"] and "testecho" in names
+    # a user error keeps the console script's exit code and one-line message
+    p = module("show", str(tmp_path / "missing.mkv"))
+    assert p.returncode == 1 and not p.stdout
+    assert f"duet-engine: error: session file not found: {tmp_path / 'missing.mkv'}" in p.stderr
+    assert "Traceback" not in p.stderr
+    assert module("bench", "nosuch").returncode == 2  # argparse usage error
