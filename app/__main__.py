@@ -8,6 +8,11 @@ import logging
 import os
 import signal
 import sys
+from dataclasses import replace
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .settings import Settings
 
 log = logging.getLogger("app")
 
@@ -15,6 +20,21 @@ log = logging.getLogger("app")
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="duet", description="Full-duplex conversation with a talking avatar.")
     p.add_argument("--model", help="engine model (see `duet-engine models`); default: last used, else lite")
+    p.add_argument(
+        "--weights",
+        metavar="DIR|REPO",
+        help="trained weights for the model (a local folder or a hub repo id), as `duet-engine run "
+        "--weights`; saved for that model, '' forgets them",
+    )
+    p.add_argument("--revision", metavar="REV", help="hub revision (commit or tag) for --weights")
+    p.add_argument(
+        "--model-option",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="model build option, e.g. allow_untrained=1 for the streamer (repeatable; saved for that "
+        "model; KEY= forgets KEY)",
+    )
     p.add_argument("--persona", help="persona id (assets/personas/<id>.yaml) or a YAML path")
     p.add_argument("--avatar", help="avatar id (assets/avatars/<id>.yaml)")
     p.add_argument("--fullscreen", action="store_true", help="start fullscreen (F11 toggles)")
@@ -38,6 +58,41 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
+def apply_model_flags(args: argparse.Namespace, settings: Settings) -> str:
+    """Fold --weights/--revision/--model-option into the saved source of the model to run.
+    Returns an error for the command line ("" when fine)."""
+    from . import catalog
+
+    model = settings.model
+    source = settings.source(model)
+    if args.weights is not None or args.revision is not None:
+        if not catalog.needs_weights(model):
+            return f"--weights/--revision: model {model!r} does not load weights (try --model streamer)"
+        weights = source.weights
+        if args.weights is not None:
+            weights, problem = catalog.normalize_weights(args.weights)
+            if problem:
+                return f"--weights: {problem}"
+            source = replace(source, weights=weights, revision="")
+        if args.revision is not None:
+            if not weights:
+                return "--revision needs --weights (a hub repo id)"
+            source = replace(source, revision=args.revision.strip())
+    if args.model_option:
+        options = dict(source.options)
+        for item in args.model_option:
+            key, sep, value = item.partition("=")
+            if not sep or not key.strip():
+                return f"--model-option needs KEY=VALUE, got {item!r}"
+            if value:
+                options[key.strip()] = value
+            else:
+                options.pop(key.strip(), None)
+        source = replace(source, options=options)
+    settings.set_source(model, source)
+    return ""
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.bench is not None:
@@ -47,6 +102,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from engine import registry
 
+    from . import catalog
     from .logs import setup_logging
     from .settings import Settings
 
@@ -71,6 +127,13 @@ def main(argv: list[str] | None = None) -> int:
         settings.brain = "llm" if args.llm_url else "script"
     if args.llm_model is not None:
         settings.llm_model = args.llm_model
+    error = apply_model_flags(args, settings)
+    if not error and args.model:
+        # a model asked for on the command line starts as asked, or not at all
+        error = catalog.weights_problem(settings.model, settings.source(settings.model))
+    if error:
+        print(f"duet: {error}", file=sys.stderr)
+        return 2
     if args.brain:
         settings.brain = args.brain
     if settings.brain == "llm" and not settings.llm_url:
@@ -85,7 +148,6 @@ def main(argv: list[str] | None = None) -> int:
     from PySide6.QtGui import QIcon
     from PySide6.QtWidgets import QApplication
 
-    from . import catalog
     from .core import DuetCore
     from .theme import STYLESHEET
     from .window import MainWindow
@@ -103,7 +165,9 @@ def main(argv: list[str] | None = None) -> int:
     app.setQuitOnLastWindowClosed(True)
 
     spec = settings.session_spec()
-    core = DuetCore(settings.model, spec, settings.mic_device, settings.speaker_device)
+    core = DuetCore(
+        settings.model, spec, settings.mic_device, settings.speaker_device, sources=settings.sources()
+    )
     use_gl: bool | str = False if args.no_gl else True if args.gl else "auto"
     window = MainWindow(core, settings, use_gl=use_gl)
     if args.fullscreen:

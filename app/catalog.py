@@ -1,14 +1,18 @@
-"""What the pickers offer: personas and avatars (assets/*/*.yaml) and models (engine.registry)."""
+"""What the pickers offer: personas and avatars (assets/*/*.yaml) and models (engine.registry), and
+whether a model can start with the weights it was given (checked here, before an engine is spawned)."""
 
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
 
 from engine import paths, registry
+
+from .settings import ModelSource
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +59,65 @@ def models(include_hidden: bool = False) -> list[Choice]:
         log.warning("model registry: %s", e)
         infos = list(registry.BUILTIN)
     return [Choice(i.name, i.name, i.description) for i in infos]
+
+
+def needs_weights(model: str) -> bool:
+    """The registry says `model` loads trained weights (`--weights DIR|REPO`)."""
+    try:
+        return registry.info(model).needs_weights
+    except registry.UnknownModelError:
+        return False
+
+
+def _truthy(value: str | None) -> bool:
+    return (value or "").strip().lower() in ("1", "true", "yes", "on")
+
+
+def runs_untrained(source: ModelSource) -> bool:
+    return not source.weights and _truthy(source.options.get("allow_untrained"))
+
+
+def weights_problem(model: str, source: ModelSource) -> str:
+    """Why `model` cannot start with `source` ("" when it can): a model that needs weights got none."""
+    if not needs_weights(model) or source.weights or runs_untrained(source):
+        return ""
+    return f"{model} needs trained weights: start with --weights DIR, or train one with duet-engine train"
+
+
+def _looks_like_repo_id(text: str) -> bool:  # as engine.hub.resolve (which imports torch) decides
+    if text.startswith((".", "/", "~")) or re.match(r"[A-Za-z]:", text) or "\\" in text:
+        return False  # can only be a local path
+    return re.fullmatch(r"[A-Za-z0-9][\w.-]*/[\w.-]+", text) is not None and ".." not in text
+
+
+def weights_folder_problem(folder: str | Path) -> str:
+    """Why a local folder is not a model checkpoint ("" when it looks like one)."""
+    p = Path(folder)
+    if not p.is_dir():
+        return f"no such folder: {p}"
+    if not (p / "config.json").is_file() or not any(p.glob("*.safetensors")):
+        return (
+            f"{p} holds no config.json + model.safetensors: not a trained model folder "
+            "(duet-engine train --out DIR writes one)"
+        )
+    return ""
+
+
+def normalize_weights(text: str) -> tuple[str, str]:
+    """(`--weights` value to save, problem): a local folder becomes absolute (the app may start
+    elsewhere next time); a hub repo id (org/name) is kept as given; "" stays "" (forget)."""
+    text = text.strip()
+    if not text:
+        return "", ""
+    local = Path(text).expanduser()
+    if local.is_dir():
+        local = local.resolve()
+        return str(local), weights_folder_problem(local)
+    if local.exists():
+        return text, f"{text}: expected a model folder holding config.json + model.safetensors, got a file"
+    if not _looks_like_repo_id(text):
+        return text, f"no such folder: {text} (a hub repo id looks like org/name)"
+    return text, ""
 
 
 def with_current(choices: list[Choice], current: str) -> list[Choice]:

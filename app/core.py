@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import logging
+import re
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 from typing import Any
 
@@ -41,14 +42,24 @@ from .latency import LatencyTracker
 from .logs import engine_log_path
 from .mic import MicCapture, SilenceSource, TickAssembler
 from .playback import AudioDeviceError, Player
+from .settings import ModelSource
 
 log = logging.getLogger(__name__)
 
 
-def _default_client_factory(model: str) -> Any:
+def _default_client_factory(model: str, source: ModelSource) -> Any:
     from engine.client import EngineClient
 
-    return EngineClient(model=model, log_path=str(engine_log_path()))
+    return EngineClient(
+        model=model,
+        weights=source.weights,
+        revision=source.revision,
+        model_options=dict(source.options),
+        log_path=str(engine_log_path()),
+    )
+
+
+_EXCEPTION_LINE = re.compile(r"^(?:[A-Za-z_][\w]*\.)*([A-Za-z_]\w*(?:Error|Exception): .+)$")
 
 
 def _cap(text: str) -> str:
@@ -78,6 +89,7 @@ class DuetCore(QObject):
     mic_message = Signal(str)  # "" = fine
     speaker_message = Signal(str)
     timings = Signal(float)  # engine step ms
+    model_changed = Signal(str)  # the engine now runs this model (a pick, or a fall back after a failure)
 
     def __init__(
         self,
@@ -85,13 +97,18 @@ class DuetCore(QObject):
         spec: SessionSpec,
         mic_device: str = "",
         speaker_device: str = "",
-        client_factory: Callable[[str], Any] = _default_client_factory,
+        client_factory: Callable[[str, ModelSource], Any] = _default_client_factory,
         parent: QObject | None = None,
+        sources: Mapping[str, ModelSource] | None = None,
     ) -> None:
         super().__init__(parent)
         self.model = model
         self.spec = spec
         self.client_factory = client_factory
+        self.sources: dict[str, ModelSource] = dict(sources or {})  # per model: weights/revision/options
+        self.good_model = ""  # the last model that loaded (fallback when a newly picked one cannot)
+        self.load_failures: dict[str, str] = {}  # model -> why it last failed to load (until it loads)
+        self._notice: tuple[str, str] | None = None  # shown again once the next session opens
         self.conversation = Conversation(parent=self)
         self.scheduler = FrameScheduler()
         self.latency = LatencyTracker()
@@ -132,8 +149,9 @@ class DuetCore(QObject):
 
     def _start_engine(self) -> None:
         self.conversation.set_state("starting")
+        self.session_open = False
         self.status.emit("info", f"Starting engine ({self.model})…")
-        client = self.client_factory(self.model)
+        client = self.client_factory(self.model, self.source(self.model))
         self.client = client
         self._run_job("start", lambda: client.start(timeout_s=120))
 
@@ -157,10 +175,16 @@ class DuetCore(QObject):
         if err is not None:
             self.last_error = str(err)
             log.error("engine %s failed: %s", kind, err)
-            self._engine_failed(f"The engine could not start: {err}")
+            load_error = self._load_error(err)
+            if load_error:
+                self._load_failed(load_error)
+            else:
+                self._engine_failed(f"The engine could not start: {err}")
             return
         if kind in ("start", "restart"):
             self.ready_info = fut.result()
+            self.good_model = self.model
+            self.load_failures.pop(self.model, None)
             try:
                 self._open_session()
             except Exception as e:
@@ -169,6 +193,63 @@ class DuetCore(QObject):
             self.status.emit("info", "Opening the session…")
             self.ready.emit(self.ready_info)
             log.info("engine ready: %s", self.ready_info)
+
+    def _load_error(self, err: BaseException) -> str:
+        """Why the model did not load ("" if the engine failed otherwise: a timeout, a signal).
+
+        A model that failed to load (bad or missing weights, bad options, an import error) fails
+        the same way every time, so it is never retried. The engine says why in an ErrorEvent
+        ("model_load") and then exits by itself; when that event is lost (the process exits right
+        after sending it), the exit and the exception line of the engine log tail say the same."""
+        client = self.client
+        try:
+            events = client.poll_events() if client is not None else []
+        except Exception:
+            events = []
+        for ev in events:
+            if isinstance(ev, ErrorEvent) and ev.code == "model_load":
+                return ev.message
+        first, _, tail = str(err).partition("\n")
+        if "exited with code" not in first:
+            return ""
+        for line in reversed(tail.splitlines()):
+            m = _EXCEPTION_LINE.match(line.strip())
+            if m:
+                return f"model {self.model!r} failed to load: {m.group(1)}"
+        return first
+
+    def _load_failed(self, message: str) -> None:
+        self._live = None
+        model, fallback = self.model, self.good_model
+        log.warning("model %r failed to load: %s", model, message)
+        self.load_failures[model] = message
+        if fallback and fallback != model:
+            self.notify("warn", f"Could not start {model}: {message}\nBack to {fallback}.")
+            self.switch_model(fallback)
+            return
+        self.conversation.set_state("offline")
+        self.status.emit(
+            "error",
+            f"The engine could not start {model}: {message}\nThe model failed to load, so not "
+            f"retrying: fix it (e.g. pick its weights) and press Retry, or pick another model. "
+            f"Log: {engine_log_path()}",
+        )
+
+    def notify(self, level: str, text: str) -> None:
+        """Show a status now; while an engine is (re)starting, show it again once its session is
+        open (the start's own progress lines would otherwise replace it)."""
+        self.status.emit(level, text)
+        self._notice = (level, text) if (self._job is not None or not self.session_open) else None
+
+    def source(self, model: str) -> ModelSource:
+        return self.sources.get(model, ModelSource())
+
+    def set_source(self, model: str, source: ModelSource) -> None:
+        """New weights/options for `model`; the engine restarts with them if it runs that model."""
+        self.sources[model] = source
+        self.load_failures.pop(model, None)
+        if model == self.model and self.client is not None:
+            self.switch_model(model, force=True)
 
     def _engine_failed(self, text: str) -> None:
         self._live = None
@@ -195,16 +276,19 @@ class DuetCore(QObject):
             self.status.emit("info", "Restarting the engine…")
             self._run_job("restart", lambda: client.restart())
 
-    def switch_model(self, model: str) -> None:
-        if model == self.model and self.client is not None:
+    def switch_model(self, model: str, force: bool = False) -> None:
+        """Run `model` (a new engine process); `force` restarts even when it is the current one."""
+        if model == self.model and self.client is not None and not force:
             return
         self._live = None
         old = self.client
         self.model = model
         self.client = None
+        self.ready_info = None
         if old is not None:
             self._pool.submit(old.stop)
         self.crash_policy.times.clear()
+        self.model_changed.emit(model)
         self._start_engine()
 
     def update_session(self, **changes: Any) -> None:
@@ -392,7 +476,8 @@ class DuetCore(QObject):
         match ev:
             case SessionOpened():
                 self.session_open = True
-                self.status.emit("", "")
+                notice, self._notice = self._notice, None
+                self.status.emit(*(notice or ("", "")))
                 if self.conversation.state == "starting":
                     self.conversation.set_state("listening")
             case Transcript(side=side, text=text, final=final):

@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,41 @@ from engine.protocol import SessionSpec
 
 log = logging.getLogger(__name__)
 FILE_NAME = "settings.json"
+
+
+@dataclass(frozen=True)
+class ModelSource:
+    """Where a model's weights come from and how it is built (`duet --weights/--revision/--model-option`)."""
+
+    weights: str = ""  # local folder (absolute) or hub repo id; "" = none
+    revision: str = ""  # hub revision (commit or tag) when `weights` is a repo id
+    options: Mapping[str, str] = field(default_factory=dict)  # model build options (ModelOptions.extra)
+
+    def is_empty(self) -> bool:
+        return not (self.weights or self.revision or self.options)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"weights": self.weights, "revision": self.revision, "options": dict(self.options)}
+
+    @classmethod
+    def from_json(cls, data: object) -> ModelSource:
+        """Lenient: fields of the wrong type are dropped (with a log line), never an exception."""
+        if not isinstance(data, dict):
+            log.warning("settings: ignoring model source %r (expected an object)", data)
+            return cls()
+        out: dict[str, Any] = {}
+        for key in ("weights", "revision"):
+            value = data.get(key, "")
+            if isinstance(value, str):
+                out[key] = value
+            else:
+                log.warning("settings: ignoring %s=%r (expected a string)", key, value)
+        options = data.get("options", {})
+        if isinstance(options, dict):
+            out["options"] = {str(k): v for k, v in options.items() if isinstance(v, str)}
+        else:
+            log.warning("settings: ignoring options=%r (expected an object)", options)
+        return cls(**out)
 
 
 @dataclass
@@ -36,6 +72,8 @@ class Settings:
     llm_url: str = ""  # e.g. http://127.0.0.1:11434/v1 (Ollama) or http://127.0.0.1:8080/v1 (llama.cpp)
     llm_model: str = ""  # model name the server knows, e.g. llama3.2
     geometry: str = ""  # QWidget.saveGeometry() as hex
+    # per model: {"weights": DIR|REPO, "revision": REV, "options": {KEY: VALUE}} (see ModelSource)
+    model_sources: dict[str, Any] = field(default_factory=dict)
     extra: dict[str, str] = field(default_factory=dict)
 
     def session_spec(self) -> SessionSpec:
@@ -47,6 +85,19 @@ class Settings:
             llm_url=self.llm_url,
             llm_model=self.llm_model,
         )
+
+    def source(self, model: str) -> ModelSource:
+        """The saved weights/revision/options for `model` (empty when none were given)."""
+        return ModelSource.from_json(self.model_sources.get(model, {}))
+
+    def set_source(self, model: str, source: ModelSource) -> None:
+        if source.is_empty():
+            self.model_sources.pop(model, None)
+        else:
+            self.model_sources[model] = source.to_json()
+
+    def sources(self) -> dict[str, ModelSource]:
+        return {model: self.source(model) for model in self.model_sources}
 
     @staticmethod
     def path() -> Path:

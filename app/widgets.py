@@ -9,6 +9,7 @@ from PySide6.QtWidgets import (
     QLabel,
     QPushButton,
     QScrollArea,
+    QToolButton,
     QVBoxLayout,
     QWidget,
 )
@@ -106,7 +107,7 @@ class StatePill(QLabel):
 
 
 class Banner(QFrame):
-    """A status line above the stage; `retry` is offered on errors."""
+    """A status line above the stage; `retry` is offered on errors, and a warning can be dismissed."""
 
     retry = Signal()
 
@@ -123,6 +124,11 @@ class Banner(QFrame):
         self.retry_button = QPushButton("Retry")
         self.retry_button.clicked.connect(self.retry)
         lay.addWidget(self.retry_button)
+        self.close_button = QToolButton()
+        self.close_button.setText("✕")
+        self.close_button.setToolTip("Dismiss")
+        self.close_button.clicked.connect(lambda: self.show_status("", ""))
+        lay.addWidget(self.close_button)
         self.level = ""
         self.hide()
 
@@ -139,6 +145,7 @@ class Banner(QFrame):
             + "background: transparent;"
         )
         self.retry_button.setVisible(level == "error")
+        self.close_button.setVisible(level == "warn")
         self.style().unpolish(self)
         self.style().polish(self)
         self.show()

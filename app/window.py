@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import logging
 import time
+from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 from PySide6.QtCore import QByteArray, QEvent, QObject, Qt, QTimer
@@ -15,6 +17,7 @@ from PySide6.QtGui import QCloseEvent, QIcon, QKeyEvent, QKeySequence, QResizeEv
 from PySide6.QtWidgets import (
     QApplication,
     QComboBox,
+    QFileDialog,
     QFrame,
     QGridLayout,
     QHBoxLayout,
@@ -89,6 +92,7 @@ class MainWindow(QMainWindow):
         self.core = core
         self.settings = settings
         self._devices_wired = False
+        self._untrained: set[str] = set()  # models whose engine said Ready(trained=False)
         self.setWindowTitle("Duet")
         icon = catalog.icon_path()
         if icon is not None:
@@ -148,6 +152,7 @@ class MainWindow(QMainWindow):
         core.frame_due.connect(self._show_frame)
         core.status.connect(self.banner.show_status)
         core.ready.connect(self._on_ready)
+        core.model_changed.connect(self._model_changed)
         core.mic_message.connect(self._mic_message)
         core.speaker_message.connect(self._speaker_message)
         core.conversation.state_changed.connect(self.state_pill.set_state)
@@ -180,6 +185,9 @@ class MainWindow(QMainWindow):
         self.model_combo = self._combo("Model (engine backend)")
         self.persona_combo = self._combo("Persona: who the avatar is")
         self.avatar_combo = self._combo("Avatar: how it looks")
+        self.weights_button = QToolButton()
+        self.weights_button.setText("Weights…")
+        self.weights_button.clicked.connect(self._weights_clicked)
         for title, combo in (
             ("Model", self.model_combo),
             ("Persona", self.persona_combo),
@@ -187,6 +195,8 @@ class MainWindow(QMainWindow):
         ):
             h.addWidget(QLabel(title))
             h.addWidget(combo)
+            if combo is self.model_combo:
+                h.addWidget(self.weights_button)  # only shown for models that load trained weights
         h.addStretch(1)
         self.camera_combo = self._combo("Camera")
         self.mic_combo = self._combo("Microphone")
@@ -297,6 +307,7 @@ class MainWindow(QMainWindow):
             idx = combo.findData(current)
             combo.setCurrentIndex(max(idx, 0))
             combo.blockSignals(False)
+        self._refresh_model_labels()
         self.model_combo.currentIndexChanged.connect(self._model_picked)
         self.persona_combo.currentIndexChanged.connect(self._persona_picked)
         self.avatar_combo.currentIndexChanged.connect(self._avatar_picked)
@@ -342,6 +353,13 @@ class MainWindow(QMainWindow):
 
     # ------------------------------------------------------------------ start / stop
     def start(self) -> None:
+        model = self.core.model
+        problem = catalog.weights_problem(model, self.core.source(model))
+        fallback = Settings().model
+        if problem and model != fallback:  # e.g. saved weights were forgotten: never start a failure
+            self.core.model = fallback
+            self._model_changed(fallback)
+            self.core.notify("warn", f"{problem}. Started {fallback} instead.")
         self.core.start()
         self.stage.self_view.hide()  # shown with the first camera frame
         if self.settings.camera_enabled:
@@ -398,9 +416,83 @@ class MainWindow(QMainWindow):
 
     def _on_ready(self, ready: Ready) -> None:
         self.untrained_badge.setVisible(not ready.trained)
-        idx = self.model_combo.findData(ready.model)
-        if idx >= 0:
-            self.model_combo.setItemText(idx, ready.model + ("  (untrained)" if not ready.trained else ""))
+        if ready.trained:
+            self._untrained.discard(ready.model)
+        else:
+            self._untrained.add(ready.model)
+        self._refresh_model_labels()
+
+    def _model_note(self, model: str) -> str:
+        """What the model picker says after a model's name: untrained / needs weights / nothing."""
+        if model in self._untrained:
+            return "untrained"
+        if not catalog.needs_weights(model):
+            return ""
+        source = self.settings.source(model)
+        if source.weights:
+            return ""
+        return "untrained" if catalog.runs_untrained(source) else "needs weights"
+
+    def _refresh_model_labels(self) -> None:
+        combo = self.model_combo
+        for i in range(combo.count()):
+            model = combo.itemData(i)
+            note = self._model_note(model)
+            combo.setItemText(i, model + (f"  ({note})" if note else ""))
+        self._update_weights_button()
+
+    def _update_weights_button(self) -> None:
+        model = self.model_combo.currentData() or ""
+        self.weights_button.setVisible(catalog.needs_weights(model))
+        weights = self.settings.source(model).weights
+        self.weights_button.setToolTip(
+            f"Trained weights for {model}: {weights or 'none'}\n"
+            "Choose a folder holding config.json + model.safetensors (duet-engine train --out DIR)"
+        )
+
+    def _select_model(self, model: str) -> None:
+        combo = self.model_combo
+        combo.blockSignals(True)
+        idx = combo.findData(model)
+        if idx < 0:
+            combo.addItem(model, model)
+            idx = combo.count() - 1
+        combo.setCurrentIndex(idx)
+        combo.blockSignals(False)
+        self._update_weights_button()
+
+    def _model_changed(self, model: str) -> None:
+        """The core runs `model` now (picked here, or a fall back after a failed start)."""
+        self.settings.model = model
+        self._select_model(model)
+
+    def _ask_weights_folder(self, model: str) -> str:
+        """The folder dialog; "" when cancelled."""
+        current = self.settings.source(model).weights
+        start = current if current and Path(current).is_dir() else str(Path.home())
+        return QFileDialog.getExistingDirectory(
+            self, f"Folder with trained {model} weights (config.json + model.safetensors)", start
+        )
+
+    def _use_weights(self, model: str, folder: str) -> str:
+        """Save `folder` as `model`'s weights and give them to the core; the problem if unusable."""
+        weights, problem = catalog.normalize_weights(folder)
+        if problem:
+            return problem
+        source = replace(self.settings.source(model), weights=weights, revision="")
+        self.settings.set_source(model, source)
+        self.core.set_source(model, source)  # restarts the engine if it runs `model`
+        self._untrained.discard(model)  # until its engine says otherwise
+        self._refresh_model_labels()
+        return ""
+
+    def _weights_clicked(self) -> None:
+        model = self.model_combo.currentData()
+        folder = self._ask_weights_folder(model)
+        if folder:
+            problem = self._use_weights(model, folder)
+            if problem:
+                self.core.notify("warn", problem)
 
     def _send_text(self) -> None:
         if self.core.send_text(self.text_box.text()):
@@ -461,7 +553,22 @@ class MainWindow(QMainWindow):
 
     def _model_picked(self) -> None:
         model = self.model_combo.currentData()
+        problem = catalog.weights_problem(model, self.core.source(model))
+        failed = self.core.load_failures.get(model, "")
+        if not problem and failed and catalog.needs_weights(model):  # its weights did not load last time
+            problem = f"{model} could not load its weights ({failed})"
+        if problem:  # ask for the folder now; without one, stay on the model that runs
+            folder = self._ask_weights_folder(model)
+            problem = self._use_weights(model, folder) if folder else problem
+            if problem:
+                self._select_model(self.core.model)
+                self.core.notify(
+                    "warn",
+                    f"{problem}. Staying on {self.core.model}; pick {model} again to choose a folder.",
+                )
+                return
         self.settings.model = model
+        self._update_weights_button()
         self.untrained_badge.hide()
         self.core.conversation.clear()
         self.core.switch_model(model)

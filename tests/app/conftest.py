@@ -1,9 +1,10 @@
 """THE Qt fixture for app tests: builds windows on the real engine and fails on leaks.
 
-`duet_window(model=..., **settings)` builds DuetCore + MainWindow (real EngineClient, real PipeWire
-audio when available), shows and starts it. At teardown every window is closed (engine stopped) and
-the test FAILS if a top-level window is still visible, a Python-created QThread still runs, an app
-thread ("duet-*") is still alive, or an engine process is left behind.
+`duet_window(model=..., **settings)` builds DuetCore + MainWindow (real EngineClient with the
+settings' per-model weights/options, real PipeWire audio when available), shows and starts it. At
+teardown every window is closed (engine stopped) and the test FAILS if a top-level window is still
+visible, a Python-created QThread still runs, an app thread ("duet-*") is still alive, or an engine
+process is left behind.
 """
 
 from __future__ import annotations
@@ -64,7 +65,7 @@ def duet_window(qtbot, qapp) -> Iterator[Callable[..., object]]:
     def make(model: str = "testecho", use_gl: bool = False, start: bool = True, **kw: object) -> MainWindow:
         settings = Settings(model=model, **kw)  # type: ignore[arg-type]
         spec = SessionSpec(persona=settings.persona, avatar=settings.avatar)
-        core = DuetCore(model, spec, settings.mic_device, settings.speaker_device)
+        core = DuetCore(model, spec, settings.mic_device, settings.speaker_device, sources=settings.sources())
         window = MainWindow(core, settings, use_gl=use_gl)
         made.append(window)
         window.show()

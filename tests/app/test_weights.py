@@ -1,0 +1,303 @@
+"""Trained weights in the app: `duet --weights/--revision/--model-option`, saved per model; the real
+streamer engine started from the window with a checkpoint saved here; the untrained badge; a model
+that needs weights picked without any gives a clear message and no crash loop."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from app.__main__ import apply_model_flags, main, parse_args
+from app.settings import ModelSource, Settings
+from engine import paths
+
+ROOT = Path(__file__).resolve().parents[2]
+NEEDS_WEIGHTS = (
+    "streamer needs trained weights: start with --weights DIR, or train one with duet-engine train"
+)
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny (size S) trained-labelled streamer checkpoint: config.json + model.safetensors."""
+    import torch
+
+    from engine import hub
+    from engine.models.streamer.config import StreamerConfig
+    from engine.models.streamer.core import StreamerCore
+
+    torch.manual_seed(0)
+    cfg = StreamerConfig()
+    out = tmp_path_factory.mktemp("weights") / "streamer-s"
+    return hub.save_pretrained(StreamerCore(cfg), cfg, out, metadata={"duet_trained": "true"})
+
+
+def flags(settings: Settings, *argv: str) -> str:
+    return apply_model_flags(parse_args(list(argv)), settings)
+
+
+# ---------------------------------------------------------------- command line + settings
+def test_flags_parse_like_duet_engine_run(checkpoint: Path) -> None:
+    w = str(checkpoint)
+    opts = ["--model-option", "a=1", "--model-option", "threads=1"]
+    a = parse_args(["--model", "streamer", "--weights", w, "--revision", "abc", *opts])
+    assert (a.model, a.weights, a.revision) == ("streamer", str(checkpoint), "abc")
+    assert a.model_option == ["a=1", "threads=1"]
+    a = parse_args([])
+    assert a.weights is None and a.revision is None and a.model_option == []
+
+
+def test_flags_are_saved_per_model_and_reused(checkpoint: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    s = Settings(model="streamer")
+    monkeypatch.chdir(checkpoint.parent)  # a relative folder is saved absolute
+    opts = ["--model-option", "threads=1", "--model-option", "x=y"]
+    assert flags(s, "--weights", checkpoint.name, *opts) == ""
+    assert s.source("streamer") == ModelSource(str(checkpoint.resolve()), "", {"threads": "1", "x": "y"})
+    assert s.source("lite") == ModelSource()
+    s.save()
+
+    # the next start, with no flags, reuses them
+    t = Settings.load()
+    assert flags(t, "--model-option", "x=") == ""  # KEY= forgets one option, the rest stays
+    assert t.source("streamer") == ModelSource(str(checkpoint.resolve()), "", {"threads": "1"})
+    assert t.sources() == {"streamer": t.source("streamer")}
+
+    # a hub repo id is kept as given and may be pinned; new weights reset the revision
+    assert flags(t, "--weights", "someone/streamer-s", "--revision", "v1") == ""
+    assert (t.source("streamer").weights, t.source("streamer").revision) == ("someone/streamer-s", "v1")
+    assert flags(t, "--weights", "other/streamer-m") == ""
+    assert t.source("streamer").revision == ""
+    assert flags(t, "--revision", "0123abc") == ""
+    assert t.source("streamer").revision == "0123abc"
+    # --weights '' forgets the weights (options stay)
+    assert flags(t, "--weights", "") == ""
+    assert t.source("streamer") == ModelSource("", "", {"threads": "1"})
+    assert flags(t, "--model-option", "threads=") == ""
+    assert "streamer" not in t.model_sources  # nothing left: no entry
+
+
+def test_bad_flags_are_clear_errors(checkpoint: Path, tmp_path: Path) -> None:
+    s = Settings(model="streamer")
+    assert "no such folder" in flags(s, "--weights", str(tmp_path / "missing"))
+    (tmp_path / "empty").mkdir()
+    assert "no config.json + model.safetensors" in flags(s, "--weights", str(tmp_path / "empty"))
+    assert "--revision needs --weights" in flags(s, "--revision", "v1")
+    assert "KEY=VALUE" in flags(s, "--model-option", "oops")
+    assert s.model_sources == {}  # nothing half-applied
+    lite = Settings(model="lite")
+    assert "does not load weights" in flags(lite, "--weights", str(checkpoint))
+
+
+def test_main_refuses_a_model_it_cannot_start(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    assert main(["--model", "streamer"]) == 2
+    assert NEEDS_WEIGHTS in capsys.readouterr().err
+    assert main(["--model", "streamer", "--weights", str(tmp_path / "nope")]) == 2
+    assert "no such folder" in capsys.readouterr().err
+    assert main(["--model", "lite", "--weights", str(tmp_path)]) == 2
+    assert "does not load weights" in capsys.readouterr().err
+
+
+def test_reset_settings_forgets_the_weights(checkpoint: Path) -> None:
+    s = Settings(model="streamer")
+    s.set_source("streamer", ModelSource(str(checkpoint), "", {"threads": "1"}))
+    s.save()
+    assert Settings.load().source("streamer").weights == str(checkpoint)
+    assert main(["--reset-settings", "--model", "no-such-model"]) == 2  # resets, then stops at the bad model
+    assert Settings.load().model_sources == {}
+
+
+def test_bad_saved_sources_fall_back_to_defaults() -> None:
+    Settings.path().parent.mkdir(parents=True, exist_ok=True)
+    Settings.path().write_text(
+        json.dumps({"model_sources": {"streamer": {"weights": 3, "options": {"a": "1", "b": 2}}, "x": []}})
+    )
+    s = Settings.load()
+    assert s.source("streamer") == ModelSource("", "", {"a": "1"})
+    assert s.source("x") == ModelSource()
+
+
+# ---------------------------------------------------------------- the window on the real streamer
+
+
+def _streamer_settings(**source: object) -> dict[str, object]:
+    return {"model_sources": {"streamer": source}}
+
+
+@pytest.mark.gui
+@pytest.mark.audio
+def test_window_runs_the_streamer_with_saved_weights(duet_window, qtbot, pipewire, checkpoint: Path) -> None:
+    w = duet_window("streamer", **_streamer_settings(weights=str(checkpoint), options={"threads": "1"}))
+    assert w.weights_button.isVisible() and str(checkpoint) in w.weights_button.toolTip()
+    qtbot.waitUntil(lambda: w.core.session_open, timeout=120_000)
+    ready = w.core.ready_info
+    assert ready.model == "streamer" and ready.trained and ready.frame_size == 32
+    assert w.core.client.options.weights == str(checkpoint)
+    qtbot.waitUntil(lambda: w.stage.view.frames_set > 10, timeout=30_000)
+    assert w.stage.view.last_frame.shape == (32, 32, 3)
+    assert not w.untrained_badge.isVisible()
+    assert w.model_combo.currentText() == "streamer"
+    assert w.state_pill.state in ("listening", "speaking") and not w.banner.isVisible()
+
+
+@pytest.mark.gui
+@pytest.mark.audio
+def test_untrained_streamer_shows_the_badge(duet_window, qtbot, pipewire) -> None:
+    w = duet_window("streamer", **_streamer_settings(options={"allow_untrained": "1", "threads": "1"}))
+    assert w.model_combo.currentText() == "streamer  (untrained)"
+    qtbot.waitUntil(lambda: w.core.session_open, timeout=120_000)
+    assert w.core.ready_info.trained is False
+    assert w.untrained_badge.isVisible() and w.untrained_badge.text() == "untrained model"
+    qtbot.waitUntil(lambda: w.stage.view.frames_set > 5, timeout=30_000)
+
+
+def _say(qtbot, w, text: str) -> None:
+    w.text_box.setText(text)
+    qtbot.keyClick(w.text_box, "\r")
+
+
+def _echoed(w, text: str) -> bool:
+    c = w.core.conversation.last("avatar")
+    return c is not None and c.text == f"echo: {text}"
+
+
+def _pick(w, model: str) -> None:
+    w.model_combo.setCurrentIndex(w.model_combo.findData(model))
+
+
+@pytest.mark.gui
+@pytest.mark.audio
+def test_picking_the_streamer_without_weights_says_why_and_stays(
+    duet_window, qtbot, pipewire, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from PySide6.QtWidgets import QFileDialog
+
+    asked: list[str] = []
+
+    def cancel(*a: object, **k: object) -> str:
+        asked.append(str(a[1]))
+        return ""
+
+    monkeypatch.setattr(QFileDialog, "getExistingDirectory", staticmethod(cancel))
+    w = duet_window("testecho")
+    qtbot.waitUntil(lambda: w.core.session_open, timeout=60_000)
+    pid = w.core.client.pid
+    assert not w.weights_button.isVisible()
+    assert w.model_combo.itemText(w.model_combo.findData("streamer")) == "streamer  (needs weights)"
+
+    _pick(w, "streamer")
+    assert asked and "streamer" in asked[0]  # the window asked for the folder first
+    assert w.banner.isVisible() and w.banner.level == "warn"
+    assert NEEDS_WEIGHTS in w.banner.label.text() and "Staying on testecho" in w.banner.label.text()
+    assert w.model_combo.currentData() == "testecho" and w.settings.model == "testecho"
+    qtbot.wait(1500)  # no engine was started for it, so nothing fails or restarts
+    assert w.core.model == "testecho" and w.core.client.pid == pid and w.core.restarts == 0
+    assert w.core.conversation.state != "offline" and w.banner.level == "warn"
+    _say(qtbot, w, "still here")
+    qtbot.waitUntil(lambda: _echoed(w, "still here"), timeout=10_000)
+    qtbot.mouseClick(w.banner.close_button, _left())  # the note can be dismissed
+    assert not w.banner.isVisible()
+
+
+@pytest.mark.gui
+@pytest.mark.audio
+def test_weights_picked_in_the_window_start_the_streamer_and_bad_ones_fall_back(
+    duet_window, qtbot, pipewire, monkeypatch: pytest.MonkeyPatch, checkpoint: Path, tmp_path: Path
+) -> None:
+    from PySide6.QtWidgets import QFileDialog
+
+    # a folder that looks like a checkpoint but whose config.json is not the model's: fails to load
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    shutil.copy(checkpoint / "model.safetensors", bad / "model.safetensors")
+    (bad / "config.json").write_text(json.dumps({"no_such_field": 1}))
+    answers = [str(bad), str(checkpoint), "", str(tmp_path)]
+    asked: list[str] = []
+
+    def dialog(*a: object, **k: object) -> str:
+        asked.append(str(a[1]))
+        return answers[len(asked) - 1]
+
+    monkeypatch.setattr(QFileDialog, "getExistingDirectory", staticmethod(dialog))
+    w = duet_window("testecho")
+    qtbot.waitUntil(lambda: w.core.session_open, timeout=60_000)
+    _pick(w, "streamer")
+    assert len(asked) == 1 and w.core.model == "streamer" and w.weights_button.isVisible()
+    assert w.settings.source("streamer").weights == str(bad)
+    # the engine cannot load them: said once, not retried, back to the model that worked
+    qtbot.waitUntil(lambda: w.core.model == "testecho" and w.core.session_open, timeout=120_000)
+    text = w.banner.label.text()
+    assert w.banner.isVisible() and w.banner.level == "warn"
+    assert "Could not start streamer" in text and "failed to load" in text and "Back to testecho" in text
+    assert w.core.restarts == 0 and w.model_combo.currentData() == "testecho"
+    assert w.settings.model == "testecho" and not w.weights_button.isVisible()
+    _say(qtbot, w, "after the fall back")
+    qtbot.waitUntil(lambda: _echoed(w, "after the fall back"), timeout=10_000)
+
+    # picked again: its weights did not load, so the window asks again; a good folder runs it
+    _pick(w, "streamer")
+    assert len(asked) == 2
+    qtbot.waitUntil(lambda: w.core.model == "streamer" and w.core.session_open, timeout=120_000)
+    assert w.core.ready_info.trained and w.settings.model == "streamer" and not w.untrained_badge.isVisible()
+    assert w.settings.source("streamer").weights == str(checkpoint)
+    qtbot.waitUntil(lambda: w.stage.view.frames_set > 5, timeout=30_000)
+
+    # the Weights… button beside the picker: cancelled changes nothing; a folder without a
+    # checkpoint is refused with a note; the running engine is left alone either way
+    pid = w.core.client.pid
+    qtbot.mouseClick(w.weights_button, _left())
+    qtbot.mouseClick(w.weights_button, _left())
+    assert len(asked) == 4
+    assert w.banner.level == "warn" and "no config.json + model.safetensors" in w.banner.label.text()
+    assert w.settings.source("streamer").weights == str(checkpoint) and w.core.client.pid == pid
+    assert w.core.session_open
+
+
+def _left():
+    from PySide6.QtCore import Qt
+
+    return Qt.MouseButton.LeftButton
+
+
+# ---------------------------------------------------------------- `duet` end to end
+@pytest.mark.gui
+@pytest.mark.audio
+def test_duet_weights_flag_runs_the_streamer_and_is_saved(pipewire, checkpoint: Path) -> None:
+    assert os.environ.get("DISPLAY"), "needs the Xvfb display from pytest-xvfb"
+    log = paths.log_dir() / "duet-app.log"
+    argv = ["--model", "streamer", "--weights", str(checkpoint), "--model-option", "threads=1", "--no-camera"]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "app", *argv],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 150
+        while time.monotonic() < deadline:
+            text = log.read_text() if log.exists() else ""
+            if "engine ready" in text:
+                break
+            assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
+            time.sleep(0.3)
+        else:
+            pytest.fail("the app did not report a ready streamer within 150 s")
+        assert "model='streamer'" in text and "trained=True" in text
+        proc.send_signal(signal.SIGTERM)
+        out, _ = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 0, out
+    saved = Settings.load()
+    assert saved.model == "streamer"
+    assert saved.source("streamer") == ModelSource(str(checkpoint), "", {"threads": "1"})
