@@ -65,9 +65,14 @@ class Channel:
         if not self.poll(timeout_s):
             return out
         while len(out) < max_messages:
-            out.append(self.recv())
-            if not self.poll(0):
-                break
+            try:
+                out.append(self.recv())
+                if not self.poll(0):  # True at end-of-file too: the next recv() tells
+                    break
+            except ChannelClosed:
+                if not out:
+                    raise
+                break  # hand over what was read (an engine's last words); the next call raises
         return out
 
     def close(self) -> None:
