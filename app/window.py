@@ -34,6 +34,7 @@ from PySide6.QtWidgets import (
 from engine.protocol import Ready
 
 from . import catalog
+from .brain_panel import BrainPanel
 from .camera import CameraCapture
 from .core import DuetCore
 from .hud import Hud
@@ -128,6 +129,9 @@ class MainWindow(QMainWindow):
         body.addLayout(left, 1)
         self.captions = CaptionPanel(core.conversation)
         self.captions.add_section("DEVICES", self._build_devices())
+        self.brain_panel = BrainPanel(settings)
+        self.brain_panel.applied.connect(self._brain_applied)
+        self.captions.add_section("ANSWERS", self.brain_panel)
         body.addWidget(self.captions)
         root.addLayout(body, 1)
         root.addWidget(self._build_bottom_bar())
@@ -576,6 +580,9 @@ class MainWindow(QMainWindow):
     def _persona_picked(self) -> None:
         self.settings.persona = self.persona_combo.currentData()
         self.core.update_session(persona=self.settings.persona)
+
+    def _brain_applied(self, changes: dict) -> None:
+        self.core.update_session(**changes)
 
     def _avatar_picked(self) -> None:
         self.settings.avatar = self.avatar_combo.currentData()
