@@ -22,7 +22,8 @@ def ask(w, qtbot, text: str) -> str:
     n = sum(1 for side, _, _ in w.captions.texts() if side == "avatar")
     w.text_box.setText(text)
     qtbot.keyClick(w.text_box, "\r")
-    qtbot.waitUntil(lambda: sum(1 for side, _, _ in w.captions.texts() if side == "avatar") > n, timeout=30_000)
+    answered = lambda: sum(1 for side, _, _ in w.captions.texts() if side == "avatar") > n  # noqa: E731
+    qtbot.waitUntil(answered, timeout=30_000)
     return w.core.conversation.last("avatar").text
 
 
@@ -37,7 +38,8 @@ def test_answers_switch_to_a_chat_server_and_back(duet_window, qtbot, pipewire):
         panel.url.setText("localhost:11434")
         panel.model.setText("tiny")
         assert not panel.apply()  # a bad URL is explained, nothing changes
-        assert "http://" in panel.note.text() and w.settings.brain == "script" and w.core.spec.brain == "script"
+        assert "http://" in panel.note.text()
+        assert w.settings.brain == "script" and w.core.spec.brain == "script"
 
         panel.url.setText(server.url)
         assert panel.apply()
