@@ -17,6 +17,7 @@ import argparse
 import json
 import os
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -138,6 +139,12 @@ def _read_wav(path: Path) -> tuple[np.ndarray, int]:
     return x.reshape(-1, ch).mean(axis=1), rate
 
 
+def _play(sd: Any, x: np.ndarray, rate: int) -> None:
+    """Play float32 (n,) mono at `rate` on the default output, blocking until done."""
+    with sd.OutputStream(samplerate=rate, channels=1, dtype="float32") as out:
+        out.write(x.reshape(-1, 1).astype(np.float32))
+
+
 def bench_glass(app: Any, model: str, turns: int, wav: Path, use_gl: bool | str) -> dict[str, Any]:
     import sounddevice as sd
 
@@ -151,8 +158,10 @@ def bench_glass(app: Any, model: str, turns: int, wav: Path, use_gl: bool | str)
         for _ in range(turns):
             n0 = len(w.core.latency.turns)
             _wait(app, lambda: time.monotonic() > w.core.player.voiced_until + 0.5, 20)
-            with sd.OutputStream(samplerate=rate, channels=1, dtype="float32") as out:
-                out.write(x.reshape(-1, 1).astype(np.float32))
+            # the "user" speaks from another thread: the window keeps running meanwhile
+            user = threading.Thread(target=_play, args=(sd, x, rate), name="bench-user", daemon=True)
+            user.start()
+            _wait(app, lambda user=user: not user.is_alive(), 30)
             if _wait(app, lambda n0=n0: len(w.core.latency.turns) > n0, 20):
                 results.append(round(w.core.latency.turns[-1].ms, 1))
             _run(app, 1.0)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import logging
+import math
 import re
 import time
 from collections import deque
@@ -467,10 +468,16 @@ class DuetCore(QObject):
             self.player.buffer.push(tick, pcm)
         for tick, frame in frames:
             self.scheduler.add(tick, frame)
-        played = self.player.played_tick()
-        if played > self._last_report and self._n % 10 == 0:
-            self._last_report = played
-            client.send(PlaybackReport(played))
+        if self._n % 10 == 0:
+            now = time.monotonic()
+            pos, mic = self.player.tick_at(now), self.assembler.tick_at(now)
+            played = -1 if pos is None else math.floor(pos)
+            if played > self._last_report:
+                self._last_report = played
+                # avatar tick `pos` is at the DAC while the mic captures input tick `mic`
+                lag = None if pos is None or mic is None else round(mic - pos, 3)
+                since = self.player.buffer.segment_of(pos) if pos is not None else -1
+                client.send(PlaybackReport(played, lag, since))
 
     def handle_event(self, ev: object) -> None:
         match ev:

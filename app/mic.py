@@ -84,6 +84,9 @@ class TickAssembler:
         self.vad = EnergyVad()
         self.gate: Callable[[], bool] = lambda: False  # True while avatar voice is at the speaker
         self._reset_to: int | None = None
+        # (monotonic ADC time, tick): the capture clock's latest position, written by the audio
+        # thread as one tuple (an atomic swap), read by the GUI thread through tick_at()
+        self.anchor: tuple[float, int] | None = None
 
     def reset(self, tick: int = 0) -> None:
         """Restart the tick count (new session); applied by the audio thread at its next block."""
@@ -93,6 +96,7 @@ class TickAssembler:
         """`block`: float32 (n,); `t_first`: monotonic ADC time of its first sample."""
         if self._reset_to is not None:
             self.tick, self._fill, self._reset_to = self._reset_to, 0, None
+            self.anchor = None
         pos = 0
         n = block.shape[0]
         while pos < n:
@@ -114,6 +118,15 @@ class TickAssembler:
                 except Exception:
                     self.sink_errors += 1
                 self.tick += 1
+                self.anchor = (t_first + pos / MIC_RATE, self.tick)  # input tick `tick` starts now
+
+    def tick_at(self, t: float) -> float | None:
+        """The input tick (fractional) the microphone captures at monotonic time t; None before the
+        first tick or after a long stall (> 0.5 s without audio)."""
+        anchor = self.anchor
+        if anchor is None or not (-0.5 < t - anchor[0] < 0.5):
+            return None
+        return anchor[1] + (t - anchor[0]) / TICK_S
 
 
 class MicCapture:

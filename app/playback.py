@@ -49,7 +49,7 @@ class PlaybackBuffer:
     (offset_in_out, tick_pos, n) so the caller can timestamp them.
     """
 
-    def __init__(self, prebuffer_ticks: int = 6, max_ticks: int = 40) -> None:
+    def __init__(self, prebuffer_ticks: int = 6, max_ticks: int = 12) -> None:
         self._inbox: queue.SimpleQueue[tuple[Any, ...]] = queue.SimpleQueue()
         # consumer-private state
         self._blocks: deque[list[Any]] = deque()  # [tick, pcm (float32), offset, voiced]
@@ -60,10 +60,20 @@ class PlaybackBuffer:
         self.max_samples = max_ticks * AVATAR_SAMPLES_PER_TICK
         # counters (written by the consumer, read anywhere)
         self.underruns = 0  # callbacks that ran dry while playing
-        self.trimmed_ticks = 0  # silent ticks dropped to keep latency bounded (clock drift)
+        self.trimmed_ticks = 0  # silent ticks dropped to keep latency bounded (a stall, clock drift)
         self.flushed_ticks = 0
         self.last_tick = -1  # last avatar tick rendered (fully or partly)
         self.onset_pending: int | None = None  # offset in the last render() of a voiced onset
+        # first ticks of the previous and the current continuous stretch of playback (-1: none): a
+        # stretch starts after an underrun (re-buffered) and after shed silence, the two moments
+        # the speaker's lag behind the engine jumps (reported to the engine for its echo canceller).
+        # One tuple, swapped whole by the audio thread.
+        self.segments: tuple[int, int] = (-1, -1)
+
+    def segment_of(self, tick: float) -> int:
+        """First tick of the stretch that `tick` (e.g. the one at the DAC now) was played in."""
+        prev, cur = self.segments
+        return cur if tick >= cur else prev
 
     # ------------------------------------------------------------------ producer side
     def push(self, tick: int, pcm: np.ndarray) -> None:
@@ -102,6 +112,7 @@ class PlaybackBuffer:
                 self._blocks.clear()
                 self._queued = 0
                 self._playing = False
+                self.segments = (-1, -1)
 
     def _drop_from(self, from_tick: int) -> None:
         kept: deque[list[Any]] = deque()
@@ -114,11 +125,21 @@ class PlaybackBuffer:
         self._blocks = kept
 
     def _trim(self) -> None:
-        """Drop silent blocks while the queue is far above its target (device clocks drift apart)."""
+        """Drop silent blocks while the queue is far above its target (after a stall, or device
+        clocks drifting apart), but not inside a reply unless it is three times too long: its
+        pauses keep their length and the speaker's lag (see segments) holds while the avatar talks."""
+        if self._queued <= self.max_samples:
+            return
+        if self._queued <= 3 * self.max_samples and any(b[3] for b in self._blocks):
+            return  # a reply is queued: its pauses stay, unless the queue is very far behind (a stall)
+        trimmed = False
         while self._queued > self.max_samples and self._blocks and not self._blocks[0][3]:
             b = self._blocks.popleft()
             self._queued -= b[1].shape[0] - b[2]
             self.trimmed_ticks += 1
+            trimmed = True
+        if trimmed and self._blocks and self._playing:
+            self.segments = (self.segments[1], self._blocks[0][0])
 
     def render(self, out: np.ndarray) -> list[tuple[int, float, int]]:
         """Fill `out` (n,) float32; returns played segments (offset, tick_pos, n)."""
@@ -130,6 +151,7 @@ class PlaybackBuffer:
         if not self._playing:
             if self._queued >= self.prebuffer and self._blocks:
                 self._playing = True
+                self.segments = (self.segments[1], self._blocks[0][0])
             else:
                 out[:] = 0.0
                 return segments

@@ -27,6 +27,7 @@ import os
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any, TypeVar
 
 import numpy as np
@@ -89,6 +90,7 @@ class Engine:
         self._flushes: collections.deque[tuple[int, int]] = collections.deque(maxlen=64)  # (gen, tick)
         self.consumed_tick = -1
         self.played_tick = -1
+        self.mic_lag: tuple[float, int] | None = None  # (mic_lag_ticks, lag_from_tick) last reported
         self._session_open = False
         self._step_failures = 0
         self._frame_error_sent = False
@@ -163,9 +165,14 @@ class Engine:
                     self._flushes.append((self._flush_gen, tick))
                 self.send(FlushOut(from_tick=tick, reason=reason))
                 self._queue(msg)
-            case PlaybackReport(played_tick=tick):
+            case PlaybackReport(played_tick=tick, mic_lag_ticks=lag, lag_from_tick=since):
                 self.played_tick = max(self.played_tick, tick)
-            case OpenSession() | CloseSession() | UserText():
+                if lag is not None:
+                    self.mic_lag = (lag, since)
+            case OpenSession():
+                self.played_tick, self.mic_lag = -1, None  # a new session: a new output clock
+                self._queue(msg)
+            case CloseSession() | UserText():
                 self._queue(msg)
             case ErrorEvent():
                 log.warning("control: %s", msg.message)
@@ -278,10 +285,11 @@ class Engine:
             self.send(ErrorEvent(code=code, message=f"{type(cmd).__name__}: {type(e).__name__}: {e}"))
 
     def _step(self, unit: UnitIn) -> None:
-        if self.played_tick >= 0:
-            unit = UnitIn(
-                unit.tick, unit.n_ticks, unit.mic, unit.frames, unit.frame_ticks, unit.texts, self.played_tick
-            )
+        lag = self.mic_lag  # one read: the drainer thread replaces the tuple
+        if lag is not None:
+            unit = replace(unit, played_tick=self.played_tick, mic_lag_ticks=lag[0], lag_from_tick=lag[1])
+        elif self.played_tick >= 0:
+            unit = replace(unit, played_tick=self.played_tick)
         gen0 = self._flush_gen
         t0 = time.perf_counter()
         try:

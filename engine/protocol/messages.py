@@ -44,9 +44,19 @@ class UserText:
 
 @dataclass(frozen=True)
 class PlaybackReport:
-    """The client's speaker has played avatar audio up to and including `played_tick`."""
+    """The client's speaker has played avatar audio up to and including `played_tick`.
+
+    `mic_lag_ticks`: where the two clocks stand against each other at the speaker: when avatar tick
+    T reaches the DAC, the microphone is capturing input tick T + mic_lag_ticks (fractional; the
+    playback queue, device buffers and any re-buffering after an underrun are all in it). An echo
+    canceller aligns what the avatar played with what the mic hears by it. None: not measured.
+    `lag_from_tick`: the first avatar tick played at this lag (the queue re-buffers after an
+    underrun and sheds silence when it grows, and each time the lag jumps); -1: unknown.
+    """
 
     played_tick: int
+    mic_lag_ticks: float | None = None
+    lag_from_tick: int = -1
 
 
 @dataclass(frozen=True)

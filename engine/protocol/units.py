@@ -48,6 +48,9 @@ class UnitIn:
     frame_ticks: np.ndarray  # int64 (k,) tick of each camera frame
     texts: tuple[str, ...] = ()  # typed user text / operator text that arrived during this unit
     played_tick: int = -1  # last avatar tick the client reported as played (-1: unknown)
+    mic_lag_ticks: float | None = None  # PlaybackReport.mic_lag_ticks: avatar tick T is heard at input
+    # tick T + lag (None: unknown; a headless run plays output on the input clock, lag 0)
+    lag_from_tick: int = -1  # PlaybackReport.lag_from_tick: the first avatar tick played at that lag
 
     def __post_init__(self) -> None:
         if self.mic.shape != (MIC_SAMPLES_PER_TICK * self.n_ticks,):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import pytest
 
@@ -25,7 +27,8 @@ def test_lite_conversation_and_avatar_screenshot(duet_window, qtbot, pipewire, m
     wav = paths.assets_dir() / "demo" / "user_turn.wav"
     with monitor_recorder() as rec:
         qtbot.wait(2500)  # let a greeting, if any, start before the user talks
-        play_into_mic(wav if wav.exists() else SPEECH_WAV).join(30)
+        user = play_into_mic(wav if wav.exists() else SPEECH_WAV)
+        qtbot.waitUntil(lambda: not user.is_alive(), timeout=30_000)  # the window runs meanwhile
         qtbot.waitUntil(lambda: w.core.conversation.last("user") is not None, timeout=30_000)
         qtbot.waitUntil(lambda: w.core.conversation.last("avatar") is not None, timeout=30_000)
         t_user = rec.blocks[-1][0]  # the avatar's voice reaches the speaker sink after the user turn
@@ -36,6 +39,12 @@ def test_lite_conversation_and_avatar_screenshot(duet_window, qtbot, pipewire, m
 
         qtbot.waitUntil(avatar_heard, timeout=30_000)
         qtbot.wait(1000)
+        # open speakers at full loudness (the sink's monitor is the mic): the avatar talks its whole
+        # answer through without taking its own voice for the user
+        qtbot.waitUntil(lambda: time.monotonic() > w.core.player.voiced_until + 2.0, timeout=30_000)
+    heard = [t for side, t, _ in w.captions.texts() if side == "user"]
+    assert len(heard) == 1, f"the avatar heard itself: {heard}"
+    assert w.core.player.buffer.flushed_ticks == 0  # and never yielded to itself
     assert not np.array_equal(first, w.stage.view.last_frame)  # the avatar moves
     w.grab().save(str(tmp_path / "lite_talking.png"))
     # a typed question: shown once (lite echoes it as a final transcript) and answered

@@ -47,6 +47,21 @@ def test_reset_restarts_the_tick_count():
     assert [t for t, _ in got] == [0, 1, 0]
 
 
+def test_capture_clock_position_from_adc_times():
+    """tick_at(t): which input tick the mic captures at monotonic t (for the echo lag report)."""
+    _, asm = collect()
+    assert asm.tick_at(10.0) is None  # nothing captured yet
+    asm.feed(np.zeros(1000, np.float32), t_first=10.0)  # 1.5625 ticks from t = 10.0 s
+    assert asm.tick_at(10.04) == 1.0  # input tick 1 started when its first sample was captured
+    assert abs(asm.tick_at(10.1) - 2.5) < 1e-9
+    asm.feed(np.zeros(600, np.float32), t_first=10.0625)  # ticks go on from where they were
+    assert abs(asm.tick_at(10.08) - 2.0) < 1e-9
+    assert asm.tick_at(11.0) is None  # the mic stalled: unknown, not a guess
+    asm.reset(0)
+    asm.feed(np.zeros(640, np.float32), t_first=20.0)
+    assert asm.tick_at(20.04) == 1.0
+
+
 def test_sink_errors_never_escape_the_audio_thread():
     asm = TickAssembler(lambda tick, pcm: 1 / 0)
     asm.feed(np.zeros(1280, np.float32), 0.0)

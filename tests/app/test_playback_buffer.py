@@ -80,12 +80,40 @@ def test_voiced_onset_is_reported_once_per_utterance():
 
 def test_trim_bounds_latency_by_dropping_silence_only():
     buf = PlaybackBuffer(prebuffer_ticks=1, max_ticks=4)
-    buf.push(0, np.zeros(6 * N, np.float32))
-    buf.push(6, tone(2))
-    _, segs = render_all(buf, N)
-    assert buf.trimmed_ticks == 4  # 8 queued, bound 4: four silent ticks gone
-    assert segs[0][1] == 4.0
+    buf.push(0, np.zeros(8 * N, np.float32))  # a stall left 8 silent ticks queued
+    render_all(buf, N // 2)
+    assert buf.trimmed_ticks == 4  # bound 4: four silent ticks gone
+    buf.push(8, tone(2))
+    _, segs = render_all(buf, 6 * N)
+    assert [t for _, t, _ in segs if t == int(t)][:2] == [5.0, 6.0]  # ticks 1-4 were shed
     buf2 = PlaybackBuffer(prebuffer_ticks=1, max_ticks=2)
     buf2.push(0, tone(6))
     render_all(buf2, N)
     assert buf2.trimmed_ticks == 0  # voiced audio is never trimmed
+
+
+def test_a_queued_reply_keeps_its_pauses():
+    """Never trimmed inside a reply: its pauses keep their length (and the speaker's lag holds)."""
+    buf = PlaybackBuffer(prebuffer_ticks=1, max_ticks=4)
+    buf.push(0, np.concatenate([tone(2), np.zeros(4 * N, np.float32), tone(2)]))
+    out, _ = render_all(buf, 8 * N)
+    assert buf.trimmed_ticks == 0 and np.allclose(out[6 * N :], tone(2))
+
+
+def test_segments_start_after_an_underrun_and_after_shed_silence():
+    buf = PlaybackBuffer(prebuffer_ticks=2, max_ticks=4)
+    assert buf.segments == (-1, -1)
+    buf.push(0, tone(3))
+    render_all(buf, 4 * N)  # plays 0-2, then runs dry
+    assert buf.segments == (-1, 0) and buf.underruns == 1
+    buf.push(5, tone(2))  # re-buffered: a new stretch from tick 5
+    render_all(buf, N)
+    assert buf.segments == (0, 5)
+    assert buf.segment_of(5.5) == 5 and buf.segment_of(2.0) == 0
+    buf.push(7, np.zeros(8 * N, np.float32))
+    render_all(buf, 2 * N)  # 9 silent ticks queued, bound 4: shed from the head
+    prev, cur = buf.segments
+    assert prev == 5 and cur > 7 and buf.trimmed_ticks > 0
+    buf.clear()
+    render_all(buf, N)
+    assert buf.segments == (-1, -1)

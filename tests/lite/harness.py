@@ -3,7 +3,8 @@
 Collected output obeys FlushOut the way a real-time client does: audio and frames from
 max(from_tick, the step's output tick) on are dropped (older output has been played already).
 With `echo=(delay_ms, gain)` the avatar's own output (as collected so far) is mixed back into the
-mic input, delayed and attenuated, to simulate open speakers.
+mic input, delayed and attenuated, to simulate open speakers; `mic_lag_ticks` is what a live client
+would report of the playback part of that delay (UnitIn.mic_lag_ticks).
 """
 
 from __future__ import annotations
@@ -70,6 +71,7 @@ def run_model(
     camera: list[np.ndarray] | None = None,
     keep_frames: bool = True,
     open_session: bool = True,
+    mic_lag_ticks: float | None = None,
 ) -> RunResult:
     """Step `model` over the mic track (16 kHz float32), 4 ticks a unit; returns what was 'heard'."""
     if open_session:
@@ -99,7 +101,7 @@ def run_model(
         if camera is not None:
             cam = np.stack([camera[min(t, len(camera) - 1)] for t in range(tick, tick + 4)])
             cam_ticks = np.arange(tick, tick + 4, dtype=np.int64)
-        out = model.step(UnitIn(tick, 4, unit_mic, cam, cam_ticks))
+        out = model.step(UnitIn(tick, 4, unit_mic, cam, cam_ticks, mic_lag_ticks=mic_lag_ticks))
         result.outs.append(out)
         result.events.extend(out.events)
         for ev in out.events:

@@ -164,6 +164,17 @@ def test_echo_does_not_make_the_avatar_yield(echo_run: RunResult):
     assert voiced[-1] - voiced[0] > 100  # it talked on for seconds
 
 
+def test_echo_behind_a_long_playback_queue_is_suppressed_with_the_clients_lag_report(lite_model, user_speech):
+    """Open speakers behind a live client's playback queue: the avatar is heard 0.9 s after its
+    output tick (beyond the echo search window); the client reports 0.84 s of it."""
+    mic = place(12.0, [(1.0, user_speech["what"])])
+    spec = SessionSpec(frame_size=64, options={"tts_wait_ms": "10000"})
+    run = run_model(lite_model, mic, spec, echo=(900, 0.8), keep_frames=False, mic_lag_ticks=21.0)
+    assert not run.flushes
+    assert len(run.transcripts("user", final=True)) == 1  # its own voice is not a user turn
+    assert " ".join(t.text for t in run.transcripts("avatar")) == answer_of("what_is_duet")
+
+
 def test_barge_in_is_heard_through_echo(lite_model, user_speech):
     at = 5.0
     mic = place(8.0, [(1.0, user_speech["what"]), (at, user_speech["stop"])])

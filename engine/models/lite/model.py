@@ -187,7 +187,9 @@ class LiteModel:
 
         # hearing: echo -> VAD -> turns -> ASR
         t0 = time.perf_counter()
-        residual, echo_bound = self._echo.process(unit.tick, unit.mic.astype(np.float32, copy=False))
+        self._echo.note_played(unit.played_tick, unit.mic_lag_ticks, unit.lag_from_tick)
+        mic = unit.mic.astype(np.float32, copy=False)
+        residual, echo_bound = self._echo.process(unit.tick, mic, learn=not self._turns.in_turn)
         t1 = time.perf_counter()
         probs = self._vad.process(residual)
         t2 = time.perf_counter()
@@ -202,6 +204,8 @@ class LiteModel:
                 rms = float(np.sqrt(np.mean(chunk**2)))
                 if rms <= echo_bound[i]:
                     prob = 0.0  # could be the avatar's own voice coming back
+                else:  # over the avatar's voice one chunk alone never starts a turn (a leak spike)
+                    prob = min(prob, self._turns.config.strong_threshold - 0.01)
             chunk_start_s = (start_sample + i * VAD_CHUNK) / MIC_RATE
             self._history = np.concatenate([self._history, chunk])[-_PRE_ROLL:]
             update = self._turns.update(chunk_start_s, prob)

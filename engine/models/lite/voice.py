@@ -26,6 +26,7 @@ from typing import Any
 
 import numpy as np
 
+from engine.models.lite.dsp import kaiser_sinc_table
 from engine.models.lite.visemes import VisemeTrack
 
 log = logging.getLogger(__name__)
@@ -73,24 +74,6 @@ class Speech:
 # resampling
 
 
-def _kaiser_sinc_table(half_taps: int, cutoff: float, phases: int, beta: float = 8.6) -> np.ndarray:
-    """float32 (phases + 1, 2 * half_taps): kernel weights for fractional offsets 0..1.
-
-    Row p holds h(p / phases - k) for k = -half_taps + 1 .. half_taps (input sample offsets).
-    cutoff is the passband edge relative to the input Nyquist (< 1 when downsampling).
-    """
-    frac = np.arange(phases + 1)[:, None] / phases
-    k = np.arange(-half_taps + 1, half_taps + 1)[None, :]
-    d = frac - k  # distance from the output position to each input sample, in input samples
-    win = np.kaiser(2 * half_taps + 1, beta)
-    # evaluate the Kaiser window continuously by interpolation over its support [-half, half]
-    wpos = np.clip(d / half_taps, -1.0, 1.0)
-    w = np.interp(wpos, np.linspace(-1.0, 1.0, win.size), win)
-    h = cutoff * np.sinc(cutoff * d) * w
-    h /= h.sum(axis=1, keepdims=True)  # unity DC gain for every phase
-    return h.astype(np.float32)
-
-
 _TABLES: dict[tuple[int, float, int], np.ndarray] = {}
 
 
@@ -115,7 +98,7 @@ def resample(x: np.ndarray, rate_in: float, rate_out: int, half_taps: int = 16) 
     key = (half, round(cutoff, 6), phases)
     table = _TABLES.get(key)
     if table is None:
-        table = _TABLES[key] = _kaiser_sinc_table(half, cutoff, phases)
+        table = _TABLES[key] = kaiser_sinc_table(half, cutoff, phases)
     pos = np.arange(n_out, dtype=np.float64) * (rate_in / rate_out)
     i0 = np.floor(pos).astype(np.int64)
     ph = np.rint((pos - i0) * phases).astype(np.int64)
