@@ -26,6 +26,8 @@ def guide_brain() -> ScriptBrain:
         ("do you need the internet", "offline"),
         ("uh how do i record", "record"),
         ("hello", "hello"),
+        ("ways to stop please", "stop"),  # "Wait, stop please." as heard over the avatar
+        ("hold on", "stop"),
     ],
 )
 def test_intents_survive_asr_errors(guide_brain: ScriptBrain, heard: str, intent: str):
