@@ -50,6 +50,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--llm-model", help="model name on the chat server, e.g. llama3.2")
     p.add_argument("--no-camera", action="store_true", help="audio-only: do not open a camera")
     p.add_argument("--hud", action="store_true", help="show the latency HUD (Ctrl+H toggles)")
+    p.add_argument(
+        "--record",
+        action="store_true",
+        help="record the session from the moment it opens (as the Record button; files go to the "
+        "sessions folder, DUET_SESSIONS_DIR overrides)",
+    )
     p.add_argument("--reset-settings", action="store_true", help="forget saved devices, pickers and geometry")
     p.add_argument("--verbose", action="store_true", help="debug logging")
     p.add_argument(
@@ -174,6 +180,8 @@ def main(argv: list[str] | None = None) -> int:
         window.showFullScreen()
     else:
         window.show()
+    if args.record:
+        window.record_button.setChecked(True)  # the file starts when the session opens
     window.start()
     log.info("window shown; logs at %s", log_path)
 

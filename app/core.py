@@ -3,7 +3,8 @@
 Threads: the GUI thread runs one 5 ms timer (`_tick`) that polls engine events and media, picks the
 frame matching the audio clock and emits `frame_due`; blocking client calls (start, restart, stop)
 run on a one-worker executor and are collected by the same timer (no Qt signal ever crosses a
-thread). The mic callback pushes ticks straight to the client (push_mic never blocks).
+thread). The mic callback pushes ticks straight to the client (push_mic never blocks) and hands
+them to the recorder (a bounded deque; see app/recording.py and app/recorder.py).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from engine.protocol import (
     CloseSession,
     EngineDown,
     ErrorEvent,
+    Flush,
     FlushOut,
     Health,
     PlaybackReport,
@@ -43,6 +45,7 @@ from .latency import LatencyTracker
 from .logs import engine_log_path
 from .mic import MicCapture, SilenceSource, TickAssembler
 from .playback import AudioDeviceError, Player
+from .recording import FileInfo, RecordingController
 from .settings import ModelSource
 
 log = logging.getLogger(__name__)
@@ -135,6 +138,7 @@ class DuetCore(QObject):
         self.last_error = ""
         self._last_report = -1
         self._n = 0
+        self.recording = RecordingController(self.assembler, self._file_info, parent=self)
         self.timer = QTimer(self)
         self.timer.setTimerType(Qt.TimerType.PreciseTimer)
         self.timer.setInterval(5)
@@ -159,7 +163,15 @@ class DuetCore(QObject):
     def _run_job(self, kind: str, fn: Callable[[], Any]) -> None:
         self._job = (kind, self._pool.submit(fn))
 
+    def _file_info(self) -> FileInfo | None:
+        """What a recording made now is made with (None before the engine is ready)."""
+        ready = self.ready_info
+        if ready is None:
+            return None
+        return FileInfo(self.model, self.spec.persona, self.spec.avatar, ready.frame_size)
+
     def _open_session(self) -> None:
+        self.recording.session_closed()  # a recording goes on in a new file (tick 0 = this session)
         self.assembler.reset(0)
         self.player.buffer.clear()
         self.scheduler.clear()
@@ -221,6 +233,7 @@ class DuetCore(QObject):
 
     def _load_failed(self, message: str) -> None:
         self._live = None
+        self.recording.session_closed()
         model, fallback = self.model, self.good_model
         log.warning("model %r failed to load: %s", model, message)
         self.load_failures[model] = message
@@ -254,6 +267,7 @@ class DuetCore(QObject):
 
     def _engine_failed(self, text: str) -> None:
         self._live = None
+        self.recording.session_closed()
         if self.crash_policy.crashed(time.monotonic()) and self.client is not None:
             self.restarts += 1
             self.conversation.set_state("starting")
@@ -282,6 +296,7 @@ class DuetCore(QObject):
         if model == self.model and self.client is not None and not force:
             return
         self._live = None
+        self.recording.session_closed()
         old = self.client
         self.model = model
         self.client = None
@@ -313,6 +328,7 @@ class DuetCore(QObject):
         self._live = None
         self.close_mic()
         self.player.stop()
+        self.recording.shutdown()  # the file gets everything up to the last mic tick, and is closed
         client, self.client = self.client, None
         if (
             self._job is not None
@@ -377,6 +393,7 @@ class DuetCore(QObject):
 
     # ------------------------------------------------------------------ input
     def _push_mic(self, tick: int, pcm: np.ndarray) -> None:  # audio thread
+        self.recording.user_audio(self.assembler.epoch, tick, pcm)
         client = self._live
         if client is not None:
             client.push_mic(tick, pcm)
@@ -385,6 +402,7 @@ class DuetCore(QObject):
         client = self._live
         if client is not None:
             client.push_frame(tick, rgb)
+            self.recording.user_frame(tick, rgb)
 
     def session_tick(self) -> int:
         return self.assembler.tick if self._live is not None else -1
@@ -393,7 +411,9 @@ class DuetCore(QObject):
         text = text.strip()
         if not text or self._live is None:
             return False
-        self._live.send(UserText(text, tick=self.assembler.tick))
+        msg = UserText(text, tick=self.assembler.tick)
+        self._live.send(msg)
+        self.recording.event(msg, "client")
         self.conversation.typed(text)
         return True
 
@@ -404,11 +424,13 @@ class DuetCore(QObject):
         played = self.player.played_tick()
         from_tick = played + 1 if played >= 0 else self.player.buffer.last_tick + 1
         self._live.flush(from_tick)
+        self.recording.event(Flush(from_tick=from_tick), "client")
         self._drop_from(from_tick)
 
     def _drop_from(self, from_tick: int) -> None:
         self.player.buffer.flush(from_tick)
         self.scheduler.flush(from_tick)
+        self.recording.flush(from_tick)
 
     # ------------------------------------------------------------------ the 5 ms loop
     def _tick(self) -> None:
@@ -421,11 +443,16 @@ class DuetCore(QObject):
         if client is not None and self._n % 2 == 0:
             self._poll_engine(client)
         now = time.monotonic()
-        picked = self.scheduler.pick(self.player.tick_at(now), now)
+        at_speaker = self.player.tick_at(now)
+        if at_speaker is not None:
+            self.recording.played(math.floor(at_speaker))
+        picked = self.scheduler.pick(at_speaker, now)
         if picked is not None:
             self._due_at = now
             self.frame_due.emit(picked[1])
         self._poll_latency()
+        if self._n % 20 == 0:
+            self.recording.poll()
         if self._n % 200 == 0:  # once a second: notice devices that died (unplugged)
             self._check_devices()
 
@@ -461,13 +488,17 @@ class DuetCore(QObject):
             self._engine_failed(f"Lost the engine: {e}")
             return
         for ev in events:
+            if not isinstance(ev, SessionOpened):  # recorded once its file has started
+                self.recording.event(ev, "client" if isinstance(ev, EngineDown) else "engine")
             self.handle_event(ev)
             if self._live is None:
                 return
         for tick, pcm in audio:
             self.player.buffer.push(tick, pcm)
+            self.recording.avatar_audio(tick, pcm)
         for tick, frame in frames:
             self.scheduler.add(tick, frame)
+            self.recording.avatar_frame(tick, frame)
         if self._n % 10 == 0:
             now = time.monotonic()
             pos, mic = self.player.tick_at(now), self.assembler.tick_at(now)
@@ -483,6 +514,7 @@ class DuetCore(QObject):
         match ev:
             case SessionOpened():
                 self.session_open = True
+                self.recording.session_opened(ev)
                 notice, self._notice = self._notice, None
                 self.status.emit(*(notice or ("", "")))
                 if self.conversation.state == "starting":

@@ -84,17 +84,30 @@ class TickAssembler:
         self.vad = EnergyVad()
         self.gate: Callable[[], bool] = lambda: False  # True while avatar voice is at the speaker
         self._reset_to: int | None = None
+        # mic stream generation: +1 each time a reset is applied (a new session's tick count);
+        # `next_epoch` (GUI thread) is the generation the pending or last reset starts
+        self.epoch = 0
+        self.next_epoch = 0
         # (monotonic ADC time, tick): the capture clock's latest position, written by the audio
         # thread as one tuple (an atomic swap), read by the GUI thread through tick_at()
         self.anchor: tuple[float, int] | None = None
 
     def reset(self, tick: int = 0) -> None:
         """Restart the tick count (new session); applied by the audio thread at its next block."""
+        self.next_epoch += 1
         self._reset_to = tick
+
+    def position(self) -> tuple[int, int]:
+        """(epoch, next tick) of the mic stream, counting a reset not yet applied as applied."""
+        reset_to = self._reset_to  # read first: feed() sets the epoch before clearing it
+        if reset_to is not None:
+            return self.next_epoch, reset_to
+        return self.epoch, self.tick
 
     def feed(self, block: np.ndarray, t_first: float) -> None:
         """`block`: float32 (n,); `t_first`: monotonic ADC time of its first sample."""
         if self._reset_to is not None:
+            self.epoch = self.next_epoch  # before the tick: position() may read in between
             self.tick, self._fill, self._reset_to = self._reset_to, 0, None
             self.anchor = None
         pos = 0

@@ -50,6 +50,10 @@ QScrollArea, #captionList { background: transparent; border: none; }
 #banner[level="warn"] { background: #3d3220; color: #ffd08a; }
 #banner[level="error"] { background: #3d1f25; color: #ffb3b3; }
 #deviceNote { color: #ffd08a; background: transparent; }
+#recordNote { color: #9aa3b5; background: transparent; }
+#recordNote[level="error"] { color: #ffb3b3; }
+QPushButton#record:checked { background: #5a2330; border-color: #ff6b6b; }
+#recIndicator { color: #ff6b6b; font-weight: 600; background: transparent; }
 #fieldNote { color: #8a93a6; font-size: 11px; background: transparent; }
 #selfView { background: #1c202b; border: 2px solid #2a3042; border-radius: 10px; color: #8a93a6; }
 #hud { background: rgba(15, 17, 21, 215); border: 1px solid #2a3042; border-radius: 10px; }

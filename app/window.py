@@ -126,6 +126,12 @@ class MainWindow(QMainWindow):
         self.device_note.setWordWrap(True)
         self.device_note.hide()
         left.addWidget(self.device_note)
+        self.record_note = QLabel()  # "Saved: …/duet-….mkv" or why recording stopped
+        self.record_note.setObjectName("recordNote")
+        self.record_note.setWordWrap(True)
+        self.record_note.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.record_note.hide()
+        left.addWidget(self.record_note)
         body.addLayout(left, 1)
         self.captions = CaptionPanel(core.conversation)
         self.captions.add_section("DEVICES", self._build_devices())
@@ -160,6 +166,8 @@ class MainWindow(QMainWindow):
         core.mic_message.connect(self._mic_message)
         core.speaker_message.connect(self._speaker_message)
         core.conversation.state_changed.connect(self.state_pill.set_state)
+        core.recording.changed.connect(self._recording_changed)
+        core.recording.finished.connect(self._recording_finished)
 
         QShortcut(QKeySequence(Qt.Key.Key_F11), self, self.toggle_fullscreen)
         QShortcut(QKeySequence("Ctrl+H"), self, self.hud_button.toggle)
@@ -280,6 +288,19 @@ class MainWindow(QMainWindow):
         self.stop_button.setToolTip("Stop the avatar now")
         self.stop_button.clicked.connect(self.core.interrupt)
         h.addWidget(self.stop_button)
+        self.record_button = QPushButton("Record")
+        self.record_button.setObjectName("record")
+        self.record_button.setCheckable(True)
+        self.record_button.setToolTip(
+            "Record this session (your mic and camera, the avatar's voice and face, all events) "
+            "into one .mkv file in the sessions folder"
+        )
+        self.record_button.toggled.connect(self._set_recording)
+        h.addWidget(self.record_button)
+        self.rec_indicator = QLabel()  # "● REC 0:12" while a file is written
+        self.rec_indicator.setObjectName("recIndicator")
+        self.rec_indicator.hide()
+        h.addWidget(self.rec_indicator)
         self.text_box = QLineEdit()
         self.text_box.setPlaceholderText("Type to the avatar and press Enter…")
         self.text_box.returnPressed.connect(self._send_text)
@@ -551,6 +572,7 @@ class MainWindow(QMainWindow):
 
     def _refresh_live(self) -> None:
         self.level.setValue(min(100, int(self.core.assembler.level * 400)))
+        self._refresh_recording()
         if self.hud.isVisible():
             self.hud.refresh()
             self.hud.adjustSize()
@@ -638,6 +660,44 @@ class MainWindow(QMainWindow):
     def _speaker_message(self, text: str) -> None:
         self._speaker_note = text
         self._update_note()
+
+    # ------------------------------------------------------------------ recording
+    def _set_recording(self, on: bool) -> None:
+        if on:
+            self._show_record_note("", "")
+        self.core.recording.set_wanted(on)
+        self._refresh_recording()
+
+    def _recording_changed(self) -> None:
+        rec = self.core.recording
+        if self.record_button.isChecked() != rec.wanted:  # stopped by an error
+            self.record_button.blockSignals(True)
+            self.record_button.setChecked(rec.wanted)
+            self.record_button.blockSignals(False)
+        self._refresh_recording()
+
+    def _refresh_recording(self) -> None:
+        rec = self.core.recording
+        if rec.recording:
+            s = int(rec.elapsed_s())
+            self.rec_indicator.setText(f"● REC {s // 60}:{s % 60:02d}")
+        elif rec.wanted:
+            self.rec_indicator.setText("● REC waiting for the session…")
+        self.rec_indicator.setVisible(rec.wanted)
+        self.record_button.setText("Stop recording" if rec.wanted else "Record")
+
+    def _recording_finished(self, path: str, error: str) -> None:
+        if error:  # logged by the Recorder
+            self._show_record_note("error", f"Recording stopped: {error}. The conversation goes on.")
+        else:
+            self._show_record_note("info", f"Saved: {path}")
+
+    def _show_record_note(self, level: str, text: str) -> None:
+        self.record_note.setProperty("level", level)
+        self.record_note.style().unpolish(self.record_note)
+        self.record_note.style().polish(self.record_note)
+        self.record_note.setText(text)
+        self.record_note.setVisible(bool(text))
 
     def _update_note(self) -> None:
         notes = [n for n in (self._mic_note, self._speaker_note, self._camera_note) if n]

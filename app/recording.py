@@ -1,0 +1,264 @@
+"""RecordingController: the app's Record toggle. Decides when files start and end; DuetCore feeds it.
+
+Threads: everything here runs on the GUI thread except `user_audio` (the PortAudio callback), which
+only reads `self._file` (one reference) and appends to that Recorder's bounded deque. Files are
+written by each Recorder's own worker thread (app/recorder.py).
+
+Files: `<sessions dir>/duet-YYYY-MM-DD-HHMMSS.mkv` (+ .events.jsonl); engine.paths.sessions_dir()
+(platformdirs, DUET_SESSIONS_DIR overrides). A file starts when recording is wanted and a session is
+open (the Record toggle, `duet --record`, or the session (re)opening while wanted) and ends when the
+user stops, the session closes (model/persona/avatar switch, engine crash or restart: recording
+then goes on in a new file once the new session opens), the camera comes on in a file without a
+camera track (a new file with one), or the app quits. A write error ends recording (wanted = off).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PySide6.QtCore import QObject, Signal
+
+from engine import paths
+from engine.protocol import AVATAR_SAMPLES_PER_TICK, TICK_S
+from engine.session import SessionWriter
+
+from .mic import TickAssembler
+from .recorder import Recorder, WriterFactory
+
+log = logging.getLogger(__name__)
+RECENT_TICKS = 50  # avatar media kept to seed a file started mid-reply (only ticks not yet played)
+CAMERA_FRESH_S = 1.0  # a camera frame this recent means "the camera is on" when a file starts
+SHUTDOWN_WAIT_S = 15.0  # closing the app waits this long for files to finish
+
+
+@dataclass(frozen=True)
+class FileInfo:
+    """What a new file is made with: the session as it runs now."""
+
+    model: str
+    persona: str
+    avatar: str
+    avatar_size: int  # avatar frames are S x S (Ready.frame_size)
+
+
+class RecordingController(QObject):
+    changed = Signal()  # recording wanted / file started / file ended: refresh the indicator
+    finished = Signal(str, str)  # (path, error): a file was closed; error "" = saved
+
+    def __init__(
+        self,
+        assembler: TickAssembler,
+        info: Callable[[], FileInfo | None],
+        parent: QObject | None = None,
+        folder: Callable[[], Path] = paths.sessions_dir,
+        writer_factory: WriterFactory = SessionWriter,
+    ) -> None:
+        super().__init__(parent)
+        self.assembler = assembler
+        self.info = info
+        self.folder = folder
+        self.writer_factory = writer_factory
+        self.wanted = False  # the user wants recording (button / --record)
+        self.session_live = False  # a session is open (SessionOpened seen, not closed since)
+        self._file: Recorder | None = None  # the file being written (read by the audio thread)
+        self._closing: list[Recorder] = []  # stopped files whose worker is still finishing
+        self.horizon = -1  # avatar session tick at the speaker (-1: unknown)
+        # avatar media received but not yet played, to seed a new file: (first session tick,
+        # one past its last tick, float32 (960 * n,) audio | uint8 (S, S, 3) frame)
+        self._recent_audio: deque[tuple[int, int, np.ndarray]] = deque(maxlen=RECENT_TICKS)
+        self._recent_frames: deque[tuple[int, int, np.ndarray]] = deque(maxlen=RECENT_TICKS)
+        self._camera: tuple[tuple[int, int], float] | None = None  # ((w, h), monotonic time)
+        self.last_path = ""  # the last file saved
+        self.last_error = ""  # why the last recording stopped early ("" = it did not)
+
+    # ------------------------------------------------------------------ user intent
+    @property
+    def recording(self) -> bool:
+        """A file is being written now."""
+        return self._file is not None
+
+    @property
+    def current(self) -> Recorder | None:
+        return self._file
+
+    def set_wanted(self, on: bool) -> None:
+        if on == self.wanted:
+            return
+        self.wanted = on
+        if on:
+            self.last_error = ""
+            if self.session_live:
+                self._start_file()
+        else:
+            self._end_file()
+        self.changed.emit()
+
+    def elapsed_s(self) -> float:
+        """Length of the current file so far (mic ticks since it started), 0 without one."""
+        f = self._file
+        if f is None:
+            return 0.0
+        epoch, tick = self.assembler.position()
+        return max(0, tick - f.start_tick) * TICK_S if epoch == f.epoch else 0.0
+
+    # ------------------------------------------------------------------ session life
+    def session_opened(self, ev: object) -> None:
+        self.session_live = True
+        self._recent_audio.clear()
+        self._recent_frames.clear()
+        if self.wanted and self._file is None:
+            self._start_file()
+            self.changed.emit()
+        self.event(ev, "engine")
+
+    def session_closed(self) -> None:
+        """The session ends (switch, crash, restart): end the file; recording resumes on the next."""
+        self.session_live = False
+        self.horizon = -1
+        if self._file is not None:
+            self._end_file()
+            self.changed.emit()
+
+    def _start_file(self) -> None:
+        info = self.info()
+        if info is None:
+            return
+        epoch, start = self.assembler.position()
+        size = None
+        if self._camera is not None and time.monotonic() - self._camera[1] < CAMERA_FRESH_S:
+            size = self._camera[0]
+        stem = time.strftime("duet-%Y-%m-%d-%H%M%S")
+        f = Recorder(
+            self.folder,
+            stem,
+            start_tick=start,
+            epoch=epoch,
+            user_video_size=size,
+            writer_factory=self.writer_factory,
+            model=info.model,
+            persona=info.persona,
+            avatar=info.avatar,
+            avatar_size=info.avatar_size,
+            meta={"recorded_by": "duet app", "start_tick": str(start)},
+        )
+        f.played(self.horizon)
+        for tick, _, pcm in self._recent_audio:  # in flight to the speaker: part of this file
+            f.add_avatar_audio(tick, pcm)
+        for tick, _, rgb in self._recent_frames:
+            f.add_avatar_frame(tick, rgb)
+        self._file = f
+        log.info("recording started (session tick %d, camera %s)", start, size or "none")
+
+    def _end_file(self) -> None:
+        f, self._file = self._file, None
+        if f is None:
+            return
+        epoch, tick = self.assembler.position()
+        f.stop(tick if epoch == f.epoch else None)
+        self._closing.append(f)
+
+    def poll(self) -> None:
+        """GUI timer: report finished files; a file that failed ends recording."""
+        f = self._file
+        if f is not None and f.done:  # failed while recording (stop() was never called)
+            self._file = None
+            self.wanted = False
+            self._report(f)
+            self.changed.emit()
+        for g in [g for g in self._closing if g.done]:
+            self._closing.remove(g)
+            self._report(g)
+
+    def _report(self, f: Recorder) -> None:
+        if f.error is not None:
+            self.last_error = str(f.error)
+            if self.wanted:  # the file failed while being finished: stop recording too
+                self.wanted = False
+                if self._file is not None:
+                    self._end_file()
+                self.changed.emit()
+            self.finished.emit(str(f.path or ""), self.last_error)
+        else:
+            self.last_path = str(f.path)  # logged by the Recorder ("Saved: …")
+            self.finished.emit(self.last_path, "")
+
+    def shutdown(self, timeout_s: float = SHUTDOWN_WAIT_S) -> None:
+        """App exit: finish every file (blocks until written, at most timeout_s)."""
+        self.session_live = False
+        self._end_file()
+        deadline = time.monotonic() + timeout_s
+        for f in self._closing:
+            if not f.wait(max(0.1, deadline - time.monotonic())):
+                log.error("recording %s did not finish within %.0f s", f.path, timeout_s)
+        self.poll()
+
+    # ------------------------------------------------------------------ data (from DuetCore)
+    def user_audio(self, epoch: int, tick: int, pcm: np.ndarray) -> None:  # audio thread
+        f = self._file
+        if f is not None:
+            f.add_user_audio(epoch, tick, pcm)
+
+    def user_frame(self, tick: int, rgb: np.ndarray) -> None:
+        self._camera = ((int(rgb.shape[1]), int(rgb.shape[0])), time.monotonic())
+        f = self._file
+        if f is None:
+            return
+        if not f.has_user_video and f.epoch == self.assembler.position()[0]:
+            log.info("camera on while recording: continuing in a new file with a camera track")
+            self._end_file()
+            self._start_file()
+            self.changed.emit()
+            f = self._file
+            if f is None:
+                return
+        f.add_user_frame(tick, rgb)
+
+    def avatar_audio(self, tick: int, pcm: np.ndarray) -> None:
+        self._recent_audio.append((tick, tick + max(1, pcm.shape[0] // AVATAR_SAMPLES_PER_TICK), pcm))
+        if self._file is not None:
+            self._file.add_avatar_audio(tick, pcm)
+
+    def avatar_frame(self, tick: int, rgb: np.ndarray) -> None:
+        self._recent_frames.append((tick, tick + 1, rgb))
+        if self._file is not None:
+            self._file.add_avatar_frame(tick, rgb)
+
+    def played(self, tick: int) -> None:
+        """The avatar tick at the speaker now (called every few ms while playing)."""
+        if tick > self.assembler.position()[1]:  # the old session's last ticks (its marks linger)
+            return
+        self.horizon = tick
+        for recent in (self._recent_audio, self._recent_frames):
+            while recent and recent[0][1] <= tick:  # played through: not part of a new file
+                recent.popleft()
+        if self._file is not None:
+            self._file.played(tick)
+
+    def flush(self, from_tick: int) -> None:
+        """Barge-in: avatar media from `from_tick` on is dropped; what already played stays."""
+        if self.horizon >= 0:
+            from_tick = max(from_tick, self.horizon + 1)
+        for recent in (self._recent_audio, self._recent_frames):
+            kept = [item for item in recent if item[0] < from_tick]  # (a block that straddles: kept)
+            recent.clear()
+            recent.extend(kept)
+        if self._file is not None:
+            self._file.flush(from_tick)
+
+    def event(self, ev: object, src: str = "engine") -> None:
+        """An engine event (src "engine"; EngineDown: "client") or a client message ("client")."""
+        f = self._file
+        if f is None:
+            return
+        tick = getattr(ev, "tick", None)
+        if not (isinstance(tick, int) and tick >= 0):  # no tick of its own: the mic's tick now
+            epoch, tick = self.assembler.position()
+            if epoch != f.epoch:
+                tick = f.start_tick
+        f.add_event(tick, src, ev)
