@@ -138,6 +138,7 @@ class DuetCore(QObject):
         self.last_error = ""
         self._last_report = -1
         self._n = 0
+        self._trouble = (0, 0, 0)  # (mic overflows, speaker underflows, playback underruns) logged
         self.recording = RecordingController(self.assembler, self._file_info, parent=self)
         self.timer = QTimer(self)
         self.timer.setTimerType(Qt.TimerType.PreciseTimer)
@@ -433,6 +434,12 @@ class DuetCore(QObject):
         self.recording.flush(from_tick)
 
     # ------------------------------------------------------------------ the 5 ms loop
+    def _log_device_trouble(self) -> None:
+        now = (getattr(self.mic, "overflows", 0), self.player.status_flags, self.player.buffer.underruns)
+        if now != self._trouble:
+            log.info("audio: mic overflows %d, speaker underflows %d, playback underruns %d", *now)
+            self._trouble = now
+
     def _tick(self) -> None:
         if self._job is not None and self._job[1].done():
             kind, fut = self._job
@@ -442,6 +449,8 @@ class DuetCore(QObject):
         self._n += 1
         if client is not None and self._n % 2 == 0:
             self._poll_engine(client)
+        if self._n % 200 == 0:  # once a second: device trouble goes to the log
+            self._log_device_trouble()
         now = time.monotonic()
         at_speaker = self.player.tick_at(now)
         if at_speaker is not None:

@@ -207,3 +207,31 @@ def test_echo_between_samples_is_found_and_subtracted_deeply():
             total += float(np.sum(chunk**2))
     assert echo.delay == int(delay) and abs(echo.frac - (delay % 1)) < 0.1
     assert 10 * np.log10(left / total) < -30
+
+
+def test_a_path_that_jumps_a_few_ms_is_followed_within_a_unit():
+    """A sound server re-syncing drops 4 ms of the loopback mid-reply: the canceller follows the
+    path at once (no waiting for its 0.6 s window) and no echo chunk gets through the gate."""
+    seconds, d1, d2 = 6, 1200, 1264  # samples at 16 kHz: the path jumps from 75 ms to 79 ms at 3 s
+    ref = _speech_like(24000 * seconds, 5)
+    from engine.models.lite.voice import resample
+
+    heard = resample(ref, 24000, 16000)
+    mic = np.zeros_like(heard)
+    jump = 3 * 16000
+    mic[d1:jump] = 1.3 * heard[: jump - d1]
+    mic[jump:] = 1.3 * heard[jump - d2 : len(heard) - d2]
+    echo = EchoSuppressor()
+    echo.add_reference(0, ref[: 4 * 960])
+    passed, delays = [], []
+    for tick in range(0, seconds * 25 - 4, 4):
+        echo.add_reference(tick + 4, ref[(tick + 4) * 960 : (tick + 8) * 960])
+        residual, bound = echo.process(tick, mic[tick * 640 : (tick + 4) * 640])
+        if tick >= 40:  # the path has been found
+            rms = np.sqrt(np.mean(residual.reshape(5, 512) ** 2, axis=1))
+            passed += (np.nonzero(rms > bound)[0] + tick // 4 * 5).tolist()
+            delays.append(echo.delay)
+    # only the chunk that holds the jump itself may pass (one chunk alone never starts a turn)
+    assert len(passed) <= 1 and all(abs(i * 512 - jump) < 512 for i in passed), passed
+    assert delays[0] == d1 and delays[-1] == d2
+    assert delays.index(d2) <= (jump // 640 - 40) // 4 + 1  # in the unit of the jump, or the next

@@ -42,6 +42,7 @@ _HISTORY_TICKS = 75  # reference kept: 3 s
 _FIRST_LEAK = {"unknown": 3.0, "known": 1.0}  # gate scale until 10 chunks have been learned
 _LEAK_MARGIN = 3.0  # gate = this x the upper quartile of residual/echo while the avatar talks alone
 _TAIL_FLOOR = 0.1  # echo bound >= this x the loudest echo chunk of the last ~0.5 s
+_TRACK = 96  # samples (6 ms): how far one unit may move the echo path by itself
 # 24 kHz -> 16 kHz band-limited interpolation: 2 x 24 taps, passband to 93% of 8 kHz
 _HALF, _PHASES = 24, 256
 _TABLE = kaiser_sinc_table(_HALF, 0.93 * 2 / 3, _PHASES)  # (_PHASES + 1, 48)
@@ -155,16 +156,23 @@ class EchoSuppressor:
         self._estimate(start + n)
         lag = self.delay if self.delay >= 0 else 0
         if self.delay >= 0:
-            c = self.chunk  # the echo of the neighbouring chunks too: transients smear across edges
-            wide = self.gain * self.reference16(start - lag - c, n + 2 * c, self.frac)
-            echo = wide[c : c + n]
+            c, r = self.chunk, _TRACK  # the echo of the neighbouring chunks too: transients smear
+            wide = self.gain * self.reference16(start - lag - c - r, n + 2 * (c + r), self.frac)
+            echo, moved = self._align(mic, wide)
+            if len(moved) >= 3 and max(moved) - min(moved) <= 2:  # the unit agrees: the path moved
+                step = int(np.median(moved))
+                log.info(
+                    "echo path moved %+d samples (now %.2f ms)", step, (self.delay + step + self.frac) / 16
+                )
+                self.delay += step
             residual = (mic - echo).astype(np.float32)
             # subtracting never makes a chunk louder: where it would, the echo was not there (the
             # client re-buffered and has not said so yet) and the mic as it is is the better guess
             worse = self._chunk_rms(residual) > self._chunk_rms(mic)
             for i in np.nonzero(worse)[0]:
                 residual[i * self.chunk : (i + 1) * self.chunk] = mic[i * self.chunk : (i + 1) * self.chunk]
-            around = self._chunk_rms(wide)  # (n_chunks + 2,)
+            around = self._chunk_rms(wide[r : r + n + 2 * c])  # (n_chunks + 2,): this unit +- a chunk
+            around[1:-1] = np.maximum(around[1:-1], self._chunk_rms(echo))
             bound = np.maximum(np.maximum(around[:-2], around[1:-1]), around[2:])
             # between words the echo estimate falls to nothing while its tail (and the VAD, which
             # ignores level) lingers: never below a tenth of the echo's recent peak
@@ -208,10 +216,17 @@ class EchoSuppressor:
         score = float(norm[best])
         if score < 0.3:
             return
+        if self.delay >= 0 and abs(best - self.delay) > 2:
+            # a known path moves only when clearly beaten: right after a jump the window still
+            # holds mostly the old path (the per-chunk search in process() follows small jumps)
+            here = float(norm[min(self.delay, _MAX_LAG)])
+            if score < 0.9 or score - here < 0.1:
+                return
         shifted = ref[_MAX_LAG - best : _MAX_LAG - best + _WINDOW]
         gain = float(np.dot(mic, shifted) / max(float(np.dot(shifted, shifted)), 1e-9))
         if self.delay >= 0 and abs(best - self.delay) <= 2:
-            self.gain = 0.7 * self.gain + 0.3 * gain
+            if score >= 0.9:  # a window that straddles a path change underestimates the gain
+                self.gain = 0.7 * self.gain + 0.3 * gain
         else:
             self.gain = gain
         # the peak between samples: a parabola through the correlation at best - 1, best, best + 1
@@ -224,6 +239,33 @@ class EchoSuppressor:
         if abs(best - self.delay) > 80:  # 5 ms: a new path (first found, or the device changed)
             log.info("echo path: %.2f ms, gain %.2f (correlation %.2f)", (best + frac) / 16, self.gain, score)
         self.delay, self.frac, self.confidence = best, frac, score
+
+    def _align(self, mic: np.ndarray, wide: np.ndarray) -> tuple[np.ndarray, list[int]]:
+        """Per 32 ms chunk, the echo lined up within +-_TRACK samples of the path.
+
+        A sound server re-syncing its streams drops or repeats a few samples, and the path jumps by
+        a few ms, even inside a unit; the 0.6 s estimate would take ~0.3 s to follow, and meanwhile
+        the echo would pass as the user. `wide` is the echo at the current path for mic samples
+        [-c - _TRACK, n + c + _TRACK) of this unit. A chunk takes another offset only if the echo
+        lines up clearly better there. Returns the echo (n,) and the offsets chunks moved by."""
+        c, n = self.chunk, len(mic)
+        echo = wide[c + _TRACK : c + _TRACK + n].copy()
+        moved = []
+        for i in range(n // c):
+            m = mic[i * c : (i + 1) * c]
+            region = wide[c + i * c : c + i * c + c + 2 * _TRACK]  # region[j:j+c]: extra delay _TRACK - j
+            m_energy = float(np.dot(m, m))
+            if m_energy < 1e-5 * c:
+                continue
+            corr = np.correlate(region, m, mode="valid")  # (2 * _TRACK + 1,)
+            csum = np.concatenate([[0.0], np.cumsum(region.astype(np.float64) ** 2)])
+            win = csum[c : c + 2 * _TRACK + 1] - csum[: 2 * _TRACK + 1]
+            norm = corr / np.sqrt(np.maximum(win, 1e-12) * m_energy)
+            j = int(np.argmax(norm))
+            if j != _TRACK and norm[j] >= 0.6 and norm[j] - norm[_TRACK] >= 0.05:
+                echo[i * c : (i + 1) * c] = region[j : j + c]
+                moved.append(_TRACK - j)
+        return echo, moved
 
     def _learn_leak(self, residual: np.ndarray, bound: np.ndarray) -> None:
         """Learn how much of the echo bound really shows up in the residual (robust to user speech)."""

@@ -20,9 +20,12 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import cv2
@@ -152,6 +155,8 @@ class LiteModel:
         self._carry = ""  # user words of a turn that was interrupted before we answered
         self._partial = ""
         self._history = np.zeros(0, np.float32)  # last _PRE_ROLL residual samples
+        self._gate_log: deque[tuple[float, float, float]] = deque(maxlen=6)  # (residual, bound, vad)
+        self._dump: list[tuple[Any, ...]] | None = [] if os.environ.get("DUET_ECHO_DUMP") else None
         self._greeted_visit = False
         self._nod_until = -1.0
         self._last_exchange_s = -1e9
@@ -202,6 +207,7 @@ class LiteModel:
             prob = float(probs[i])
             if i < len(echo_bound) and echo_bound[i] > 0:
                 rms = float(np.sqrt(np.mean(chunk**2)))
+                self._gate_log.append((round(rms, 4), round(float(echo_bound[i]), 4), round(prob, 2)))
                 if rms <= echo_bound[i]:
                     prob = 0.0  # could be the avatar's own voice coming back
                 else:  # over the avatar's voice one chunk alone never starts a turn (a leak spike)
@@ -301,6 +307,18 @@ class LiteModel:
             if self._speaker.error:
                 events.append(ErrorEvent("lite_speaker", self._speaker.error))
                 self._speaker.error = ""
+        if self._dump is not None:  # DUET_ECHO_DUMP: what the echo canceller saw, for a bug report
+            self._dump.append(
+                (
+                    unit.tick,
+                    mic.copy(),
+                    out_tick,
+                    pcm.copy(),
+                    unit.played_tick,
+                    unit.mic_lag_ticks,
+                    unit.lag_from_tick,
+                )
+            )
         timings["step"] = (time.perf_counter() - t_step) * 1000
         return UnitOut(
             tick=out_tick,
@@ -327,6 +345,30 @@ class LiteModel:
             self._speaker = None
         self._asr.cancel()
         self._opened = False
+        self._save_dump()
+
+    def _save_dump(self) -> None:
+        """DUET_ECHO_DUMP=FOLDER: each session's mic, avatar output and playback reports as .npz."""
+        dump, self._dump = getattr(self, "_dump", None), None
+        folder = os.environ.get("DUET_ECHO_DUMP", "")
+        if not dump or not folder:
+            return
+        path = Path(folder) / f"echo-{os.getpid()}-{time.time_ns()}.npz"
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            np.savez(
+                path,
+                in_ticks=np.array([d[0] for d in dump]),
+                mic=np.concatenate([d[1] for d in dump]),
+                out_ticks=np.array([d[2] for d in dump]),
+                out=np.concatenate([d[3] for d in dump]),
+                played=np.array([d[4] for d in dump]),
+                lag=np.array([np.nan if d[5] is None else d[5] for d in dump]),
+                lag_from=np.array([d[6] for d in dump]),
+            )
+            log.info("echo dump written: %s", path)
+        except OSError as e:
+            log.warning("cannot write the echo dump %s: %s", path, e)
 
     # ------------------------------------------------------------------ turns
     def _on_turn_event(
@@ -403,6 +445,17 @@ class LiteModel:
         from_tick = min(out_tick, max(detect_tick, unit.played_tick + 1))
         if not self._turn_started and self._turn >= 0 and self._turn == self._answering:
             self._carry = f"{self._carry} {self.last_final}".strip()  # unanswered: keep the words
+        echo = self._echo
+        log.info(
+            "barge-in at %.2f s; last chunks over the echo (residual, bound, vad): %s; echo delay %d "
+            "(+%.2f) gain %.2f leak %.2f",
+            chunk_start_s,
+            list(self._gate_log),
+            echo.delay,
+            echo.frac,
+            echo.gain,
+            echo.leak,
+        )
         self._stop_reply()
         self._echo.drop_reference(from_tick)
         events.append(FlushOut(from_tick, "barge_in"))
