@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -14,8 +11,9 @@ import pytest
 
 from engine import paths
 
+from .app_process import running_app, stop_app, wait_for_log
+
 pytestmark = [pytest.mark.gui, pytest.mark.audio]
-ROOT = Path(__file__).resolve().parents[2]
 
 
 def children_of(pid: int) -> list[int]:
@@ -34,33 +32,16 @@ def children_of(pid: int) -> list[int]:
 def test_app_starts_and_sigterm_shuts_down_cleanly(pipewire):
     assert os.environ.get("DISPLAY"), "needs the Xvfb display from pytest-xvfb"
     log = paths.log_dir() / "duet-app.log"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "app", "--model", "testecho", "--hud", "--persona", "booth"],
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    try:
-        deadline = time.monotonic() + 90
-        engine_pids: list[int] = []
-        while time.monotonic() < deadline:
-            text = log.read_text() if log.exists() else ""
-            engine_pids = [p for p in children_of(proc.pid) if "resource_tracker" not in _cmd(p)]
-            if "engine ready" in text and engine_pids:
-                break
-            assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
-            time.sleep(0.2)
-        else:
-            pytest.fail("the app did not report a ready engine within 90 s")
+    engine_pids: list[int] = []
+
+    def engine_started() -> bool:
+        engine_pids[:] = [p for p in children_of(proc.pid) if "resource_tracker" not in _cmd(p)]
+        return bool(engine_pids)
+
+    with running_app(["--model", "testecho", "--hud", "--persona", "booth"]) as proc:
+        text = wait_for_log(proc, log, "engine ready", 90, also=engine_started)
         assert "window shown" in text
-        proc.send_signal(signal.SIGTERM)
-        out, _ = proc.communicate(timeout=20)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-    assert proc.returncode == 0, out
+        out = stop_app(proc, timeout_s=20)
     assert "Abort" not in out and "Fatal" not in out and "Traceback" not in out, out
     time.sleep(0.3)
     for pid in engine_pids:

@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import errno
-import signal
-import subprocess
-import sys
 import time
 import wave
 from pathlib import Path
@@ -19,10 +16,10 @@ from engine.protocol import AVATAR_SAMPLES_PER_TICK, MIC_SAMPLES_PER_TICK, Trans
 from engine.session import SessionWriteError, SessionWriter, describe, read_session
 from tests.support.models import SPEECH_RMS
 
+from .app_process import running_app, stop_app, wait_for_log
 from .conftest import SPEECH_WAV, play_into_mic
 
 pytestmark = [pytest.mark.gui, pytest.mark.audio]
-ROOT = Path(__file__).resolve().parents[2]
 
 
 def tick_rms(pcm: np.ndarray, spt: int) -> np.ndarray:
@@ -271,28 +268,12 @@ def test_camera_turned_on_while_recording_continues_in_a_file_with_a_camera_trac
 def test_duet_record_flag_records_and_sigterm_closes_the_file(pipewire, tmp_path):
     sessions = tmp_path / "sessions"
     env_log = paths.log_dir() / "duet-app.log"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "app", "--model", "testecho", "--record", "--no-camera"],
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        env={**__import__("os").environ, "DUET_SESSIONS_DIR": str(sessions)},
-    )
-    try:
-        deadline = time.monotonic() + 90
-        while "recording to" not in (env_log.read_text() if env_log.exists() else ""):
-            assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
-            assert time.monotonic() < deadline, "the app did not start recording within 90 s"
-            time.sleep(0.2)
+    argv = ["--model", "testecho", "--record", "--no-camera"]
+    with running_app(argv, env={"DUET_SESSIONS_DIR": str(sessions)}) as proc:
+        wait_for_log(proc, env_log, "recording to", 90)
         time.sleep(1.5)
-        proc.send_signal(signal.SIGTERM)
-        out, _ = proc.communicate(timeout=30)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-    assert proc.returncode == 0 and "Traceback" not in out, out
+        out = stop_app(proc)
+    assert "Traceback" not in out, out
     files = list(sessions.glob("duet-*.mkv"))
     assert len(files) == 1, files
     assert f"Saved: {files[0]}" in env_log.read_text()

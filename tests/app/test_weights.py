@@ -7,10 +7,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -19,7 +15,8 @@ from app.__main__ import apply_model_flags, main, parse_args
 from app.settings import ModelSource, Settings
 from engine import paths
 
-ROOT = Path(__file__).resolve().parents[2]
+from .app_process import running_app, stop_app, wait_for_log
+
 NEEDS_WEIGHTS = (
     "streamer needs trained weights: start with --weights DIR, or train one with duet-engine train"
 )
@@ -273,31 +270,10 @@ def test_duet_weights_flag_runs_the_streamer_and_is_saved(pipewire, checkpoint: 
     assert os.environ.get("DISPLAY"), "needs the Xvfb display from pytest-xvfb"
     log = paths.log_dir() / "duet-app.log"
     argv = ["--model", "streamer", "--weights", str(checkpoint), "--model-option", "threads=1", "--no-camera"]
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "app", *argv],
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    try:
-        deadline = time.monotonic() + 150
-        while time.monotonic() < deadline:
-            text = log.read_text() if log.exists() else ""
-            if "engine ready" in text:
-                break
-            assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
-            time.sleep(0.3)
-        else:
-            pytest.fail("the app did not report a ready streamer within 150 s")
+    with running_app(argv) as proc:
+        text = wait_for_log(proc, log, "engine ready", 150)
         assert "model='streamer'" in text and "trained=True" in text
-        proc.send_signal(signal.SIGTERM)
-        out, _ = proc.communicate(timeout=30)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-    assert proc.returncode == 0, out
+        stop_app(proc)
     saved = Settings.load()
     assert saved.model == "streamer"
     assert saved.source("streamer") == ModelSource(str(checkpoint), "", {"threads": "1"})
