@@ -127,3 +127,15 @@ def play_into_mic(path: Path = SPEECH_WAV, gain: float = 1.0) -> threading.Threa
     t = threading.Thread(target=run, name="test-play", daemon=True)
     t.start()
     return t
+
+
+def say(qtbot, w, text: str) -> None:
+    """Type `text` into the window's text box and press Enter."""
+    w.text_box.setText(text)
+    qtbot.keyClick(w.text_box, "\r")
+
+
+def replied(w, text: str) -> bool:
+    """Has the testecho model answered `text` (its reply is "echo: <text>")?"""
+    c = w.core.conversation.last("avatar")
+    return c is not None and c.text == f"echo: {text}"

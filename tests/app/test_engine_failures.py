@@ -4,17 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from .conftest import replied, say
+
 pytestmark = [pytest.mark.gui, pytest.mark.audio]
-
-
-def say(qtbot, w, text: str) -> None:
-    w.text_box.setText(text)
-    qtbot.keyClick(w.text_box, "\r")
-
-
-def replied(w, text: str) -> bool:
-    c = w.core.conversation.last("avatar")
-    return c is not None and c.text == f"echo: {text}"
 
 
 def test_crash_and_hang_restart_then_repeated_crashes_stop(duet_window, qtbot, pipewire):

@@ -16,6 +16,7 @@ from app.settings import ModelSource, Settings
 from engine import paths
 
 from .app_process import running_app, stop_app, wait_for_log
+from .conftest import replied, say
 
 NEEDS_WEIGHTS = (
     "streamer needs trained weights: start with --weights DIR, or train one with duet-engine train"
@@ -155,16 +156,6 @@ def test_untrained_streamer_shows_the_badge(duet_window, qtbot, pipewire) -> Non
     qtbot.waitUntil(lambda: w.stage.view.frames_set > 5, timeout=30_000)
 
 
-def _say(qtbot, w, text: str) -> None:
-    w.text_box.setText(text)
-    qtbot.keyClick(w.text_box, "\r")
-
-
-def _echoed(w, text: str) -> bool:
-    c = w.core.conversation.last("avatar")
-    return c is not None and c.text == f"echo: {text}"
-
-
 def _pick(w, model: str) -> None:
     w.model_combo.setCurrentIndex(w.model_combo.findData(model))
 
@@ -197,8 +188,8 @@ def test_picking_the_streamer_without_weights_says_why_and_stays(
     qtbot.wait(1500)  # no engine was started for it, so nothing fails or restarts
     assert w.core.model == "testecho" and w.core.client.pid == pid and w.core.restarts == 0
     assert w.core.conversation.state != "offline" and w.banner.level == "warn"
-    _say(qtbot, w, "still here")
-    qtbot.waitUntil(lambda: _echoed(w, "still here"), timeout=10_000)
+    say(qtbot, w, "still here")
+    qtbot.waitUntil(lambda: replied(w, "still here"), timeout=10_000)
     qtbot.mouseClick(w.banner.close_button, _left())  # the note can be dismissed
     assert not w.banner.isVisible()
 
@@ -235,8 +226,8 @@ def test_weights_picked_in_the_window_start_the_streamer_and_bad_ones_fall_back(
     assert "Could not start streamer" in text and "failed to load" in text and "Back to testecho" in text
     assert w.core.restarts == 0 and w.model_combo.currentData() == "testecho"
     assert w.settings.model == "testecho" and not w.weights_button.isVisible()
-    _say(qtbot, w, "after the fall back")
-    qtbot.waitUntil(lambda: _echoed(w, "after the fall back"), timeout=10_000)
+    say(qtbot, w, "after the fall back")
+    qtbot.waitUntil(lambda: replied(w, "after the fall back"), timeout=10_000)
 
     # picked again: its weights did not load, so the window asks again; a good folder runs it
     _pick(w, "streamer")
