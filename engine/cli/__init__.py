@@ -1,5 +1,4 @@
-"""`duet-engine` command line; `main()` is the console entry point."""
+"""`duet-engine` command line: engine.cli.main:main is the console entry point.
 
-from .main import BENCHES, build_parser, main
-
-__all__ = ["BENCHES", "build_parser", "main"]
+Nothing is imported here, so `python -m engine.cli.main` runs that module once, as __main__.
+"""

@@ -22,6 +22,7 @@ BENCHES: dict[str, str] = {
     "ipc": "engine.bench.ipc:main",
     "lite": "engine.bench.lite:main",
     "streamer": "engine.bench.streamer:main",
+    "gpu": "engine.bench.gpu:main",
 }
 TRAIN = "engine.models.streamer.train:main"
 DEMO_INPUT = "demo/user_turn.wav"  # under engine.paths.assets_dir()
@@ -380,8 +381,5 @@ def _one_line(message: str) -> str:
     return f"{first} (engine log: {log_path})" if log_path else first
 
 
-if __name__ == "__main__":  # `python -m engine.cli.main ...`, like the `duet-engine` console script
-    # run the package's copy (engine.cli:main, the console script's entry point), not this __main__ copy
-    from engine.cli import main as _entry
-
-    sys.exit(_entry())
+if __name__ == "__main__":  # `python -m engine.cli.main ...`, the same as the `duet-engine` console script
+    sys.exit(main())

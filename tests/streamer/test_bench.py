@@ -1,11 +1,14 @@
-"""`duet-engine bench streamer` prints one JSON object with step times and memory samples."""
+"""`duet-engine bench streamer` prints one JSON object with step times and memory samples;
+`bench gpu` runs it the ways issue 5 asks for, in fresh processes."""
 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
+from engine.bench import gpu
 from engine.bench import streamer as bench
 
 
@@ -29,3 +32,43 @@ def test_bench_bad_arguments(capsys: pytest.CaptureFixture) -> None:
     assert "unknown streamer size" in capsys.readouterr().err
     assert bench.main(["--size", "S", "--device", "cpu", "--cuda-graph", "--units", "1"]) == 2
     assert "CUDA" in capsys.readouterr().err
+
+
+def test_bench_gpu_runs_what_this_machine_can(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    """`bench gpu` on a CPU: the CUDA-graph runs say why they were skipped, the eager run runs in
+    its own process, and every run's JSON and the summary land in --out."""
+    out = tmp_path / "gpu"
+    args = ["--size", "S", "--device", "cpu", "--units", "3", "--eager-units", "3", "--out", str(out)]
+    assert gpu.main(args) == 0
+    summary = json.loads(capsys.readouterr().out)
+    runs = summary["runs"]
+    assert "CUDA" in runs["engine_graph"]["skipped"] and "CUDA" in runs["core_graph"]["skipped"]
+    eager = runs["engine_eager"]
+    assert eager["path"] == "model.step" and eager["units"] == 3 and eager["step_ms"]["p50"] > 0
+    assert summary["met"] == {"step_under_80ms": None, "constant_memory": None, "enough_units": None}
+    assert json.loads((out / "summary.json").read_text()) == summary
+    assert json.loads((out / "engine_eager.json").read_text()) == eager
+
+
+def test_bench_gpu_judges_the_goal() -> None:
+    run = {"units": 10_000, "step_ms": {"p99": 12.5}, "memory": {"cuda_allocated_growth_mb": 0.0}}
+    assert gpu.judge({"engine_graph": run}) == {
+        "step_under_80ms": True,
+        "constant_memory": True,
+        "enough_units": True,
+    }
+    slow = {"units": 500, "step_ms": {"p99": 95.0}, "memory": {"cuda_allocated_growth_mb": 40.0}}
+    assert gpu.judge({"engine_graph": slow}) == {
+        "step_under_80ms": False,
+        "constant_memory": False,
+        "enough_units": False,
+    }
+
+
+def test_bench_gpu_reports_a_failed_run(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    assert gpu.main(["--size", "XXL", "--device", "cpu", "--eager-units", "2"]) == 1
+    summary = json.loads(capsys.readouterr().out)
+    err = summary["runs"]["engine_eager"]
+    assert err["error"].startswith("engine_eager: exit 2")
+    assert any("unknown streamer size" in line for line in err["stderr_tail"])
+    assert gpu.main(["--units", "0"]) == 2
