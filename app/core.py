@@ -133,6 +133,7 @@ class DuetCore(QObject):
         self.engine_overruns: dict[str, int] = {}
         self.restarts = 0
         self.session_open = False
+        self._session_avatar = ""  # the avatar id the engine opened the session with
         self.present_delay_s = 0.0  # EMA of frame_due -> drawn; frames are picked this much early
         self._due_at = 0.0
         self.last_error = ""
@@ -169,7 +170,8 @@ class DuetCore(QObject):
         ready = self.ready_info
         if ready is None:
             return None
-        return FileInfo(self.model, self.spec.persona, self.spec.avatar, ready.frame_size)
+        avatar = self._session_avatar or self.spec.avatar  # the engine names the persona's own
+        return FileInfo(self.model, self.spec.persona, avatar, ready.frame_size)
 
     def _open_session(self) -> None:
         self.recording.session_closed()  # a recording goes on in a new file (tick 0 = this session)
@@ -180,6 +182,7 @@ class DuetCore(QObject):
         self.client.open_session(self.spec)
         self._live = self.client
         self.session_open = False  # until SessionOpened: the model may still load persona/voice
+        self._session_avatar = ""  # the avatar id the engine opened the session with
         self.conversation.set_state("starting")
 
     def _job_done(self, kind: str, fut: cf.Future[Any]) -> None:
@@ -521,8 +524,9 @@ class DuetCore(QObject):
 
     def handle_event(self, ev: object) -> None:
         match ev:
-            case SessionOpened():
+            case SessionOpened(avatar=avatar):
                 self.session_open = True
+                self._session_avatar = avatar
                 self.recording.session_opened(ev)
                 notice, self._notice = self._notice, None
                 self.status.emit(*(notice or ("", "")))

@@ -136,6 +136,7 @@ def main(argv: list[str] | None = None) -> int:
     wall = time.perf_counter() - t_start
     unit_ms = cfg.unit_ticks * TICK_MS
     first, last = samples[0], samples[-1]
+    captured = bool(graph_note) or (model._graph is not None and model._graph.graph is not None)
     result = {
         "bench": "streamer",
         "size": args.size.upper(),
@@ -144,7 +145,7 @@ def main(argv: list[str] | None = None) -> int:
         "dtype": str(model.dtype).replace("torch.", ""),
         "threads": torch.get_num_threads(),
         "path": ("core" if use_core else "model.step") + ("+cuda_graph" if args.cuda_graph else ""),
-        "cuda_graph_captured": bool(graph_note) or model._graph is not None,
+        "cuda_graph_captured": captured,
         "frame_size": cfg.video_out_size,
         "tokens_per_unit": cfg.unit_len,
         "kv_tokens": cfg.sink_len + cfg.window_units * cfg.unit_len,

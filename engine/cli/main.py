@@ -26,7 +26,6 @@ BENCHES: dict[str, str] = {
 }
 TRAIN = "engine.models.streamer.train:main"
 DEMO_INPUT = "demo/user_turn.wav"  # under engine.paths.assets_dir()
-DEMO_TAIL_S = 10.0  # room for the avatar's answer after the user's turn
 
 
 class CliError(Exception):
@@ -68,11 +67,17 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--echo-delay-ms", type=float, default=0.0, help="simulated speaker->mic delay (ms)")
     p.add_argument("--echo-gain", type=float, default=0.0, help="simulated echo gain (0 = no echo)")
-    p.add_argument("--tail-s", type=float, default=None, help="seconds of silence after the input")
+    p.add_argument(
+        "--tail-s",
+        type=_tail,
+        default=None,
+        metavar="SECONDS|auto",
+        help="silence fed after the input (default auto: until the avatar is done, 2-30 s)",
+    )
     p.add_argument("--max-s", type=float, default=None, help="use at most this many seconds of the input")
     p.add_argument("--no-camera", action="store_true", help="ignore the input's video")
     p.add_argument("--persona", default="guide", help="persona id or YAML path (guide)")
-    p.add_argument("--avatar", default="ada", help="avatar id (ada)")
+    p.add_argument("--avatar", default="", help="avatar id (default: the persona's own, else ada)")
     p.add_argument("--brain", default="script", choices=["script", "llm"], help="how the lite model thinks")
     p.add_argument("--llm-url", default="", help="OpenAI-compatible base URL for --brain llm")
     p.add_argument("--llm-model", default="", help="model name at --llm-url")
@@ -190,13 +195,24 @@ def _key_values(items: list[str], flag: str) -> dict[str, str]:
     return out
 
 
-def _run_config(a: argparse.Namespace, tail_s: float) -> Any:
+def _tail(text: str) -> float | None:
+    """--tail-s: seconds >= 0, or "auto" (None)."""
+    if text.strip().lower() == "auto":
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected seconds or 'auto', got {text!r}") from None
+    if not value >= 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0 seconds, got {text!r}")
+    return value
+
+
+def _run_config(a: argparse.Namespace) -> Any:
     from engine.runner import RunConfig
 
     if a.max_ahead_units < 1:
         raise CliError("--max-ahead-units must be >= 1")
-    if a.tail_s is not None and a.tail_s < 0:
-        raise CliError("--tail-s must be >= 0")
     return RunConfig(
         model=a.model,
         input=a.input,
@@ -205,7 +221,7 @@ def _run_config(a: argparse.Namespace, tail_s: float) -> Any:
         max_ahead_units=a.max_ahead_units,
         echo_delay_ms=a.echo_delay_ms,
         echo_gain=a.echo_gain,
-        tail_s=tail_s if a.tail_s is None else a.tail_s,
+        tail_s=a.tail_s,
         max_s=a.max_s,
         camera=not a.no_camera,
         persona=a.persona,
@@ -230,7 +246,7 @@ def cmd_run(a: argparse.Namespace) -> int:
         a.output = _default_output("run")
     if not a.input.startswith("lavfi:") and not Path(a.input).is_file():
         raise CliError(f"input file not found: {a.input}")
-    summary = run_session(_run_config(a, tail_s=0.0))
+    summary = run_session(_run_config(a))
     print(json.dumps(summary, indent=2))
     return 0
 
@@ -245,7 +261,7 @@ def cmd_demo(a: argparse.Namespace) -> int:
             raise CliError(f"the demo input is missing: {a.input} (reinstall Duet or pass --input FILE)")
     if a.output is None:
         a.output = _default_output("demo")
-    summary = run_session(_run_config(a, tail_s=DEMO_TAIL_S))
+    summary = run_session(_run_config(a))
     print(json.dumps(summary, indent=2))
     _print_conversation(summary["path"])
     print(f"demo session written: {summary['path']}")

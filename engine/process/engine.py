@@ -34,6 +34,7 @@ import numpy as np
 
 from engine.ipc import Channel, ChannelClosed, MediaRings
 from engine.ipc.doorbell import wait as doorbell_wait
+from engine.models.lite.persona import avatar_of
 from engine.protocol import (
     AVATAR_SAMPLES_PER_TICK,
     Closed,
@@ -261,6 +262,8 @@ class Engine:
         try:
             match cmd:
                 case OpenSession(spec=spec):
+                    # "" = the persona's own avatar: every model, the client and its files see one id
+                    spec = replace(spec, avatar=avatar_of(spec.persona, spec.avatar))
                     if self._session_open:
                         self._call("close", self.model.close)
                     self._call("open", self.model.open, spec)

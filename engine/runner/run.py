@@ -9,6 +9,10 @@ drops not-yet-played output >= T from earlier steps, as a speaker queue would (t
 yielded is the one after the newest Timings; its own output is kept). With echo on, input tick k
 is fed only once the output it echoes has been played; the model's output lag keeps that causal
 (EchoPath.check_causal).
+
+After the input, `tail_s` seconds of silence are fed, or with tail_s=None ("auto") silence until
+the avatar is done: at least TAIL_MIN_S (room to notice the end of a turn and answer), then while
+it is thinking or speaking or was heard less than TAIL_QUIET_S ago, at most TAIL_MAX_S.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ from __future__ import annotations
 import contextlib
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -36,6 +40,7 @@ from engine.protocol import (
     PlaybackReport,
     SessionOpened,
     SessionSpec,
+    StateChanged,
     Timings,
     UserText,
 )
@@ -46,6 +51,12 @@ from .echo import EchoPath
 
 if TYPE_CHECKING:
     from engine.client import EngineClient
+
+
+TAIL_MIN_S = 2.0  # auto tail: silence always fed after the input (end of turn + a reply starting)
+TAIL_QUIET_S = 1.0  # auto tail: the avatar counts as done after this long without its voice
+TAIL_MAX_S = 30.0  # auto tail: never more than this (a model that never stops talking)
+VOICE_PEAK = 1e-3  # avatar audio ticks with a peak above this count as its voice
 
 
 class RunnerError(RuntimeError):
@@ -61,11 +72,11 @@ class RunConfig:
     max_ahead_units: int = 2  # fast mode: input units fed beyond what the engine has stepped
     echo_delay_ms: float = 0.0
     echo_gain: float = 0.0
-    tail_s: float = 0.0  # silence fed after the input so the avatar can finish
+    tail_s: float | None = 0.0  # silence fed after the input; None: until the avatar is done
     max_s: float | None = None  # stop the input after this many seconds (needed for lavfi sources)
     camera: bool = True  # feed the input's video as the camera
     persona: str = "guide"
-    avatar: str = "ada"
+    avatar: str = ""  # "" = the persona's own (engine.models.lite.persona.avatar_of)
     brain: str = "script"
     llm_url: str = ""
     llm_model: str = ""
@@ -101,6 +112,8 @@ class _Run:
         self.closed = False
         self.opened = False
         self.texts = sorted((round(sec / TICK_S), text, op) for sec, text, op in cfg.texts)
+        self.state = "listening"  # the avatar's state from its latest StateChanged
+        self.voice_hi = -1  # newest output tick received with the avatar's voice in it
 
     # -------------------------------------------------------------- engine -> runner
     def pump(self) -> None:
@@ -126,6 +139,8 @@ class _Run:
     def _store(self, table: dict[int, np.ndarray], tick: int, data: np.ndarray) -> None:
         if tick >= self.committed_hi and not any(lo <= tick < hi for lo, hi in self.drop_windows):
             table[tick] = data
+            if table is self.pending_audio and float(np.max(np.abs(data), initial=0.0)) > VOICE_PEAK:
+                self.voice_hi = max(self.voice_hi, tick)
         self.out_hi = max(self.out_hi, tick + 1)
 
     def _event(self, ev: object) -> None:
@@ -151,6 +166,8 @@ class _Run:
                 raise RunnerError(f"the engine could not open the session: {ev.message}")
             case SessionOpened():
                 self.opened = True
+            case StateChanged(state=state):
+                self.state = state
             case Closed():
                 self.closed = True
             case _:
@@ -180,6 +197,19 @@ class _Run:
         if self.committed_hi > before:  # the "speaker" has played up to here (the model aligns yields)
             self.drop_windows = [w for w in self.drop_windows if w[1] > self.committed_hi]
             self.client.send(PlaybackReport(played_tick=self.committed_hi - 1))
+
+    def avatar_busy(self) -> bool:
+        """Thinking or speaking, or its voice was in the output less than TAIL_QUIET_S ago."""
+        quiet = round(TAIL_QUIET_S / TICK_S)
+        return self.state in ("thinking", "speaking") or self.voice_hi >= self.tick - quiet
+
+    def tail_more(self, fed: int) -> bool:
+        """With `fed` ticks of tail silence fed so far: feed another? (tail_s=None: auto)."""
+        if self.cfg.tail_s is not None:
+            return fed < round(self.cfg.tail_s / TICK_S)
+        if fed < round(TAIL_MIN_S / TICK_S):
+            return True
+        return fed < round(TAIL_MAX_S / TICK_S) and self.avatar_busy()
 
     # -------------------------------------------------------------- runner -> engine
     def wait_until(self, ready: Any, what: str, timeout_s: float | None = None) -> None:
@@ -228,19 +258,20 @@ class _Run:
         self.commit()
 
 
-def _inputs(media: MediaInput, tail_ticks: int, unit: int) -> Iterator[TickInput]:
-    """The input's ticks, then `tail_ticks` of silence, padded with silence to a whole unit."""
+def _inputs(media: MediaInput, more: Callable[[int], bool], unit: int) -> Iterator[tuple[TickInput, bool]]:
+    """(tick, is tail): the input's ticks, then silence while more(ticks of silence so far), padded
+    to a whole unit. The camera keeps its last frame through the tail."""
     k = 0
     last_frame: np.ndarray | None = None
     for inp in media.ticks():
         last_frame = inp.frame
         k = inp.tick + 1
-        yield inp
-    end = k + tail_ticks
-    end += -end % unit
+        yield inp, False
     silence = np.zeros(MIC_SAMPLES_PER_TICK, np.float32)
-    for t in range(k, end):
-        yield TickInput(tick=t, mic=silence, frame=last_frame)
+    t = k
+    while more(t - k) or t % unit:
+        yield TickInput(tick=t, mic=silence, frame=last_frame), True
+        t += 1
 
 
 def _check_output(path: Path) -> None:
@@ -267,6 +298,9 @@ def run_session(cfg: RunConfig, client: EngineClient | None = None) -> dict[str,
     On RunnerError the partial session file is kept (closed and readable).
     """
     model_info(cfg.model)  # unknown model: clear error before anything is spawned
+    from engine.models.lite.persona import avatar_of
+
+    avatar = avatar_of(cfg.persona, cfg.avatar)  # the file and the engine name the same avatar
     _check_output(Path(cfg.output))
     max_ticks = None if cfg.max_s is None else max(1, round(cfg.max_s / TICK_S))
     media = MediaInput(cfg.input, camera=cfg.camera, max_ticks=max_ticks)
@@ -293,14 +327,14 @@ def run_session(cfg: RunConfig, client: EngineClient | None = None) -> dict[str,
             cfg.output,
             model=cfg.model,
             persona=cfg.persona,
-            avatar=cfg.avatar,
+            avatar=avatar,
             avatar_size=ready.frame_size,
             user_video_size=media.frame_size if media.has_video else None,
             meta={"input": Path(cfg.input).name, "device": ready.device, "unit_ticks": str(ready.unit_ticks)},
         )
         spec = SessionSpec(
             persona=cfg.persona,
-            avatar=cfg.avatar,
+            avatar=avatar,
             brain=cfg.brain,
             llm_url=cfg.llm_url,
             llm_model=cfg.llm_model,
@@ -310,9 +344,10 @@ def run_session(cfg: RunConfig, client: EngineClient | None = None) -> dict[str,
         run = _Run(cfg, client, writer, ready.unit_ticks, ready.output_lag_units)
         client.open_session(spec)
         t0 = time.monotonic()
-        tail = round(cfg.tail_s / TICK_S)
         try:
-            for inp in _inputs(media, tail, ready.unit_ticks):
+            tail_ticks = 0
+            for inp, tail in _inputs(media, run.tail_more, ready.unit_ticks):
+                tail_ticks += tail
                 run.feed(inp, t0)
             last_in = run.tick - 1
             last_out = last_in + ready.output_lag_units * ready.unit_ticks
@@ -337,6 +372,7 @@ def run_session(cfg: RunConfig, client: EngineClient | None = None) -> dict[str,
             "device": ready.device,
             "ticks": n_ticks,
             "input_ticks": last_in + 1,
+            "tail_s": round(tail_ticks * TICK_S, 3),
             "duration_s": round(n_ticks * TICK_S, 3),
             "wall_s": round(wall, 3),
             "rtf": round(wall / max((last_in + 1) * TICK_S, 1e-9), 4),

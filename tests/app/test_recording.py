@@ -91,6 +91,7 @@ def test_record_a_spoken_turn_and_read_it_back(duet_window, qtbot, pipewire):
     assert path.parent == paths.sessions_dir() and path.name.startswith("duet-") and path.suffix == ".mkv"
 
     data = read_session(path)
+    assert data.meta["persona"] == "guide" and data.meta["avatar"] == "ada"  # the persona's own, named
     expect = round(elapsed / 0.04)
     n_user = data.user_pcm.shape[0] // MIC_SAMPLES_PER_TICK
     n_avatar = data.avatar_pcm.shape[0] // AVATAR_SAMPLES_PER_TICK

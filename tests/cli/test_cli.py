@@ -13,6 +13,7 @@ import av
 import numpy as np
 
 from engine.cli.main import BENCHES, build_parser, passthrough
+from engine.protocol import SessionOpened
 from engine.session import read_session
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -91,6 +92,7 @@ def test_run_writes_a_session_and_prints_json(tmp_path: Path) -> None:
     assert p.returncode == 0, p.stderr
     info = json.loads(p.stdout)
     assert info["ticks"] == 24 and info["meta"]["model"] == "testecho" and not info["truncated"]
+    assert info["meta"]["persona"] == "guide" and info["meta"]["avatar"] == "ada"
     kinds = {t["kind"]: t for t in info["tracks"]}
     assert set(kinds) == {"audio:user", "audio:avatar", "video:avatar"}
     assert kinds["audio:avatar"]["duration_s"] == 0.96 and kinds["video:avatar"]["frames"] == 20
@@ -134,6 +136,9 @@ def test_user_errors_are_one_line(tmp_path: Path) -> None:
     )
     p = cli("bench", "nosuch")
     assert p.returncode == 2 and "invalid choice" in p.stderr
+    for bad in ("-1", "soon", "nan"):
+        p = cli("run", "--model", "testecho", "--input", str(wav), "--tail-s", bad)
+        assert p.returncode == 2 and "--tail-s" in p.stderr and "Traceback" not in p.stderr
 
 
 def test_bench_and_train_dispatch_table() -> None:
@@ -181,3 +186,18 @@ def test_python_dash_m_engine_cli_main_runs_the_cli(tmp_path: Path) -> None:
     assert f"duet-engine: error: session file not found: {tmp_path / 'missing.mkv'}" in p.stderr
     assert "Traceback" not in p.stderr
     assert module("bench", "nosuch").returncode == 2  # argparse usage error
+
+
+def test_run_shows_the_personas_own_avatar(tmp_path: Path) -> None:
+    """No --avatar: the persona's own (booth names max), in the file and in what the engine opened."""
+    wav = tmp_path / "in.wav"
+    write_wav(wav, 0.2)
+    out = tmp_path / "booth.mkv"
+    p = cli("run", "--model", "testecho", "--input", str(wav), "--output", str(out), "--persona", "booth")
+    assert p.returncode == 0, p.stderr
+    d = read_session(out)
+    assert d.meta["persona"] == "booth" and d.meta["avatar"] == "max"
+    opened = [m for _, _, m in d.events if isinstance(m, SessionOpened)]
+    assert [(m.persona, m.avatar) for m in opened] == [("booth", "max")]
+    p = cli("run", "--model", "testecho", "--input", str(wav), "--output", str(out), "--avatar", "ada")
+    assert p.returncode == 0 and read_session(out).meta["avatar"] == "ada"  # a chosen one wins

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from engine.models.lite.persona import PersonaError, list_personas, load_persona, parse_persona
+from engine.models.lite.persona import PersonaError, avatar_of, list_personas, load_persona, parse_persona
 
 GOOD = """\
 name: Test
@@ -79,3 +79,12 @@ def test_unknown_field_and_invalid_yaml():
 def test_missing_persona_lists_shipped():
     with pytest.raises(PersonaError, match="guide"):
         load_persona("nope")
+
+
+def test_avatar_of_a_persona(tmp_path: Path) -> None:
+    assert avatar_of("booth") == "max" and avatar_of("guide") == "ada"  # each YAML names its own
+    assert avatar_of("booth", "ada") == "ada"  # a chosen avatar wins
+    plain = tmp_path / "plain.yaml"
+    plain.write_text("name: Plain\ngreeting: Hi.\nfallback: Sorry?\n", encoding="utf-8")
+    assert avatar_of(str(plain)) == "ada"  # names none: the default
+    assert avatar_of("no-such-persona") == "ada"  # its own error comes when the model loads it

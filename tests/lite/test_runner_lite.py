@@ -21,7 +21,7 @@ def test_recorded_turn_with_echo_through_the_runner(tmp_path, user_speech, perfo
         model="lite",
         input=str(wav),
         output=str(out),
-        tail_s=9.5,
+        tail_s=None,  # auto: until the avatar is done
         echo_delay_ms=100,
         echo_gain=0.5,
         options={"tts_wait_ms": "10000"},
@@ -46,6 +46,8 @@ def test_recorded_turn_with_echo_through_the_runner(tmp_path, user_speech, perfo
     loud = np.nonzero(np.abs(user_speech["what"]) > 0.01)[0]  # the session's mic track holds echo too
     user_end_tick = int(loud[-1] / 640) + 1
     first_voiced = int(np.argmax(voiced))
+    quiet_end = data.n_ticks - 1 - int(np.nonzero(voiced)[0][-1])  # ticks after the answer
+    assert 0.8 / 0.04 <= quiet_end <= 2.0 / 0.04  # the auto tail let it finish, then stopped
     assert first_voiced >= user_end_tick  # no avatar speech while the user speaks
     opening = np.array([performer_api.mouth_open_fraction(f, "ada") for f in data.avatar_frames[:n]])
     near = voiced | np.roll(voiced, 1) | np.roll(voiced, -1)

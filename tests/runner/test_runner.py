@@ -231,3 +231,51 @@ def test_replaying_a_session_without_camera_gives_audio_only(tmp_path: Path) -> 
     user_on = tick_energy(d.user_pcm, 640) > 0.1
     assert list(user_on[: len(pattern)]) == pattern  # the user's turn, not the avatar's answer
     assert not user_on[len(pattern) :].any()
+
+
+def test_auto_tail_waits_for_the_avatar_to_finish() -> None:
+    """tail_s=None: at least TAIL_MIN_S of silence, then more while the avatar thinks or speaks or
+    was heard within TAIL_QUIET_S, never past TAIL_MAX_S; a number feeds exactly that much."""
+    from engine.protocol import StateChanged
+    from engine.runner import run as runner
+
+    def make(tail_s: float | None) -> runner._Run:
+        cfg = RunConfig(model="testecho", input="x.wav", output="x.mkv", tail_s=tail_s)
+        return runner._Run(cfg, client=None, writer=None, unit=4, lag=1)  # type: ignore[arg-type]
+
+    ticks = lambda s: round(s / 0.04)  # noqa: E731
+    fixed = make(0.3)
+    assert fixed.tail_more(ticks(0.3) - 1) and not fixed.tail_more(ticks(0.3))
+
+    run = make(None)
+    run.tick = 1000
+    assert run.tail_more(0) and run.tail_more(ticks(runner.TAIL_MIN_S) - 1)
+    assert not run.tail_more(ticks(runner.TAIL_MIN_S))  # quiet listener: done after the minimum
+    run.state = "thinking"  # an answer is coming
+    assert run.tail_more(ticks(runner.TAIL_MIN_S) + 10)
+    run.state = "listening"
+    run._store(run.pending_audio, 1020, np.full(960, 0.2, np.float32))  # its voice, not played yet
+    assert run.voice_hi == 1020 and run.tail_more(ticks(5.0))
+    run.tick = 1020 + ticks(runner.TAIL_QUIET_S)  # a tick short of a quiet spell after it
+    assert run.tail_more(ticks(5.0))
+    run.tick += 1  # ticks 1021..1045 were quiet
+    assert not run.tail_more(ticks(5.0))
+    run._store(run.pending_audio, 1100, np.full(960, 1e-4, np.float32))  # silence is not its voice
+    assert run.voice_hi == 1020
+    run.writer = type("Events", (), {"add_event": lambda *a: None})()  # type: ignore[assignment]
+    run._event(StateChanged(tick=1100, state="speaking"))
+    assert run.tail_more(ticks(runner.TAIL_MAX_S) - 1) and not run.tail_more(ticks(runner.TAIL_MAX_S))
+
+
+def test_auto_tail_through_the_engine(tmp_path: Path) -> None:
+    """testecho answers each speech tick one unit later: with speech up to the input's end, the
+    auto tail is the minimum (the echo ends long before), rounded up to whole units."""
+    wav = tmp_path / "turn.wav"
+    write_wav(wav, [False] * 10 + [True] * 30)  # speech to the last tick
+    out = tmp_path / "s.mkv"
+    summary = run_session(RunConfig(model="testecho", input=str(wav), output=str(out), tail_s=None))
+    tail = summary["tail_s"]
+    assert 2.0 <= tail < 2.0 + 4 * 0.04 and round(40 + tail / 0.04) % 4 == 0
+    d = read_session(out)
+    voiced = np.nonzero(tick_energy(d.avatar_pcm, 960) > 0.01)[0]
+    assert voiced[-1] == 39 + LAG  # the whole echo is in the file

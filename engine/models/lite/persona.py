@@ -222,3 +222,17 @@ def _kind(node: yaml.Node | None) -> str:
     tag = node.tag.rsplit(":", 1)[-1]
     names = {"int": "a number", "float": "a number", "bool": "true/false", "null": "an empty value"}
     return names.get(tag, "text" if tag == "str" else tag)
+
+
+DEFAULT_AVATAR = "ada"
+
+
+def avatar_of(persona: str, avatar: str = "") -> str:
+    """The avatar a session shows: `avatar` when given, else the one the persona's YAML names,
+    else DEFAULT_AVATAR (also for a persona that cannot be loaded: its own error comes elsewhere)."""
+    if avatar:
+        return avatar
+    try:
+        return load_persona(persona).avatar or DEFAULT_AVATAR
+    except PersonaError:
+        return DEFAULT_AVATAR

@@ -21,6 +21,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from engine.models.lite.persona import avatar_of
 from engine.protocol import (
     AVATAR_SAMPLES_PER_TICK,
     MIC_SAMPLES_PER_TICK,
@@ -193,7 +194,8 @@ def session_to_example(data: SessionLike, cfg: StreamerConfig, name: str = "") -
         has_frames=torch.tensor([has_frames]),
     )
     meta = getattr(data, "meta", {}) or {}
-    sink_text, identity = sink_inputs(cfg, meta.get("persona") or "guide", meta.get("avatar") or "ada")
+    persona = meta.get("persona") or "guide"
+    sink_text, identity = sink_inputs(cfg, persona, avatar_of(persona, meta.get("avatar") or ""))
     return Example(sink_text, identity, inputs, targets, name)
 
 

@@ -46,7 +46,8 @@ class GraphedStep:
         for dst, src in zip(self._state_tensors(), saved):
             dst.copy_(src)
         graph = torch.cuda.CUDAGraph()
-        with torch.cuda.graph(graph):
+        # thread_local: another thread's CUDA calls (an app's) cannot break this capture
+        with torch.cuda.graph(graph, capture_error_mode="thread_local"):
             self.outputs = self.core.step_body(self.state, self.inputs)
         self.graph = graph
 

@@ -14,6 +14,7 @@ import numpy as np
 import torch
 
 from engine import hub
+from engine.models.lite.persona import avatar_of
 from engine.protocol import (
     Decision,
     DecisionChanged,
@@ -125,7 +126,8 @@ class StreamerModel:
 
     # ------------------------------------------------------------ contract
     def open(self, session: SessionSpec) -> None:
-        text, frame = sink_inputs(self.config, session.persona, session.avatar)
+        avatar = avatar_of(session.persona, session.avatar)  # "" = the persona's own, as in lite
+        text, frame = sink_inputs(self.config, session.persona, avatar)
         self._state = self.core.start(text.to(self.device), frame.to(self.device, self.dtype))
         self._graph = None
         self._texts.clear()
