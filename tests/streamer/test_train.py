@@ -162,3 +162,83 @@ def test_decision_track_from_events() -> None:
     ]
     track = decision_per_tick(events, 16)
     assert track[7] == Decision.LISTEN and track[8] == Decision.SPEAK and track[13] == Decision.YIELD
+
+
+def test_a_full_disk_keeps_the_last_checkpoint(
+    tmp_path: Path, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The disk fills up while step 4's checkpoint is written: a one-line error names the step and
+    what is kept; the folder still holds step 2's complete checkpoint (loads, resumes), and no
+    half-written file or staging folder is left."""
+    import errno
+
+    sessions = tmp_path / "sessions"
+    write_session(sessions / "s0.mkv", 0)
+    out = tmp_path / "model"
+    args = ["--sessions", str(sessions), "--out", str(out), "--batch", "1", "--seq-units", "4"]
+    args += ["--no-progress", "--save-every", "2"]
+    real = train_mod.save_optimizer
+
+    def fill_up(opt: torch.optim.Optimizer, path: Path, step: int) -> None:
+        if step == 4:
+            path.write_bytes(b"\0" * 100)  # part of it made it to disk
+            raise OSError(errno.ENOSPC, "No space left on device")
+        real(opt, path, step)
+
+    monkeypatch.setattr(train_mod, "save_optimizer", fill_up)
+    assert train_mod.main([*args, "--steps", "6"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.splitlines() == [
+        f"duet-engine train: error: cannot save the checkpoint of step 4 in {out}: No space left on device;"
+        " the checkpoint of step 2 is kept"
+    ]
+    assert sorted(p.name for p in out.iterdir()) == [
+        "config.json",
+        "loss.png",
+        "losses.jsonl",
+        "model.safetensors",
+        "optimizer.safetensors",
+    ]
+    from safetensors import safe_open
+
+    with safe_open(str(out / "model.safetensors"), "pt") as f:
+        assert f.metadata()["duet_steps"] == "2"
+    assert StreamerModel(ModelOptions(device="cpu", weights=str(out))).trained
+    monkeypatch.setattr(train_mod, "save_optimizer", real)  # space again: resume from step 2
+    assert train_mod.main([*args, "--steps", "4", "--resume"]) == 0
+    losses = [json.loads(x) for x in (out / "losses.jsonl").read_text().splitlines()]
+    assert [x["step"] for x in losses] == [1, 2, 3, 4]
+
+
+def test_an_unwritable_out_folder_is_a_clear_error(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    sessions = tmp_path / "sessions"
+    write_session(sessions / "s0.mkv", 0)
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    args = ["--sessions", str(sessions), "--out", str(blocker / "model"), "--steps", "1", "--no-progress"]
+    assert train_mod.main([*args, "--batch", "1", "--seq-units", "4"]) == 2
+    err = capsys.readouterr().err
+    assert err.strip() == (
+        f"duet-engine train: error: cannot write checkpoints to {blocker / 'model'}:"
+        " a parent of it is not a folder"
+    )
+    assert train_mod.main([*args[:3], str(blocker), *args[4:]]) == 2  # --out is a file
+    assert "it is a file, not a folder" in capsys.readouterr().err
+
+
+def test_a_failed_first_checkpoint_says_nothing_was_saved(
+    tmp_path: Path, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sessions = tmp_path / "sessions"
+    write_session(sessions / "s0.mkv", 0)
+
+    def broken(*_: object, **__: object) -> None:
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(train_mod.hub, "save_pretrained", broken)
+    out = tmp_path / "model"
+    args = ["--sessions", str(sessions), "--out", str(out), "--steps", "1", "--no-progress"]
+    assert train_mod.main([*args, "--batch", "1", "--seq-units", "4"]) == 2
+    err = capsys.readouterr().err
+    assert "cannot save the checkpoint of step 1" in err and "no checkpoint had been saved yet" in err
+    assert list(out.iterdir()) == []  # no staging folder left behind

@@ -2,6 +2,8 @@
 
 Writes to --out: config.json + model.safetensors (loadable with --weights), optimizer.safetensors
 (AdamW state, for --resume), losses.jsonl (one line per step) and loss.png (the loss curve).
+A checkpoint is all or nothing: its files are written into a staging folder first and moved in
+only when all of them were written, so a full disk or a crash mid-save keeps the previous one whole.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ import argparse
 import json
 import math
 import os
+import shutil
 import sys
 import time
 from dataclasses import dataclass, field
@@ -30,6 +33,11 @@ from .model import cpu_threads, pick_device
 OPTIMIZER_NAME = "optimizer.safetensors"
 LOSSES_NAME = "losses.jsonl"
 PLOT_NAME = "loss.png"
+STAGING_PREFIX = ".saving-step-"  # a checkpoint being written (removed when it is moved in or fails)
+
+
+class CheckpointSaveError(OSError):
+    """A checkpoint could not be written; the previous one (if any) is untouched."""
 
 
 @dataclass
@@ -128,6 +136,7 @@ def train(
 
         bar = tqdm(total=opts.steps, initial=start, desc="train streamer", unit="step", file=sys.stderr)
     step = start
+    saved = start if resume and start else None  # newest step whose checkpoint is complete in out_dir
     try:
         while step < opts.steps:
             sink, ident, inputs, targets = sample_batch(examples, opts.batch, opts.seq_units, gen)
@@ -151,7 +160,8 @@ def train(
                 bar.update(1)
                 bar.set_postfix(loss=f"{parts['loss']:.3f}", dec=f"{parts['decision']:.3f}")
             if out_dir is not None and (step % opts.save_every == 0 or step == opts.steps):
-                save_checkpoint(core, cfg, opt, out_dir, step, losses, len(examples))
+                save_checkpoint(core, cfg, opt, out_dir, step, losses, len(examples), saved)
+                saved = step
     finally:
         if bar is not None:
             bar.close()
@@ -174,12 +184,36 @@ def save_checkpoint(
     step: int,
     losses: list[dict[str, float]],
     n_sessions: int,
+    previous: int | None = None,
 ) -> None:
+    """Weights, config, optimizer and losses of `step` into out_dir, all or nothing; then the plot.
+    `previous`: the step of the checkpoint already there (named in the error if this one fails)."""
     meta = {"duet_trained": "true", "duet_steps": str(step), "duet_sessions": str(n_sessions)}
-    hub.save_pretrained(core, cfg, out_dir, metadata=meta)
-    save_optimizer(opt, out_dir / OPTIMIZER_NAME, step)
-    (out_dir / LOSSES_NAME).write_text("".join(json.dumps(x) + "\n" for x in losses), encoding="utf-8")
-    plot_losses(losses, out_dir / PLOT_NAME)
+    stage = out_dir / f"{STAGING_PREFIX}{step}"
+    try:
+        shutil.rmtree(stage, ignore_errors=True)  # left by a crash mid-save
+        stage.mkdir(parents=True)
+        hub.save_pretrained(core, cfg, stage, metadata=meta)
+        save_optimizer(opt, stage / OPTIMIZER_NAME, step)
+        (stage / LOSSES_NAME).write_text("".join(json.dumps(x) + "\n" for x in losses), encoding="utf-8")
+        # the weights last: a folder that has them has everything of the same step
+        for name in (hub.CONFIG_NAME, OPTIMIZER_NAME, LOSSES_NAME, hub.WEIGHTS_NAME):
+            os.replace(stage / name, out_dir / name)
+    except OSError as e:
+        kept = (
+            f"the checkpoint of step {previous} is kept"
+            if previous is not None
+            else "no checkpoint had been saved yet"
+        )
+        raise CheckpointSaveError(
+            e.errno or 5, f"cannot save the checkpoint of step {step} in {out_dir}: {e.strerror or e}; {kept}"
+        ) from e
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
+    try:
+        plot_losses(losses, out_dir / PLOT_NAME)
+    except OSError as e:  # the curve is a convenience: the checkpoint is already safe
+        print(f"duet-engine train: warning: cannot write {out_dir / PLOT_NAME}: {e}", file=sys.stderr)
 
 
 def plot_losses(losses: list[dict[str, float]], path: Path) -> None:
@@ -253,11 +287,16 @@ def main(argv: list[str] | None = None) -> int:
             device=args.device,
             progress=not args.no_progress,
         )
+        _check_out(out_dir)  # before hours of training, not at the first checkpoint
         examples = load_examples(args.sessions, cfg)
         t0 = time.perf_counter()
         result = train(examples, cfg, opts, out_dir=out_dir, resume=args.resume)
     except (DataError, hub.CheckpointError, ValueError, FloatingPointError) as e:
         print(f"duet-engine train: error: {e}", file=sys.stderr)
+        return 2
+    except OSError as e:  # an unwritable --out, a full disk (CheckpointSaveError says what is kept)
+        message = e.strerror if isinstance(e, CheckpointSaveError) else str(e)
+        print(f"duet-engine train: error: {message}", file=sys.stderr)
         return 2
     last = result.losses[-1] if result.losses else {}
     summary = {
@@ -271,6 +310,19 @@ def main(argv: list[str] | None = None) -> int:
     }
     print(json.dumps(summary))
     return 0
+
+
+def _check_out(out_dir: Path) -> None:
+    """--out can be created and written, or OSError with a plain reason."""
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except FileExistsError:
+        raise OSError(f"cannot write checkpoints to {out_dir}: it is a file, not a folder") from None
+    except OSError as e:
+        reason = "a parent of it is not a folder" if isinstance(e, NotADirectoryError) else e.strerror or e
+        raise OSError(f"cannot write checkpoints to {out_dir}: {reason}") from None
+    if not os.access(out_dir, os.W_OK):
+        raise OSError(f"cannot write checkpoints to {out_dir}: the folder is not writable")
 
 
 def _config_file(path: str) -> StreamerConfig:
