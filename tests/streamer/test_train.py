@@ -131,12 +131,12 @@ def test_cli_trains_on_session_files_checkpoints_and_resumes(
 
 
 def test_cli_errors_are_clear(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
-    assert train_mod.main(["--sessions", str(tmp_path / "none"), "--out", str(tmp_path / "o")]) == 2
+    assert train_mod.main(["--sessions", str(tmp_path / "none"), "--out", str(tmp_path / "o")]) == 1
     assert "no such session file or folder" in capsys.readouterr().err
     (tmp_path / "empty").mkdir()
-    assert train_mod.main(["--sessions", str(tmp_path / "empty"), "--out", str(tmp_path / "o")]) == 2
+    assert train_mod.main(["--sessions", str(tmp_path / "empty"), "--out", str(tmp_path / "o")]) == 1
     assert "no session files" in capsys.readouterr().err
-    assert train_mod.main(["--sessions", str(tmp_path), "--out", str(tmp_path / "o"), "--size", "Q"]) == 2
+    assert train_mod.main(["--sessions", str(tmp_path), "--out", str(tmp_path / "o"), "--size", "Q"]) == 1
     assert "unknown streamer size" in capsys.readouterr().err
     (tmp_path / "bad.json").write_text(json.dumps({"d_model": "x"}))
     assert (
@@ -150,7 +150,7 @@ def test_cli_errors_are_clear(tmp_path: Path, capsys: pytest.CaptureFixture) -> 
                 str(tmp_path / "bad.json"),
             ]
         )
-        == 2
+        == 1
     )
     assert "field 'd_model'" in capsys.readouterr().err
 
@@ -164,13 +164,16 @@ def test_decision_track_from_events() -> None:
     assert track[7] == Decision.LISTEN and track[8] == Decision.SPEAK and track[13] == Decision.YIELD
 
 
+@pytest.mark.parametrize("raised_by", ["os", "safetensors"])
 def test_a_full_disk_keeps_the_last_checkpoint(
-    tmp_path: Path, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch, raised_by: str
 ) -> None:
     """The disk fills up while step 4's checkpoint is written: a one-line error names the step and
     what is kept; the folder still holds step 2's complete checkpoint (loads, resumes), and no
     half-written file or staging folder is left."""
     import errno
+
+    from safetensors import SafetensorError
 
     sessions = tmp_path / "sessions"
     write_session(sessions / "s0.mkv", 0)
@@ -182,11 +185,14 @@ def test_a_full_disk_keeps_the_last_checkpoint(
     def fill_up(opt: torch.optim.Optimizer, path: Path, step: int) -> None:
         if step == 4:
             path.write_bytes(b"\0" * 100)  # part of it made it to disk
-            raise OSError(errno.ENOSPC, "No space left on device")
+            if raised_by == "os":
+                raise OSError(errno.ENOSPC, "No space left on device")
+            # what safetensors' save_file raises on a full disk (seen on a full tmpfs)
+            raise SafetensorError("Error while serializing: I/O error: No space left on device (os error 28)")
         real(opt, path, step)
 
     monkeypatch.setattr(train_mod, "save_optimizer", fill_up)
-    assert train_mod.main([*args, "--steps", "6"]) == 2
+    assert train_mod.main([*args, "--steps", "6"]) == 1
     err = capsys.readouterr().err.strip()
     assert err.splitlines() == [
         f"duet-engine train: error: cannot save the checkpoint of step 4 in {out}: No space left on device;"
@@ -204,10 +210,24 @@ def test_a_full_disk_keeps_the_last_checkpoint(
     with safe_open(str(out / "model.safetensors"), "pt") as f:
         assert f.metadata()["duet_steps"] == "2"
     assert StreamerModel(ModelOptions(device="cpu", weights=str(out))).trained
-    monkeypatch.setattr(train_mod, "save_optimizer", real)  # space again: resume from step 2
+    monkeypatch.setattr(train_mod, "save_optimizer", real)  # space again
+    before = (out / "model.safetensors").read_bytes()
+    assert train_mod.main([*args, "--steps", "4"]) == 1  # neither --resume nor --overwrite
+    assert (
+        "already holds a checkpoint: --resume continues it, --overwrite starts over"
+        in capsys.readouterr().err
+    )
+    assert (out / "model.safetensors").read_bytes() == before
     assert train_mod.main([*args, "--steps", "4", "--resume"]) == 0
     losses = [json.loads(x) for x in (out / "losses.jsonl").read_text().splitlines()]
     assert [x["step"] for x in losses] == [1, 2, 3, 4]
+    assert train_mod.main([*args, "--steps", "2", "--overwrite"]) == 0  # start over on purpose
+    losses = [json.loads(x) for x in (out / "losses.jsonl").read_text().splitlines()]
+    assert [x["step"] for x in losses] == [1, 2]
+    capsys.readouterr()
+    fresh = tmp_path / "fresh"
+    assert train_mod.main([*args[:3], str(fresh), *args[4:], "--steps", "1", "--resume"]) == 0
+    assert f"no checkpoint in {fresh} to resume" in capsys.readouterr().err
 
 
 def test_an_unwritable_out_folder_is_a_clear_error(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
@@ -216,13 +236,13 @@ def test_an_unwritable_out_folder_is_a_clear_error(tmp_path: Path, capsys: pytes
     blocker = tmp_path / "file"
     blocker.write_text("not a folder")
     args = ["--sessions", str(sessions), "--out", str(blocker / "model"), "--steps", "1", "--no-progress"]
-    assert train_mod.main([*args, "--batch", "1", "--seq-units", "4"]) == 2
+    assert train_mod.main([*args, "--batch", "1", "--seq-units", "4"]) == 1
     err = capsys.readouterr().err
     assert err.strip() == (
         f"duet-engine train: error: cannot write checkpoints to {blocker / 'model'}:"
         " a parent of it is not a folder"
     )
-    assert train_mod.main([*args[:3], str(blocker), *args[4:]]) == 2  # --out is a file
+    assert train_mod.main([*args[:3], str(blocker), *args[4:]]) == 1  # --out is a file
     assert "it is a file, not a folder" in capsys.readouterr().err
 
 
@@ -238,7 +258,7 @@ def test_a_failed_first_checkpoint_says_nothing_was_saved(
     monkeypatch.setattr(train_mod.hub, "save_pretrained", broken)
     out = tmp_path / "model"
     args = ["--sessions", str(sessions), "--out", str(out), "--steps", "1", "--no-progress"]
-    assert train_mod.main([*args, "--batch", "1", "--seq-units", "4"]) == 2
+    assert train_mod.main([*args, "--batch", "1", "--seq-units", "4"]) == 1
     err = capsys.readouterr().err
     assert "cannot save the checkpoint of step 1" in err and "no checkpoint had been saved yet" in err
-    assert list(out.iterdir()) == []  # no staging folder left behind
+    assert not out.exists()  # it made the folder, saved nothing: no empty folder left behind

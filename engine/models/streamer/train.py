@@ -12,6 +12,7 @@ import argparse
 import json
 import math
 import os
+import re
 import shutil
 import sys
 import time
@@ -19,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
-from safetensors import safe_open
+from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
 from engine import hub
@@ -199,14 +200,16 @@ def save_checkpoint(
         # the weights last: a folder that has them has everything of the same step
         for name in (hub.CONFIG_NAME, OPTIMIZER_NAME, LOSSES_NAME, hub.WEIGHTS_NAME):
             os.replace(stage / name, out_dir / name)
-    except OSError as e:
+    except (OSError, SafetensorError) as e:  # safetensors reports a full disk as its own error
+        reason = (e.strerror or str(e)) if isinstance(e, OSError) else _io_reason(str(e))
         kept = (
             f"the checkpoint of step {previous} is kept"
             if previous is not None
             else "no checkpoint had been saved yet"
         )
+        errno = (e.errno if isinstance(e, OSError) else None) or 5
         raise CheckpointSaveError(
-            e.errno or 5, f"cannot save the checkpoint of step {step} in {out_dir}: {e.strerror or e}; {kept}"
+            errno, f"cannot save the checkpoint of step {step} in {out_dir}: {reason}; {kept}"
         ) from e
     finally:
         shutil.rmtree(stage, ignore_errors=True)
@@ -214,6 +217,13 @@ def save_checkpoint(
         plot_losses(losses, out_dir / PLOT_NAME)
     except OSError as e:  # the curve is a convenience: the checkpoint is already safe
         print(f"duet-engine train: warning: cannot write {out_dir / PLOT_NAME}: {e}", file=sys.stderr)
+
+
+def _io_reason(message: str) -> str:
+    """safetensors' "Error while serializing: I/O error: No space left on device (os error 28)"
+    -> "No space left on device"."""
+    message = re.sub(r"^Error while serializing: (I/O error: )?", "", message)
+    return re.sub(r" \(os error \d+\)$", "", message)
 
 
 def plot_losses(losses: list[dict[str, float]], path: Path) -> None:
@@ -245,6 +255,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--size", default="S", help=f"model size preset {sorted(PRESETS)} (default S)")
     p.add_argument("--config", default="", help="a config.json to use instead of --size")
     p.add_argument("--resume", action="store_true", help="continue from the checkpoint in --out")
+    p.add_argument(
+        "--overwrite", action="store_true", help="start over, replacing the checkpoint already in --out"
+    )
     p.add_argument("--steps", type=int, default=TrainOptions.steps, help="total optimizer steps")
     p.add_argument("--batch", type=int, default=TrainOptions.batch)
     p.add_argument("--seq-units", type=int, default=TrainOptions.seq_units, help="units per training crop")
@@ -261,6 +274,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     out_dir = Path(args.out)
+    created = not out_dir.exists()  # removed again if the run fails before saving anything
     try:
         for name, value in (
             ("--steps", args.steps),
@@ -269,6 +283,23 @@ def main(argv: list[str] | None = None) -> int:
         ):
             if value < 1:
                 raise ValueError(f"{name} must be >= 1")
+        if args.resume and args.overwrite:
+            raise ValueError("--resume and --overwrite exclude each other")
+        has_checkpoint = (out_dir / hub.WEIGHTS_NAME).is_file()
+        if has_checkpoint and not (args.resume or args.overwrite):
+            raise ValueError(
+                f"{out_dir} already holds a checkpoint: --resume continues it, --overwrite starts over"
+            )
+        if args.resume and not has_checkpoint:
+            print(
+                f"duet-engine train: note: no checkpoint in {out_dir} to resume; from step 0", file=sys.stderr
+            )
+        elif args.resume and not (out_dir / OPTIMIZER_NAME).is_file():
+            print(
+                f"duet-engine train: note: {out_dir} has weights but no {OPTIMIZER_NAME}: the weights go on,"
+                " the optimizer and the step count start over",
+                file=sys.stderr,
+            )
         if args.resume and (out_dir / hub.CONFIG_NAME).is_file():
             cfg = hub.load_config(out_dir, StreamerConfig)
         elif args.config:
@@ -291,13 +322,13 @@ def main(argv: list[str] | None = None) -> int:
         examples = load_examples(args.sessions, cfg)
         t0 = time.perf_counter()
         result = train(examples, cfg, opts, out_dir=out_dir, resume=args.resume)
-    except (DataError, hub.CheckpointError, ValueError, FloatingPointError) as e:
-        print(f"duet-engine train: error: {e}", file=sys.stderr)
-        return 2
-    except OSError as e:  # an unwritable --out, a full disk (CheckpointSaveError says what is kept)
+    except (DataError, hub.CheckpointError, ValueError, FloatingPointError, OSError) as e:
+        # OSError: an unwritable --out, a full disk (CheckpointSaveError says what is kept)
         message = e.strerror if isinstance(e, CheckpointSaveError) else str(e)
         print(f"duet-engine train: error: {message}", file=sys.stderr)
-        return 2
+        if created and out_dir.is_dir() and not any(out_dir.iterdir()):
+            out_dir.rmdir()  # nothing was saved: leave no empty folder behind
+        return 1
     last = result.losses[-1] if result.losses else {}
     summary = {
         "out": str(out_dir),
