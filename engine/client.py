@@ -153,8 +153,18 @@ class EngineClient:
     def _spawn(self, timeout_s: float, epoch: int) -> Ready:
         self._check_cancel(epoch)
         log_path = self._resolved_log_path()
-        log_path.parent.mkdir(parents=True, exist_ok=True)
-        log_offset = log_path.stat().st_size if log_path.exists() else 0
+        try:  # the engine process appends to it: a bad path is this side's clear error
+            log_path.parent.mkdir(parents=True, exist_ok=True)
+            with open(log_path, "a", encoding="utf-8"):
+                pass
+        except OSError as e:
+            reason = (
+                "a parent of it is not a folder"
+                if isinstance(e, NotADirectoryError | FileExistsError)
+                else (e.strerror or str(e))
+            )
+            raise EngineStartError(f"cannot write the engine log {log_path}: {reason}") from None
+        log_offset = log_path.stat().st_size
         ctx = mp.get_context("spawn")
         try:
             rings = MediaRings.create(self.max_frame_size)

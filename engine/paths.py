@@ -14,11 +14,30 @@ APP_NAME = "duet"
 APP_AUTHOR = "duet"
 
 
+class FolderError(OSError):
+    """A Duet folder cannot be created; the message names the setting that chose it."""
+
+    def __str__(self) -> str:
+        return str(self.strerror)
+
+
 def _dir(env: str, default: Callable[[], str]) -> Path:
     """$env if set, else the platform default; created if missing. platformdirs is imported only
-    when a default is needed (the engine's benchmarks run on bare GPU images without it)."""
-    path = Path(os.environ.get(env) or default())
-    path.mkdir(parents=True, exist_ok=True)
+    when a default is needed (the engine's benchmarks run on bare GPU images without it).
+    A folder that cannot be made is an OSError naming the setting to change."""
+    chosen = os.environ.get(env)
+    path = Path(chosen or default())
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        if path.exists() and not path.is_dir():
+            reason = "it is a file, not a folder"
+        elif isinstance(e, NotADirectoryError | FileExistsError):
+            reason = "a parent of it is not a folder"
+        else:
+            reason = e.strerror or str(e)
+        where = f"{env}={chosen}" if chosen else f"{path} (set {env} to use another folder)"
+        raise FolderError(e.errno or 5, f"cannot create the folder {where}: {reason}") from None
     return path
 
 

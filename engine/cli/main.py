@@ -75,6 +75,7 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
         help="silence fed after the input (default auto: until the avatar is done, 2-30 s)",
     )
     p.add_argument("--max-s", type=float, default=None, help="use at most this many seconds of the input")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing --output session")
     p.add_argument("--no-camera", action="store_true", help="ignore the input's video")
     p.add_argument("--persona", default="guide", help="persona id or YAML path (guide)")
     p.add_argument("--avatar", default="", help="avatar id (default: the persona's own, else ada)")
@@ -213,6 +214,8 @@ def _run_config(a: argparse.Namespace) -> Any:
 
     if a.max_ahead_units < 1:
         raise CliError("--max-ahead-units must be >= 1")
+    if a.max_s is not None and not a.max_s > 0:
+        raise CliError(f"--max-s must be > 0 seconds, got {a.max_s:g}")
     return RunConfig(
         model=a.model,
         input=a.input,
@@ -233,6 +236,7 @@ def _run_config(a: argparse.Namespace) -> Any:
         weights=a.weights,
         revision=a.revision,
         log_path=a.log,
+        overwrite=a.overwrite,
         start_timeout_s=a.start_timeout_s,
         texts=_timed_texts(a.say, False, "--say") + _timed_texts(a.operator, True, "--operator"),
         model_options=_key_values(a.model_option, "--model-option"),
@@ -244,11 +248,20 @@ def cmd_run(a: argparse.Namespace) -> int:
 
     if a.output is None:
         a.output = _default_output("run")
-    if not a.input.startswith("lavfi:") and not Path(a.input).is_file():
-        raise CliError(f"input file not found: {a.input}")
+    _check_input(a.input)
     summary = run_session(_run_config(a))
     print(json.dumps(summary, indent=2))
     return 0
+
+
+def _check_input(spec: str) -> None:
+    if spec.startswith("lavfi:"):
+        return
+    path = Path(spec)
+    if path.is_dir():
+        raise CliError(f"the input is a folder, not a file: {spec}")
+    if not path.is_file():
+        raise CliError(f"input file not found: {spec}")
 
 
 def cmd_demo(a: argparse.Namespace) -> int:
@@ -259,6 +272,7 @@ def cmd_demo(a: argparse.Namespace) -> int:
         a.input = str(assets_dir() / DEMO_INPUT)
         if not Path(a.input).is_file():
             raise CliError(f"the demo input is missing: {a.input} (reinstall Duet or pass --input FILE)")
+    _check_input(a.input)
     if a.output is None:
         a.output = _default_output("demo")
     summary = run_session(_run_config(a))

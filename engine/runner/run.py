@@ -18,7 +18,9 @@ it is thinking or speaking or was heard less than TAIL_QUIET_S ago, at most TAIL
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
+import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -27,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from engine.media import MediaInput, TickInput
+from engine.media import MediaError, MediaInput, TickInput
 from engine.protocol import (
     AVATAR_SAMPLES_PER_TICK,
     MIC_SAMPLES_PER_TICK,
@@ -46,6 +48,7 @@ from engine.protocol import (
 )
 from engine.registry import info as model_info
 from engine.session import SessionWriteError, SessionWriter
+from engine.session.writer import events_path_for
 
 from .echo import EchoPath
 
@@ -87,6 +90,7 @@ class RunConfig:
     hang_timeout_s: float = 10.0  # offline runs tolerate slow steps
     stall_timeout_s: float = 60.0  # no engine progress for this long -> RunnerError
     log_path: str | None = None
+    overwrite: bool = False  # replace an existing output (else it is an error: nothing is lost)
     options: dict[str, str] = field(default_factory=dict)  # SessionSpec.options (per session)
     model_options: dict[str, str] = field(default_factory=dict)  # ModelOptions.extra (model build)
     # typed user lines (or operator lines, Wizard-of-Oz) sent when the input reaches a time:
@@ -267,6 +271,8 @@ def _inputs(media: MediaInput, more: Callable[[int], bool], unit: int) -> Iterat
         last_frame = inp.frame
         k = inp.tick + 1
         yield inp, False
+    if k == 0:
+        raise MediaError(f"{media.spec}: no audio samples or video frames in it")
     silence = np.zeros(MIC_SAMPLES_PER_TICK, np.float32)
     t = k
     while more(t - k) or t % unit:
@@ -274,10 +280,21 @@ def _inputs(media: MediaInput, more: Callable[[int], bool], unit: int) -> Iterat
         t += 1
 
 
-def _check_output(path: Path) -> None:
-    """An unwritable output fails before the engine is started (SessionWriteError names the path)."""
+def _check_output(path: Path, input_spec: str, overwrite: bool) -> None:
+    """An output that cannot or must not be written fails before the engine is started: not .mkv,
+    the input itself, an existing session (unless overwrite), an unwritable folder
+    (SessionWriteError names the path)."""
     if path.suffix.lower() != ".mkv":
         raise ValueError(f"session files are Matroska: the output must end in .mkv, got {path}")
+    if not input_spec.startswith("lavfi:") and Path(input_spec).resolve() == path.resolve():
+        raise ValueError(f"the output is the input file {path}: write the session under another name")
+    existing = [p for p in (path, events_path_for(path)) if p.exists()]
+    if existing and not overwrite:
+        raise SessionWriteError(
+            errno.EEXIST,
+            f"{existing[0]} already exists: pick another --output, or --overwrite to replace it",
+            str(existing[0]),
+        )
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as e:
@@ -301,11 +318,15 @@ def run_session(cfg: RunConfig, client: EngineClient | None = None) -> dict[str,
     from engine.models.lite.persona import avatar_of
 
     avatar = avatar_of(cfg.persona, cfg.avatar)  # the file and the engine name the same avatar
-    _check_output(Path(cfg.output))
+    _check_output(Path(cfg.output), cfg.input, cfg.overwrite)
     max_ticks = None if cfg.max_s is None else max(1, round(cfg.max_s / TICK_S))
     media = MediaInput(cfg.input, camera=cfg.camera, max_ticks=max_ticks)
     if media.duration_ticks() is None and max_ticks is None:
+        # a file that does not say how long it is may simply be empty (a WAV header, no samples)
+        empty = not cfg.input.startswith("lavfi:") and next(iter(media.ticks()), None) is None
         media.close()
+        if empty:
+            raise MediaError(f"{cfg.input}: no audio samples or video frames in it")
         raise ValueError(f"{cfg.input}: input has no known length; give a maximum duration (--max-s)")
     own_client = client is None
     if client is None:
@@ -362,7 +383,18 @@ def run_session(cfg: RunConfig, client: EngineClient | None = None) -> dict[str,
             run.tick = run.last_step = run.out_hi  # keep everything the engine produced
             with contextlib.suppress(RunnerError):
                 run.commit()
-            raise RunnerError(f"{e}; the partial session is kept in {cfg.output}") from None
+            writer.close()
+            kept = (
+                f"the partial session is kept in {cfg.output}"
+                if Path(cfg.output).is_file()
+                else "no session file was written"
+            )
+            raise RunnerError(f"{e}; {kept}") from None
+        except MediaError:
+            writer.close()  # an input with nothing in it: the file this run made holds nothing either
+            for p in (Path(cfg.output), writer.events_path):
+                p.unlink(missing_ok=True)
+            raise
         wall = time.monotonic() - t0
         n_ticks = run.tick
         summary: dict[str, Any] = {
@@ -385,8 +417,25 @@ def run_session(cfg: RunConfig, client: EngineClient | None = None) -> dict[str,
         summary["late"] = writer.stats()
         return summary
     finally:
-        media.close()
-        if writer is not None:
-            writer.close()
-        if own_client:
-            client.stop()
+        # the engine and its shared memory go even when closing the file fails (a full disk); the
+        # error that stopped the run is the one reported, not a cleanup's echo of it
+        _cleanup(
+            [
+                media.close,
+                *([writer.close] if writer is not None else []),
+                *([client.stop] if own_client else []),
+            ],
+            quiet=sys.exc_info()[1] is not None,
+        )
+
+
+def _cleanup(steps: list[Callable[[], object]], quiet: bool) -> None:
+    """Run every step; then raise the first failure unless `quiet` (another error is on its way)."""
+    first: BaseException | None = None
+    for step in steps:
+        try:
+            step()
+        except Exception as e:
+            first = first or e
+    if first is not None and not quiet:
+        raise first

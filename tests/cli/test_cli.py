@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+import wave
 from pathlib import Path
 
 import av
@@ -139,6 +140,19 @@ def test_user_errors_are_one_line(tmp_path: Path) -> None:
     for bad in ("-1", "soon", "nan"):
         p = cli("run", "--model", "testecho", "--input", str(wav), "--tail-s", bad)
         assert p.returncode == 2 and "--tail-s" in p.stderr and "Traceback" not in p.stderr
+    assert_one_line_error(cli("run", "--model", "testecho", "--input", str(wav), "--max-s", "0"), "--max-s")
+    assert_one_line_error(cli("run", "--model", "testecho", "--input", str(tmp_path)), "is a folder")
+    empty = tmp_path / "empty.wav"  # a valid header, no samples
+    with wave.open(str(empty), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(16000)
+    out = tmp_path / "nothing.mkv"
+    p = cli("run", "--model", "testecho", "--input", str(empty), "--output", str(out))
+    assert_one_line_error(p, "no audio samples or video frames")
+    p = cli("run", "--model", "testecho", "--input", str(empty), "--output", str(out), "--max-s", "5")
+    assert_one_line_error(p, "no audio samples or video frames")  # found once the engine runs
+    assert not out.exists() and not (tmp_path / "nothing.events.jsonl").exists()
 
 
 def test_bench_and_train_dispatch_table() -> None:
@@ -199,5 +213,23 @@ def test_run_shows_the_personas_own_avatar(tmp_path: Path) -> None:
     assert d.meta["persona"] == "booth" and d.meta["avatar"] == "max"
     opened = [m for _, _, m in d.events if isinstance(m, SessionOpened)]
     assert [(m.persona, m.avatar) for m in opened] == [("booth", "max")]
+    before = out.read_bytes()
     p = cli("run", "--model", "testecho", "--input", str(wav), "--output", str(out), "--avatar", "ada")
+    assert p.returncode == 1 and p.stderr.strip() == (
+        f"duet-engine: error: {out} already exists: pick another --output, or --overwrite to replace it"
+    )
+    assert out.read_bytes() == before  # a session is never replaced by accident
+    p = cli(
+        "run",
+        "--model",
+        "testecho",
+        "--input",
+        str(wav),
+        "--output",
+        str(out),
+        *("--avatar", "ada", "--overwrite"),
+    )
     assert p.returncode == 0 and read_session(out).meta["avatar"] == "ada"  # a chosen one wins
+    p = cli("run", "--model", "testecho", "--input", str(out), "--output", str(out), "--overwrite")
+    assert p.returncode == 1 and "the output is the input file" in p.stderr
+    assert read_session(out).meta["avatar"] == "ada"  # untouched

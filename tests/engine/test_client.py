@@ -281,6 +281,17 @@ def test_bad_model_name_gives_clear_start_error(client_factory):
     assert client.pid is None and not client.alive
 
 
+def test_unwritable_engine_log_is_a_clear_start_error(client_factory, tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    client = client_factory(log_path=blocker / "engine.log")
+    with pytest.raises(EngineStartError) as info:
+        client.start(timeout_s=60)
+    log = blocker / "engine.log"
+    assert str(info.value) == f"cannot write the engine log {log}: a parent of it is not a folder"
+    assert client.pid is None and not client.alive  # nothing was spawned
+
+
 def test_bad_input_is_rejected_clearly(client_factory):
     client = client_factory()
     with pytest.raises(ValueError, match="640"):

@@ -33,3 +33,21 @@ def test_env_overrides_and_platform_defaults(tmp_path: Path, monkeypatch: pytest
     sessions = paths.sessions_dir()
     assert sessions == tmp_path / "platform" / "data" / "sessions" and sessions.is_dir()
     assert asked == [("config", "duet"), ("log", "duet"), ("data", "duet")]
+
+
+def test_a_folder_that_cannot_be_made_names_its_setting(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    monkeypatch.setenv("DUET_LOG_DIR", str(blocker / "logs"))
+    with pytest.raises(OSError) as info:
+        paths.log_dir()
+    assert (
+        str(info.value)
+        == f"cannot create the folder DUET_LOG_DIR={blocker / 'logs'}: a parent of it is not a folder"
+    )
+    monkeypatch.delenv("DUET_SESSIONS_DIR", raising=False)
+    monkeypatch.setenv("DUET_DATA_DIR", str(blocker))  # the default sessions folder goes under it
+    with pytest.raises(OSError, match=r"DUET_DATA_DIR=.*: it is a file, not a folder$"):
+        paths.sessions_dir()

@@ -279,3 +279,44 @@ def test_auto_tail_through_the_engine(tmp_path: Path) -> None:
     d = read_session(out)
     voiced = np.nonzero(tick_energy(d.avatar_pcm, 960) > 0.01)[0]
     assert voiced[-1] == 39 + LAG  # the whole echo is in the file
+
+
+def test_a_full_disk_stops_the_run_and_still_cleans_up(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The disk fills up mid-run and closing the file fails too: the write error reaches the
+    caller, the engine process is stopped and its shared memory unlinked all the same, and what
+    was written before stays readable."""
+    import errno
+    import multiprocessing as mp
+
+    from engine.session import SessionWriteError, SessionWriter
+
+    shm_before = {p.name for p in Path("/dev/shm").glob("duet_*")}
+    real_add, real_close = SessionWriter.add_user_audio, SessionWriter.close
+    calls = {"n": 0}
+
+    def add_user_audio(self: SessionWriter, tick: int, pcm: np.ndarray) -> None:
+        calls["n"] += 1
+        if calls["n"] > 30:
+            raise SessionWriteError(
+                errno.ENOSPC, f"cannot write session file {self.path}: disk full", str(self.path)
+            )
+        real_add(self, tick, pcm)
+
+    def close(self: SessionWriter) -> None:
+        real_close(self)
+        if calls["n"] > 30:
+            raise SessionWriteError(errno.ENOSPC, "closing failed too", str(self.path))
+
+    monkeypatch.setattr(SessionWriter, "add_user_audio", add_user_audio)
+    monkeypatch.setattr(SessionWriter, "close", close)
+    wav = tmp_path / "long.wav"
+    write_wav(wav, [True] * 100)
+    out = tmp_path / "full.mkv"
+    with pytest.raises(SessionWriteError, match="disk full"):
+        run_session(RunConfig(model="testecho", input=str(wav), output=str(out)))
+    assert not mp.active_children()  # the engine is gone
+    assert {p.name for p in Path("/dev/shm").glob("duet_*")} <= shm_before  # its rings are unlinked
+    monkeypatch.undo()
+    assert 20 <= read_session(out).n_ticks <= 30
