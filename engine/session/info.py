@@ -10,7 +10,7 @@ import av
 
 from engine.protocol import TICK_S, Transcript
 
-from .reader import SessionReadError, _inspect, _read_events
+from .reader import SessionReadError, _inspect, _read_events, ends_early
 from .writer import events_path_for
 
 
@@ -53,10 +53,12 @@ def describe(path: str | Path) -> dict[str, Any]:
                 row["size"] = [cc.width, cc.height]
                 row["frames"] = packets[s.index]
             tracks.append(row)
+        declared = container.duration  # microseconds, written when the file was closed
     finally:
         container.close()
     events, ev_truncated = _read_events(events_path_for(p))
     ticks = round(max(ends.values(), default=0.0) / TICK_S)
+    truncated = truncated or ends_early(declared, max(ends.values(), default=0.0))
     return {
         "path": str(p.resolve()),
         "meta": meta,

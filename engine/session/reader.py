@@ -21,6 +21,7 @@ from engine.protocol import (
     FPS,
     MIC_RATE,
     MIC_SAMPLES_PER_TICK,
+    TICK_S,
     ProtocolError,
     decode,
 )
@@ -63,6 +64,7 @@ def read_session(path: str | Path, frame_size: int | None = None) -> SessionData
     try:
         meta, streams = _inspect(container, p)
         decoded, truncated = _decode(container, streams, frame_size)
+        declared = container.duration  # microseconds, written when the file was closed
     finally:
         container.close()
     user_pcm = _assemble_audio(decoded["audio:user"], MIC_RATE)
@@ -82,8 +84,16 @@ def read_session(path: str | Path, frame_size: int | None = None) -> SessionData
         meta=meta,
         n_ticks=n_ticks,
         path=p,
-        truncated=truncated or ev_truncated,
+        truncated=truncated or ev_truncated or ends_early(declared, n_ticks * TICK_S),
     )
+
+
+def ends_early(declared_us: int | None, end_s: float) -> bool:
+    """The media stops short of the length the file declares (cut off after it was closed), or it
+    declares none (never closed: the writer crashed or lost power mid-write)."""
+    if declared_us is None:
+        return True
+    return end_s < declared_us / 1e6 - 2 * TICK_S
 
 
 def _inspect(container: Any, p: Path) -> tuple[dict[str, str], dict[int, str]]:

@@ -233,3 +233,15 @@ def test_run_shows_the_personas_own_avatar(tmp_path: Path) -> None:
     p = cli("run", "--model", "testecho", "--input", str(out), "--output", str(out), "--overwrite")
     assert p.returncode == 1 and "the output is the input file" in p.stderr
     assert read_session(out).meta["avatar"] == "ada"  # untouched
+
+
+def test_an_engine_crash_is_one_line_and_keeps_the_session(tmp_path: Path) -> None:
+    """The engine is SIGKILLed mid-run: exactly one line on stderr (no stray log record), exit 1,
+    and the partial session it names is readable."""
+    wav = tmp_path / "in.wav"
+    write_wav(wav, 3.0)
+    out = tmp_path / "crash.mkv"
+    p = cli("run", "--model", "testcrash", "--input", str(wav), "--output", str(out), "--say", "1:crash")
+    assert_one_line_error(p, "engine crashed", f"the partial session is kept in {out}")
+    assert len(p.stderr.strip().splitlines()) == 1, p.stderr
+    assert read_session(out).n_ticks >= 20

@@ -82,6 +82,7 @@ def test_sigkill_mid_session_keeps_all_but_the_last_moment(tmp_path: Path) -> No
     assert len(d.events) >= 75  # events are flushed line by line
     info = describe(path)  # the quick summary copes with the crashed file too
     assert abs(info["ticks"] - d.n_ticks) <= 1 and info["events"]["Timings"] >= 75
+    assert d.truncated and info["truncated"]  # never closed: it ended mid-write
 
 
 # a child whose files may not grow beyond 120 kB (RLIMIT_FSIZE): writing fails like a full disk
@@ -183,6 +184,9 @@ def test_cut_file_reads_what_is_there(tmp_path: Path) -> None:
     path.write_bytes(data[: len(data) * 2 // 3])
     d = read_session(path)
     assert 10 < d.n_ticks < 50
+    assert d.truncated and describe(path)["truncated"]  # it says it is shorter than it was written
+    _small_session(path)
+    assert not read_session(path).truncated and not describe(path)["truncated"]  # whole
 
 
 def test_bad_event_lines(tmp_path: Path) -> None:
