@@ -310,7 +310,12 @@ def cmd_show(a: argparse.Namespace) -> int:
     for t in info["tracks"]:
         extra = f"{t['rate']} Hz" if "rate" in t else f"{t['size'][0]}x{t['size'][1]}, {t['frames']} frames"
         print(f"  {t['kind']:<13} {t['codec']:<10} {t['duration_s']:7.2f} s  {extra}")
-    print("  events: " + ", ".join(f"{k} {v}" for k, v in sorted(info["events"].items())))
+    from engine.session.writer import events_path_for
+
+    if events_path_for(info["path"]).is_file():
+        print("  events: " + (", ".join(f"{k} {v}" for k, v in sorted(info["events"].items())) or "none"))
+    else:
+        print(f"  events: none ({events_path_for(info['path']).name} is missing beside it)")
     for c in info["conversation"]:
         print(f"  [{c['tick'] * 0.04:6.2f} s] {c['side']:<6}: {c['text']}")
     return 0

@@ -32,6 +32,12 @@ class MediaError(ValueError):
     """An input that cannot be opened or decoded. The message names the file."""
 
 
+def reason(e: BaseException) -> str:
+    """FFmpeg's / the OS's words for an error, without "[Errno 1094995529]" and the repeated path."""
+    words = getattr(e, "strerror", None)
+    return str(words) if words else str(e)
+
+
 @dataclass(frozen=True)
 class TickInput:
     tick: int
@@ -73,6 +79,8 @@ class MediaInput:
                 video = videos[0] if videos else None
             self._video = video if camera else None
             if self._audio is None and self._video is None:
+                if video is not None:  # video only, and the camera is turned off
+                    raise MediaError(f"{self.spec}: no audio stream, and its video is not used (no camera)")
                 raise MediaError(f"{self.spec}: no audio or video stream")
             self.frame_size: tuple[int, int] | None = None  # (w, h) of the frames yielded
             if self._video is not None:
@@ -131,11 +139,11 @@ class MediaInput:
                             audio.push(f)
                     break
                 except (av.FFmpegError, OSError) as e:
-                    raise MediaError(f"{self.spec}: cannot decode: {e}") from None
+                    raise MediaError(f"{self.spec}: cannot decode: {reason(e)}") from None
                 try:
                     decoded = packet.decode()
                 except av.FFmpegError as e:
-                    raise MediaError(f"{self.spec}: cannot decode: {e}") from None
+                    raise MediaError(f"{self.spec}: cannot decode: {reason(e)}") from None
                 for f in decoded:
                     if packet.stream is self._audio and resampler is not None:
                         for r in resampler.resample(f):
@@ -234,4 +242,4 @@ def _open(spec: str) -> Any:
             raise MediaError(f"input file not found: {spec}")
         return av.open(str(path))
     except (av.FFmpegError, OSError) as e:
-        raise MediaError(f"cannot open input {spec}: {e}") from None
+        raise MediaError(f"cannot open input {spec}: {reason(e)}") from None

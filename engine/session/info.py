@@ -8,6 +8,7 @@ from typing import Any
 
 import av
 
+from engine.media.reader import reason
 from engine.protocol import TICK_S, Transcript
 
 from .reader import SessionReadError, _inspect, _read_events, ends_early
@@ -23,7 +24,7 @@ def describe(path: str | Path) -> dict[str, Any]:
     try:
         container = av.open(str(p))
     except (OSError, av.FFmpegError) as e:
-        raise SessionReadError(f"{p} is not a readable session file: {e}") from None
+        raise SessionReadError(f"{p} is not a readable session file: {reason(e)}") from None
     truncated = False
     try:
         meta, streams = _inspect(container, p)

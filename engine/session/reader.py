@@ -15,6 +15,7 @@ from typing import Any
 import av
 import numpy as np
 
+from engine.media.reader import reason
 from engine.protocol import (
     AVATAR_RATE,
     AVATAR_SAMPLES_PER_TICK,
@@ -60,7 +61,7 @@ def read_session(path: str | Path, frame_size: int | None = None) -> SessionData
     try:
         container = av.open(str(p))
     except (OSError, av.FFmpegError) as e:
-        raise SessionReadError(f"{p} is not a readable session file: {e}") from None
+        raise SessionReadError(f"{p} is not a readable session file: {reason(e)}") from None
     try:
         meta, streams = _inspect(container, p)
         decoded, truncated = _decode(container, streams, frame_size)

@@ -101,6 +101,9 @@ def test_run_writes_a_session_and_prints_json(tmp_path: Path) -> None:
     assert any(c["side"] == "user" for c in info["conversation"])
     p = cli("show", str(out))
     assert p.returncode == 0 and "audio:user" in p.stdout
+    Path(summary["events_path"]).unlink()
+    p = cli("show", str(out))
+    assert p.returncode == 0 and "events: none (s.events.jsonl is missing beside it)" in p.stdout
 
 
 def test_demo_writes_into_the_sessions_folder(tmp_path: Path) -> None:

@@ -103,8 +103,25 @@ def test_bad_inputs_name_the_file(tmp_path: Path) -> None:
         MediaInput(tmp_path / "missing.wav")
     junk = tmp_path / "junk.mp4"
     junk.write_bytes(b"this is not a video" * 100)
-    with pytest.raises(MediaError, match=r"junk\.mp4"):
+    with pytest.raises(MediaError) as info:
         MediaInput(junk)
+    # FFmpeg's words, without its "[Errno 1094995529]" or the path said twice
+    assert str(info.value) == f"cannot open input {junk}: Invalid data found when processing input"
+    silent = tmp_path / "silent.mp4"  # video only
+    with av.open(str(silent), "w") as c:
+        v = c.add_stream("libx264", rate=25)
+        v.width, v.height, v.pix_fmt = 64, 64, "yuv420p"
+        for i in range(5):
+            frame = av.VideoFrame.from_ndarray(np.zeros((64, 64, 3), np.uint8), format="rgb24")
+            frame.pts = i
+            for pkt in v.encode(frame):
+                c.mux(pkt)
+        for pkt in v.encode(None):
+            c.mux(pkt)
+    with MediaInput(silent) as media:
+        assert media.has_video and not media.has_audio
+    with pytest.raises(MediaError, match=r"silent\.mp4: no audio stream, and its video is not used"):
+        MediaInput(silent, camera=False)
     with pytest.raises(MediaError, match="lavfi:nosuchfilter"):
         MediaInput("lavfi:nosuchfilter=1")
 
