@@ -94,6 +94,14 @@ def apply_model_flags(args: argparse.Namespace, settings: Settings) -> str:
                 options[key.strip()] = value
             else:
                 options.pop(key.strip(), None)
+        from engine.registry import UnknownModelError, check_options
+
+        try:
+            check_options(model, options)
+        except ValueError as e:
+            return f"--model-option: {e}"
+        except UnknownModelError:
+            pass  # the model itself is reported where it is started
         source = replace(source, options=options)
     settings.set_source(model, source)
     return ""

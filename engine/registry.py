@@ -33,6 +33,7 @@ class ModelInfo:
     description: str
     needs_weights: bool = False
     hidden: bool = False  # not offered to users (test models)
+    options: tuple[str, ...] | None = None  # the ModelOptions.extra keys it reads (None: not checked)
 
 
 BUILTIN: tuple[ModelInfo, ...] = (
@@ -40,12 +41,14 @@ BUILTIN: tuple[ModelInfo, ...] = (
         "lite",
         "engine.models.lite.model:LiteModel",
         "Offline CPU cascade: VAD + speech recognition + persona brain + piper voice + drawn avatar",
+        options=("frame_size",),
     ),
     ModelInfo(
         "streamer",
         "engine.models.streamer.model:StreamerModel",
         "Native unified block-causal Transformer (needs trained weights: --weights PATH_OR_REPO)",
         needs_weights=True,
+        options=("allow_untrained", "cuda_graph", "dtype", "seed", "size", "threads"),
     ),
 )
 
@@ -78,9 +81,21 @@ def info(name: str) -> ModelInfo:
     raise UnknownModelError(f"unknown model {name!r}; available: {names}")
 
 
+def check_options(name: str, extra: dict[str, str]) -> None:
+    """ValueError naming an option `name` does not read (a typo would otherwise do nothing)."""
+    known = info(name).options
+    if known is None:
+        return
+    unknown = sorted(set(extra) - set(known))
+    if unknown:
+        takes = ", ".join(known) if known else "none"
+        raise ValueError(f"model {name!r} has no option {unknown[0]!r} (its options: {takes})")
+
+
 def create(name: str, options: ModelOptions | None = None) -> InteractiveModel:
     """Import and build the model `name` (in the engine process)."""
     entry = info(name)
+    check_options(name, (options or ModelOptions()).extra)
     module_name, _, attr = entry.target.partition(":")
     try:
         module = importlib.import_module(module_name)

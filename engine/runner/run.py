@@ -46,6 +46,7 @@ from engine.protocol import (
     Timings,
     UserText,
 )
+from engine.registry import check_options
 from engine.registry import info as model_info
 from engine.session import SessionWriteError, SessionWriter
 from engine.session.writer import events_path_for
@@ -314,7 +315,8 @@ def run_session(cfg: RunConfig, client: EngineClient | None = None) -> dict[str,
     Raises MediaError (bad input), UnknownModelError, EngineStartError, SessionWriteError, RunnerError.
     On RunnerError the partial session file is kept (closed and readable).
     """
-    model_info(cfg.model)  # unknown model: clear error before anything is spawned
+    model_info(cfg.model)  # unknown model or option: clear error before anything is spawned
+    check_options(cfg.model, cfg.model_options)
     from engine.models.lite.persona import avatar_of
 
     avatar = avatar_of(cfg.persona, cfg.avatar)  # the file and the engine name the same avatar

@@ -56,15 +56,17 @@ def test_flags_parse_like_duet_engine_run(checkpoint: Path) -> None:
 def test_flags_are_saved_per_model_and_reused(checkpoint: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     s = Settings(model="streamer")
     monkeypatch.chdir(checkpoint.parent)  # a relative folder is saved absolute
-    opts = ["--model-option", "threads=1", "--model-option", "x=y"]
+    opts = ["--model-option", "threads=1", "--model-option", "dtype=float32"]
     assert flags(s, "--weights", checkpoint.name, *opts) == ""
-    assert s.source("streamer") == ModelSource(str(checkpoint.resolve()), "", {"threads": "1", "x": "y"})
+    assert s.source("streamer") == ModelSource(
+        str(checkpoint.resolve()), "", {"threads": "1", "dtype": "float32"}
+    )
     assert s.source("lite") == ModelSource()
     s.save()
 
     # the next start, with no flags, reuses them
     t = Settings.load()
-    assert flags(t, "--model-option", "x=") == ""  # KEY= forgets one option, the rest stays
+    assert flags(t, "--model-option", "dtype=") == ""  # KEY= forgets one option, the rest stays
     assert t.source("streamer") == ModelSource(str(checkpoint.resolve()), "", {"threads": "1"})
     assert t.sources() == {"streamer": t.source("streamer")}
 
@@ -89,6 +91,10 @@ def test_bad_flags_are_clear_errors(checkpoint: Path, tmp_path: Path) -> None:
     assert "no config.json + model.safetensors" in flags(s, "--weights", str(tmp_path / "empty"))
     assert "--revision needs --weights" in flags(s, "--revision", "v1")
     assert "KEY=VALUE" in flags(s, "--model-option", "oops")
+    assert flags(s, "--model-option", "thread=2") == (
+        "--model-option: model 'streamer' has no option 'thread' "
+        "(its options: allow_untrained, cuda_graph, dtype, seed, size, threads)"
+    )
     assert s.model_sources == {}  # nothing half-applied
     lite = Settings(model="lite")
     assert "does not load weights" in flags(lite, "--weights", str(checkpoint))

@@ -144,6 +144,10 @@ def test_user_errors_are_one_line(tmp_path: Path) -> None:
         p = cli("run", "--model", "testecho", "--input", str(wav), "--tail-s", bad)
         assert p.returncode == 2 and "--tail-s" in p.stderr and "Traceback" not in p.stderr
     assert_one_line_error(cli("run", "--model", "testecho", "--input", str(wav), "--max-s", "0"), "--max-s")
+    p = cli("run", "--model", "streamer", "--input", str(wav), "--model-option", "alow_untrained=1")
+    assert_one_line_error(p, "model 'streamer' has no option 'alow_untrained' (its options: allow_untrained,")
+    p = cli("run", "--model", "streamer", "--input", str(wav), "--model-option", "allow_untrained=maybe")
+    assert_one_line_error(p, "model option allow_untrained=maybe is not on/off (use 1 or 0)")
     assert_one_line_error(cli("run", "--model", "testecho", "--input", str(tmp_path)), "is a folder")
     empty = tmp_path / "empty.wav"  # a valid header, no samples
     with wave.open(str(empty), "wb") as w:

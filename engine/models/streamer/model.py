@@ -50,8 +50,15 @@ NO_WEIGHTS_HELP = (
 )
 
 
-def _truthy(value: str | None) -> bool:
-    return (value or "").strip().lower() in ("1", "true", "yes", "on")
+def _flag(extra: dict[str, str], key: str) -> bool:
+    """An on/off model option: 1/true/yes/on or 0/false/no/off/absent (else a ValueError naming it)."""
+    value = extra.get(key, "")
+    word = value.strip().lower()
+    if word in ("1", "true", "yes", "on"):
+        return True
+    if word in ("", "0", "false", "no", "off"):
+        return False
+    raise ValueError(f"model option {key}={value} is not on/off (use 1 or 0)")
 
 
 def pick_device(name: str) -> torch.device:
@@ -96,9 +103,9 @@ class StreamerModel:
             self.config = hub.load_config(folder, StreamerConfig)
             self.core = StreamerCore(self.config)
             meta = hub.load_weights(self.core, folder)
-            self.trained = _truthy(meta.get("duet_trained"))
+            self.trained = str(meta.get("duet_trained", "")).strip().lower() in ("1", "true", "yes")
             self.source = str(folder)
-        elif _truthy(extra.get("allow_untrained")):
+        elif _flag(extra, "allow_untrained"):
             torch.manual_seed(int(extra.get("seed", "0")))
             self.config = preset(extra.get("size", "S"))
             self.core = StreamerCore(self.config)
@@ -119,7 +126,7 @@ class StreamerModel:
         self.frame_size = self.config.video_out_size
         self._state: StreamState | None = None
         # opt-in: replay the step as a CUDA graph (fixed shapes, state updated in place)
-        self._use_graph = _truthy(extra.get("cuda_graph")) and self.device.type == "cuda"
+        self._use_graph = _flag(extra, "cuda_graph") and self.device.type == "cuda"
         self._graph: GraphedStep | None = None
         self._texts = tokenizer.TextQueue()
         self._reset_feedback()
