@@ -317,6 +317,7 @@ def run_session(cfg: RunConfig, client: EngineClient | None = None) -> dict[str,
     """
     model_info(cfg.model)  # unknown model or option: clear error before anything is spawned
     check_options(cfg.model, cfg.model_options)
+    EchoPath(cfg.echo_delay_ms, cfg.echo_gain)  # bad echo settings fail before any file is touched
     from engine.models.lite.persona import avatar_of
 
     avatar = avatar_of(cfg.persona, cfg.avatar)  # the file and the engine name the same avatar
