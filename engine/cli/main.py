@@ -9,6 +9,8 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
+import logging
+import math
 import re
 import sys
 import time
@@ -204,8 +206,8 @@ def _tail(text: str) -> float | None:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected seconds or 'auto', got {text!r}") from None
-    if not value >= 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0 seconds, got {text!r}")
+    if not (value >= 0 and math.isfinite(value)):
+        raise argparse.ArgumentTypeError(f"must be a finite number of seconds >= 0, got {text!r}")
     return value
 
 
@@ -214,8 +216,8 @@ def _run_config(a: argparse.Namespace) -> Any:
 
     if a.max_ahead_units < 1:
         raise CliError("--max-ahead-units must be >= 1")
-    if a.max_s is not None and not a.max_s > 0:
-        raise CliError(f"--max-s must be > 0 seconds, got {a.max_s:g}")
+    if a.max_s is not None and not (a.max_s > 0 and math.isfinite(a.max_s)):
+        raise CliError(f"--max-s must be a finite number of seconds > 0, got {a.max_s:g}")
     return RunConfig(
         model=a.model,
         input=a.input,
@@ -383,8 +385,29 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
 }
 
 
+class _LowerLevelFormatter(logging.Formatter):
+    """`duet-engine: warning: ...`, like the command's own `duet-engine: error: ...`."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return super().format(record).replace(f": {record.levelname}: ", f": {record.levelname.lower()}: ", 1)
+
+
+def _log_warnings_to_stderr() -> None:
+    """Warnings of what runs in this process (bench lite's model, training) reach the user; the
+    engine client's "engine crashed/hung" does not: the command reports that itself, once."""
+    root = logging.getLogger()
+    if not any(getattr(h, "_duet_cli", False) for h in root.handlers):
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setLevel(logging.WARNING)
+        handler.setFormatter(_LowerLevelFormatter(f"{PROG}: %(levelname)s: %(message)s"))
+        handler._duet_cli = True  # type: ignore[attr-defined]
+        root.addHandler(handler)
+    logging.getLogger("duet.client").setLevel(logging.CRITICAL)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    _log_warnings_to_stderr()
     try:
         handover = passthrough(argv)  # their own parsers see every option, --help included
         if handover is not None:

@@ -19,8 +19,8 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import math
 import os
-import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -65,6 +65,10 @@ VOICE_PEAK = 1e-3  # avatar audio ticks with a peak above this count as its voic
 
 class RunnerError(RuntimeError):
     """The run could not finish (engine down, engine stalled, fatal model error)."""
+
+
+class EmptyInputError(MediaError):
+    """The input decoded to nothing at all: no audio samples, no video frames."""
 
 
 @dataclass
@@ -273,7 +277,7 @@ def _inputs(media: MediaInput, more: Callable[[int], bool], unit: int) -> Iterat
         k = inp.tick + 1
         yield inp, False
     if k == 0:
-        raise MediaError(f"{media.spec}: no audio samples or video frames in it")
+        raise EmptyInputError(f"{media.spec}: no audio samples or video frames in it")
     silence = np.zeros(MIC_SAMPLES_PER_TICK, np.float32)
     t = k
     while more(t - k) or t % unit:
@@ -317,6 +321,10 @@ def run_session(cfg: RunConfig, client: EngineClient | None = None) -> dict[str,
     """
     model_info(cfg.model)  # unknown model or option: clear error before anything is spawned
     check_options(cfg.model, cfg.model_options)
+    if cfg.tail_s is not None and not (cfg.tail_s >= 0 and math.isfinite(cfg.tail_s)):
+        raise ValueError(f"tail_s must be a finite number of seconds >= 0 (or None: auto), got {cfg.tail_s}")
+    if cfg.max_s is not None and not (cfg.max_s > 0 and math.isfinite(cfg.max_s)):
+        raise ValueError(f"max_s must be a finite number of seconds > 0, got {cfg.max_s}")
     EchoPath(cfg.echo_delay_ms, cfg.echo_gain)  # bad echo settings fail before any file is touched
     from engine.models.lite.persona import avatar_of
 
@@ -329,7 +337,7 @@ def run_session(cfg: RunConfig, client: EngineClient | None = None) -> dict[str,
         empty = not cfg.input.startswith("lavfi:") and next(iter(media.ticks()), None) is None
         media.close()
         if empty:
-            raise MediaError(f"{cfg.input}: no audio samples or video frames in it")
+            raise EmptyInputError(f"{cfg.input}: no audio samples or video frames in it")
         raise ValueError(f"{cfg.input}: input has no known length; give a maximum duration (--max-s)")
     own_client = client is None
     if client is None:
@@ -386,18 +394,15 @@ def run_session(cfg: RunConfig, client: EngineClient | None = None) -> dict[str,
             run.tick = run.last_step = run.out_hi  # keep everything the engine produced
             with contextlib.suppress(RunnerError):
                 run.commit()
-            writer.close()
-            kept = (
-                f"the partial session is kept in {cfg.output}"
-                if Path(cfg.output).is_file()
-                else "no session file was written"
-            )
-            raise RunnerError(f"{e}; {kept}") from None
-        except MediaError:
-            writer.close()  # an input with nothing in it: the file this run made holds nothing either
+            raise RunnerError(f"{e}; {_kept(writer)}") from None
+        except EmptyInputError:
+            with contextlib.suppress(Exception):
+                writer.close()  # nothing was fed: the file this run made holds nothing either
             for p in (Path(cfg.output), writer.events_path):
                 p.unlink(missing_ok=True)
             raise
+        except MediaError as e:  # the input broke off mid-way: what was fed is a session
+            raise MediaError(f"{e}; {_kept(writer)}") from None
         wall = time.monotonic() - t0
         n_ticks = run.tick
         summary: dict[str, Any] = {
@@ -418,18 +423,31 @@ def run_session(cfg: RunConfig, client: EngineClient | None = None) -> dict[str,
         }
         writer.close()
         summary["late"] = writer.stats()
-        return summary
-    finally:
+    except BaseException:
         # the engine and its shared memory go even when closing the file fails (a full disk); the
         # error that stopped the run is the one reported, not a cleanup's echo of it
-        _cleanup(
-            [
-                media.close,
-                *([writer.close] if writer is not None else []),
-                *([client.stop] if own_client else []),
-            ],
-            quiet=sys.exc_info()[1] is not None,
-        )
+        _cleanup(_closers(media, writer, client if own_client else None), quiet=True)
+        raise
+    _cleanup(_closers(media, writer, client if own_client else None), quiet=False)
+    return summary
+
+
+def _kept(writer: SessionWriter) -> str:
+    """After a failed run: close the file (quietly: the failure is what gets reported) and say
+    whether the partial session is there."""
+    with contextlib.suppress(Exception):
+        writer.close()
+    path = writer.path
+    return f"the partial session is kept in {path}" if path.is_file() else "no session file was written"
+
+
+def _closers(
+    media: MediaInput, writer: SessionWriter | None, client: EngineClient | None
+) -> list[Callable[[], object]]:
+    steps: list[Callable[[], object]] = [media.close]
+    steps += [writer.close] if writer is not None else []
+    steps += [client.stop] if client is not None else []
+    return steps
 
 
 def _cleanup(steps: list[Callable[[], object]], quiet: bool) -> None:

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import av
 import numpy as np
+import pytest
 
 from engine.cli.main import BENCHES, build_parser, passthrough
 from engine.protocol import SessionOpened
@@ -140,10 +141,13 @@ def test_user_errors_are_one_line(tmp_path: Path) -> None:
     )
     p = cli("bench", "nosuch")
     assert p.returncode == 2 and "invalid choice" in p.stderr
-    for bad in ("-1", "soon", "nan"):
+    for bad in ("-1", "soon", "nan", "inf"):
         p = cli("run", "--model", "testecho", "--input", str(wav), "--tail-s", bad)
         assert p.returncode == 2 and "--tail-s" in p.stderr and "Traceback" not in p.stderr
-    assert_one_line_error(cli("run", "--model", "testecho", "--input", str(wav), "--max-s", "0"), "--max-s")
+    for bad in ("0", "inf", "nan"):
+        assert_one_line_error(
+            cli("run", "--model", "testecho", "--input", str(wav), "--max-s", bad), "--max-s"
+        )
     p = cli("run", "--model", "streamer", "--input", str(wav), "--model-option", "alow_untrained=1")
     assert_one_line_error(p, "model 'streamer' has no option 'alow_untrained' (its options: allow_untrained,")
     p = cli("run", "--model", "streamer", "--input", str(wav), "--model-option", "allow_untrained=maybe")
@@ -267,3 +271,27 @@ def test_an_engine_crash_is_one_line_and_keeps_the_session(tmp_path: Path) -> No
     assert_one_line_error(p, "engine crashed", f"the partial session is kept in {out}")
     assert len(p.stderr.strip().splitlines()) == 1, p.stderr
     assert read_session(out).n_ticks >= 20
+
+
+def test_warnings_of_in_process_work_reach_stderr_once(capsys: pytest.CaptureFixture) -> None:
+    """bench lite and train run model code in this process: its warnings are shown; the engine
+    client's own "engine crashed" is not (the command reports that as its one-line error)."""
+    import logging
+
+    import engine.cli.main as cli_main
+
+    root = logging.getLogger()
+    before = list(root.handlers)
+    client_level = logging.getLogger("duet.client").level
+    try:
+        cli_main._log_warnings_to_stderr()
+        cli_main._log_warnings_to_stderr()  # idempotent: one handler
+        added = [h for h in root.handlers if h not in before]
+        assert len(added) == 1
+        logging.getLogger("engine.models.lite.speaker").warning("piper took 900 ms")
+        logging.getLogger("engine.models.lite.speaker").info("not shown")
+        logging.getLogger("duet.client").error("engine crashed: killed")
+        assert capsys.readouterr().err == "duet-engine: warning: piper took 900 ms\n"
+    finally:
+        root.handlers[:] = before
+        logging.getLogger("duet.client").setLevel(client_level)

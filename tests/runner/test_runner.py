@@ -3,13 +3,14 @@ frames encoding their tick, a 440 Hz tone in output ticks whose input tick had m
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import av
 import numpy as np
 import pytest
 
-from engine.media import MediaError
+from engine.media import MediaError, TickInput
 from engine.protocol import SessionOpened, Timings, Transcript, UserText
 from engine.registry import UnknownModelError
 from engine.runner import RunConfig, RunnerError, run_session
@@ -320,3 +321,25 @@ def test_a_full_disk_stops_the_run_and_still_cleans_up(
     assert {p.name for p in Path("/dev/shm").glob("duet_*")} <= shm_before  # its rings are unlinked
     monkeypatch.undo()
     assert 20 <= read_session(out).n_ticks <= 30
+
+
+def test_an_input_that_breaks_off_keeps_what_was_fed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A decode error after 30 ticks: the error names the kept partial session, which holds them."""
+    from engine.media import MediaInput
+
+    real_ticks = MediaInput.ticks
+
+    def breaking(self: MediaInput) -> Iterator[TickInput]:
+        for inp in real_ticks(self):
+            if inp.tick == 30:
+                raise MediaError(f"{self.spec}: cannot decode: Invalid data found when processing input")
+            yield inp
+
+    monkeypatch.setattr(MediaInput, "ticks", breaking)
+    wav = tmp_path / "long.wav"
+    write_wav(wav, [True] * 100)
+    out = tmp_path / "broken.mkv"
+    with pytest.raises(MediaError, match=r"cannot decode: .*; the partial session is kept in .*broken\.mkv$"):
+        run_session(RunConfig(model="testecho", input=str(wav), output=str(out)))
+    monkeypatch.undo()
+    assert 25 <= read_session(out).n_ticks <= 30
