@@ -107,6 +107,28 @@ def apply_model_flags(args: argparse.Namespace, settings: Settings) -> str:
     return ""
 
 
+def drop_unknown_options(settings: Settings) -> list[str]:
+    """Saved model options a model no longer reads would stop its engine from starting: forget
+    them (the other options stay). Returns a note per option dropped."""
+    from engine.registry import check_options, info
+
+    notes = []
+    for model, source in settings.sources().items():
+        try:
+            known = info(model).options
+        except LookupError:
+            continue  # a model that is gone is reported when it is picked
+        if known is None:
+            continue
+        keep = {k: v for k, v in source.options.items() if k in known}
+        for key in sorted(set(source.options) - set(keep)):
+            notes.append(f"model {model!r} has no option {key!r} any more: forgotten")
+        if keep != source.options:
+            check_options(model, keep)
+            settings.set_source(model, replace(source, options=keep))
+    return notes
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.bench is not None:
@@ -120,11 +142,17 @@ def main(argv: list[str] | None = None) -> int:
     from .logs import setup_logging
     from .settings import Settings
 
-    log_path = setup_logging(args.verbose)
+    try:
+        log_path = setup_logging(args.verbose)
+    except OSError as e:  # DUET_LOG_DIR (or the default log folder) cannot be made
+        print(f"duet: {e}", file=sys.stderr)
+        return 1
     if args.reset_settings:
         Settings.reset()
         log.info("settings reset")
     settings = Settings.load()
+    for note in drop_unknown_options(settings):
+        log.warning("settings: %s", note)
     if args.model:
         try:
             registry.info(args.model)

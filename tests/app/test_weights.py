@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from app.__main__ import apply_model_flags, main, parse_args
+from app.__main__ import apply_model_flags, drop_unknown_options, main, parse_args
 from app.settings import ModelSource, Settings
 from engine import paths
 
@@ -82,6 +82,33 @@ def test_flags_are_saved_per_model_and_reused(checkpoint: Path, monkeypatch: pyt
     assert t.source("streamer") == ModelSource("", "", {"threads": "1"})
     assert flags(t, "--model-option", "threads=") == ""
     assert "streamer" not in t.model_sources  # nothing left: no entry
+
+
+def test_saved_options_a_model_no_longer_reads_are_forgotten() -> None:
+    """An older Duet saved any key; one the model does not read would stop its engine from starting."""
+    s = Settings(model="streamer")
+    s.set_source("streamer", ModelSource("", "", {"allow_untrained": "1", "x": "y", "thread": "2"}))
+    s.set_source("lite", ModelSource("", "", {"frame_size": "256"}))
+    notes = drop_unknown_options(s)
+    assert notes == [
+        "model 'streamer' has no option 'thread' any more: forgotten",
+        "model 'streamer' has no option 'x' any more: forgotten",
+    ]
+    assert s.source("streamer").options == {"allow_untrained": "1"}
+    assert s.source("lite").options == {"frame_size": "256"}  # known: kept
+    assert drop_unknown_options(s) == []
+
+
+def test_an_unmakeable_log_folder_is_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    monkeypatch.setenv("DUET_LOG_DIR", str(blocker / "logs"))
+    assert main(["--no-camera"]) == 1
+    assert capsys.readouterr().err == (
+        f"duet: cannot create the folder DUET_LOG_DIR={blocker / 'logs'}: a parent of it is not a folder\n"
+    )
 
 
 def test_bad_flags_are_clear_errors(checkpoint: Path, tmp_path: Path) -> None:
