@@ -314,10 +314,11 @@ def cmd_show(a: argparse.Namespace) -> int:
         print(f"  {t['kind']:<13} {t['codec']:<10} {t['duration_s']:7.2f} s  {extra}")
     from engine.session.writer import events_path_for
 
-    if events_path_for(info["path"]).is_file():
+    events_path = events_path_for(a.session)  # beside the path given, as describe() reads it
+    if events_path.is_file():
         print("  events: " + (", ".join(f"{k} {v}" for k, v in sorted(info["events"].items())) or "none"))
     else:
-        print(f"  events: none ({events_path_for(info['path']).name} is missing beside it)")
+        print(f"  events: none ({events_path.name} is missing beside it)")
     for c in info["conversation"]:
         print(f"  [{c['tick'] * 0.04:6.2f} s] {c['side']:<6}: {c['text']}")
     return 0

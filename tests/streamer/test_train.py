@@ -221,6 +221,10 @@ def test_a_full_disk_keeps_the_last_checkpoint(
     assert train_mod.main([*args, "--steps", "4", "--resume"]) == 0
     losses = [json.loads(x) for x in (out / "losses.jsonl").read_text().splitlines()]
     assert [x["step"] for x in losses] == [1, 2, 3, 4]
+    monkeypatch.setattr(train_mod, "save_optimizer", fill_up)
+    assert train_mod.main([*args, "--steps", "6", "--overwrite"]) == 1  # fails at step 4 again
+    assert "the checkpoint of step 2 is kept" in capsys.readouterr().err
+    monkeypatch.setattr(train_mod, "save_optimizer", real)
     assert train_mod.main([*args, "--steps", "2", "--overwrite"]) == 0  # start over on purpose
     losses = [json.loads(x) for x in (out / "losses.jsonl").read_text().splitlines()]
     assert [x["step"] for x in losses] == [1, 2]
@@ -262,3 +266,32 @@ def test_a_failed_first_checkpoint_says_nothing_was_saved(
     err = capsys.readouterr().err
     assert "cannot save the checkpoint of step 1" in err and "no checkpoint had been saved yet" in err
     assert not out.exists()  # it made the folder, saved nothing: no empty folder left behind
+
+
+def test_a_mixed_checkpoint_is_refused_on_resume(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    """Weights of one step beside the optimizer of another (a save cut off between its files):
+    --resume refuses, naming both steps, instead of training on from the wrong step."""
+    import shutil
+
+    sessions = tmp_path / "sessions"
+    write_session(sessions / "s0.mkv", 0)
+    base = ["--sessions", str(sessions), "--batch", "1", "--seq-units", "4", "--no-progress"]
+    a, b = tmp_path / "a", tmp_path / "b"
+    assert train_mod.main([*base, "--out", str(a), "--steps", "2"]) == 0
+    assert train_mod.main([*base, "--out", str(b), "--steps", "1"]) == 0
+    shutil.copy(b / "optimizer.safetensors", a / "optimizer.safetensors")
+    capsys.readouterr()
+    assert train_mod.main([*base, "--out", str(a), "--steps", "3", "--resume"]) == 1
+    err = capsys.readouterr().err
+    assert "the weights are from step 2 but optimizer.safetensors from step 1" in err
+    assert "--overwrite starts over" in err
+
+
+def test_nested_out_folders_made_for_a_failed_run_are_removed(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    out = tmp_path / "new" / "a" / "b"
+    assert train_mod.main(["--sessions", str(tmp_path / "none"), "--out", str(out)]) == 1
+    assert "no such session file or folder" in capsys.readouterr().err
+    assert not (tmp_path / "new").exists()  # every folder it made, and nothing else
+    assert tmp_path.is_dir()

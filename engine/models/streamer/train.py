@@ -122,10 +122,17 @@ def train(
     start = 0
     opt = torch.optim.AdamW(core.parameters(), lr=opts.lr, weight_decay=opts.weight_decay, betas=(0.9, 0.98))
     if resume and out_dir is not None and (out_dir / hub.WEIGHTS_NAME).is_file():
-        hub.load_weights(core, out_dir)
+        meta = hub.load_weights(core, out_dir)
         core.to(device)
         if (out_dir / OPTIMIZER_NAME).is_file():
             start = load_optimizer(opt, out_dir / OPTIMIZER_NAME)
+            weights_step = meta.get("duet_steps")
+            if weights_step is not None and weights_step != str(start):
+                raise hub.CheckpointError(
+                    f"{out_dir}: the weights are from step {weights_step} but {OPTIMIZER_NAME} from step"
+                    f" {start} (a save was cut off): --overwrite starts over; deleting {OPTIMIZER_NAME}"
+                    " keeps the weights"
+                )
         if (out_dir / LOSSES_NAME).is_file():
             lines = (out_dir / LOSSES_NAME).read_text(encoding="utf-8").splitlines()
             losses = [json.loads(x) for x in lines if x.strip()][:start]
@@ -202,11 +209,12 @@ def save_checkpoint(
             os.replace(stage / name, out_dir / name)
     except (OSError, SafetensorError) as e:  # safetensors reports a full disk as its own error
         reason = (e.strerror or str(e)) if isinstance(e, OSError) else _io_reason(str(e))
-        kept = (
-            f"the checkpoint of step {previous} is kept"
-            if previous is not None
-            else "no checkpoint had been saved yet"
-        )
+        if previous is not None:
+            kept = f"the checkpoint of step {previous} is kept"
+        elif (out_dir / hub.WEIGHTS_NAME).is_file():
+            kept = f"the checkpoint already in {out_dir} is kept"
+        else:
+            kept = "no checkpoint had been saved yet"
         errno = (e.errno if isinstance(e, OSError) else None) or 5
         raise CheckpointSaveError(
             errno, f"cannot save the checkpoint of step {step} in {out_dir}: {reason}; {kept}"
@@ -274,7 +282,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     out_dir = Path(args.out)
-    created = not out_dir.exists()  # removed again if the run fails before saving anything
+    created = [p for p in (out_dir, *out_dir.parents) if not p.exists()]  # removed again if empty
     try:
         for name, value in (
             ("--steps", args.steps),
@@ -326,8 +334,9 @@ def main(argv: list[str] | None = None) -> int:
         # OSError: an unwritable --out, a full disk (CheckpointSaveError says what is kept)
         message = e.strerror if isinstance(e, CheckpointSaveError) else str(e)
         print(f"duet-engine train: error: {message}", file=sys.stderr)
-        if created and out_dir.is_dir() and not any(out_dir.iterdir()):
-            out_dir.rmdir()  # nothing was saved: leave no empty folder behind
+        for folder in created:  # nothing was saved: leave no empty folders behind (innermost first)
+            if folder.is_dir() and not any(folder.iterdir()):
+                folder.rmdir()
         return 1
     last = result.losses[-1] if result.losses else {}
     summary = {
