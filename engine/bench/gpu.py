@@ -8,6 +8,8 @@ and graph pool never count against the next):
   transformer step replayed as a CUDA graph, over --units units (default 10 000). The goal:
   a 160 ms unit stepped in under 80 ms (p99), memory constant over the run.
 - engine_eager: the full engine step without the graph (what the graph saves).
+- train: a few optimizer steps of the same config on synthetic two-sided sessions, made in
+  memory (bf16 autocast on a GPU; no checkpoint written): training scales up with the same code.
 
 On a machine without CUDA the graph runs are reported as skipped and the eager run still runs
 (that is how the tests check this command on a CPU). Prints one JSON object; with --out, also
@@ -24,6 +26,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 REPO = Path(__file__).resolve().parents[2]
 GOAL_STEP_MS = 80.0  # per 160 ms unit: real-time factor 0.5
 GOAL_UNITS = 10_000
@@ -37,6 +41,7 @@ RUNS: dict[str, tuple[list[str], bool, bool]] = {
     "engine_graph": (["--cuda-graph"], True, True),
     "engine_eager": ([], False, False),
 }
+TRAIN_RUN = "train"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -53,7 +58,79 @@ def build_parser() -> argparse.ArgumentParser:
         help="limit for each run (default: 120 s + 0.1 s a unit, room for a step slower than the goal)",
     )
     p.add_argument("--out", type=Path, default=None, help="folder for each run's JSON and summary.json")
+    p.add_argument("--train-steps", type=int, default=8, help="optimizer steps of the train run (0: skip)")
+    p.add_argument("--train-probe", action="store_true", help=argparse.SUPPRESS)  # the train run's child
     return p
+
+
+class _Session:
+    """A synthetic two-sided session in memory (the fields training reads; see data.SessionLike):
+    the user talks in bursts of noise, the avatar answers with a tone and a bright mouth patch."""
+
+    def __init__(self, seed: int, n_units: int, unit_ticks: int, frame_size: int) -> None:
+        from engine.protocol import AVATAR_SAMPLES_PER_TICK, MIC_SAMPLES_PER_TICK, Decision, DecisionChanged
+
+        rng = np.random.default_rng(seed)
+        self.n_ticks = n_units * unit_ticks
+        self.user_pcm = np.zeros(self.n_ticks * MIC_SAMPLES_PER_TICK, np.float32)
+        self.avatar_pcm = np.zeros(self.n_ticks * AVATAR_SAMPLES_PER_TICK, np.float32)
+        self.avatar_frames = np.full((self.n_ticks, frame_size, frame_size, 3), 40, np.uint8)
+        self.user_frames = None
+        self.events: list[tuple[int, str, object]] = []
+        self.meta = {"persona": "guide", "avatar": "ada"}
+        per_user, per_avatar = unit_ticks * MIC_SAMPLES_PER_TICK, unit_ticks * AVATAR_SAMPLES_PER_TICK
+        tone = (0.3 * np.sin(2 * np.pi * 220 * np.arange(per_avatar) / 24_000)).astype(np.float32)
+        for u in range(n_units):
+            talking = (u // 4) % 2 == 0  # 4 units of the user, then 4 of the avatar
+            tick = u * unit_ticks
+            if talking:
+                self.user_pcm[u * per_user : (u + 1) * per_user] = rng.normal(0, 0.25, per_user)
+            else:
+                self.avatar_pcm[u * per_avatar : (u + 1) * per_avatar] = tone
+                self.avatar_frames[tick : tick + unit_ticks, frame_size // 2 :, frame_size // 4 :] = 220
+            if u % 4 == 0:
+                decision = Decision.LISTEN if talking else Decision.SPEAK
+                self.events.append((tick, "engine", DecisionChanged(tick=tick, decision=decision)))
+
+
+def train_probe(size: str, device: str, steps: int) -> dict[str, Any]:
+    """`steps` optimizer steps of preset `size` on synthetic sessions -> timings and losses."""
+    import time
+
+    import torch
+
+    from engine.models.streamer.config import preset
+    from engine.models.streamer.data import session_to_example
+    from engine.models.streamer.train import TrainOptions, train
+
+    cfg = preset(size)
+    examples = [
+        session_to_example(
+            _Session(seed, 24, cfg.unit_ticks, cfg.video_out_size), cfg, name=f"synthetic-{seed}"
+        )
+        for seed in range(2)
+    ]
+    cuda = device.startswith("cuda")
+    if cuda:
+        torch.cuda.reset_peak_memory_stats()
+    opts = TrainOptions(steps=steps, batch=2, seq_units=8, warmup=1, device=device, progress=False)
+    t0 = time.perf_counter()
+    result = train(examples, cfg, opts)
+    seconds = time.perf_counter() - t0
+    losses = [x["loss"] for x in result.losses]
+    return {
+        "bench": "train",
+        "size": size.upper(),
+        "device": device,
+        "steps": result.step,
+        "batch": opts.batch,
+        "seq_units": opts.seq_units,
+        "s_per_step": round(seconds / max(1, result.step), 3),  # the first step's warm-up included
+        "first_loss": round(losses[0], 4),
+        "last_loss": round(losses[-1], 4),
+        "finite": all(np.isfinite(losses)),
+        **({"cuda_max_allocated_mb": round(torch.cuda.max_memory_allocated() / 2**20, 1)} if cuda else {}),
+    }
 
 
 def _is_cuda(device: str) -> bool:
@@ -64,9 +141,14 @@ def _is_cuda(device: str) -> bool:
     return bool(torch.cuda.is_available())
 
 
-def run_one(name: str, argv: list[str], timeout_s: float) -> dict[str, Any]:
-    """One `bench streamer` in a child process -> its JSON, or {"error": ...}."""
-    cmd = [sys.executable, "-m", "engine.cli", "bench", "streamer", *argv]
+def run_one(name: str, argv: list[str], timeout_s: float, module: bool = False) -> dict[str, Any]:
+    """One `bench streamer ARGV` (module=True: `python ARGV`) in a child process -> its JSON, or
+    {"error": ...}."""
+    cmd = (
+        [sys.executable, *argv]
+        if module
+        else [sys.executable, "-m", "engine.cli", "bench", "streamer", *argv]
+    )
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO), env.get("PYTHONPATH", "")) if p)
     try:
@@ -98,8 +180,18 @@ def judge(runs: dict[str, dict[str, Any]]) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    if args.units < 1 or args.eager_units < 1:
-        print("duet-engine bench gpu: error: --units and --eager-units must be >= 1", file=sys.stderr)
+    if args.train_probe:  # in the child: one JSON line
+        try:
+            print(json.dumps(train_probe(args.size, args.device, max(1, args.train_steps))))
+        except (ValueError, RuntimeError) as e:  # a bad size or device, out of memory
+            print(f"duet-engine bench gpu: error: {e}", file=sys.stderr)
+            return 2
+        return 0
+    if args.units < 1 or args.eager_units < 1 or args.train_steps < 0:
+        print(
+            "duet-engine bench gpu: error: --units, --eager-units must be >= 1, --train-steps >= 0",
+            file=sys.stderr,
+        )
         return 2
     cuda = _is_cuda(args.device)
     if args.out is not None:
@@ -133,6 +225,15 @@ def main(argv: list[str] | None = None) -> int:
         if args.out is not None:
             (args.out / f"{name}.json").write_text(json.dumps(runs[name], indent=1) + "\n")
             (args.out / "summary.json").write_text(json.dumps(summary(), indent=1) + "\n")
+    if args.train_steps:
+        cmd = ["-m", "engine.bench.gpu", "--train-probe", "--size", args.size, "--device", args.device]
+        limit = args.timeout_s or SETUP_S + 10 * args.train_steps
+        runs[TRAIN_RUN] = run_one(
+            TRAIN_RUN, [*cmd, "--train-steps", str(args.train_steps)], limit, module=True
+        )
+        print(f"bench gpu: {TRAIN_RUN}: {json.dumps(runs[TRAIN_RUN])}", file=sys.stderr)
+        if args.out is not None:
+            (args.out / f"{TRAIN_RUN}.json").write_text(json.dumps(runs[TRAIN_RUN], indent=1) + "\n")
     result = summary()
     if args.out is not None:
         (args.out / "summary.json").write_text(json.dumps(result, indent=1) + "\n")

@@ -39,7 +39,7 @@ def test_bench_gpu_runs_what_this_machine_can(tmp_path: Path, capsys: pytest.Cap
     its own process, and every run's JSON and the summary land in --out."""
     out = tmp_path / "gpu"
     args = ["--size", "S", "--device", "cpu", "--units", "3", "--eager-units", "3", "--out", str(out)]
-    assert gpu.main(args) == 0
+    assert gpu.main([*args, "--train-steps", "3"]) == 0
     summary = json.loads(capsys.readouterr().out)
     runs = summary["runs"]
     assert "CUDA" in runs["engine_graph"]["skipped"] and "CUDA" in runs["core_graph"]["skipped"]
@@ -48,6 +48,9 @@ def test_bench_gpu_runs_what_this_machine_can(tmp_path: Path, capsys: pytest.Cap
     assert summary["met"] == {"step_under_80ms": None, "constant_memory": None, "enough_units": None}
     assert json.loads((out / "summary.json").read_text()) == summary
     assert json.loads((out / "engine_eager.json").read_text()) == eager
+    trained = runs["train"]  # the same config trains, on synthetic sessions, in its own process
+    assert trained["steps"] == 3 and trained["finite"] and trained["s_per_step"] > 0
+    assert json.loads((out / "train.json").read_text()) == trained
 
 
 def test_bench_gpu_judges_the_goal() -> None:
@@ -71,4 +74,6 @@ def test_bench_gpu_reports_a_failed_run(tmp_path: Path, capsys: pytest.CaptureFi
     err = summary["runs"]["engine_eager"]
     assert err["error"].startswith("engine_eager: exit 2")
     assert any("unknown streamer size" in line for line in err["stderr_tail"])
+    train = summary["runs"]["train"]
+    assert train["error"].startswith("train: exit 2") and "unknown streamer size" in train["stderr_tail"][-1]
     assert gpu.main(["--units", "0"]) == 2
