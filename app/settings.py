@@ -111,10 +111,10 @@ class Settings:
         try:
             data = json.loads(p.read_text(encoding="utf-8"))
         except (OSError, ValueError) as e:
-            log.warning("settings file %s unreadable (%s): using defaults", p, e)
+            log.warning("settings file %s unreadable (%s): using defaults%s", p, e, _set_aside(p))
             return cls()
         if not isinstance(data, dict):
-            log.warning("settings file %s is not a JSON object: using defaults", p)
+            log.warning("settings file %s is not a JSON object: using defaults%s", p, _set_aside(p))
             return cls()
         out = cls()
         for f in dataclasses.fields(cls):
@@ -138,3 +138,14 @@ class Settings:
     def reset(cls) -> None:
         p = cls.path()
         p.unlink(missing_ok=True)
+
+
+def _set_aside(p: Path) -> str:
+    """Move a settings file that cannot be used to NAME.broken.json (the next save would replace
+    it: the user may want what was in it). Returns the log message's tail."""
+    kept = p.with_name(p.stem + ".broken.json")
+    try:
+        p.replace(kept)
+    except OSError as e:
+        return f" (it could not be moved aside: {e.strerror or e})"
+    return f"; the old file is kept as {kept}"

@@ -24,6 +24,12 @@ def test_round_trip_and_reset():
 def test_bad_files_fall_back_to_defaults():
     Settings.path().write_text("{not json")
     assert Settings.load() == Settings()
+    # the unusable file is set aside, not overwritten by the next save: nothing is lost
+    kept = Settings.path().with_name("settings.broken.json")
+    assert kept.read_text() == "{not json" and not Settings.path().exists()
+    Settings().save()
+    Settings.path().write_text("[1, 2]")
+    assert Settings.load() == Settings() and kept.read_text() == "[1, 2]"
     Settings.path().write_text(json.dumps({"hud": "yes", "persona": "x", "unknown": 1}))
     s = Settings.load()
     assert s.hud is False and s.persona == "x"
