@@ -36,6 +36,7 @@ from typing import Any
 
 import numpy as np
 
+from engine import paths
 from engine.protocol import AVATAR_SAMPLES_PER_TICK, TICK_S
 from engine.session import SessionWriteError, SessionWriter
 
@@ -74,8 +75,11 @@ def unique_path(folder: Path, stem: str) -> Path:
 
 
 def folder_error(e: OSError, stem: str) -> SessionWriteError:
-    """A sessions folder that cannot be created, said like SessionWriter says it (path + reason)."""
-    folder = Path(e.filename) if e.filename else Path("<sessions folder>")
+    """A sessions folder that cannot be created, said like SessionWriter says it (path + reason);
+    a FolderError already names the folder and the setting that chose it."""
+    if isinstance(e, paths.FolderError):
+        return SessionWriteError(e.errno or errno.EIO, f"cannot write session files: {e}", e.filename)
+    folder = Path(e.filename) if e.filename else Path("(the sessions folder)")
     reason = e.strerror or str(e)
     if isinstance(e, FileExistsError | NotADirectoryError):
         reason = "a parent of it is not a folder"

@@ -37,7 +37,7 @@ def _dir(env: str, default: Callable[[], str]) -> Path:
         else:
             reason = e.strerror or str(e)
         where = f"{env}={chosen}" if chosen else f"{path} (set {env} to use another folder)"
-        raise FolderError(e.errno or 5, f"cannot create the folder {where}: {reason}") from None
+        raise FolderError(e.errno or 5, f"cannot create the folder {where}: {reason}", str(path)) from None
     return path
 
 

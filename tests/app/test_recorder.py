@@ -9,8 +9,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pytest
 
 from app.recorder import Recorder, rebase
+from engine import paths
 from engine.protocol import (
     AVATAR_SAMPLES_PER_TICK,
     MIC_SAMPLES_PER_TICK,
@@ -178,6 +180,20 @@ def test_write_error_ends_the_file_and_keeps_producers_fast(tmp_path: Path) -> N
     rec.add_avatar_frame(21, np.zeros((8, 8, 3), np.uint8))
     rec.stop()
     assert rec.wait(1)
+
+
+def test_a_sessions_setting_that_cannot_be_made_is_named(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("a file where the sessions folder should be")
+    monkeypatch.setenv("DUET_SESSIONS_DIR", str(blocker / "sessions"))
+    rec = Recorder(paths.sessions_dir, "duet-x", start_tick=0)
+    assert rec.wait(5)
+    assert str(rec.error) == (
+        f"cannot write session files: cannot create the folder DUET_SESSIONS_DIR={blocker / 'sessions'}:"
+        " a parent of it is not a folder"
+    )
 
 
 def test_unwritable_folder_names_the_path_and_the_reason(tmp_path: Path) -> None:

@@ -144,6 +144,7 @@ def test_unwritable_sessions_folder_and_a_full_disk_say_why_and_the_conversation
     )
     text = w.record_note.text()
     assert str(blocker / "sessions") in text and "a parent of it is not a folder" in text, text
+    assert "DUET_SESSIONS_DIR=" in text and "<" not in text  # names the setting; no placeholder
     assert not w.record_button.isChecked() and not w.rec_indicator.isVisible()
     assert not w.core.recording.wanted and not w.core.recording.recording
 
