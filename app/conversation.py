@@ -18,7 +18,9 @@ class Caption:
 
 class Conversation(QObject):
     changed = Signal()  # captions changed
-    state_changed = Signal(str)  # "idle" | "listening" | "thinking" | "speaking" | "starting" | "offline"
+    state_changed = Signal(
+        str
+    )  # "idle" | "listening" | "thinking" | "speaking" | "starting" | "offline" | "no session"
 
     def __init__(self, max_lines: int = 200, parent: QObject | None = None) -> None:
         super().__init__(parent)

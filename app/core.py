@@ -544,8 +544,16 @@ class DuetCore(QObject):
                 self.timings.emit(ms)
             case Health(overruns=o):
                 self.engine_overruns = dict(o)
+            case ErrorEvent(code="session", message=msg) if not self.session_open:
+                # the persona or avatar could not be loaded: no conversation until another is picked
+                self.conversation.set_state("no session")
+                self.status.emit(
+                    "error",
+                    f"Could not start the conversation: {msg}. "
+                    "Pick another persona or avatar, or fix it and pick it again.",
+                )
             case ErrorEvent(code=code, message=msg, fatal=fatal):
-                self.status.emit("error" if fatal else "warn", f"Engine: {msg} ({code})")
+                self.status.emit("error" if fatal else "warn", f"Engine error ({code}): {msg}")
             case EngineDown(reason=reason, detail=detail, exitcode=code):
                 what = {"hung": "stopped responding", "start_failed": "failed to start"}.get(
                     reason, "crashed"

@@ -9,6 +9,7 @@ STATE_COLORS = {
     "idle": "#8a93a6",
     "starting": "#8a93a6",
     "offline": "#ff6b6b",
+    "no session": "#ff6b6b",
 }
 
 STYLESHEET = """

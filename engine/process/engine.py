@@ -285,7 +285,10 @@ class Engine:
         except Exception as e:
             log.exception("model failed on %s", type(cmd).__name__)
             code = "session" if isinstance(cmd, OpenSession | CloseSession) else "model"
-            self.send(ErrorEvent(code=code, message=f"{type(cmd).__name__}: {type(e).__name__}: {e}"))
+            # a bad persona file, avatar or option says itself; anything else names its type
+            what = str(e) if isinstance(e, ValueError | LookupError | OSError) else f"{type(e).__name__}: {e}"
+            message = what if isinstance(cmd, OpenSession) else f"{type(cmd).__name__}: {what}"
+            self.send(ErrorEvent(code=code, message=message))
 
     def _step(self, unit: UnitIn) -> None:
         lag = self.mic_lag  # one read: the drainer thread replaces the tuple

@@ -72,3 +72,24 @@ def test_closing_while_the_engine_starts_leaves_nothing_behind(duet_window, qtbo
     w.close()
     assert time.monotonic() - t0 < 30  # does not wait for the start timeout (120 s)
     assert w.core.client is None
+
+
+def test_a_persona_that_cannot_load_says_so_and_another_one_works(duet_window, qtbot, pipewire, tmp_path):
+    """The session cannot open (a broken persona file): the pill says "no session" instead of
+    "starting engine…", the banner says why in plain words and what to do; picking another
+    persona opens a session and clears both."""
+    broken = str(tmp_path / "broken.yaml")
+    w = duet_window("testecho", persona=broken)
+    qtbot.waitUntil(lambda: w.core.conversation.state == "no session", timeout=60_000)
+    text = w.banner.label.text()
+    assert w.banner.isVisible() and w.banner.level == "error"
+    assert text == (
+        f"Could not start the conversation: {broken}:3: invalid YAML: mapping values are not allowed here."
+        " Pick another persona or avatar, or fix it and pick it again."
+    )
+    assert w.state_pill.text() == "no session"
+    w.core.update_session(persona="guide")
+    qtbot.waitUntil(lambda: w.core.session_open and not w.banner.isVisible(), timeout=20_000)
+    assert w.core.conversation.state == "listening"
+    say(qtbot, w, "hello")
+    qtbot.waitUntil(lambda: replied(w, "hello"), timeout=10_000)

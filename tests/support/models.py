@@ -13,6 +13,8 @@ testcrash  CrashTestModel: an echo model; user_text "crash" SIGKILLs the engine 
            the next step take 0.5 s, "yield" makes the next step yield retroactively:
            FlushOut(from_tick = its output tick - 2). Model option "slowload=SECONDS" makes the
            factory (model load) sleep that long before the engine can be Ready.
+All of them refuse to open a session whose persona ends in "broken.yaml" (ValueError, as lite
+does for a persona file it cannot parse).
 """
 
 from __future__ import annotations
@@ -78,6 +80,8 @@ class _BaseTestModel:
         self._pending: list[object] = []  # events raised between steps, sent with the next step
 
     def open(self, session: SessionSpec) -> None:
+        if session.persona.endswith("broken.yaml"):  # like lite with a persona file it cannot parse
+            raise ValueError(f"{session.persona}:3: invalid YAML: mapping values are not allowed here")
         self.session = session
 
     def close(self) -> None:
