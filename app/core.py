@@ -63,6 +63,7 @@ def _default_client_factory(model: str, source: ModelSource) -> Any:
     )
 
 
+ECHO_TAIL_S = 0.25  # a room's echo of the avatar's voice after it leaves the speaker (s)
 _EXCEPTION_LINE = re.compile(r"^(?:[A-Za-z_][\w]*\.)*([A-Za-z_]\w*(?:Error|Exception): .+)$")
 
 
@@ -118,7 +119,7 @@ class DuetCore(QObject):
         self.latency = LatencyTracker()
         self.player = Player(device=speaker_device or None)
         self.assembler = TickAssembler(self._push_mic)
-        self.assembler.gate = lambda: time.monotonic() < self.player.voiced_until + 0.25
+        self.assembler.gate = lambda: time.monotonic() < self.player.voiced_until + ECHO_TAIL_S
         self.mic_device = mic_device
         self.mic: MicCapture | SilenceSource | None = None
         self.crash_policy = CrashPolicy()
@@ -176,6 +177,8 @@ class DuetCore(QObject):
     def _open_session(self) -> None:
         self.recording.session_closed()  # a recording goes on in a new file (tick 0 = this session)
         self.assembler.reset(0)
+        # what the old session said may still be leaving the speaker: the new one must not hear it
+        self.assembler.silence_until = self.player.voiced_until + ECHO_TAIL_S
         self.player.buffer.clear()
         self.scheduler.clear()
         self._last_report = -1
@@ -552,6 +555,8 @@ class DuetCore(QObject):
                     f"Could not start the conversation: {msg}. "
                     "Pick another persona or avatar, or fix it and pick it again.",
                 )
+            case ErrorEvent(code="llm" | "llm_settings", message=msg):  # the Answers panel's server
+                self.status.emit("warn", f"Answers: {msg}.")
             case ErrorEvent(code=code, message=msg, fatal=fatal):
                 self.status.emit("error" if fatal else "warn", f"Engine error ({code}): {msg}")
             case EngineDown(reason=reason, detail=detail, exitcode=code):

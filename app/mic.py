@@ -77,6 +77,9 @@ class TickAssembler:
         self._fill = 0
         self.tick = 0
         self.muted = False  # sends silence (plain attributes: read by the audio thread)
+        # monotonic time before which captured ticks are sent as silence: the previous session's
+        # voice still leaving the speaker, which the new session's echo canceller never saw
+        self.silence_until = 0.0
         self.ptt_mode = False  # push-to-talk: silence unless ptt_down
         self.ptt_down = False
         self.sink_errors = 0
@@ -122,7 +125,8 @@ class TickAssembler:
                 self._fill = 0
                 rms = float(np.sqrt(np.mean(pcm * pcm)))
                 self.level = rms
-                silent = self.muted or (self.ptt_mode and not self.ptt_down)
+                t_end = t_first + pos / MIC_RATE  # capture time of the tick's last sample
+                silent = self.muted or (self.ptt_mode and not self.ptt_down) or t_end < self.silence_until
                 if silent:
                     pcm[:] = 0.0
                 self.vad.feed(0.0 if silent else rms, t_first + pos / MIC_RATE, self.tick, self.gate())

@@ -58,3 +58,13 @@ def test_answers_switch_to_a_chat_server_and_back(duet_window, qtbot, pipewire):
         n_requests = len(server.requests)
         assert ask(w, qtbot, "What is Duet?").startswith("Duet is an app")
         assert len(server.requests) == n_requests  # the script answered, not the server
+
+    # the server is gone: the script answers, and the window says why
+    panel.kind.setCurrentIndex(panel.kind.findData("llm"))
+    assert panel.apply()
+    qtbot.waitUntil(lambda: w.core.session_open, timeout=30_000)
+    assert ask(w, qtbot, "What is Duet?").startswith("Duet is an app")
+    qtbot.waitUntil(lambda: w.banner.isVisible(), timeout=10_000)
+    assert w.banner.level == "warn"
+    assert w.banner.label.text().startswith("Answers: the chat server did not answer (")
+    assert w.banner.label.text().endswith("the persona script answered instead.")

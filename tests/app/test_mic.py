@@ -39,6 +39,18 @@ def test_mute_and_push_to_talk_send_silence_but_keep_the_clock():
     assert not got[0][1].any() and not got[1][1].any() and got[2][1].all()
 
 
+def test_the_old_sessions_voice_leaving_the_speaker_is_not_heard():
+    """After a session switch, ticks captured before `silence_until` (the old voice still at the
+    speaker, plus its echo) go out as silence; the clock runs on, and later ticks are heard."""
+    got, asm = collect()
+    loud = np.full(640, 0.3, np.float32)
+    asm.silence_until = 1.1
+    for k in range(5):  # ticks captured 1.00-1.04, ..., 1.16-1.20 s
+        asm.feed(loud, 1.0 + 0.04 * k)
+    assert [t for t, _ in got] == [0, 1, 2, 3, 4]
+    assert [bool(p.any()) for _, p in got] == [False, False, True, True, True]  # ends 1.04, 1.08 < 1.1
+
+
 def test_reset_restarts_the_tick_count():
     got, asm = collect()
     asm.feed(np.zeros(1280, np.float32), 0.0)

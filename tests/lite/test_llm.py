@@ -142,3 +142,35 @@ def test_lite_model_with_unusable_llm_settings_uses_the_script(lite_model):
     assert len(errors) == 1 and "URL" in errors[0].message and "script" in errors[0].message
     assert not errors[0].fatal
     assert lite_model.brain is lite_model.script
+
+
+def test_lite_model_says_once_when_the_chat_server_is_down(lite_model):
+    """Nothing listens at the URL: the script answers, and the model says why once (not on every
+    turn), so the app can tell the user the answers are the script's."""
+    from engine.protocol import ErrorEvent
+
+    spec = SessionSpec(
+        brain="llm",
+        llm_url="http://127.0.0.1:9/v1",
+        llm_model="x",
+        frame_size=128,
+        options={"tts_wait_ms": "10000"},
+    )
+    lite_model.open(spec)
+    errors: list[ErrorEvent] = []
+    said: list[str] = []
+    u = 0
+    for turn in ("what is duet", "how does it work"):
+        lite_model.user_text(turn, operator=False)
+        for _ in range(150):
+            out = lite_model.step(UnitIn.silent(u * 4, 4))
+            u += 1
+            errors += [e for e in out.events if isinstance(e, ErrorEvent)]
+            said += [e.text for e in out.events if isinstance(e, Transcript) and e.side == "avatar"]
+            if any(isinstance(e, DecisionChanged) and e.decision is Decision.LISTEN for e in out.events):
+                break
+    assert said and said[0].startswith("Duet is an app")  # the persona script answered both turns
+    assert any(x.startswith("Every hundred and sixty milliseconds") for x in said)
+    assert [(e.code, e.fatal) for e in errors] == [("llm", False)]
+    assert errors[0].message.startswith("the chat server did not answer (")
+    assert errors[0].message.endswith("the persona script answered instead")

@@ -114,6 +114,7 @@ class LiteModel:
         self.script = ScriptBrain(persona)
         self.brain: Any = self.script
         self._notices: list[Any] = []  # events to send with the first step
+        self._brain_error_said = ""  # the chat-server error last reported (see _brain_notice)
         if session.brain == "llm":
             from .llm import LlmBrain
 
@@ -307,6 +308,7 @@ class LiteModel:
             if self._speaker.error:
                 events.append(ErrorEvent("lite_speaker", self._speaker.error))
                 self._speaker.error = ""
+        self._brain_notice(events)
         if self._dump is not None:  # DUET_ECHO_DUMP: what the echo canceller saw, for a bug report
             self._dump.append(
                 (
@@ -460,6 +462,22 @@ class LiteModel:
         self._echo.drop_reference(from_tick)
         events.append(FlushOut(from_tick, "barge_in"))
         return True
+
+    def _brain_notice(self, events: list) -> None:
+        """The chat server failed and the persona script answered: say so once (until the server
+        answers again), so the user knows why the answers are the script's."""
+        brain = self.brain
+        error = getattr(brain, "last_error", "")
+        if getattr(brain, "last_source", "") == "llm":
+            self._brain_error_said = ""  # it works (again): a later failure is news
+            return
+        if error and error != self._brain_error_said and getattr(brain, "last_source", "") == "script":
+            self._brain_error_said = error
+            events.append(
+                ErrorEvent(
+                    "llm", f"the chat server did not answer ({error}); the persona script answered instead"
+                )
+            )
 
     def _busy(self) -> bool:
         """Is the avatar speaking or about to speak?"""
