@@ -174,6 +174,7 @@ def main(argv: list[str] | None = None) -> int:
         # a model asked for on the command line starts as asked, or not at all
         error = catalog.weights_problem(settings.model, settings.source(settings.model))
     if error:
+        log.error("not started: %s", error)  # in duet-app.log too: a desktop icon shows no terminal
         print(f"duet: {error}", file=sys.stderr)
         return 2
     if args.brain:
@@ -219,6 +220,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.record:
         window.record_button.setChecked(True)  # the file starts when the session opens
     window.start()
+    if settings.load_note:
+        core.notify("warn", settings.load_note)
     log.info("window shown; logs at %s", log_path)
 
     # Ctrl+C in the terminal closes the window cleanly (engine stopped, settings saved)

@@ -81,7 +81,10 @@ def weights_problem(model: str, source: ModelSource) -> str:
     """Why `model` cannot start with `source` ("" when it can): a model that needs weights got none."""
     if not needs_weights(model) or source.weights or runs_untrained(source):
         return ""
-    return f"{model} needs trained weights: start with --weights DIR, or train one with duet-engine train"
+    return (
+        f"{model} needs trained weights: start with --weights DIR, or train one with duet-engine train"
+        " (--model-option allow_untrained=1 runs it untrained)"
+    )
 
 
 def _looks_like_repo_id(text: str) -> bool:  # as engine.hub.resolve (which imports torch) decides

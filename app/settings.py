@@ -58,6 +58,8 @@ class ModelSource:
 
 @dataclass
 class Settings:
+    load_note = ""  # (no annotation: not a field, never saved) why the saved settings were not used
+
     model: str = "lite"
     persona: str = "guide"
     avatar: str = ""  # "" = the avatar the persona names
@@ -111,11 +113,9 @@ class Settings:
         try:
             data = json.loads(p.read_text(encoding="utf-8"))
         except (OSError, ValueError) as e:
-            log.warning("settings file %s unreadable (%s): using defaults%s", p, e, _set_aside(p))
-            return cls()
+            return cls._defaults(p, f"unreadable ({e})")
         if not isinstance(data, dict):
-            log.warning("settings file %s is not a JSON object: using defaults%s", p, _set_aside(p))
-            return cls()
+            return cls._defaults(p, "not a JSON object")
         out = cls()
         for f in dataclasses.fields(cls):
             if f.name not in data:
@@ -126,6 +126,15 @@ class Settings:
                 log.warning("settings: ignoring %s=%r (expected %s)", f.name, value, type(default).__name__)
                 continue
             setattr(out, f.name, value)
+        return out
+
+    @classmethod
+    def _defaults(cls, p: Path, why: str) -> Settings:
+        kept = _set_aside(p)
+        log.warning("settings file %s %s: using defaults; %s", p, why, kept)
+        out = cls()
+        # not a field: shown once in the window, never saved
+        out.load_note = f"Your saved settings could not be read, so Duet started with its defaults ({kept})."
         return out
 
     def save(self) -> None:
@@ -142,10 +151,10 @@ class Settings:
 
 def _set_aside(p: Path) -> str:
     """Move a settings file that cannot be used to NAME.broken.json (the next save would replace
-    it: the user may want what was in it). Returns the log message's tail."""
+    it: the user may want what was in it). Says where it went."""
     kept = p.with_name(p.stem + ".broken.json")
     try:
         p.replace(kept)
     except OSError as e:
-        return f" (it could not be moved aside: {e.strerror or e})"
-    return f"; the old file is kept as {kept}"
+        return f"the old file could not be moved aside: {e.strerror or e}"
+    return f"the old file is kept as {kept}"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pytest
@@ -27,6 +28,13 @@ def test_bad_files_fall_back_to_defaults():
     # the unusable file is set aside, not overwritten by the next save: nothing is lost
     kept = Settings.path().with_name("settings.broken.json")
     assert kept.read_text() == "{not json" and not Settings.path().exists()
+    assert Settings.load().load_note == ""  # nothing there now: plain defaults, nothing to say
+    Settings.path().write_text("{not json either")
+    assert Settings.load().load_note == (
+        "Your saved settings could not be read, so Duet started with its defaults"
+        f" (the old file is kept as {kept})."
+    )
+    assert "load_note" not in dataclasses.asdict(Settings())  # never saved
     Settings().save()
     Settings.path().write_text("[1, 2]")
     assert Settings.load() == Settings() and kept.read_text() == "[1, 2]"

@@ -20,6 +20,7 @@ from .conftest import replied, say
 
 NEEDS_WEIGHTS = (
     "streamer needs trained weights: start with --weights DIR, or train one with duet-engine train"
+    " (--model-option allow_untrained=1 runs it untrained)"
 )
 
 
@@ -130,6 +131,7 @@ def test_bad_flags_are_clear_errors(checkpoint: Path, tmp_path: Path) -> None:
 def test_main_refuses_a_model_it_cannot_start(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     assert main(["--model", "streamer"]) == 2
     assert NEEDS_WEIGHTS in capsys.readouterr().err
+    assert NEEDS_WEIGHTS in (paths.log_dir() / "duet-app.log").read_text()  # no terminal: the log says it
     assert main(["--model", "streamer", "--weights", str(tmp_path / "nope")]) == 2
     assert "no such folder" in capsys.readouterr().err
     assert main(["--model", "lite", "--weights", str(tmp_path)]) == 2
