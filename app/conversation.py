@@ -7,6 +7,8 @@ from dataclasses import dataclass
 
 from PySide6.QtCore import QObject, Signal
 
+SENTENCE_ENDS = (".", "!", "?", "…", '"', ")")
+
 
 @dataclass
 class Caption:
@@ -38,6 +40,10 @@ class Conversation(QObject):
         if side == "user" and final and text in self._typed:
             self._typed.remove(text)
             return
+        if side == "avatar" and final and text and self._continues(text):
+            self.captions[-1].text += " " + text  # the rest of a sentence the voice said in parts
+            self.changed.emit()
+            return
         last = next((c for c in reversed(self.captions) if c.side == side and not c.typed), None)
         partial = last if last is not None and not last.final else None  # typed lines aside
         if partial is not None and (text or not final):
@@ -49,6 +55,15 @@ class Conversation(QObject):
         else:
             return
         self.changed.emit()
+
+    def _continues(self, text: str) -> bool:
+        """The avatar's voice says long sentences in parts ("Duet is an app for talking with an
+        avatar," / "face to face."): a part continues the newest line when that line is the
+        avatar's, nothing came in between, and it stopped mid-sentence."""
+        if not self.captions:
+            return False
+        prev = self.captions[-1]
+        return prev.side == "avatar" and prev.final and not prev.text.endswith(SENTENCE_ENDS)
 
     def typed(self, text: str) -> None:
         """A line the user typed: shown at once; the engine's echo of it is then skipped."""

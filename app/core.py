@@ -494,6 +494,11 @@ class DuetCore(QObject):
             self.scheduler.lead = min(1.0, 0.06 + self.present_delay_s * 25.0)
 
     def _poll_engine(self, client: Any) -> None:
+        # Media read before the session is open, or in the poll that brings SessionOpened, is the
+        # previous session's: the engine wrote all of it before it opened the new one (steps and
+        # OpenSession run in order), and events are read before media. Played now, on the new
+        # session's clock, it would be a stray voice the new session never said.
+        stale = not self.session_open
         try:
             events = client.poll_events()
             audio = client.read_audio()
@@ -508,6 +513,8 @@ class DuetCore(QObject):
             self.handle_event(ev)
             if self._live is None:
                 return
+        if stale:
+            return
         for tick, pcm in audio:
             self.player.buffer.push(tick, pcm)
             self.recording.avatar_audio(tick, pcm)

@@ -40,3 +40,22 @@ def test_typed_line_is_shown_once_and_speech_partials_survive_it(qapp):
     assert lines(conv) == [("user", "and also this", True), ("user", "hello there", True)]
     conv.transcript("user", "hello there", True)  # said again out loud: a new line this time
     assert [t for _, t, _ in lines(conv)].count("hello there") == 2
+
+
+def test_a_sentence_said_in_parts_is_one_line(qapp):
+    """The voice says a long sentence in parts: one caption; a new sentence, or anything from the
+    user in between, starts a new one."""
+    conv = Conversation()
+    conv.transcript("avatar", "Duet is an app for talking with an avatar,", True)
+    conv.transcript("avatar", "face to face.", True)
+    conv.transcript("avatar", "I listen while I speak.", True)
+    conv.transcript("avatar", "And then,", True)
+    conv.transcript("user", "wait", False)  # the user came in
+    conv.transcript("avatar", "as I said", True)
+    assert lines(conv) == [
+        ("avatar", "Duet is an app for talking with an avatar, face to face.", True),
+        ("avatar", "I listen while I speak.", True),
+        ("avatar", "And then,", True),
+        ("user", "wait", False),
+        ("avatar", "as I said", True),
+    ]
