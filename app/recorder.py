@@ -80,9 +80,7 @@ def folder_error(e: OSError, stem: str) -> SessionWriteError:
     if isinstance(e, paths.FolderError):
         return SessionWriteError(e.errno or errno.EIO, f"cannot write session files: {e}", e.filename)
     folder = Path(e.filename) if e.filename else Path("(the sessions folder)")
-    reason = e.strerror or str(e)
-    if isinstance(e, FileExistsError | NotADirectoryError):
-        reason = "a parent of it is not a folder"
+    reason = paths.folder_reason(e)
     path = folder / f"{stem}.mkv"
     return SessionWriteError(e.errno or errno.EIO, f"cannot write session file {path}: {reason}", str(path))
 

@@ -158,11 +158,7 @@ class EngineClient:
             with open(log_path, "a", encoding="utf-8"):
                 pass
         except OSError as e:
-            reason = (
-                "a parent of it is not a folder"
-                if isinstance(e, NotADirectoryError | FileExistsError)
-                else (e.strerror or str(e))
-            )
+            reason = paths.folder_reason(e)
             raise EngineStartError(f"cannot write the engine log {log_path}: {reason}") from None
         log_offset = log_path.stat().st_size
         ctx = mp.get_context("spawn")

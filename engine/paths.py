@@ -21,6 +21,16 @@ class FolderError(OSError):
         return str(self.strerror)
 
 
+def folder_reason(e: BaseException, folder: Path | None = None) -> str:
+    """Plain words for why a folder (`folder`, or one of a file's parents) could not be made: a
+    file in its place, a file where a parent folder should be, else the OS's own words."""
+    if folder is not None and folder.exists() and not folder.is_dir():
+        return "it is a file, not a folder"
+    if isinstance(e, NotADirectoryError | FileExistsError):
+        return "a parent of it is not a folder"
+    return str(getattr(e, "strerror", None) or e)
+
+
 def _dir(env: str, default: Callable[[], str]) -> Path:
     """$env if set, else the platform default; created if missing. platformdirs is imported only
     when a default is needed (the engine's benchmarks run on bare GPU images without it).
@@ -30,12 +40,7 @@ def _dir(env: str, default: Callable[[], str]) -> Path:
     try:
         path.mkdir(parents=True, exist_ok=True)
     except OSError as e:
-        if path.exists() and not path.is_dir():
-            reason = "it is a file, not a folder"
-        elif isinstance(e, NotADirectoryError | FileExistsError):
-            reason = "a parent of it is not a folder"
-        else:
-            reason = e.strerror or str(e)
+        reason = folder_reason(e, path)
         where = f"{env}={chosen}" if chosen else f"{path} (set {env} to use another folder)"
         raise FolderError(e.errno or 5, f"cannot create the folder {where}: {reason}", str(path)) from None
     return path

@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from engine.media import MediaError, MediaInput, TickInput
+from engine.paths import folder_reason
 from engine.protocol import (
     AVATAR_SAMPLES_PER_TICK,
     MIC_SAMPLES_PER_TICK,
@@ -303,9 +304,7 @@ def _check_output(path: Path, input_spec: str, overwrite: bool) -> None:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as e:
-        reason = e.strerror or str(e)
-        if isinstance(e, FileExistsError | NotADirectoryError):
-            reason = "a parent of it is not a folder"
+        reason = folder_reason(e)
         raise SessionWriteError(
             e.errno or 5, f"cannot write session file {path}: {reason}", str(path)
         ) from None

@@ -39,6 +39,7 @@ from typing import Any
 import av
 import numpy as np
 
+from engine.paths import folder_reason
 from engine.protocol import (
     AVATAR_RATE,
     AVATAR_SAMPLES_PER_TICK,
@@ -409,7 +410,5 @@ class SessionWriter:
     @staticmethod
     def _wrap(e: BaseException, path: Path) -> SessionWriteError:
         code = getattr(e, "errno", None) or errno.EIO
-        reason = getattr(e, "strerror", None) or str(e)
-        if isinstance(e, FileExistsError | NotADirectoryError):
-            reason = "a parent of it is not a folder"
+        reason = folder_reason(e)
         return SessionWriteError(code, f"cannot write session file {path}: {reason}", str(path))

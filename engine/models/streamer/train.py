@@ -24,6 +24,7 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
 from engine import hub
+from engine.paths import folder_reason
 
 from .config import PRESETS, StreamerConfig, preset
 from .core import StreamerCore
@@ -356,11 +357,8 @@ def _check_out(out_dir: Path) -> None:
     """--out can be created and written, or OSError with a plain reason."""
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
-    except FileExistsError:
-        raise OSError(f"cannot write checkpoints to {out_dir}: it is a file, not a folder") from None
     except OSError as e:
-        reason = "a parent of it is not a folder" if isinstance(e, NotADirectoryError) else e.strerror or e
-        raise OSError(f"cannot write checkpoints to {out_dir}: {reason}") from None
+        raise OSError(f"cannot write checkpoints to {out_dir}: {folder_reason(e, out_dir)}") from None
     if not os.access(out_dir, os.W_OK):
         raise OSError(f"cannot write checkpoints to {out_dir}: the folder is not writable")
 
