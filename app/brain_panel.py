@@ -11,9 +11,10 @@ from __future__ import annotations
 import urllib.parse
 
 from PySide6.QtCore import Signal
-from PySide6.QtWidgets import QComboBox, QGridLayout, QLabel, QLineEdit, QPushButton, QWidget
+from PySide6.QtWidgets import QComboBox, QLabel, QLineEdit, QPushButton, QWidget
 
 from .settings import Settings
+from .widgets import form_grid
 
 SCRIPT, LLM = "script", "llm"
 
@@ -35,10 +36,6 @@ class BrainPanel(QWidget):
         super().__init__(parent)
         self.settings = settings
         self.setObjectName("brainBox")
-        grid = QGridLayout(self)
-        grid.setContentsMargins(0, 4, 0, 0)
-        grid.setHorizontalSpacing(8)
-        grid.setVerticalSpacing(6)
         self.kind = QComboBox()
         self.kind.addItem("Persona script", SCRIPT)
         self.kind.addItem("Chat server (OpenAI API)", LLM)
@@ -52,15 +49,9 @@ class BrainPanel(QWidget):
         self.note = QLabel()
         self.note.setObjectName("fieldNote")
         self.note.setWordWrap(True)
-        fields = (("From", self.kind), ("Server", self.url), ("Model", self.model))
-        for r, (title, widget) in enumerate(fields):
-            lab = QLabel(title)
-            lab.setObjectName("fieldLabel")
-            grid.addWidget(lab, r, 0)
-            grid.addWidget(widget, r, 1)
+        grid = form_grid(self, (("From", self.kind), ("Server", self.url), ("Model", self.model)))
         grid.addWidget(self.apply_button, 3, 1)
         grid.addWidget(self.note, 4, 0, 1, 2)
-        grid.setColumnStretch(1, 1)
         self.kind.setCurrentIndex(1 if settings.brain == LLM and settings.llm_url else 0)
         self.kind.currentIndexChanged.connect(self._kind_changed)
         self.apply_button.clicked.connect(self.apply)

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QFrame,
+    QGridLayout,
     QHBoxLayout,
     QLabel,
     QPushButton,
@@ -16,6 +19,32 @@ from PySide6.QtWidgets import (
 
 from .conversation import Conversation
 from .theme import STATE_COLORS
+
+
+def form_grid(box: QWidget, rows: Sequence[tuple[str, QWidget]]) -> QGridLayout:
+    """The side panel's labelled rows (Devices, Answers): a field label and its widget per row;
+    the widget column stretches. Returns the grid for rows added below them."""
+    grid = QGridLayout(box)
+    grid.setContentsMargins(0, 4, 0, 0)
+    grid.setHorizontalSpacing(8)
+    grid.setVerticalSpacing(6)
+    for r, (title, widget) in enumerate(rows):
+        lab = QLabel(title)
+        lab.setObjectName("fieldLabel")
+        grid.addWidget(lab, r, 0)
+        grid.addWidget(widget, r, 1)
+    grid.setColumnStretch(1, 1)
+    return grid
+
+
+def tool_button(text: str, tip: str, on_click: Callable[..., object], checkable: bool = False) -> QToolButton:
+    """A top-bar button; `on_click` gets the checked state when `checkable`."""
+    button = QToolButton()
+    button.setText(text)
+    button.setToolTip(tip)
+    button.setCheckable(checkable)
+    (button.toggled if checkable else button.clicked).connect(on_click)
+    return button
 
 
 class CaptionPanel(QFrame):

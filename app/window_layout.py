@@ -12,17 +12,15 @@ from typing import Any
 from PySide6.QtWidgets import (
     QComboBox,
     QFrame,
-    QGridLayout,
     QHBoxLayout,
     QLabel,
     QLineEdit,
     QProgressBar,
     QPushButton,
-    QToolButton,
     QWidget,
 )
 
-from .widgets import StatePill
+from .widgets import StatePill, form_grid, tool_button
 
 
 class WindowLayout:
@@ -48,9 +46,7 @@ class WindowLayout:
         self.model_combo = self._combo("Model (engine backend)")
         self.persona_combo = self._combo("Persona: who the avatar is")
         self.avatar_combo = self._combo("Avatar: how it looks")
-        self.weights_button = QToolButton()
-        self.weights_button.setText("Weights…")
-        self.weights_button.clicked.connect(self._weights_clicked)
+        self.weights_button = tool_button("Weights…", "", self._weights_clicked)  # tip: the folder
         for title, combo in (
             ("Model", self.model_combo),
             ("Persona", self.persona_combo),
@@ -64,16 +60,9 @@ class WindowLayout:
         self.camera_combo = self._combo("Camera")
         self.mic_combo = self._combo("Microphone")
         self.speaker_combo = self._combo("Speaker")
-        self.hud_button = QToolButton()
-        self.hud_button.setText("HUD")
-        self.hud_button.setCheckable(True)
-        self.hud_button.setToolTip("Latency HUD (Ctrl+H)")
-        self.hud_button.toggled.connect(self._toggle_hud)
+        self.hud_button = tool_button("HUD", "Latency HUD (Ctrl+H)", self._toggle_hud, checkable=True)
         h.addWidget(self.hud_button)
-        self.full_button = QToolButton()
-        self.full_button.setText("Fullscreen")
-        self.full_button.setToolTip("Fullscreen (F11)")
-        self.full_button.clicked.connect(self.toggle_fullscreen)
+        self.full_button = tool_button("Fullscreen", "Fullscreen (F11)", self.toggle_fullscreen)
         h.addWidget(self.full_button)
         self._fill_pickers()
         return bar
@@ -81,24 +70,19 @@ class WindowLayout:
     def _build_devices(self) -> QWidget:
         box = QWidget()
         box.setObjectName("devicesBox")
-        grid = QGridLayout(box)
-        grid.setContentsMargins(0, 4, 0, 0)
-        grid.setHorizontalSpacing(8)
-        grid.setVerticalSpacing(6)
-        for r, (title, combo) in enumerate(
-            (("Camera", self.camera_combo), ("Microphone", self.mic_combo), ("Speaker", self.speaker_combo))
-        ):
-            lab = QLabel(title)
-            lab.setObjectName("fieldLabel")
-            grid.addWidget(lab, r, 0)
+        rows = (
+            ("Camera", self.camera_combo),
+            ("Microphone", self.mic_combo),
+            ("Speaker", self.speaker_combo),
+        )
+        for _, combo in rows:
             combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
             combo.setMinimumContentsLength(12)
-            grid.addWidget(combo, r, 1)
+        grid = form_grid(box, rows)
         self.refresh_button = QPushButton("Rescan devices")
         self.refresh_button.setToolTip("Look for newly plugged cameras, microphones and speakers")
         self.refresh_button.clicked.connect(self.rescan_devices)
         grid.addWidget(self.refresh_button, 3, 1)
-        grid.setColumnStretch(1, 1)
         return box
 
     def _build_bottom_bar(self) -> QWidget:
