@@ -23,6 +23,7 @@ from engine.protocol import (
 )
 from engine.session import SessionWriteError, read_session
 from tests.support.models import decode_tick, tick_frame, tone
+from tests.support.paths import a_file
 
 START = 100  # session tick the recording starts at (file tick 0)
 
@@ -185,8 +186,7 @@ def test_write_error_ends_the_file_and_keeps_producers_fast(tmp_path: Path) -> N
 def test_a_sessions_setting_that_cannot_be_made_is_named(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    blocker = tmp_path / "not-a-folder"
-    blocker.write_text("a file where the sessions folder should be")
+    blocker = a_file(tmp_path)
     monkeypatch.setenv("DUET_SESSIONS_DIR", str(blocker / "sessions"))
     rec = Recorder(paths.sessions_dir, "duet-x", start_tick=0)
     assert rec.wait(5)
@@ -197,8 +197,7 @@ def test_a_sessions_setting_that_cannot_be_made_is_named(
 
 
 def test_unwritable_folder_names_the_path_and_the_reason(tmp_path: Path) -> None:
-    blocker = tmp_path / "not-a-folder"
-    blocker.write_text("a file where the sessions folder should be")
+    blocker = a_file(tmp_path)
 
     def folder() -> Path:  # like engine.paths.sessions_dir(): creates the folder
         p = blocker / "sessions"

@@ -15,6 +15,7 @@ from engine import paths
 from engine.protocol import AVATAR_SAMPLES_PER_TICK, MIC_SAMPLES_PER_TICK, Transcript, UserText
 from engine.session import SessionWriteError, SessionWriter, describe, read_session
 from tests.support.models import SPEECH_RMS
+from tests.support.paths import a_file
 
 from .app_process import running_app, stop_app, wait_for_log
 from .conftest import SPEECH_WAV, play_into_mic
@@ -133,8 +134,7 @@ def test_record_a_spoken_turn_and_read_it_back(duet_window, qtbot, pipewire):
 def test_unwritable_sessions_folder_and_a_full_disk_say_why_and_the_conversation_goes_on(
     duet_window, qtbot, pipewire, tmp_path, monkeypatch
 ):
-    blocker = tmp_path / "blocker"
-    blocker.write_text("a regular file where the sessions folder's parent should be")
+    blocker = a_file(tmp_path)
     monkeypatch.setenv("DUET_SESSIONS_DIR", str(blocker / "sessions"))
     w = duet_window("testecho")
     open_session(w, qtbot)

@@ -14,6 +14,7 @@ import pytest
 from app.__main__ import apply_model_flags, drop_unknown_options, main, parse_args
 from app.settings import ModelSource, Settings
 from engine import paths
+from tests.support.paths import a_file
 
 from .app_process import running_app, stop_app, wait_for_log
 from .conftest import replied, say
@@ -103,8 +104,7 @@ def test_saved_options_a_model_no_longer_reads_are_forgotten() -> None:
 def test_an_unmakeable_log_folder_is_one_line(
     tmp_path: Path, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    blocker = tmp_path / "file"
-    blocker.write_text("not a folder")
+    blocker = a_file(tmp_path)
     monkeypatch.setenv("DUET_LOG_DIR", str(blocker / "logs"))
     assert main(["--no-camera"]) == 1
     assert capsys.readouterr().err == (

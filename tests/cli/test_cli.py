@@ -17,6 +17,7 @@ import pytest
 from engine.cli.main import BENCHES, build_parser, passthrough
 from engine.protocol import SessionOpened
 from engine.session import read_session
+from tests.support.paths import a_file
 
 ROOT = Path(__file__).resolve().parents[2]
 EXE = Path(sys.executable).parent / "duet-engine"
@@ -26,6 +27,11 @@ def cli(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [str(EXE), *args], capture_output=True, text=True, timeout=timeout, env=dict(os.environ)
     )
+
+
+def run_echo(source: Path, *extra: str) -> subprocess.CompletedProcess[str]:
+    """`duet-engine run --model testecho --input SOURCE EXTRA...`."""
+    return cli("run", "--model", "testecho", "--input", str(source), *extra)
 
 
 def write_wav(path: Path, seconds: float = 0.6) -> None:
@@ -80,7 +86,7 @@ def test_run_writes_a_session_and_prints_json(tmp_path: Path) -> None:
     wav = tmp_path / "in.wav"
     write_wav(wav)
     out = tmp_path / "out" / "s.mkv"
-    p = cli("run", "--model", "testecho", "--input", str(wav), "--output", str(out), "--tail-s", "0.2")
+    p = run_echo(wav, "--output", str(out), "--tail-s", "0.2")
     assert p.returncode == 0, p.stderr
     summary = json.loads(p.stdout)
     assert summary["path"] == str(out.resolve()) and summary["model"] == "testecho"
@@ -120,48 +126,41 @@ def test_demo_writes_into_the_sessions_folder(tmp_path: Path) -> None:
 
 
 def test_user_errors_are_one_line(tmp_path: Path) -> None:
-    assert_one_line_error(
-        cli("run", "--model", "testecho", "--input", str(tmp_path / "nope.wav")), "nope.wav"
-    )
+    assert_one_line_error(run_echo(tmp_path / "nope.wav"), "nope.wav")
     wav = tmp_path / "in.wav"
     write_wav(wav, 0.2)
     assert_one_line_error(cli("run", "--model", "nosuch", "--input", str(wav)), "unknown model 'nosuch'")
     junk = tmp_path / "junk.wav"
     junk.write_bytes(b"RIFF" + b"\0" * 100)
-    assert_one_line_error(cli("run", "--model", "testecho", "--input", str(junk)), "junk.wav")
-    assert_one_line_error(cli("run", "--model", "testecho", "--input", str(wav), "--say", "soon"), "--say")
-    blocker = tmp_path / "file"
-    blocker.write_text("x")
+    assert_one_line_error(run_echo(junk), "junk.wav")
+    assert_one_line_error(run_echo(wav, "--say", "soon"), "--say")
+    blocker = a_file(tmp_path)
     assert_one_line_error(
-        cli("run", "--model", "testecho", "--input", str(wav), "--output", str(blocker / "s.mkv")),
+        run_echo(wav, "--output", str(blocker / "s.mkv")),
         str(blocker),
     )
-    assert_one_line_error(
-        cli("run", "--model", "testecho", "--input", str(wav), "--output", str(tmp_path / "s.mp4")), ".mkv"
-    )
+    assert_one_line_error(run_echo(wav, "--output", str(tmp_path / "s.mp4")), ".mkv")
     p = cli("bench", "nosuch")
     assert p.returncode == 2 and "invalid choice" in p.stderr
     for bad in ("-1", "soon", "nan", "inf"):
-        p = cli("run", "--model", "testecho", "--input", str(wav), "--tail-s", bad)
+        p = run_echo(wav, "--tail-s", bad)
         assert p.returncode == 2 and "--tail-s" in p.stderr and "Traceback" not in p.stderr
     for bad in ("0", "inf", "nan"):
-        assert_one_line_error(
-            cli("run", "--model", "testecho", "--input", str(wav), "--max-s", bad), "--max-s"
-        )
+        assert_one_line_error(run_echo(wav, "--max-s", bad), "--max-s")
     p = cli("run", "--model", "streamer", "--input", str(wav), "--model-option", "alow_untrained=1")
     assert_one_line_error(p, "model 'streamer' has no option 'alow_untrained' (its options: allow_untrained,")
     p = cli("run", "--model", "streamer", "--input", str(wav), "--model-option", "allow_untrained=maybe")
     assert_one_line_error(p, "model option allow_untrained=maybe is not on/off (use 1 or 0)")
-    assert_one_line_error(cli("run", "--model", "testecho", "--input", str(tmp_path)), "is a folder")
+    assert_one_line_error(run_echo(tmp_path), "is a folder")
     empty = tmp_path / "empty.wav"  # a valid header, no samples
     with wave.open(str(empty), "wb") as w:
         w.setnchannels(1)
         w.setsampwidth(2)
         w.setframerate(16000)
     out = tmp_path / "nothing.mkv"
-    p = cli("run", "--model", "testecho", "--input", str(empty), "--output", str(out))
+    p = run_echo(empty, "--output", str(out))
     assert_one_line_error(p, "no audio samples or video frames")
-    p = cli("run", "--model", "testecho", "--input", str(empty), "--output", str(out), "--max-s", "5")
+    p = run_echo(empty, "--output", str(out), "--max-s", "5")
     assert_one_line_error(p, "no audio samples or video frames")  # found once the engine runs
     assert not out.exists() and not (tmp_path / "nothing.events.jsonl").exists()
 
@@ -218,45 +217,26 @@ def test_run_shows_the_personas_own_avatar(tmp_path: Path) -> None:
     wav = tmp_path / "in.wav"
     write_wav(wav, 0.2)
     out = tmp_path / "booth.mkv"
-    p = cli("run", "--model", "testecho", "--input", str(wav), "--output", str(out), "--persona", "booth")
+    to_out = ("--output", str(out))
+    p = run_echo(wav, *to_out, "--persona", "booth")
     assert p.returncode == 0, p.stderr
     d = read_session(out)
     assert d.meta["persona"] == "booth" and d.meta["avatar"] == "max"
     opened = [m for _, _, m in d.events if isinstance(m, SessionOpened)]
     assert [(m.persona, m.avatar) for m in opened] == [("booth", "max")]
     before = out.read_bytes()
-    p = cli("run", "--model", "testecho", "--input", str(wav), "--output", str(out), "--avatar", "ada")
+    p = run_echo(wav, *to_out, "--avatar", "ada")
     assert p.returncode == 1 and p.stderr.strip() == (
         f"duet-engine: error: {out} already exists: pick another --output, or --overwrite to replace it"
     )
     assert out.read_bytes() == before  # a session is never replaced by accident
-    p = cli(
-        "run",
-        "--model",
-        "testecho",
-        "--input",
-        str(wav),
-        "--output",
-        str(out),
-        *("--avatar", "ada", "--overwrite"),
-    )
+    p = run_echo(wav, *to_out, "--avatar", "ada", "--overwrite")
     assert p.returncode == 0 and read_session(out).meta["avatar"] == "ada"  # a chosen one wins
-    p = cli("run", "--model", "testecho", "--input", str(out), "--output", str(out), "--overwrite")
+    p = run_echo(out, *to_out, "--overwrite")
     assert p.returncode == 1 and "the output is the input file" in p.stderr
     assert read_session(out).meta["avatar"] == "ada"  # untouched
     before = out.read_bytes(), out.with_name("booth.events.jsonl").read_bytes()
-    p = cli(
-        "run",
-        "--model",
-        "testecho",
-        "--input",
-        str(wav),
-        "--output",
-        str(out),
-        "--overwrite",
-        "--echo-delay-ms",
-        "-50",
-    )
+    p = run_echo(wav, *to_out, "--overwrite", "--echo-delay-ms", "-50")
     assert_one_line_error(p, "echo delay must be >= 0 ms")
     assert (out.read_bytes(), out.with_name("booth.events.jsonl").read_bytes()) == before  # checked first
 

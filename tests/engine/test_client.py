@@ -30,6 +30,7 @@ from engine.protocol import (
     UserText,
 )
 from tests.support.models import decode_tick, tone
+from tests.support.paths import a_file
 
 from .helpers import Collector, mic
 
@@ -282,8 +283,7 @@ def test_bad_model_name_gives_clear_start_error(client_factory):
 
 
 def test_unwritable_engine_log_is_a_clear_start_error(client_factory, tmp_path):
-    blocker = tmp_path / "file"
-    blocker.write_text("not a folder")
+    blocker = a_file(tmp_path)
     client = client_factory(log_path=blocker / "engine.log")
     with pytest.raises(EngineStartError) as info:
         client.start(timeout_s=60)

@@ -9,6 +9,7 @@ import platformdirs
 import pytest
 
 from engine import paths
+from tests.support.paths import a_file
 
 
 def test_env_overrides_and_platform_defaults(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -38,8 +39,7 @@ def test_env_overrides_and_platform_defaults(tmp_path: Path, monkeypatch: pytest
 def test_a_folder_that_cannot_be_made_names_its_setting(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    blocker = tmp_path / "file"
-    blocker.write_text("not a folder")
+    blocker = a_file(tmp_path)
     monkeypatch.setenv("DUET_LOG_DIR", str(blocker / "logs"))
     with pytest.raises(OSError) as info:
         paths.log_dir()

@@ -18,6 +18,7 @@ from engine.models.streamer.model import StreamerModel
 from engine.protocol import Decision, DecisionChanged, Transcript, UserText
 from engine.registry import ModelOptions
 from engine.session import SessionWriter
+from tests.support.paths import a_file
 
 from .synth import make_session, replay_decisions
 
@@ -237,8 +238,7 @@ def test_a_full_disk_keeps_the_last_checkpoint(
 def test_an_unwritable_out_folder_is_a_clear_error(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     sessions = tmp_path / "sessions"
     write_session(sessions / "s0.mkv", 0)
-    blocker = tmp_path / "file"
-    blocker.write_text("not a folder")
+    blocker = a_file(tmp_path)
     args = ["--sessions", str(sessions), "--out", str(blocker / "model"), "--steps", "1", "--no-progress"]
     assert train_mod.main([*args, "--batch", "1", "--seq-units", "4"]) == 1
     err = capsys.readouterr().err
