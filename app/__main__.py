@@ -189,13 +189,13 @@ def main(argv: list[str] | None = None) -> int:
 
     import qasync
     from PySide6.QtGui import QIcon
-    from PySide6.QtWidgets import QApplication
 
     from .core import DuetCore
     from .theme import STYLESHEET
+    from .widgets import widget_app
     from .window import MainWindow
 
-    app = QApplication.instance() or QApplication(sys.argv[:1])
+    app = widget_app(sys.argv[:1])
     app.setApplicationName("Duet")
     app.setStyleSheet(STYLESHEET)
     icon = catalog.icon_path()

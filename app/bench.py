@@ -190,18 +190,18 @@ def main(argv: list[str] | None = None) -> int:
     if args.seconds <= 0 or args.turns < 0:
         p.error("--seconds must be > 0 and --turns >= 0")
     _ensure_test_models()
-    from PySide6.QtWidgets import QApplication
-
     from engine import paths
 
     from .logs import setup_logging
     from .theme import STYLESHEET
+    from .widgets import widget_app
 
     setup_logging()
-    app = QApplication.instance() or QApplication(sys.argv[:1])
+    app = widget_app(sys.argv[:1])
     app.setStyleSheet(STYLESHEET)
     out: dict[str, Any] = {"bench": "app", "platform": app.platformName()}
-    use_gl: bool | str = {"vispy": True, "qpainter": False, "auto": "auto"}[args.view]
+    views: dict[str, bool | str] = {"vispy": True, "qpainter": False, "auto": "auto"}
+    use_gl = views[args.view]
     if args.sync_model:
         out["sync"] = bench_sync(app, args.sync_model, args.seconds, use_gl)
     if args.latency_model and args.turns:

@@ -138,7 +138,7 @@ class CameraCapture(QObject):
         if cam is not None:
             cam.blockSignals(True)  # no error reports from a camera we are dropping
             cam.stop()
-            self._session.setCamera(None)
+            self._session.setCamera(None)  # type: ignore[arg-type]  # nullptr detaches (stubs say QCamera)
             cam.deleteLater()
 
     @property

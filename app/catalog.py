@@ -25,7 +25,7 @@ class Choice:
 
 
 def _yaml_choices(folder: Path) -> list[Choice]:
-    out = []
+    out: list[Choice] = []
     if not folder.is_dir():
         return out
     for f in sorted(folder.glob("*.yaml")):

@@ -420,7 +420,7 @@ class DuetCore(QObject):
             return False
         msg = UserText(text, tick=self.assembler.tick)
         self._live.send(msg)
-        self.recording.event(msg, "client")
+        self.recording.record_event(msg, "client")
         self.conversation.typed(text)
         return True
 
@@ -431,7 +431,7 @@ class DuetCore(QObject):
         played = self.player.played_tick()
         from_tick = played + 1 if played >= 0 else self.player.buffer.last_tick + 1
         self._live.flush(from_tick)
-        self.recording.event(Flush(from_tick=from_tick), "client")
+        self.recording.record_event(Flush(from_tick=from_tick), "client")
         self._drop_from(from_tick)
 
     def _drop_from(self, from_tick: int) -> None:
@@ -509,7 +509,7 @@ class DuetCore(QObject):
             return
         for ev in events:
             if not isinstance(ev, SessionOpened):  # recorded once its file has started
-                self.recording.event(ev, "client" if isinstance(ev, EngineDown) else "engine")
+                self.recording.record_event(ev, "client" if isinstance(ev, EngineDown) else "engine")
             self.handle_event(ev)
             if self._live is None:
                 return

@@ -70,7 +70,7 @@ class MonitorRecorder:
             if np.sqrt(np.mean(seg * seg)) < min_rms:
                 continue
             peak_hz = np.argmax(np.abs(np.fft.rfft(seg * window))) * self.rate / win
-            n += abs(peak_hz - hz) < 30
+            n += int(abs(peak_hz - hz) < 30)
         return n * win / self.rate
 
 

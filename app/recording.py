@@ -115,7 +115,7 @@ class RecordingController(QObject):
         if self.wanted and self._file is None:
             self._start_file()
             self.changed.emit()
-        self.event(ev, "engine")
+        self.record_event(ev, "engine")
 
     def session_closed(self) -> None:
         """The session ends (switch, crash, restart): end the file; recording resumes on the next."""
@@ -251,7 +251,7 @@ class RecordingController(QObject):
         if self._file is not None:
             self._file.flush(from_tick)
 
-    def event(self, ev: object, src: str = "engine") -> None:
+    def record_event(self, ev: object, src: str = "engine") -> None:
         """An engine event (src "engine"; EngineDown: "client") or a client message ("client")."""
         f = self._file
         if f is None:

@@ -6,6 +6,7 @@ from collections.abc import Callable, Sequence
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
+    QApplication,
     QFrame,
     QGridLayout,
     QHBoxLayout,
@@ -37,6 +38,16 @@ def form_grid(box: QWidget, rows: Sequence[tuple[str, QWidget]]) -> QGridLayout:
     return grid
 
 
+def widget_app(argv: list[str] | None = None) -> QApplication:
+    """The process's QApplication: the running one, else a new one made from `argv`."""
+    app = QApplication.instance()
+    if app is None:
+        return QApplication(argv if argv is not None else [])
+    if not isinstance(app, QApplication):
+        raise RuntimeError("Duet's windows need a QApplication, but a QCoreApplication is running")
+    return app
+
+
 def tool_button(text: str, tip: str, on_click: Callable[..., object], checkable: bool = False) -> QToolButton:
     """A top-bar button; `on_click` gets the checked state when `checkable`."""
     button = QToolButton()
@@ -55,33 +66,33 @@ class CaptionPanel(QFrame):
         self.setObjectName("captions")
         self.conversation = conversation
         self.setMinimumWidth(300)
-        outer = QVBoxLayout(self)
+        self._outer = outer = QVBoxLayout(self)
         outer.setContentsMargins(14, 14, 10, 14)
         title = QLabel("CONVERSATION")
         title.setObjectName("captionsTitle")
         outer.addWidget(title)
-        self.scroll = QScrollArea()
-        self.scroll.setWidgetResizable(True)
-        self.scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.scroller = QScrollArea()
+        self.scroller.setWidgetResizable(True)
+        self.scroller.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.list = QWidget()
         self.list.setObjectName("captionList")
         self.lay = QVBoxLayout(self.list)
         self.lay.setContentsMargins(0, 6, 6, 6)
         self.lay.setSpacing(8)
         self.lay.addStretch(1)
-        self.scroll.setWidget(self.list)
-        outer.addWidget(self.scroll, 1)
-        bar = self.scroll.verticalScrollBar()
+        self.scroller.setWidget(self.list)
+        outer.addWidget(self.scroller, 1)
+        bar = self.scroller.verticalScrollBar()
         bar.rangeChanged.connect(lambda _lo, hi: bar.setValue(hi))  # follow the newest caption
-        self._bubbles: list[QLabel] = []
+        self._bubbles: list[_Bubble] = []  # oldest first, one a shown caption
         conversation.changed.connect(self.refresh)
 
     def add_section(self, title: str, body: QWidget) -> None:
         lab = QLabel(title)
         lab.setObjectName("captionsTitle")
-        self.layout().addSpacing(10)
-        self.layout().addWidget(lab)
-        self.layout().addWidget(body)
+        self._outer.addSpacing(10)
+        self._outer.addWidget(lab)
+        self._outer.addWidget(body)
 
     def texts(self) -> list[tuple[str, str, bool]]:
         return [(c.side, c.text, c.final) for c in self.conversation.captions]
@@ -89,37 +100,42 @@ class CaptionPanel(QFrame):
     def refresh(self) -> None:
         caps = list(self.conversation.captions)[-60:]
         while len(self._bubbles) > len(caps):
-            row = self._bubbles.pop(0).parentWidget().parentWidget()
+            row = self._bubbles.pop(0).row
             self.lay.removeWidget(row)
             row.deleteLater()
         while len(self._bubbles) < len(caps):
-            row = QWidget()
-            row.setObjectName("captionRow")
-            h = QHBoxLayout(row)
-            bubble = QFrame()
-            inner = QVBoxLayout(bubble)
-            inner.setContentsMargins(10, 7, 10, 7)
-            lab = QLabel()
-            lab.setWordWrap(True)
-            lab.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-            lab.setStyleSheet("background: transparent;")
-            inner.addWidget(lab)
-            h.addWidget(bubble)
-            self.lay.insertWidget(self.lay.count() - 1, row)
-            self._bubbles.append(lab)
-        for lab, cap in zip(self._bubbles, caps):
-            bubble = lab.parentWidget()
-            bubble.setObjectName("bubbleUser" if cap.side == "user" else "bubbleAvatar")
-            bubble.setProperty("partial", not cap.final)
-            lab.setText(cap.text + ("…" if not cap.final else ""))
-            font = lab.font()
+            b = _Bubble()
+            self.lay.insertWidget(self.lay.count() - 1, b.row)
+            self._bubbles.append(b)
+        for b, cap in zip(self._bubbles, caps):
+            b.frame.setObjectName("bubbleUser" if cap.side == "user" else "bubbleAvatar")
+            b.frame.setProperty("partial", not cap.final)
+            b.label.setText(cap.text + ("…" if not cap.final else ""))
+            font = b.label.font()
             font.setItalic(not cap.final)
-            lab.setFont(font)
-            h = bubble.parentWidget().layout()
+            b.label.setFont(font)
             # user bubbles indented from the left, avatar bubbles from the right
-            h.setContentsMargins(36, 0, 0, 0) if cap.side == "user" else h.setContentsMargins(0, 0, 36, 0)
-            bubble.style().unpolish(bubble)
-            bubble.style().polish(bubble)
+            b.row_layout.setContentsMargins(*((36, 0, 0, 0) if cap.side == "user" else (0, 0, 36, 0)))
+            b.frame.style().unpolish(b.frame)
+            b.frame.style().polish(b.frame)
+
+
+class _Bubble:
+    """One caption row: row (full width) > frame (the styled bubble) > label (the text)."""
+
+    def __init__(self) -> None:
+        self.row = QWidget()
+        self.row.setObjectName("captionRow")
+        self.row_layout = QHBoxLayout(self.row)
+        self.frame = QFrame()
+        inner = QVBoxLayout(self.frame)
+        inner.setContentsMargins(10, 7, 10, 7)
+        self.label = QLabel()
+        self.label.setWordWrap(True)
+        self.label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.label.setStyleSheet("background: transparent;")
+        inner.addWidget(self.label)
+        self.row_layout.addWidget(self.frame)
 
 
 class StatePill(QLabel):

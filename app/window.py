@@ -13,9 +13,8 @@ from pathlib import Path
 
 import numpy as np
 from PySide6.QtCore import QByteArray, QEvent, QObject, Qt, QTimer
-from PySide6.QtGui import QCloseEvent, QIcon, QKeyEvent, QKeySequence, QShortcut
+from PySide6.QtGui import QCloseEvent, QIcon, QImage, QKeyEvent, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
-    QApplication,
     QFileDialog,
     QHBoxLayout,
     QLabel,
@@ -35,7 +34,7 @@ from .mic import list_devices, rescan_devices
 from .settings import Settings
 from .stage import Stage
 from .views import PainterView, make_avatar_view
-from .widgets import Banner, CaptionPanel
+from .widgets import Banner, CaptionPanel, widget_app
 from .window_layout import WindowLayout
 
 log = logging.getLogger(__name__)
@@ -214,7 +213,7 @@ class MainWindow(WindowLayout, QMainWindow):
             self.camera.start(self.settings.camera)
 
     def closeEvent(self, event: QCloseEvent) -> None:
-        QApplication.instance().removeEventFilter(self)
+        widget_app().removeEventFilter(self)
         self._hud_timer.stop()
         self.settings.geometry = bytes(self.saveGeometry().toHex().data()).decode()
         self.settings.hud = self.hud.isVisible()
@@ -352,7 +351,7 @@ class MainWindow(WindowLayout, QMainWindow):
 
     def _set_ptt_mode(self, on: bool) -> None:
         # Space = push-to-talk anywhere but the text box; filter keys only while the mode is on
-        app = QApplication.instance()
+        app = widget_app()
         if on and not self.core.assembler.ptt_mode:
             app.installEventFilter(self)
         elif not on and self.core.assembler.ptt_mode:
@@ -462,7 +461,7 @@ class MainWindow(WindowLayout, QMainWindow):
         self.core.set_mic(self.settings.mic_device)
         self._fill_devices()
 
-    def _self_image(self, image: object) -> None:
+    def _self_image(self, image: QImage) -> None:
         """The self-view appears with the first camera frame (hidden while there is no camera)."""
         sv = self.stage.self_view
         if self.settings.self_view and not sv.isVisible():

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # THE test command (README, .ci/run): sets everything up on a fresh machine, then runs
-# ruff, import-linter and the whole pytest suite (Qt tests under Xvfb via pytest-xvfb, real audio
+# ruff, mypy, import-linter and the whole pytest suite (Qt tests under Xvfb via pytest-xvfb, real audio
 # through a PipeWire null sink whose monitor is the default microphone).
 # Usage: installers/test.sh [pytest args...]
 set -euo pipefail
@@ -22,6 +22,8 @@ fi
 echo "[test] ruff"
 "$VENV/bin/ruff" check .
 "$VENV/bin/ruff" format --check .
+echo "[test] mypy"
+"$VENV/bin/mypy"
 echo "[test] import-linter"
 "$VENV/bin/lint-imports"
 echo "[test] pytest"

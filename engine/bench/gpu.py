@@ -74,8 +74,10 @@ class _Session:
         self.n_ticks = n_units * unit_ticks
         self.user_pcm = np.zeros(self.n_ticks * MIC_SAMPLES_PER_TICK, np.float32)
         self.avatar_pcm = np.zeros(self.n_ticks * AVATAR_SAMPLES_PER_TICK, np.float32)
-        self.avatar_frames = np.full((self.n_ticks, frame_size, frame_size, 3), 40, np.uint8)
-        self.user_frames = None
+        self.avatar_frames: np.ndarray | None = np.full(
+            (self.n_ticks, frame_size, frame_size, 3), 40, np.uint8
+        )
+        self.user_frames: np.ndarray | None = None
         self.events: list[tuple[int, str, object]] = []
         self.meta = {"persona": "guide", "avatar": "ada"}
         per_user, per_avatar = unit_ticks * MIC_SAMPLES_PER_TICK, unit_ticks * AVATAR_SAMPLES_PER_TICK

@@ -218,8 +218,7 @@ def run(turns: int, barge_ins: int, realtime: bool, echo: tuple[float, float] | 
             for t in range(int(onset_s / TICK_S) - 5, int(onset_s / TICK_S))
         )
         stop = driver.silent_from(onset_s)
-        ok = stop is not None and was_talking
-        barge_lat.append((stop - onset_s) * 1000 if ok else float("nan"))
+        barge_lat.append((stop - onset_s) * 1000 if stop is not None and was_talking else float("nan"))
     wall = time.monotonic() - wall0
     cpu = time.process_time() - cpu0
     model.close()

@@ -7,6 +7,7 @@ no tracebacks. Results are JSON on stdout.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import json
 import logging
@@ -35,26 +36,18 @@ class CliError(Exception):
 
 
 def _user_errors() -> tuple[type[BaseException], ...]:
-    """Exception types that mean "bad input or environment", not a bug."""
-    from engine.media import MediaError
-    from engine.registry import UnknownModelError
-    from engine.runner import RunnerError
-    from engine.session import SessionReadError
-
-    types: list[type[BaseException]] = [
-        CliError,
-        MediaError,
-        UnknownModelError,
-        RunnerError,
-        SessionReadError,
-    ]
-    types += [OSError, ValueError]  # SessionWriteError is an OSError
-    try:
-        from engine.client import EngineStartError  # type: ignore[attr-defined]
-
-        types.append(EngineStartError)
-    except ImportError:
-        pass
+    """Exception types that mean "bad input or environment", not a bug. A module that cannot be
+    imported here (no PyAV on a bare GPU image running `bench gpu`) raised none of them."""
+    types: list[type[BaseException]] = [CliError, OSError, ValueError]  # SessionWriteError: an OSError
+    for module, name in (
+        ("engine.client", "EngineStartError"),
+        ("engine.media", "MediaError"),
+        ("engine.registry", "UnknownModelError"),
+        ("engine.runner", "RunnerError"),
+        ("engine.session", "SessionReadError"),
+    ):
+        with contextlib.suppress(ImportError):
+            types.append(getattr(importlib.import_module(module), name))
     return tuple(types)
 
 

@@ -63,7 +63,7 @@ def _untracked() -> Iterator[None]:
         try:
             yield
         finally:
-            resource_tracker.register = original  # type: ignore[assignment]
+            resource_tracker.register = original
 
 
 def attach(name: str) -> SharedMemory:

@@ -14,16 +14,20 @@ import math
 import types
 import typing
 from enum import Enum
-from functools import cache
 from typing import Any, TypeVar
 
 T = TypeVar("T")
 INT64 = range(-(2**63), 2**63)
 
 
-@cache
+_HINTS: dict[type, dict[str, Any]] = {}  # dataclass -> its resolved field types
+
+
 def _hints(cls: type) -> dict[str, Any]:
-    return typing.get_type_hints(cls)
+    hints = _HINTS.get(cls)
+    if hints is None:
+        hints = _HINTS[cls] = typing.get_type_hints(cls)
+    return hints
 
 
 def from_json(

@@ -48,10 +48,10 @@ def describe(path: str | Path) -> dict[str, Any]:
                 "codec": cc.name,
                 "duration_s": round(ends[s.index], 3),
             }
-            if s.type == "audio":
-                row["rate"] = cc.sample_rate
-            else:
-                row["size"] = [cc.width, cc.height]
+            if isinstance(s, av.audio.stream.AudioStream):
+                row["rate"] = s.codec_context.sample_rate
+            elif isinstance(s, av.video.stream.VideoStream):
+                row["size"] = [s.codec_context.width, s.codec_context.height]
                 row["frames"] = packets[s.index]
             tracks.append(row)
         declared = container.duration  # microseconds, written when the file was closed

@@ -77,7 +77,7 @@ def test_camera_track_sized_from_the_camera(tmp_path: Path) -> None:
         rec.add_user_audio(0, t, mic_tick(t))
         rec.add_user_frame(t, np.full((48, 64, 3), 200, np.uint8))
     rec.stop(10)
-    assert rec.wait(10) and rec.error is None
+    assert rec.wait(10) and rec.error is None and rec.path is not None
     data = read_session(rec.path)
     assert data.user_frames is not None and data.user_frames.shape[1:] == (48, 64, 3)
     assert abs(int(data.user_frames[5, 10, 10, 0]) - 200) <= 3

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from engine import paths
-from engine.protocol import AVATAR_SAMPLES_PER_TICK, MIC_SAMPLES_PER_TICK, Transcript, UserText
+from engine.protocol import AVATAR_SAMPLES_PER_TICK, MIC_SAMPLES_PER_TICK, TICK_S, Transcript, UserText
 from engine.session import SessionWriteError, SessionWriter, describe, read_session
 from tests.support.models import SPEECH_RMS
 from tests.support.paths import a_file
@@ -192,7 +192,10 @@ def test_persona_switch_ends_the_file_and_recording_goes_on_in_a_new_one(duet_wi
     assert first.error is None and w.core.recording.wanted
     qtbot.waitUntil(lambda: w.core.recording.current is not None, timeout=10_000)
     second = w.core.recording.current
-    assert second is not first and second.start_tick == 0  # the new session's own clock
+    assert second is not first and second.epoch != first.epoch  # the new session's own mic stream
+    # on its own clock: counted from 0 at the switch; the file starts when the session is open
+    # (the model loads the persona first: a tick or more, more on a busy machine)
+    assert second.start_tick * TICK_S < 2.0
     qtbot.wait(800)
     w.record_button.click()
     qtbot.waitUntil(lambda: second.done, timeout=10_000)
@@ -282,3 +285,20 @@ def test_duet_record_flag_records_and_sigterm_closes_the_file(pipewire, tmp_path
     data = read_session(files[0])
     assert not data.truncated and data.n_ticks >= 30  # closed properly, ~1.5 s of both sides
     assert data.events and type(data.events[0][2]).__name__ == "SessionOpened"
+
+
+def test_the_recording_controller_leaves_qts_own_events_to_qobject(qapp: Any, tmp_path: Path) -> None:
+    """RecordingController is a QObject: Qt delivers its own events (children, deferred delete) to
+    QObject.event, so the method that records engine events must not shadow it."""
+    from PySide6.QtCore import QCoreApplication, QEvent, QObject
+    from shiboken6 import isValid
+
+    from app.mic import TickAssembler
+    from app.recording import RecordingController
+
+    ctl = RecordingController(TickAssembler(lambda *_: None), lambda: None, folder=lambda: tmp_path)
+    child = QObject(ctl)  # ChildAdded goes through ctl.event
+    assert QCoreApplication.sendEvent(ctl, QEvent(QEvent.Type.User))  # QObject's answer: a bool
+    ctl.deleteLater()
+    QCoreApplication.sendPostedEvents(ctl, QEvent.Type.DeferredDelete)
+    assert not isValid(ctl) and not isValid(child)  # QObject.event deleted it, and its child

@@ -235,10 +235,10 @@ def test_run_shows_the_personas_own_avatar(tmp_path: Path) -> None:
     p = run_echo(out, *to_out, "--overwrite")
     assert p.returncode == 1 and "the output is the input file" in p.stderr
     assert read_session(out).meta["avatar"] == "ada"  # untouched
-    before = out.read_bytes(), out.with_name("booth.events.jsonl").read_bytes()
+    both = out.read_bytes(), out.with_name("booth.events.jsonl").read_bytes()
     p = run_echo(wav, *to_out, "--overwrite", "--echo-delay-ms", "-50")
     assert_one_line_error(p, "echo delay must be >= 0 ms")
-    assert (out.read_bytes(), out.with_name("booth.events.jsonl").read_bytes()) == before  # checked first
+    assert (out.read_bytes(), out.with_name("booth.events.jsonl").read_bytes()) == both  # checked first
 
 
 def test_an_engine_crash_is_one_line_and_keeps_the_session(tmp_path: Path) -> None:

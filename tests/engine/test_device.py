@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 import types
+from typing import Any
 
 import pytest
 
@@ -11,7 +12,7 @@ from engine.process.device import DeviceError, select_device
 
 
 def fake_torch(cuda: bool, mps: bool, n_cuda: int = 1) -> types.ModuleType:
-    torch = types.ModuleType("torch")
+    torch: Any = types.ModuleType("torch")
     torch.__version__ = "0.fake"
     torch.cuda = types.SimpleNamespace(is_available=lambda: cuda, device_count=lambda: n_cuda if cuda else 0)
     torch.backends = types.SimpleNamespace(mps=types.SimpleNamespace(is_available=lambda: mps))

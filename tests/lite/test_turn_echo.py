@@ -8,7 +8,8 @@ from engine.models.lite.echo import EchoSuppressor
 from engine.models.lite.turn import CHUNK_S, TurnConfig, TurnDetector, TurnEvent
 
 
-def _feed(det: TurnDetector, probs: list[float]) -> list[tuple[TurnEvent, float]]:
+def _feed(det: TurnDetector, probs: list[float]) -> list[tuple[TurnEvent, int]]:
+    """(event, chunk index) of each update."""
     out = []
     for i, p in enumerate(probs):
         u = det.update(i * CHUNK_S, p)

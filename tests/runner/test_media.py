@@ -136,6 +136,7 @@ def test_compressed_audio_formats(tmp_path: Path, fmt: str, codec: str, suffix: 
     x = (0.4 * np.sin(2 * np.pi * 440 * np.arange(rate) / rate)).astype(np.float32)
     with av.open(str(path), "w", format=fmt) as c:
         s = c.add_stream(codec, rate=rate, layout="mono")
+        assert isinstance(s, av.audio.stream.AudioStream)
         for i in range(0, x.shape[0], 1024):  # PyAV converts and re-chunks for the encoder
             f = av.AudioFrame.from_ndarray(x[None, i : i + 1024].copy(), format="flt", layout="mono")
             f.sample_rate, f.pts = rate, i

@@ -49,8 +49,10 @@ def decode_track(path: Path, kind: str, title: str) -> list[tuple[float, object]
     """(start seconds, decoded frame) of one track, through plain PyAV."""
     with av.open(str(path)) as c:
         stream = next(s for s in c.streams if s.type == kind and s.metadata.get("title") == title)
-        out = []
+        out: list[tuple[float, object]] = []
         for frame in c.decode(stream):
+            assert isinstance(frame, (av.AudioFrame, av.VideoFrame)) and frame.pts is not None
+            assert frame.time_base is not None
             out.append((float(frame.pts * frame.time_base), frame))
         return out
 
@@ -263,7 +265,7 @@ def test_auto_tail_waits_for_the_avatar_to_finish() -> None:
     assert not run.tail_more(ticks(5.0))
     run._store(run.pending_audio, 1100, np.full(960, 1e-4, np.float32))  # silence is not its voice
     assert run.voice_hi == 1020
-    run.writer = type("Events", (), {"add_event": lambda *a: None})()  # type: ignore[assignment]
+    run.writer = type("Events", (), {"add_event": lambda *a: None})()
     run._event(StateChanged(tick=1100, state="speaking"))
     assert run.tail_more(ticks(runner.TAIL_MAX_S) - 1) and not run.tail_more(ticks(runner.TAIL_MAX_S))
 

@@ -4,12 +4,17 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 from engine.bench import gpu
 from engine.bench import streamer as bench
+
+REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.mark.parametrize("extra", [[], ["--core"]])
@@ -77,3 +82,44 @@ def test_bench_gpu_reports_a_failed_run(tmp_path: Path, capsys: pytest.CaptureFi
     train = summary["runs"]["train"]
     assert train["error"].startswith("train: exit 2") and "unknown streamer size" in train["stderr_tail"][-1]
     assert gpu.main(["--units", "0"]) == 2
+
+
+BARE_GPU_IMAGE_LACKS = ("av", "platformdirs", "PySide6", "sounddevice", "qasync", "vispy")
+
+
+def test_bench_gpu_runs_with_only_torch_numpy_and_safetensors(tmp_path: Path) -> None:
+    """The GPU machine's image has torch, numpy and safetensors but none of the app's media and GUI
+    packages: `bench gpu` (and its child runs, and the CLI's error path) must not import them."""
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "sitecustomize.py").write_text(
+        "import importlib.abc, sys\n"
+        f"LACKS = {BARE_GPU_IMAGE_LACKS!r}\n"
+        "class Lacks(importlib.abc.MetaPathFinder):\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if name.split('.')[0] in LACKS:\n"
+        "            raise ModuleNotFoundError(f'No module named {name!r} (not on the GPU image)')\n"
+        "sys.meta_path.insert(0, Lacks())\n"
+    )
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(site), str(REPO)]))
+    out = tmp_path / "gpu"
+    args = ["--size", "S", "--device", "cpu", "--units", "2", "--eager-units", "2", "--train-steps", "1"]
+    cmd = [sys.executable, "-m", "engine.cli", "bench", "gpu", *args, "--out", str(out)]
+    p = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=tmp_path, timeout=300)
+    assert p.returncode == 0, p.stderr
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["runs"]["engine_eager"]["units"] == 2 and summary["runs"]["train"]["finite"]
+    # the blocker works, and an error there is still one line, not an ImportError traceback
+    p = subprocess.run(
+        [sys.executable, "-m", "engine.cli", "bench", "streamer", "--size", "XXL", "--device", "cpu"],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+        timeout=120,
+    )
+    assert p.returncode == 2 and "unknown streamer size" in p.stderr and "Traceback" not in p.stderr
+    probe = "from engine.cli.main import CliError, _user_errors\nprint(CliError in _user_errors())\nimport av"
+    p = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, env=env, timeout=60)
+    assert p.stdout == "True\n" and p.returncode == 1
+    assert p.stderr.strip().endswith("No module named 'av' (not on the GPU image)")

@@ -83,6 +83,7 @@ def test_overfit_model_replays_its_decisions(tmp_path: Path) -> None:
 
 def write_session(path: Path, seed: int) -> None:
     data = make_session(seed, n_units=8)
+    assert data.avatar_frames is not None and data.user_frames is not None
     with SessionWriter(
         path, model="test", persona="guide", avatar="ada", avatar_size=32, user_video_size=(32, 24)
     ) as w:
@@ -90,7 +91,6 @@ def write_session(path: Path, seed: int) -> None:
             w.add_user_audio(tick, data.user_pcm[tick * 640 : (tick + 1) * 640])
             w.add_avatar_audio(tick, data.avatar_pcm[tick * 960 : (tick + 1) * 960])
             w.add_avatar_frame(tick, data.avatar_frames[tick])
-            assert data.user_frames is not None
             w.add_user_frame(tick, data.user_frames[tick])
         for tick, src, msg in data.events:
             w.add_event(tick, src, msg)
@@ -157,7 +157,7 @@ def test_cli_errors_are_clear(tmp_path: Path, capsys: pytest.CaptureFixture) -> 
 
 
 def test_decision_track_from_events() -> None:
-    events = [
+    events: list[tuple[int, str, object]] = [
         (8, "engine", DecisionChanged(8, Decision.SPEAK)),
         (13, "engine", DecisionChanged(13, Decision.YIELD)),
     ]

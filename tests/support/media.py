@@ -19,17 +19,17 @@ def make_mp4(
         v.width, v.height, v.pix_fmt = w, h, "yuv420p"
         a = c.add_stream("aac", rate=48000, layout="mono")
         for i in range(int(seconds * fps)):
-            fr = av.VideoFrame.from_ndarray(np.full((h, w, 3), step * i % 256, np.uint8), format="rgb24")
-            fr.pts, fr.time_base = i, Fraction(1, fps)
-            for p in v.encode(fr):
+            vf = av.VideoFrame.from_ndarray(np.full((h, w, 3), step * i % 256, np.uint8), format="rgb24")
+            vf.pts, vf.time_base = i, Fraction(1, fps)
+            for p in v.encode(vf):
                 c.mux(p)
         for p in v.encode(None):
             c.mux(p)
         x = (0.3 * np.sin(2 * np.pi * 300 * np.arange(int(48000 * seconds)) / 48000)).astype(np.float32)
         for i in range(0, x.shape[0], 1024):
-            fr = av.AudioFrame.from_ndarray(x[None, i : i + 1024].copy(), format="flt", layout="mono")
-            fr.sample_rate, fr.pts = 48000, i
-            for p in a.encode(fr):
+            af = av.AudioFrame.from_ndarray(x[None, i : i + 1024].copy(), format="flt", layout="mono")
+            af.sample_rate, af.pts = 48000, i
+            for p in a.encode(af):
                 c.mux(p)
         for p in a.encode(None):
             c.mux(p)

@@ -169,8 +169,8 @@ class EchoSuppressor:
             # subtracting never makes a chunk louder: where it would, the echo was not there (the
             # client re-buffered and has not said so yet) and the mic as it is is the better guess
             worse = self._chunk_rms(residual) > self._chunk_rms(mic)
-            for i in np.nonzero(worse)[0]:
-                residual[i * self.chunk : (i + 1) * self.chunk] = mic[i * self.chunk : (i + 1) * self.chunk]
+            for k in np.nonzero(worse)[0].tolist():
+                residual[k * self.chunk : (k + 1) * self.chunk] = mic[k * self.chunk : (k + 1) * self.chunk]
             around = self._chunk_rms(wide[r : r + n + 2 * c])  # (n_chunks + 2,): this unit +- a chunk
             around[1:-1] = np.maximum(around[1:-1], self._chunk_rms(echo))
             bound = np.maximum(np.maximum(around[:-2], around[1:-1]), around[2:])

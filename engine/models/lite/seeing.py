@@ -34,6 +34,7 @@ class FaceWatcher:
         self, every_ticks: int = 8, appear_s: float = 1.0, leave_s: float = 2.0, width: int = 240
     ) -> None:
         import cv2
+        import cv2.data
 
         self._cv2 = cv2
         path = cv2.data.haarcascades + "haarcascade_frontalface_default.xml"

@@ -92,6 +92,13 @@ class StreamerModel:
 
     output_lag_units = 1  # output for input unit u covers the ticks of unit u + 1
 
+    # feedback for the next unit (set by _reset_feedback): the last decision and what was output
+    _decision: Decision
+    _prev_decision: torch.Tensor  # (1, 1) long: index into DECISIONS
+    _prev_text: torch.Tensor  # (1, 1, text_out_slots) long: token ids (PAD unless speaking)
+    _prev_pcm: torch.Tensor  # (1, 1, pcm_per_unit) float32: 24 kHz, silence unless speaking
+    _prev_frame: torch.Tensor  # (1, 1, 3, S, S) float32: the last output frame
+
     def __init__(self, options: ModelOptions | None = None) -> None:
         options = options or ModelOptions()
         extra = dict(options.extra)

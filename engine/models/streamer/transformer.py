@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import cast
 
 import torch
 import torch.nn.functional as F
@@ -87,7 +88,7 @@ class Attention(nn.Module):
         q, k, v = self.qkv(x).reshape(b, n, 3, self.h, self.hd).permute(2, 0, 3, 1, 4)
         return q, k, v  # each (B, H, N, hd)
 
-    def _attend(self, q: Tensor, k: Tensor, v: Tensor, mask: Tensor) -> Tensor:
+    def _attend(self, q: Tensor, k: Tensor, v: Tensor, mask: Tensor | None) -> Tensor:
         y = attention(q, k, v, mask, 1.0 / math.sqrt(self.hd))
         b, _, n, _ = y.shape
         return self.out(y.transpose(1, 2).reshape(b, n, self.h * self.hd))
@@ -236,13 +237,16 @@ class StreamerTransformer(nn.Module):
         ).to(x.device)
         cos, sin = rope_tables(pos, self.cfg.head_dim, self.cfg.rope_theta, x.dtype)
         mask = block_causal_mask(s, u, ln, self.cfg.window_units, x.device) if impl == "mask" else None
-        for blk in self.blocks:
+        for blk in self._blocks():
             if mask is not None:
                 x = x + blk.attn.forward_full(blk.norm1(x), s, cos, sin, mask)
             else:
                 x = x + blk.attn.forward_windowed(blk.norm1(x), s, u, cos, sin)
             x = blk._mlp(x)
         return self.norm(x[:, s:]).reshape(b, u, ln, d)
+
+    def _blocks(self) -> list[Block]:
+        return cast("list[Block]", self.blocks)  # nn.ModuleList iterates as plain Modules
 
     def new_cache(self, batch: int, device: torch.device, dtype: torch.dtype) -> list[LayerCache]:
         n = self.cfg.sink_len + self.cfg.window_units * self.cfg.unit_len
@@ -257,7 +261,7 @@ class StreamerTransformer(nn.Module):
 
     def prefill_sink(self, sink: Tensor, caches: list[LayerCache]) -> None:
         x = sink
-        for blk, cache in zip(self.blocks, caches):
+        for blk, cache in zip(self._blocks(), caches):
             if x.shape[1]:
                 x = x + blk.attn.prefill_sink(blk.norm1(x), cache)
                 x = blk._mlp(x)
@@ -273,7 +277,7 @@ class StreamerTransformer(nn.Module):
     ) -> Tensor:
         """One unit. unit: (B, L, d); cos/sin (L, hd/2) at the unit's position -> hidden (B, L, d)."""
         x = unit
-        for blk, cache in zip(self.blocks, caches):
+        for blk, cache in zip(self._blocks(), caches):
             x = x + blk.attn.step(blk.norm1(x), cos, sin, write_idx, mask, cache)
             x = blk._mlp(x)
         return self.norm(x)

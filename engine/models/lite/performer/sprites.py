@@ -57,7 +57,7 @@ class Canvas:
     def ellipse_mask(
         self, center: tuple[float, float], axes: tuple[float, float], angle: float = 0
     ) -> np.ndarray:
-        pts = cv2.ellipse2Poly((0, 0), (1000, 1000), int(angle), 0, 360, 4).astype(np.float64) / 1000.0
+        pts = np.asarray(cv2.ellipse2Poly((0, 0), (1000, 1000), int(angle), 0, 360, 4), np.float64) / 1000.0
         pts = pts * axes + center
         return self.mask(pts)
 
@@ -272,7 +272,7 @@ def _head(spec: AvatarSpec, lay: Layout, f: float) -> Canvas:
         nostril = cv2.ellipse2Poly(
             (0, 0), (1000, 1000), 0, 20 if sgn > 0 else 100, 80 if sgn > 0 else 160, 10
         )
-        pts = nostril.astype(np.float64) / 1000.0 * [7, 4] + [cx + sgn * 6, ny + 1]
+        pts = np.asarray(nostril, np.float64) / 1000.0 * [7, 4] + [cx + sgn * 6, ny + 1]
         cv.line(pts, _mix(spec.skin_shadow, (60, 30, 30), 0.25), 2.2, 0.75)
     # under-lip / chin shadow
     chin = cv.blur(cv.ellipse_mask((cx, lay.mouth_y + 20), (14, 5)), 4)
