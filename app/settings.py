@@ -6,6 +6,7 @@ line), so a hand-edited or older settings file never stops the app from starting
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import logging
@@ -137,11 +138,30 @@ class Settings:
         out.load_note = f"Your saved settings could not be read, so Duet started with its defaults ({kept})."
         return out
 
+    def to_text(self) -> str:
+        """The settings file's text for these settings."""
+        return json.dumps(dataclasses.asdict(self), indent=2)
+
+    @classmethod
+    def saved_text(cls) -> str:
+        """What the settings file holds now ("" when there is none or it cannot be read)."""
+        try:
+            return cls.path().read_text(encoding="utf-8")
+        except (OSError, ValueError):
+            return ""
+
     def save(self) -> None:
+        """Replace the file whole (write a temporary file, then rename): a full disk or a crash
+        mid-write leaves the previous file as it was, and no temporary file behind."""
         p = self.path()
         tmp = p.with_suffix(".tmp")
-        tmp.write_text(json.dumps(dataclasses.asdict(self), indent=2), encoding="utf-8")
-        tmp.replace(p)
+        try:
+            tmp.write_text(self.to_text(), encoding="utf-8")
+            tmp.replace(p)
+        except OSError:
+            with contextlib.suppress(OSError):
+                tmp.unlink(missing_ok=True)
+            raise
 
     @classmethod
     def reset(cls) -> None:

@@ -39,6 +39,7 @@ from .window_layout import WindowLayout
 
 log = logging.getLogger(__name__)
 CAMERA_OFF = "__off__"
+SETTINGS_SAVE_MS = 2000  # a changed setting is on disk within this long (a crash loses no more)
 
 
 class MainWindow(WindowLayout, QMainWindow):
@@ -107,6 +108,13 @@ class MainWindow(WindowLayout, QMainWindow):
         self._hud_timer.setInterval(250)
         self._hud_timer.timeout.connect(self._refresh_live)
         self._hud_timer.start()
+        self._saved_settings = Settings.saved_text() if persist else ""  # what the file holds
+        self._settings_error = ""  # why the last save failed ("" = it did not)
+        self._settings_timer = QTimer(self)
+        self._settings_timer.setInterval(SETTINGS_SAVE_MS)
+        self._settings_timer.timeout.connect(self.save_settings)
+        if persist:
+            self._settings_timer.start()
 
         self.camera = CameraCapture(core.push_frame, core.session_tick, self)
         self.camera.image_ready.connect(self._self_image)
@@ -217,15 +225,34 @@ class MainWindow(WindowLayout, QMainWindow):
         self._hud_timer.stop()
         self.settings.geometry = bytes(self.saveGeometry().toHex().data()).decode()
         self.settings.hud = self.hud.isVisible()
-        if self.persist:
-            try:
-                self.settings.save()
-            except OSError as e:
-                log.warning("cannot save settings: %s", e)
+        self._settings_timer.stop()
+        self.save_settings()
         self.camera.stop()
         self.core.shutdown()
         self.stage.view.close_view()
         super().closeEvent(event)
+
+    def save_settings(self) -> None:
+        """Write the settings if they changed since the last write (every SETTINGS_SAVE_MS and on
+        close). A failure is said once in the window, and retried: the settings stay in memory."""
+        if not self.persist:
+            return
+        text = self.settings.to_text()
+        if text == self._saved_settings:
+            return
+        try:
+            self.settings.save()
+        except OSError as e:
+            why = e.strerror or str(e)
+            if why != self._settings_error:
+                self._settings_error = why
+                log.warning("cannot save settings: %s", e)
+                self.core.notify(
+                    "warn",
+                    f"Your settings cannot be saved ({why}): changes last until Duet closes.",
+                )
+            return
+        self._saved_settings, self._settings_error = text, ""
 
     # ------------------------------------------------------------------ slots
     def _show_frame(self, frame: np.ndarray) -> None:
