@@ -14,10 +14,13 @@ import math
 import os
 import re
 import shutil
+import signal
 import sys
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import torch
 from safetensors import SafetensorError, safe_open
@@ -64,6 +67,37 @@ class TrainResult:
     core: StreamerCore
     losses: list[dict[str, float]] = field(default_factory=list)
     step: int = 0
+    interrupted: bool = False  # stopped early by Ctrl-C (after a whole step, checkpointed)
+
+
+class _StopOnCtrlC:
+    """The first Ctrl-C (SIGINT) asks training to stop after the step it is in, so that step is
+    checkpointed whole (an optimizer update cut in half would leave weights and moments apart); a
+    second one stops at once. Only in the main thread (where Python delivers signals)."""
+
+    def __init__(self) -> None:
+        self.requested = False
+        self._previous: Any = None  # the SIGINT handler before ours
+        self._installed = False
+
+    def __enter__(self) -> _StopOnCtrlC:
+        if threading.current_thread() is threading.main_thread():
+            self._previous = signal.signal(signal.SIGINT, self._on_sigint)
+            self._installed = True
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._installed:
+            signal.signal(signal.SIGINT, self._previous)
+
+    def _on_sigint(self, signum: int, frame: object) -> None:
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+        print(
+            "\nduet-engine train: stopping after this step and saving it (Ctrl-C again: stop now)",
+            file=sys.stderr,
+        )
 
 
 # ---------------------------------------------------------------- optimizer state in safetensors
@@ -147,35 +181,38 @@ def train(
     step = start
     saved = start if resume and start else None  # newest step whose checkpoint is complete in out_dir
     try:
-        while step < opts.steps:
-            sink, ident, inputs, targets = sample_batch(examples, opts.batch, opts.seq_units, gen)
-            # bf16 autocast on CUDA (the losses are computed in float32); plain float32 on CPU
-            with torch.autocast(device_type="cuda", dtype=torch.bfloat16, enabled=device.type == "cuda"):
-                out = core(sink.to(device), ident.to(device), inputs.to(device))
-            targets = type(targets)(*(getattr(targets, f).to(device) for f in targets.__dataclass_fields__))
-            loss, parts = streamer_loss(out, targets, opts.audio_weight, opts.video_weight)
-            if not math.isfinite(parts["loss"]):
-                raise FloatingPointError(f"loss is {parts['loss']} at step {step}; lower --lr")
-            for group in opt.param_groups:  # warmup + cosine, a pure function of the step (resumable)
-                group["lr"] = opts.lr * _lr_factor(step, opts)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(core.parameters(), opts.clip)
-            opt.step()
-            step += 1
-            parts["step"] = step
-            losses.append(parts)
-            if bar is not None:
-                bar.update(1)
-                bar.set_postfix(loss=f"{parts['loss']:.3f}", dec=f"{parts['decision']:.3f}")
-            if out_dir is not None and (step % opts.save_every == 0 or step == opts.steps):
-                save_checkpoint(core, cfg, opt, out_dir, step, losses, len(examples), saved)
-                saved = step
+        with _StopOnCtrlC() as stop:
+            while step < opts.steps and not stop.requested:
+                sink, ident, inputs, targets = sample_batch(examples, opts.batch, opts.seq_units, gen)
+                # bf16 autocast on CUDA (the losses are computed in float32); plain float32 on CPU
+                with torch.autocast(device_type="cuda", dtype=torch.bfloat16, enabled=device.type == "cuda"):
+                    out = core(sink.to(device), ident.to(device), inputs.to(device))
+                fields = targets.__dataclass_fields__
+                targets = type(targets)(*(getattr(targets, f).to(device) for f in fields))
+                loss, parts = streamer_loss(out, targets, opts.audio_weight, opts.video_weight)
+                if not math.isfinite(parts["loss"]):
+                    raise FloatingPointError(f"loss is {parts['loss']} at step {step}; lower --lr")
+                for group in opt.param_groups:  # warmup + cosine, a pure function of the step (resumable)
+                    group["lr"] = opts.lr * _lr_factor(step, opts)
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                torch.nn.utils.clip_grad_norm_(core.parameters(), opts.clip)
+                opt.step()
+                step += 1
+                parts["step"] = step
+                losses.append(parts)
+                if bar is not None:
+                    bar.update(1)
+                    bar.set_postfix(loss=f"{parts['loss']:.3f}", dec=f"{parts['decision']:.3f}")
+                due = step % opts.save_every == 0 or step == opts.steps or stop.requested
+                if out_dir is not None and due and saved != step:
+                    save_checkpoint(core, cfg, opt, out_dir, step, losses, len(examples), saved)
+                    saved = step
     finally:
         if bar is not None:
             bar.close()
     core.eval()
-    return TrainResult(core, losses, step)
+    return TrainResult(core, losses, step, interrupted=stop.requested)
 
 
 def _lr_factor(step: int, opts: TrainOptions) -> float:
@@ -348,8 +385,16 @@ def main(argv: list[str] | None = None) -> int:
         "first_loss": result.losses[0]["loss"] if result.losses else None,
         "last_loss": last.get("loss"),
         "seconds": round(time.perf_counter() - t0, 1),
+        "interrupted": result.interrupted,
     }
     print(json.dumps(summary))
+    if result.interrupted:
+        print(
+            f"duet-engine train: interrupted at step {result.step}; its checkpoint is complete in {out_dir}:"
+            " --resume continues",
+            file=sys.stderr,
+        )
+        return 130
     return 0
 
 

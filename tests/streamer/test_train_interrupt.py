@@ -1,0 +1,72 @@
+"""Ctrl-C during `duet-engine train` keeps the work done so far: the step in progress finishes, is
+checkpointed whole, and `--resume` goes on from it."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+from safetensors import safe_open
+
+from tests.streamer.test_train import write_session
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_ctrl_c_saves_the_last_whole_step_and_resume_goes_on(tmp_path: Path) -> None:
+    sessions = tmp_path / "sessions"
+    write_session(sessions / "s0.mkv", 0)
+    out = tmp_path / "model"
+    args = ["--sessions", str(sessions), "--out", str(out), "--batch", "2", "--seq-units", "4"]
+    cmd = [sys.executable, "-m", "engine.cli", "train", *args, "--steps", "100000", "--save-every", "100000"]
+    env = dict(os.environ, PYTHONPATH=str(REPO), OMP_NUM_THREADS="1")
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    stream = proc.stderr
+    assert stream is not None and proc.stdout is not None
+    err: list[str] = []  # stderr so far, a character at a time (the bar rewrites its line with \r)
+    reader = threading.Thread(target=lambda: err.extend(iter(lambda: stream.read(1), "")), daemon=True)
+    reader.start()
+    done = re.compile(r"\|\s*(\d+)/100000")  # the progress bar: steps done
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline and proc.poll() is None:
+        counts = [int(n) for n in done.findall("".join(err))]
+        if counts and max(counts) >= 3:
+            break
+        time.sleep(0.1)
+    assert proc.poll() is None, "".join(err)
+    proc.send_signal(signal.SIGINT)
+    proc.wait(timeout=120)
+    reader.join(10)  # stderr to its end (read by the reader alone)
+    stdout = proc.stdout.read()
+    stderr = "".join(err)
+    assert proc.returncode == 130, stderr
+    summary = json.loads(stdout.strip().splitlines()[-1])
+    n = summary["steps"]
+    assert summary["interrupted"] is True and n >= 3
+    assert f"interrupted at step {n}; its checkpoint is complete in {out}: --resume continues" in stderr
+    assert "Traceback" not in stderr
+    losses = [json.loads(x) for x in (out / "losses.jsonl").read_text().splitlines()]
+    assert [x["step"] for x in losses] == list(range(1, n + 1))
+    with safe_open(str(out / "optimizer.safetensors"), "pt") as f:
+        assert f.metadata()["step"] == str(n)
+    with safe_open(str(out / "model.safetensors"), "pt") as f:
+        assert f.metadata()["duet_steps"] == str(n)
+
+    more = [*args, "--steps", str(n + 2), "--resume", "--no-progress"]
+    p = subprocess.run(
+        [sys.executable, "-m", "engine.cli", "train", *more],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=240,
+    )
+    assert p.returncode == 0, p.stderr
+    losses = [json.loads(x) for x in (out / "losses.jsonl").read_text().splitlines()]
+    assert [x["step"] for x in losses] == list(range(1, n + 3))
