@@ -35,6 +35,26 @@ class CliError(Exception):
     """A user-facing error: printed as one line."""
 
 
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C, with what was kept (printed after "interrupted; ")."""
+
+
+def _run_keeping(a: argparse.Namespace) -> dict[str, Any]:
+    """run_session for `run` and `demo`; Ctrl-C says where the session so far is (the runner
+    closes the file on the way out, so it is readable)."""
+    from engine.runner import run_session
+
+    cfg = _run_config(a)
+    try:
+        summary: dict[str, Any] = run_session(cfg)
+    except KeyboardInterrupt:
+        out = Path(a.output)
+        raise Interrupted(
+            f"the session so far is in {out}" if out.is_file() else "no session file was written"
+        ) from None
+    return summary
+
+
 def _user_errors() -> tuple[type[BaseException], ...]:
     """Exception types that mean "bad input or environment", not a bug. A module that cannot be
     imported here (no PyAV on a bare GPU image running `bench gpu`) raised none of them."""
@@ -239,12 +259,10 @@ def _run_config(a: argparse.Namespace) -> Any:
 
 
 def cmd_run(a: argparse.Namespace) -> int:
-    from engine.runner import run_session
-
     if a.output is None:
         a.output = _default_output("run")
     _check_input(a.input)
-    summary = run_session(_run_config(a))
+    summary = _run_keeping(a)
     print(json.dumps(summary, indent=2))
     return 0
 
@@ -261,7 +279,6 @@ def _check_input(spec: str) -> None:
 
 def cmd_demo(a: argparse.Namespace) -> int:
     from engine.paths import assets_dir
-    from engine.runner import run_session
 
     if a.input is None:
         a.input = str(assets_dir() / DEMO_INPUT)
@@ -270,7 +287,7 @@ def cmd_demo(a: argparse.Namespace) -> int:
     _check_input(a.input)
     if a.output is None:
         a.output = _default_output("demo")
-    summary = run_session(_run_config(a))
+    summary = _run_keeping(a)
     print(json.dumps(summary, indent=2))
     _print_conversation(summary["path"])
     print(f"demo session written: {summary['path']}")
@@ -409,8 +426,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return int(_load(target, what)(rest) or 0)
         args = build_parser().parse_args(argv)
         return COMMANDS[args.command](args)
-    except KeyboardInterrupt:
-        print(f"{PROG}: interrupted", file=sys.stderr)
+    except KeyboardInterrupt as e:
+        print(f"{PROG}: interrupted" + (f"; {e}" if isinstance(e, Interrupted) else ""), file=sys.stderr)
         return 130
     except Exception as e:
         if isinstance(e, _user_errors()):

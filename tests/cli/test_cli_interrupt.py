@@ -1,0 +1,52 @@
+"""Ctrl-C during `duet-engine run` keeps the session so far, readable, and says where it is."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from engine.protocol import SessionOpened
+from engine.session import read_session
+
+EXE = Path(sys.executable).parent / "duet-engine"
+
+
+def write_wav(path: Path, seconds: float) -> None:
+    import wave
+
+    x = (0.3 * np.sin(2 * np.pi * 300 * np.arange(int(16000 * seconds)) / 16000) * 32767).astype(np.int16)
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(16000)
+        w.writeframes(x.tobytes())
+
+
+def test_ctrl_c_during_run_keeps_the_session_so_far(tmp_path: Path) -> None:
+    wav, out = tmp_path / "in.wav", tmp_path / "out.mkv"
+    write_wav(wav, 20.0)
+    cmd = [str(EXE), "run", "--model", "testecho", "--input", str(wav), "--output", str(out), "--realtime"]
+    proc = subprocess.Popen(
+        cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=dict(os.environ)
+    )
+    events = out.with_name("out.events.jsonl")
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and proc.poll() is None:
+        if events.is_file() and "session_opened" in events.read_text():
+            break
+        time.sleep(0.1)
+    time.sleep(1.5)  # a second and a half of conversation
+    assert proc.poll() is None
+    proc.send_signal(signal.SIGINT)
+    _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 130
+    assert stderr.strip().splitlines()[-1] == f"duet-engine: interrupted; the session so far is in {out}"
+    data = read_session(out)
+    assert 1.0 <= data.n_ticks * 0.04 < 20.0  # the part before Ctrl-C, closed and readable
+    assert any(isinstance(m, SessionOpened) for _, _, m in data.events)
