@@ -7,7 +7,7 @@ handlers (`_weights_clicked`, `_toggle_hud`, `_set_muted`, ...), which live in w
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from PySide6.QtWidgets import (
     QComboBox,
@@ -22,10 +22,14 @@ from PySide6.QtWidgets import (
 
 from .widgets import StatePill, form_grid, tool_button
 
+if TYPE_CHECKING:
+    from .core import DuetCore
+    from .settings import Settings
+
 
 class WindowLayout:
-    settings: Any  # app.settings.Settings
-    core: Any  # app.core.DuetCore
+    settings: Settings
+    core: DuetCore
 
     if TYPE_CHECKING:  # the window's handlers (window.py) that these widgets connect to
 

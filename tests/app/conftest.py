@@ -15,11 +15,19 @@ import os
 import threading
 import time
 import wave
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 import pytest
+
+if TYPE_CHECKING:
+    from PySide6.QtWidgets import QApplication
+    from pytestqt.qtbot import QtBot
+
+    from app.measure import MonitorRecorder
+    from app.window import MainWindow
 
 SPEECH_WAV = Path("/usr/share/sounds/alsa/Front_Center.wav")
 
@@ -51,8 +59,16 @@ def _leaks() -> list[str]:
     return out
 
 
+class DuetWindow(Protocol):
+    """What the `duet_window` fixture yields: builds (and by default starts) a MainWindow."""
+
+    def __call__(
+        self, model: str = "testecho", use_gl: bool | str = False, start: bool = True, **kw: object
+    ) -> MainWindow: ...
+
+
 @pytest.fixture
-def duet_window(qtbot, qapp) -> Iterator[Callable[..., object]]:
+def duet_window(qtbot: QtBot, qapp: QApplication) -> Iterator[DuetWindow]:
     from app.core import DuetCore
     from app.settings import Settings
     from app.theme import STYLESHEET
@@ -62,7 +78,9 @@ def duet_window(qtbot, qapp) -> Iterator[Callable[..., object]]:
     qapp.setStyleSheet(STYLESHEET)
     made: list[MainWindow] = []
 
-    def make(model: str = "testecho", use_gl: bool = False, start: bool = True, **kw: object) -> MainWindow:
+    def make(
+        model: str = "testecho", use_gl: bool | str = False, start: bool = True, **kw: object
+    ) -> MainWindow:
         settings = Settings(model=model, **kw)  # type: ignore[arg-type]
         spec = SessionSpec(persona=settings.persona, avatar=settings.avatar)
         core = DuetCore(model, spec, settings.mic_device, settings.speaker_device, sources=settings.sources())
@@ -104,7 +122,7 @@ def pipewire() -> None:
 
 
 @pytest.fixture
-def monitor_recorder() -> Callable[[], object]:
+def monitor_recorder() -> type[MonitorRecorder]:
     from app.measure import MonitorRecorder
 
     return MonitorRecorder
@@ -129,13 +147,13 @@ def play_into_mic(path: Path = SPEECH_WAV, gain: float = 1.0) -> threading.Threa
     return t
 
 
-def say(qtbot, w, text: str) -> None:
+def say(qtbot: QtBot, w: MainWindow, text: str) -> None:
     """Type `text` into the window's text box and press Enter."""
     w.text_box.setText(text)
     qtbot.keyClick(w.text_box, "\r")
 
 
-def replied(w, text: str) -> bool:
+def replied(w: MainWindow, text: str) -> bool:
     """Has the testecho model answered `text` (its reply is "echo: <text>")?"""
     c = w.core.conversation.last("avatar")
     return c is not None and c.text == f"echo: {text}"

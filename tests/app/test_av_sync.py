@@ -3,16 +3,31 @@ the white frame must be presented within one frame (40 ms) of the click reaching
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 import pytest
 
 from app.measure import MarkerProbe, pair_offsets_ms
 
+if TYPE_CHECKING:
+    from pytestqt.qtbot import QtBot
+
+    from app.measure import MonitorRecorder
+
+    from .conftest import DuetWindow
+
 pytestmark = [pytest.mark.gui, pytest.mark.audio]
 
 
 @pytest.mark.parametrize("use_gl", ["auto", True], ids=["default-view", "vispy"])
-def test_marker_offset_within_one_frame(duet_window, qtbot, pipewire, monitor_recorder, use_gl):
+def test_marker_offset_within_one_frame(
+    duet_window: DuetWindow,
+    qtbot: QtBot,
+    pipewire: None,
+    monitor_recorder: type[MonitorRecorder],
+    use_gl: bool | str,
+) -> None:
     w = duet_window("testmarker", use_gl=use_gl)
     qtbot.waitUntil(lambda: w.core.ready_info is not None, timeout=60_000)
     probe = MarkerProbe(w.stage.view)

@@ -11,20 +11,24 @@ def frame(v: int) -> np.ndarray:
     return np.full((4, 4, 3), v, np.uint8)
 
 
-def test_picks_the_frame_matching_the_audio_clock():
+def test_picks_the_frame_matching_the_audio_clock() -> None:
     s = FrameScheduler(lead_ticks=0.0)
     for t in range(10, 20):
         s.add(t, frame(t))
     assert s.pick(9.5, now=0.0) is None  # audio still before the first frame
-    tick, f = s.pick(10.2, now=0.01)
+    picked = s.pick(10.2, now=0.01)
+    assert picked is not None
+    tick, f = picked
     assert tick == 10 and f[0, 0, 0] == 10
     assert s.pick(10.9, now=0.02) is None  # same tick: nothing new to show
-    tick, _ = s.pick(13.0, now=0.03)  # the clock jumped: 11 and 12 are skipped
+    picked = s.pick(13.0, now=0.03)  # the clock jumped: 11 and 12 are skipped
+    assert picked is not None
+    tick, _ = picked
     assert tick == 13 and s.stats.dropped == 2
     assert s.stats.shown == 2 and abs(s.stats.offsets_ms[0] - (-8.0)) < 1e-6
 
 
-def test_flush_drops_frames_from_tick():
+def test_flush_drops_frames_from_tick() -> None:
     s = FrameScheduler()
     for t in range(10):
         s.add(t, frame(t))
@@ -35,7 +39,7 @@ def test_flush_drops_frames_from_tick():
     assert s.current_tick == 4
 
 
-def test_late_and_stale_frames_are_counted():
+def test_late_and_stale_frames_are_counted() -> None:
     s = FrameScheduler(lead_ticks=0.0)
     s.add(5, frame(5))
     s.pick(7.5, now=0.0)  # shown 2.5 ticks after its slot began
@@ -44,7 +48,7 @@ def test_late_and_stale_frames_are_counted():
     assert s.stats.dropped == 1 and len(s) == 0
 
 
-def test_free_runs_at_25_fps_without_audio_clock():
+def test_free_runs_at_25_fps_without_audio_clock() -> None:
     s = FrameScheduler(lead_ticks=0.0)
     for t in range(100, 110):
         s.add(t, frame(t))
@@ -53,7 +57,7 @@ def test_free_runs_at_25_fps_without_audio_clock():
     assert 24.0 < s.fps() < 26.0
 
 
-def test_bounded_queue():
+def test_bounded_queue() -> None:
     s = FrameScheduler(max_frames=5)
     for t in range(8):
         s.add(t, frame(t))

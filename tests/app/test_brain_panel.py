@@ -2,32 +2,46 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
 import pytest
 
 from app.brain_panel import check_llm
 
 from ..lite.fake_llm import FakeLlm
 
+if TYPE_CHECKING:
+    from pytestqt.qtbot import QtBot
+
+    from app.window import MainWindow
+
+    from .conftest import DuetWindow
+
 pytestmark = [pytest.mark.gui, pytest.mark.slow]
 
 
-def test_check_llm_explains_what_is_wrong():
+def test_check_llm_explains_what_is_wrong() -> None:
     assert check_llm("http://127.0.0.1:11434/v1", "llama3.2") == ""
     assert "http://" in check_llm("127.0.0.1:11434", "llama3.2")
     assert "http://" in check_llm("ftp://host/v1", "x")
     assert "model name" in check_llm("https://host/v1", "  ")
 
 
-def ask(w, qtbot, text: str) -> str:
+def ask(w: MainWindow, qtbot: QtBot, text: str) -> str:
     n = sum(1 for side, _, _ in w.captions.texts() if side == "avatar")
     w.text_box.setText(text)
     qtbot.keyClick(w.text_box, "\r")
-    answered = lambda: sum(1 for side, _, _ in w.captions.texts() if side == "avatar") > n  # noqa: E731
+    answered: Callable[[], bool] = lambda: sum(1 for side, _, _ in w.captions.texts() if side == "avatar") > n  # noqa: E731
     qtbot.waitUntil(answered, timeout=30_000)
-    return w.core.conversation.last("avatar").text
+    last = w.core.conversation.last("avatar")
+    assert last is not None
+    return last.text
 
 
-def test_answers_switch_to_a_chat_server_and_back(duet_window, qtbot, pipewire):
+def test_answers_switch_to_a_chat_server_and_back(
+    duet_window: DuetWindow, qtbot: QtBot, pipewire: None
+) -> None:
     with FakeLlm("Hello from the chat server. Nice to meet you.") as server:
         w = duet_window("lite", persona="guide")
         qtbot.waitUntil(lambda: w.core.session_open, timeout=180_000)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import av
 import numpy as np
@@ -12,6 +13,10 @@ from PySide6.QtGui import QColor, QImage
 from PySide6.QtMultimedia import QMediaPlayer, QVideoSink
 
 from app.camera import CameraCapture, format_score, qimage_to_rgb
+
+if TYPE_CHECKING:
+    from PySide6.QtWidgets import QApplication
+    from pytestqt.qtbot import QtBot
 
 pytestmark = pytest.mark.gui
 
@@ -33,7 +38,7 @@ def make_video(path: Path, w: int = 1280, h: int = 720, seconds: float = 2.0) ->
     return path
 
 
-def test_qimage_to_rgb_scales_to_fit_and_keeps_colours(qapp):
+def test_qimage_to_rgb_scales_to_fit_and_keeps_colours(qapp: QApplication) -> None:
     img = QImage(1280, 720, QImage.Format.Format_ARGB32)
     img.fill(QColor(10, 200, 30))
     rgb = qimage_to_rgb(img)
@@ -45,7 +50,7 @@ def test_qimage_to_rgb_scales_to_fit_and_keeps_colours(qapp):
     assert out.shape == (241, 321, 3) and (out == (1, 2, 3)).all()
 
 
-def test_file_frames_become_tick_stamped_rgb(qtbot, tmp_path):
+def test_file_frames_become_tick_stamped_rgb(qtbot: QtBot, tmp_path: Path) -> None:
     video = make_video(tmp_path / "cam.mp4")
     got: list[tuple[int, np.ndarray]] = []
     clock = {"tick": 0}
@@ -75,7 +80,7 @@ def test_file_frames_become_tick_stamped_rgb(qtbot, tmp_path):
     assert previews and previews[-1].width() <= 192
 
 
-def test_no_camera_is_reported_and_unplug_goes_audio_only(qtbot):
+def test_no_camera_is_reported_and_unplug_goes_audio_only(qtbot: QtBot) -> None:
     messages: list[str] = []
     cap = CameraCapture(lambda t, f: None, lambda: 0)
     cap.message.connect(messages.append)
@@ -93,7 +98,7 @@ def test_no_camera_is_reported_and_unplug_goes_audio_only(qtbot):
     assert "unplugged" in messages[-1] and not cap.active and changed
 
 
-def test_format_choice_prefers_vga_at_video_rate():
+def test_format_choice_prefers_vga_at_video_rate() -> None:
     """Among a webcam's typical formats: ~640x480 at >= 24 fps wins; slow or tiny modes lose."""
     formats = [
         (1920, 1080, 30.0),

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from app.conversation import Conversation
+
+if TYPE_CHECKING:
+    from PySide6.QtWidgets import QApplication
 
 
 def lines(conv: Conversation) -> list[tuple[str, str, bool]]:
     return [(c.side, c.text, c.final) for c in conv.captions]
 
 
-def test_partials_are_replaced_then_closed(qapp):
+def test_partials_are_replaced_then_closed(qapp: QApplication) -> None:
     conv = Conversation()
     conv.transcript("user", "what", False)
     conv.transcript("user", "what is", False)
@@ -18,7 +23,7 @@ def test_partials_are_replaced_then_closed(qapp):
     assert lines(conv) == [("user", "what is duet", True), ("avatar", "Hello.", True)]
 
 
-def test_an_empty_final_withdraws_the_open_partial(qapp):
+def test_an_empty_final_withdraws_the_open_partial(qapp: QApplication) -> None:
     conv = Conversation()
     conv.transcript("user", "how are you", True)
     conv.transcript("user", "hm", False)  # a cough started a partial...
@@ -30,7 +35,7 @@ def test_an_empty_final_withdraws_the_open_partial(qapp):
     assert lines(conv) == [("user", "how are you", True)]
 
 
-def test_typed_line_is_shown_once_and_speech_partials_survive_it(qapp):
+def test_typed_line_is_shown_once_and_speech_partials_survive_it(qapp: QApplication) -> None:
     conv = Conversation()
     conv.transcript("user", "and also", False)  # the user was talking...
     conv.typed("hello there")  # ...and typed a line
@@ -42,7 +47,7 @@ def test_typed_line_is_shown_once_and_speech_partials_survive_it(qapp):
     assert [t for _, t, _ in lines(conv)].count("hello there") == 2
 
 
-def test_a_sentence_said_in_parts_is_one_line(qapp):
+def test_a_sentence_said_in_parts_is_one_line(qapp: QApplication) -> None:
     """The voice says a long sentence in parts: one caption; a new sentence, or anything from the
     user in between, starts a new one."""
     conv = Conversation()

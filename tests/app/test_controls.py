@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import pytest
 from PySide6.QtCore import Qt
+
+if TYPE_CHECKING:
+    from pytestqt.qtbot import QtBot
+
+    from .conftest import DuetWindow
 
 pytestmark = pytest.mark.gui
 
 
-def test_controls_drive_the_core(duet_window, qtbot):
+def test_controls_drive_the_core(duet_window: DuetWindow, qtbot: QtBot) -> None:
     w = duet_window(start=False)
     asm = w.core.assembler
     qtbot.mouseClick(w.mute_button, Qt.MouseButton.LeftButton)
@@ -47,7 +54,7 @@ def test_controls_drive_the_core(duet_window, qtbot):
     qtbot.waitUntil(lambda: not w.isFullScreen(), timeout=5_000)
 
 
-def test_pickers_list_assets_and_models(duet_window):
+def test_pickers_list_assets_and_models(duet_window: DuetWindow) -> None:
     from app import catalog
 
     w = duet_window(start=False)
@@ -61,7 +68,9 @@ def test_pickers_list_assets_and_models(duet_window):
 
 
 @pytest.mark.audio
-def test_a_microphone_that_dies_falls_back_to_silence_and_says_so(duet_window, qtbot, pipewire):
+def test_a_microphone_that_dies_falls_back_to_silence_and_says_so(
+    duet_window: DuetWindow, qtbot: QtBot, pipewire: None
+) -> None:
     from app.mic import MicCapture, SilenceSource
 
     w = duet_window(start=False)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import TYPE_CHECKING
+
 import numpy as np
 import pytest
 
@@ -10,15 +13,25 @@ from tests.support.models import decode_tick
 from .conftest import play_into_mic
 from .test_views import to_array
 
+if TYPE_CHECKING:
+    from pytestqt.qtbot import QtBot
+
+    from app.measure import MonitorRecorder
+    from app.window import MainWindow
+
+    from .conftest import DuetWindow
+
 pytestmark = [pytest.mark.gui, pytest.mark.audio]
 
 
-def shown_tick(window) -> int:
+def shown_tick(window: MainWindow) -> int:
     f = window.stage.view.last_frame
     return -1 if f is None else int(f[0, 0, 0]) + 256 * int(f[0, 0, 1])  # testecho encodes the tick
 
 
-def test_spoken_turn_captions_audio_and_frames(duet_window, qtbot, pipewire, monitor_recorder):
+def test_spoken_turn_captions_audio_and_frames(
+    duet_window: DuetWindow, qtbot: QtBot, pipewire: None, monitor_recorder: type[MonitorRecorder]
+) -> None:
     w = duet_window("testecho")
     qtbot.waitUntil(lambda: w.core.ready_info is not None, timeout=60_000)
     assert w.core.mic_ok, w.device_note.text()
@@ -38,7 +51,9 @@ def test_spoken_turn_captions_audio_and_frames(duet_window, qtbot, pipewire, mon
     assert w.core.player.buffer.underruns >= 0 and w.core.scheduler.stats.shown > 10
 
 
-def test_typed_text_gets_a_caption_reply_and_screenshot_is_not_blank(duet_window, qtbot, pipewire, tmp_path):
+def test_typed_text_gets_a_caption_reply_and_screenshot_is_not_blank(
+    duet_window: DuetWindow, qtbot: QtBot, pipewire: None, tmp_path: Path
+) -> None:
     w = duet_window("testecho", use_gl=True)
     qtbot.waitUntil(lambda: w.core.ready_info is not None, timeout=60_000)
     assert w.stage.view.kind == "vispy"  # Xvfb + Mesa has OpenGL
@@ -68,6 +83,7 @@ def test_typed_text_gets_a_caption_reply_and_screenshot_is_not_blank(duet_window
     view = w.stage.view
     centre = view.mapToGlobal(view.rect().center())
     screen = to_array(view.screen().grabWindow(0, centre.x() - 2, centre.y() - 2, 5, 5).toImage())
+    assert view.last_frame is not None
     shown, latest = decode_tick(screen[2:3, 2:3]), decode_tick(view.last_frame)
     # the grabbed pixel is one of the last frames (not the background, whose blue is 0x15)
     assert 0 <= latest - shown <= 25, (screen[2, 2], view.last_frame[0, 0])

@@ -2,14 +2,25 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import TYPE_CHECKING
+
 import pytest
 
 from .conftest import replied, say
 
+if TYPE_CHECKING:
+    from PySide6.QtCore import Qt
+    from pytestqt.qtbot import QtBot
+
+    from .conftest import DuetWindow
+
 pytestmark = [pytest.mark.gui, pytest.mark.audio]
 
 
-def test_crash_and_hang_restart_then_repeated_crashes_stop(duet_window, qtbot, pipewire):
+def test_crash_and_hang_restart_then_repeated_crashes_stop(
+    duet_window: DuetWindow, qtbot: QtBot, pipewire: None
+) -> None:
     w = duet_window("testcrash")
     qtbot.waitUntil(lambda: w.core.ready_info is not None and w.core._live is not None, timeout=60_000)
     first_pid = w.core.client.pid
@@ -45,7 +56,9 @@ def test_crash_and_hang_restart_then_repeated_crashes_stop(duet_window, qtbot, p
     qtbot.waitUntil(lambda: replied(w, "back"), timeout=10_000)
 
 
-def test_unknown_model_shows_start_error(duet_window, qtbot, monkeypatch):
+def test_unknown_model_shows_start_error(
+    duet_window: DuetWindow, qtbot: QtBot, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import os
 
     monkeypatch.setenv(
@@ -56,13 +69,13 @@ def test_unknown_model_shows_start_error(duet_window, qtbot, monkeypatch):
     assert "could not start" in w.banner.label.text() and "not retrying" in w.banner.label.text()
 
 
-def qtbot_button():
+def qtbot_button() -> Qt.MouseButton:
     from PySide6.QtCore import Qt
 
     return Qt.MouseButton.LeftButton
 
 
-def test_closing_while_the_engine_starts_leaves_nothing_behind(duet_window, qtbot):
+def test_closing_while_the_engine_starts_leaves_nothing_behind(duet_window: DuetWindow, qtbot: QtBot) -> None:
     import time
 
     w = duet_window("testecho")
@@ -74,7 +87,9 @@ def test_closing_while_the_engine_starts_leaves_nothing_behind(duet_window, qtbo
     assert w.core.client is None
 
 
-def test_a_persona_that_cannot_load_says_so_and_another_one_works(duet_window, qtbot, pipewire, tmp_path):
+def test_a_persona_that_cannot_load_says_so_and_another_one_works(
+    duet_window: DuetWindow, qtbot: QtBot, pipewire: None, tmp_path: Path
+) -> None:
     """The session cannot open (a broken persona file): the pill says "no session" instead of
     "starting engine…", the banner says why in plain words and what to do; picking another
     persona opens a session and clears both."""

@@ -3,16 +3,26 @@
 from __future__ import annotations
 
 import time
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pytest
 
 from engine.protocol import FlushOut
 
+if TYPE_CHECKING:
+    from pytestqt.qtbot import QtBot
+
+    from app.measure import MonitorRecorder
+
+    from .conftest import DuetWindow
+
 pytestmark = [pytest.mark.gui, pytest.mark.audio]
 
 
-def test_flush_out_drops_queued_audio_and_frames(duet_window, qtbot, pipewire, monitor_recorder):
+def test_flush_out_drops_queued_audio_and_frames(
+    duet_window: DuetWindow, qtbot: QtBot, pipewire: None, monitor_recorder: type[MonitorRecorder]
+) -> None:
     w = duet_window(start=False)  # the app's playback path alone, fed like the engine feeds it
     core = w.core
     core.player.start()

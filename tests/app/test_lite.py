@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pytest
@@ -12,17 +14,31 @@ from engine import paths
 from .conftest import SPEECH_WAV, play_into_mic
 from .test_views import to_array
 
+if TYPE_CHECKING:
+    from pytestqt.qtbot import QtBot
+
+    from app.measure import MonitorRecorder
+
+    from .conftest import DuetWindow
+
 pytestmark = [pytest.mark.gui, pytest.mark.audio, pytest.mark.slow]
 
 
-def test_lite_conversation_and_avatar_screenshot(duet_window, qtbot, pipewire, monitor_recorder, tmp_path):
+def test_lite_conversation_and_avatar_screenshot(
+    duet_window: DuetWindow,
+    qtbot: QtBot,
+    pipewire: None,
+    monitor_recorder: type[MonitorRecorder],
+    tmp_path: Path,
+) -> None:
     w = duet_window("lite", use_gl=True, persona="guide", avatar="ada")
     qtbot.waitUntil(lambda: w.core._live is not None, timeout=180_000)
-    assert w.core.ready_info.frame_size == 512
+    assert w.core.ready_info is not None and w.core.ready_info.frame_size == 512
     qtbot.waitUntil(lambda: w.stage.view.frames_set >= 25, timeout=20_000)
     img = to_array(w.stage.view.snapshot())
     assert img.std() > 10, "the avatar view is blank"
     w.grab().save(str(tmp_path / "lite_window.png"))
+    assert w.stage.view.last_frame is not None
     first = w.stage.view.last_frame.copy()
     wav = paths.assets_dir() / "demo" / "user_turn.wav"
     with monitor_recorder() as rec:
@@ -55,5 +71,6 @@ def test_lite_conversation_and_avatar_screenshot(duet_window, qtbot, pipewire, m
         lambda: sum(1 for side, _, _ in w.captions.texts() if side == "avatar") > n_avatar, timeout=30_000
     )
     assert [t for _, t, _ in w.captions.texts()].count("What is Duet?") == 1
-    assert w.core.conversation.last("avatar").text.startswith("Duet is an app")
+    last = w.core.conversation.last("avatar")
+    assert last is not None and last.text.startswith("Duet is an app")
     print("captions:", w.captions.texts(), "latency:", [t.ms for t in w.core.latency.turns])

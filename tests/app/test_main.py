@@ -29,7 +29,7 @@ def children_of(pid: int) -> list[int]:
     return out
 
 
-def test_app_starts_and_sigterm_shuts_down_cleanly(pipewire):
+def test_app_starts_and_sigterm_shuts_down_cleanly(pipewire: None) -> None:
     assert os.environ.get("DISPLAY"), "needs the Xvfb display from pytest-xvfb"
     log = paths.log_dir() / "duet-app.log"
     engine_pids: list[int] = []

@@ -13,7 +13,9 @@ def tone(n_ticks: int, amp: float = 0.2) -> np.ndarray:
     return (amp * np.sin(np.arange(n_ticks * N) * 0.05)).astype(np.float32)
 
 
-def render_all(buf: PlaybackBuffer, n: int, block: int = 480) -> tuple[np.ndarray, list]:
+def render_all(
+    buf: PlaybackBuffer, n: int, block: int = 480
+) -> tuple[np.ndarray, list[tuple[int, float, int]]]:
     out = np.empty(n, np.float32)
     segs = []
     for i in range(0, n, block):
@@ -21,7 +23,7 @@ def render_all(buf: PlaybackBuffer, n: int, block: int = 480) -> tuple[np.ndarra
     return out, segs
 
 
-def test_waits_for_prebuffer_then_plays_in_tick_order():
+def test_waits_for_prebuffer_then_plays_in_tick_order() -> None:
     buf = PlaybackBuffer(prebuffer_ticks=3)
     buf.push(10, tone(2))
     out, segs = render_all(buf, 960)
@@ -33,7 +35,7 @@ def test_waits_for_prebuffer_then_plays_in_tick_order():
     assert buf.last_tick == 13 and buf.underruns == 0
 
 
-def test_underrun_plays_silence_and_is_counted():
+def test_underrun_plays_silence_and_is_counted() -> None:
     buf = PlaybackBuffer(prebuffer_ticks=1)
     buf.push(0, tone(1))
     out, _ = render_all(buf, 2 * N)
@@ -43,7 +45,7 @@ def test_underrun_plays_silence_and_is_counted():
     assert not out.any() and segs == [] and buf.underruns == 1
 
 
-def test_flush_drops_queued_ticks_from_t_immediately():
+def test_flush_drops_queued_ticks_from_t_immediately() -> None:
     buf = PlaybackBuffer(prebuffer_ticks=1)
     buf.push(0, tone(10))
     render_all(buf, N)  # tick 0 played
@@ -57,7 +59,7 @@ def test_flush_drops_queued_ticks_from_t_immediately():
     assert segs[0][1] == 3.0 and np.abs(out).max() > 0.4
 
 
-def test_clear_drops_everything():
+def test_clear_drops_everything() -> None:
     buf = PlaybackBuffer(prebuffer_ticks=1)
     buf.push(0, tone(5))
     buf.clear()
@@ -65,7 +67,7 @@ def test_clear_drops_everything():
     assert not out.any() and segs == []
 
 
-def test_voiced_onset_is_reported_once_per_utterance():
+def test_voiced_onset_is_reported_once_per_utterance() -> None:
     buf = PlaybackBuffer(prebuffer_ticks=1)
     buf.push(0, np.zeros(2 * N, np.float32))
     buf.push(2, tone(3))
@@ -78,7 +80,7 @@ def test_voiced_onset_is_reported_once_per_utterance():
     assert onsets == [(2, 0)]
 
 
-def test_trim_bounds_latency_by_dropping_silence_only():
+def test_trim_bounds_latency_by_dropping_silence_only() -> None:
     buf = PlaybackBuffer(prebuffer_ticks=1, max_ticks=4)
     buf.push(0, np.zeros(8 * N, np.float32))  # a stall left 8 silent ticks queued
     render_all(buf, N // 2)
@@ -92,7 +94,7 @@ def test_trim_bounds_latency_by_dropping_silence_only():
     assert buf2.trimmed_ticks == 0  # voiced audio is never trimmed
 
 
-def test_a_queued_reply_keeps_its_pauses():
+def test_a_queued_reply_keeps_its_pauses() -> None:
     """Never trimmed inside a reply: its pauses keep their length (and the speaker's lag holds)."""
     buf = PlaybackBuffer(prebuffer_ticks=1, max_ticks=4)
     buf.push(0, np.concatenate([tone(2), np.zeros(4 * N, np.float32), tone(2)]))
@@ -100,7 +102,7 @@ def test_a_queued_reply_keeps_its_pauses():
     assert buf.trimmed_ticks == 0 and np.allclose(out[6 * N :], tone(2))
 
 
-def test_segments_start_after_an_underrun_and_after_shed_silence():
+def test_segments_start_after_an_underrun_and_after_shed_silence() -> None:
     buf = PlaybackBuffer(prebuffer_ticks=2, max_ticks=4)
     assert buf.segments == (-1, -1)
     buf.push(0, tone(3))

@@ -6,7 +6,7 @@ import errno
 import time
 import wave
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pytest
@@ -19,6 +19,14 @@ from tests.support.paths import a_file
 
 from .app_process import running_app, stop_app, wait_for_log
 from .conftest import SPEECH_WAV, play_into_mic
+
+if TYPE_CHECKING:
+    from PySide6.QtWidgets import QApplication
+    from pytestqt.qtbot import QtBot
+
+    from app.window import MainWindow
+
+    from .conftest import DuetWindow
 
 pytestmark = [pytest.mark.gui, pytest.mark.audio]
 
@@ -50,19 +58,19 @@ def best_ncc(rec: np.ndarray, seg: np.ndarray) -> tuple[float, int]:
     return float(r.max()), int(r.argmax())
 
 
-def saved_path(w) -> Path:
+def saved_path(w: MainWindow) -> Path:
     text = w.record_note.text()
     assert text.startswith("Saved: "), text
     return Path(text.removeprefix("Saved: "))
 
 
-def open_session(w, qtbot) -> None:
+def open_session(w: MainWindow, qtbot: QtBot) -> None:
     qtbot.waitUntil(lambda: w.core.session_open, timeout=60_000)
     assert w.core.mic_ok, w.device_note.text()
     qtbot.waitUntil(lambda: w.core.player.played_tick() >= 0, timeout=10_000)  # the avatar plays
 
 
-def test_record_a_spoken_turn_and_read_it_back(duet_window, qtbot, pipewire):
+def test_record_a_spoken_turn_and_read_it_back(duet_window: DuetWindow, qtbot: QtBot, pipewire: None) -> None:
     w = duet_window("testecho")
     open_session(w, qtbot)
     assert w.record_button.text() == "Record" and not w.rec_indicator.isVisible()
@@ -82,6 +90,7 @@ def test_record_a_spoken_turn_and_read_it_back(duet_window, qtbot, pipewire):
     qtbot.wait(800)
     elapsed = w.core.recording.elapsed_s()
     rec = w.core.recording.current
+    assert rec is not None
     w.record_button.click()
     assert not w.rec_indicator.isVisible() and w.record_button.text() == "Record"
     qtbot.waitUntil(lambda: w.record_note.text().startswith("Saved: "), timeout=15_000)
@@ -132,8 +141,8 @@ def test_record_a_spoken_turn_and_read_it_back(duet_window, qtbot, pipewire):
 
 
 def test_unwritable_sessions_folder_and_a_full_disk_say_why_and_the_conversation_goes_on(
-    duet_window, qtbot, pipewire, tmp_path, monkeypatch
-):
+    duet_window: DuetWindow, qtbot: QtBot, pipewire: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     blocker = a_file(tmp_path)
     monkeypatch.setenv("DUET_SESSIONS_DIR", str(blocker / "sessions"))
     w = duet_window("testecho")
@@ -152,7 +161,7 @@ def test_unwritable_sessions_folder_and_a_full_disk_say_why_and_the_conversation
     monkeypatch.setenv("DUET_SESSIONS_DIR", str(tmp_path / "sessions"))
 
     class FullDisk(SessionWriter):
-        def add_user_audio(self, tick: int, pcm: Any) -> None:
+        def add_user_audio(self, tick: int, pcm: np.ndarray) -> None:
             if tick >= 30:
                 raise SessionWriteError(errno.ENOSPC, f"cannot write session file {self.path}: No space left")
             super().add_user_audio(tick, pcm)
@@ -180,7 +189,9 @@ def test_unwritable_sessions_folder_and_a_full_disk_say_why_and_the_conversation
     qtbot.waitUntil(lambda: w.core.conversation.last("user") is not None, timeout=10_000)
 
 
-def test_persona_switch_ends_the_file_and_recording_goes_on_in_a_new_one(duet_window, qtbot, pipewire):
+def test_persona_switch_ends_the_file_and_recording_goes_on_in_a_new_one(
+    duet_window: DuetWindow, qtbot: QtBot, pipewire: None
+) -> None:
     w = duet_window("testecho", persona="guide")
     open_session(w, qtbot)
     w.record_button.click()
@@ -192,7 +203,8 @@ def test_persona_switch_ends_the_file_and_recording_goes_on_in_a_new_one(duet_wi
     assert first.error is None and w.core.recording.wanted
     qtbot.waitUntil(lambda: w.core.recording.current is not None, timeout=10_000)
     second = w.core.recording.current
-    assert second is not first and second.epoch != first.epoch  # the new session's own mic stream
+    assert second is not None and second is not first
+    assert second.epoch != first.epoch  # the new session's own mic stream
     # on its own clock: counted from 0 at the switch; the file starts when the session is open
     # (the model loads the persona first: a tick or more, more on a busy machine)
     assert second.start_tick * TICK_S < 2.0
@@ -200,6 +212,7 @@ def test_persona_switch_ends_the_file_and_recording_goes_on_in_a_new_one(duet_wi
     w.record_button.click()
     qtbot.waitUntil(lambda: second.done, timeout=10_000)
     qtbot.waitUntil(lambda: w.record_note.text() == f"Saved: {second.path}", timeout=5_000)
+    assert first.path is not None and second.path is not None
     a, b = read_session(first.path), read_session(second.path)
     assert a.meta["persona"] == "guide" and b.meta["persona"] == "booth"
     assert a.n_ticks >= 15 and b.n_ticks >= 15
@@ -207,8 +220,8 @@ def test_persona_switch_ends_the_file_and_recording_goes_on_in_a_new_one(duet_wi
 
 
 def test_engine_crash_ends_the_file_cleanly_and_recording_goes_on_after_the_restart(
-    duet_window, qtbot, pipewire
-):
+    duet_window: DuetWindow, qtbot: QtBot, pipewire: None
+) -> None:
     w = duet_window("testcrash")
     open_session(w, qtbot)
     w.record_button.click()
@@ -222,10 +235,12 @@ def test_engine_crash_ends_the_file_cleanly_and_recording_goes_on_after_the_rest
     assert w.rec_indicator.isVisible() and "waiting" in w.rec_indicator.text()  # until the restart
     qtbot.waitUntil(lambda: w.core.recording.current is not None, timeout=60_000)  # restarted
     second = w.core.recording.current
+    assert second is not None
     qtbot.waitUntil(lambda: w.rec_indicator.text().startswith("● REC"), timeout=5_000)
     qtbot.wait(800)
     w.record_button.click()
     qtbot.waitUntil(lambda: second.done, timeout=10_000)
+    assert first.path is not None and second.path is not None
     a, b = read_session(first.path), read_session(second.path)
     assert not a.truncated and a.n_ticks >= 15 and b.n_ticks >= 15
     kinds = [type(m).__name__ for _, _, m in a.events]
@@ -235,8 +250,8 @@ def test_engine_crash_ends_the_file_cleanly_and_recording_goes_on_after_the_rest
 
 
 def test_camera_turned_on_while_recording_continues_in_a_file_with_a_camera_track(
-    duet_window, qtbot, pipewire, tmp_path
-):
+    duet_window: DuetWindow, qtbot: QtBot, pipewire: None, tmp_path: Path
+) -> None:
     from PySide6.QtCore import QUrl
     from PySide6.QtMultimedia import QMediaPlayer, QVideoSink
 
@@ -264,13 +279,14 @@ def test_camera_turned_on_while_recording_continues_in_a_file_with_a_camera_trac
     w.record_button.click()
     qtbot.waitUntil(lambda: second.done, timeout=10_000)
     assert first.error is None and second.error is None
+    assert first.path is not None and second.path is not None
     b = read_session(second.path)
     assert b.user_frames is not None and b.user_frames.shape[1:] == (360, 640, 3)
     assert b.user_frames[-1].std() > 10  # the picture, not a blank
     assert read_session(first.path).user_frames is None
 
 
-def test_duet_record_flag_records_and_sigterm_closes_the_file(pipewire, tmp_path):
+def test_duet_record_flag_records_and_sigterm_closes_the_file(pipewire: None, tmp_path: Path) -> None:
     sessions = tmp_path / "sessions"
     env_log = paths.log_dir() / "duet-app.log"
     argv = ["--model", "testecho", "--record", "--no-camera"]
@@ -287,7 +303,9 @@ def test_duet_record_flag_records_and_sigterm_closes_the_file(pipewire, tmp_path
     assert data.events and type(data.events[0][2]).__name__ == "SessionOpened"
 
 
-def test_the_recording_controller_leaves_qts_own_events_to_qobject(qapp: Any, tmp_path: Path) -> None:
+def test_the_recording_controller_leaves_qts_own_events_to_qobject(
+    qapp: QApplication, tmp_path: Path
+) -> None:
     """RecordingController is a QObject: Qt delivers its own events (children, deferred delete) to
     QObject.event, so the method that records engine events must not shadow it."""
     from PySide6.QtCore import QCoreApplication, QEvent, QObject

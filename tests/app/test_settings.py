@@ -12,7 +12,7 @@ from app.settings import Settings
 from engine import paths
 
 
-def test_round_trip_and_reset():
+def test_round_trip_and_reset() -> None:
     s = Settings(model="testecho", persona="p", hud=True, mic_device="Mic X", geometry="abcd")
     s.save()
     assert Settings.path().parent == paths.config_dir()
@@ -22,7 +22,7 @@ def test_round_trip_and_reset():
     assert Settings.load() == Settings()
 
 
-def test_bad_files_fall_back_to_defaults():
+def test_bad_files_fall_back_to_defaults() -> None:
     Settings.path().write_text("{not json")
     assert Settings.load() == Settings()
     # the unusable file is set aside, not overwritten by the next save: nothing is lost
@@ -43,21 +43,21 @@ def test_bad_files_fall_back_to_defaults():
     assert s.hud is False and s.persona == "x"
 
 
-def test_cli_flags():
+def test_cli_flags() -> None:
     a = parse_args(["--model", "testecho", "--no-gl", "--fullscreen", "--reset-settings", "--persona", "p"])
     assert a.model == "testecho" and a.no_gl and a.fullscreen and a.reset_settings and a.persona == "p"
     with pytest.raises(SystemExit):
         parse_args(["--bogus"])
 
 
-def test_unknown_model_is_a_clear_error(capsys):
+def test_unknown_model_is_a_clear_error(capsys: pytest.CaptureFixture[str]) -> None:
     from app.__main__ import main
 
     assert main(["--model", "nope"]) == 2
     assert "unknown model 'nope'" in capsys.readouterr().err
 
 
-def test_brain_settings_persist_and_reach_the_session_spec():
+def test_brain_settings_persist_and_reach_the_session_spec() -> None:
     from app.settings import Settings
 
     s = Settings(brain="llm", llm_url="http://127.0.0.1:9/v1", llm_model="tiny", persona="booth")

@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 import pytest
 from PySide6.QtGui import QImage
 
 from app.views import PainterView, VispyView, make_avatar_view, opengl_available
+
+if TYPE_CHECKING:
+    from pytestqt.qtbot import QtBot
+
+    from .conftest import DuetWindow
 
 pytestmark = pytest.mark.gui
 
@@ -19,7 +26,7 @@ def to_array(img: QImage) -> np.ndarray:
 
 
 @pytest.mark.parametrize("use_gl", [True, False], ids=["vispy", "qpainter"])
-def test_view_draws_frame_centered_with_aspect(qtbot, use_gl):
+def test_view_draws_frame_centered_with_aspect(qtbot: QtBot, use_gl: bool) -> None:
     view = make_avatar_view(use_gl)
     qtbot.addWidget(view)
     assert isinstance(view, VispyView if use_gl else PainterView)
@@ -44,14 +51,14 @@ def test_view_draws_frame_centered_with_aspect(qtbot, use_gl):
     view.close_view()
 
 
-def test_opengl_detection_and_forced_fallback(qtbot):
+def test_opengl_detection_and_forced_fallback(qtbot: QtBot) -> None:
     assert opengl_available()  # Xvfb + GLX + Mesa
     view = make_avatar_view(False)
     qtbot.addWidget(view)
     assert view.kind == "qpainter"
 
 
-def test_auto_picks_the_gl_view_when_opengl_works(qtbot, monkeypatch):
+def test_auto_picks_the_gl_view_when_opengl_works(qtbot: QtBot, monkeypatch: pytest.MonkeyPatch) -> None:
     from app import views
 
     assert views.opengl_renderer()  # Mesa llvmpipe under Xvfb
@@ -64,7 +71,9 @@ def test_auto_picks_the_gl_view_when_opengl_works(qtbot, monkeypatch):
     assert fallback.kind == "qpainter"
 
 
-def test_window_falls_back_to_painter_when_gl_never_draws(duet_window, qtbot, pipewire, monkeypatch):
+def test_window_falls_back_to_painter_when_gl_never_draws(
+    duet_window: DuetWindow, qtbot: QtBot, pipewire: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from app.gl_window import GLFrameWindow
 
     monkeypatch.setattr(GLFrameWindow, "_render", lambda self, swap: False)  # a GL that shows nothing

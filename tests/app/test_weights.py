@@ -8,6 +8,7 @@ import json
 import os
 import shutil
 from pathlib import Path
+from typing import TYPE_CHECKING, TypedDict
 
 import pytest
 
@@ -18,6 +19,14 @@ from tests.support.paths import a_file
 
 from .app_process import running_app, stop_app, wait_for_log
 from .conftest import replied, say
+
+if TYPE_CHECKING:
+    from PySide6.QtCore import Qt
+    from pytestqt.qtbot import QtBot
+
+    from app.window import MainWindow
+
+    from .conftest import DuetWindow
 
 NEEDS_WEIGHTS = (
     "streamer needs trained weights: start with --weights DIR, or train one with duet-engine train"
@@ -102,7 +111,7 @@ def test_saved_options_a_model_no_longer_reads_are_forgotten() -> None:
 
 
 def test_an_unmakeable_log_folder_is_one_line(
-    tmp_path: Path, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     blocker = a_file(tmp_path)
     monkeypatch.setenv("DUET_LOG_DIR", str(blocker / "logs"))
@@ -160,21 +169,27 @@ def test_bad_saved_sources_fall_back_to_defaults() -> None:
 # ---------------------------------------------------------------- the window on the real streamer
 
 
-def _streamer_settings(**source: object) -> dict[str, object]:
+class _StreamerSettings(TypedDict):
+    model_sources: dict[str, dict[str, object]]
+
+
+def _streamer_settings(**source: object) -> _StreamerSettings:
     return {"model_sources": {"streamer": source}}
 
 
 @pytest.mark.gui
 @pytest.mark.audio
-def test_window_runs_the_streamer_with_saved_weights(duet_window, qtbot, pipewire, checkpoint: Path) -> None:
+def test_window_runs_the_streamer_with_saved_weights(
+    duet_window: DuetWindow, qtbot: QtBot, pipewire: None, checkpoint: Path
+) -> None:
     w = duet_window("streamer", **_streamer_settings(weights=str(checkpoint), options={"threads": "1"}))
     assert w.weights_button.isVisible() and str(checkpoint) in w.weights_button.toolTip()
     qtbot.waitUntil(lambda: w.core.session_open, timeout=120_000)
     ready = w.core.ready_info
-    assert ready.model == "streamer" and ready.trained and ready.frame_size == 32
+    assert ready is not None and ready.model == "streamer" and ready.trained and ready.frame_size == 32
     assert w.core.client.options.weights == str(checkpoint)
     qtbot.waitUntil(lambda: w.stage.view.frames_set > 10, timeout=30_000)
-    assert w.stage.view.last_frame.shape == (32, 32, 3)
+    assert w.stage.view.last_frame is not None and w.stage.view.last_frame.shape == (32, 32, 3)
     assert not w.untrained_badge.isVisible()
     assert w.model_combo.currentText() == "streamer"
     assert w.state_pill.state in ("listening", "speaking") and not w.banner.isVisible()
@@ -182,23 +197,23 @@ def test_window_runs_the_streamer_with_saved_weights(duet_window, qtbot, pipewir
 
 @pytest.mark.gui
 @pytest.mark.audio
-def test_untrained_streamer_shows_the_badge(duet_window, qtbot, pipewire) -> None:
+def test_untrained_streamer_shows_the_badge(duet_window: DuetWindow, qtbot: QtBot, pipewire: None) -> None:
     w = duet_window("streamer", **_streamer_settings(options={"allow_untrained": "1", "threads": "1"}))
     assert w.model_combo.currentText() == "streamer  (untrained)"
     qtbot.waitUntil(lambda: w.core.session_open, timeout=120_000)
-    assert w.core.ready_info.trained is False
+    assert w.core.ready_info is not None and w.core.ready_info.trained is False
     assert w.untrained_badge.isVisible() and w.untrained_badge.text() == "untrained model"
     qtbot.waitUntil(lambda: w.stage.view.frames_set > 5, timeout=30_000)
 
 
-def _pick(w, model: str) -> None:
+def _pick(w: MainWindow, model: str) -> None:
     w.model_combo.setCurrentIndex(w.model_combo.findData(model))
 
 
 @pytest.mark.gui
 @pytest.mark.audio
 def test_picking_the_streamer_without_weights_says_why_and_stays(
-    duet_window, qtbot, pipewire, monkeypatch: pytest.MonkeyPatch
+    duet_window: DuetWindow, qtbot: QtBot, pipewire: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from PySide6.QtWidgets import QFileDialog
 
@@ -232,7 +247,12 @@ def test_picking_the_streamer_without_weights_says_why_and_stays(
 @pytest.mark.gui
 @pytest.mark.audio
 def test_weights_picked_in_the_window_start_the_streamer_and_bad_ones_fall_back(
-    duet_window, qtbot, pipewire, monkeypatch: pytest.MonkeyPatch, checkpoint: Path, tmp_path: Path
+    duet_window: DuetWindow,
+    qtbot: QtBot,
+    pipewire: None,
+    monkeypatch: pytest.MonkeyPatch,
+    checkpoint: Path,
+    tmp_path: Path,
 ) -> None:
     from PySide6.QtWidgets import QFileDialog
 
@@ -268,7 +288,8 @@ def test_weights_picked_in_the_window_start_the_streamer_and_bad_ones_fall_back(
     _pick(w, "streamer")
     assert len(asked) == 2
     qtbot.waitUntil(lambda: w.core.model == "streamer" and w.core.session_open, timeout=120_000)
-    assert w.core.ready_info.trained and w.settings.model == "streamer" and not w.untrained_badge.isVisible()
+    assert w.core.ready_info is not None and w.core.ready_info.trained
+    assert w.settings.model == "streamer" and not w.untrained_badge.isVisible()
     assert w.settings.source("streamer").weights == str(checkpoint)
     qtbot.waitUntil(lambda: w.stage.view.frames_set > 5, timeout=30_000)
 
@@ -283,7 +304,7 @@ def test_weights_picked_in_the_window_start_the_streamer_and_bad_ones_fall_back(
     assert w.core.session_open
 
 
-def _left():
+def _left() -> Qt.MouseButton:
     from PySide6.QtCore import Qt
 
     return Qt.MouseButton.LeftButton
@@ -292,7 +313,7 @@ def _left():
 # ---------------------------------------------------------------- `duet` end to end
 @pytest.mark.gui
 @pytest.mark.audio
-def test_duet_weights_flag_runs_the_streamer_and_is_saved(pipewire, checkpoint: Path) -> None:
+def test_duet_weights_flag_runs_the_streamer_and_is_saved(pipewire: None, checkpoint: Path) -> None:
     assert os.environ.get("DISPLAY"), "needs the Xvfb display from pytest-xvfb"
     log = paths.log_dir() / "duet-app.log"
     argv = ["--model", "streamer", "--weights", str(checkpoint), "--model-option", "threads=1", "--no-camera"]

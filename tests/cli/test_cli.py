@@ -253,7 +253,7 @@ def test_an_engine_crash_is_one_line_and_keeps_the_session(tmp_path: Path) -> No
     assert read_session(out).n_ticks >= 20
 
 
-def test_warnings_of_in_process_work_reach_stderr_once(capsys: pytest.CaptureFixture) -> None:
+def test_warnings_of_in_process_work_reach_stderr_once(capsys: pytest.CaptureFixture[str]) -> None:
     """bench lite and train run model code in this process: its warnings are shown; the engine
     client's own "engine crashed" is not (the command reports that as its one-line error)."""
     import logging

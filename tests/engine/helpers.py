@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from typing import TypeVar
 
 import numpy as np
 
 from engine.client import EngineClient
 from engine.protocol import MIC_SAMPLES_PER_TICK, Ping, Pong
+
+T = TypeVar("T")
 
 SPEECH = 0.1  # mic amplitude: RMS 0.1 > the echo model's 0.01 threshold
 
@@ -32,7 +35,7 @@ class Collector:
             self.audio += self.client.read_audio()
             self.frames += self.client.read_frames()
 
-    def wait(self, cond: Callable[[Collector], bool], timeout_s: float = 20.0, media: bool = True) -> float:
+    def wait(self, cond: Callable[[Collector], object], timeout_s: float = 20.0, media: bool = True) -> float:
         """Pump until cond(self) holds; returns the seconds it took. Fails after timeout_s."""
         t0 = time.monotonic()
         while True:
@@ -51,5 +54,5 @@ class Collector:
         self.client.send(Ping(seq=seq, sent_ns=0))
         self.wait(lambda c: any(isinstance(e, Pong) and e.seq == seq for e in c.events), media=False)
 
-    def of(self, cls: type) -> list:
+    def of(self, cls: type[T]) -> list[T]:
         return [e for e in self.events if isinstance(e, cls)]

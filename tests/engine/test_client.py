@@ -8,7 +8,9 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any, Protocol
 
 import numpy as np
 import pytest
@@ -37,11 +39,17 @@ from .helpers import Collector, mic
 DETECT_S = 2.0  # the contract: crash and hang are reported within 2 s
 
 
+class ClientFactory(Protocol):
+    """What the `client_factory` fixture yields: an EngineClient (stopped at teardown)."""
+
+    def __call__(self, model: str = "testecho", **kw: Any) -> EngineClient: ...
+
+
 @pytest.fixture
-def client_factory():
+def client_factory() -> Iterator[ClientFactory]:
     made: list[EngineClient] = []
 
-    def make(model: str = "testecho", **kw) -> EngineClient:
+    def make(model: str = "testecho", **kw: Any) -> EngineClient:
         client = EngineClient(model, device="cpu", **kw)
         made.append(client)
         return client
@@ -60,7 +68,7 @@ def _gone(pid: int) -> bool:
     return False
 
 
-def test_start_ready_ping_and_stop_leave_nothing(client_factory):
+def test_start_ready_ping_and_stop_leave_nothing(client_factory: ClientFactory) -> None:
     client = client_factory()
     ready = client.start(timeout_s=60)
     assert (ready.model, ready.unit_ticks, ready.output_lag_units, ready.frame_size) == (
@@ -72,6 +80,7 @@ def test_start_ready_ping_and_stop_leave_nothing(client_factory):
     assert ready.device == "cpu" and ready.trained is False
     assert client.start() == ready  # idempotent while running
     assert client.alive and client.pid
+    assert client._rings is not None
     rings = client._rings.names()
     c = Collector(client)
     assert client.send(Ping(seq=7, sent_ns=123))
@@ -89,7 +98,7 @@ def test_start_ready_ping_and_stop_leave_nothing(client_factory):
         assert not any(Path("/dev/shm", n).exists() for n in (rings.mic, rings.avatar_frames))
 
 
-def test_session_returns_audio_and_frames_with_correct_ticks(client_factory):
+def test_session_returns_audio_and_frames_with_correct_ticks(client_factory: ClientFactory) -> None:
     client = client_factory()
     client.start(timeout_s=60)
     client.open_session(SessionSpec(persona="p1", avatar="a1"))
@@ -127,7 +136,7 @@ def test_session_returns_audio_and_frames_with_correct_ticks(client_factory):
     assert client.overruns()["mic"] == 0
 
 
-def test_flush_drops_received_media_from_tick_and_keeps_later_output(client_factory):
+def test_flush_drops_received_media_from_tick_and_keeps_later_output(client_factory: ClientFactory) -> None:
     client = client_factory()
     client.start(timeout_s=60)
     client.open_session()
@@ -146,7 +155,7 @@ def test_flush_drops_received_media_from_tick_and_keeps_later_output(client_fact
     assert [t for t, _ in c.audio] == [4, 12]
 
 
-def test_flush_during_a_step_cuts_that_steps_output(client_factory):
+def test_flush_during_a_step_cuts_that_steps_output(client_factory: ClientFactory) -> None:
     client = client_factory("testcrash")
     client.start(timeout_s=60)
     client.open_session()
@@ -163,7 +172,7 @@ def test_flush_during_a_step_cuts_that_steps_output(client_factory):
     assert [(t, a.size // 960) for t, a in c.audio] == [(4, 1), (8, 4)]
 
 
-def test_model_yield_drops_stale_media_but_keeps_the_new_output(client_factory):
+def test_model_yield_drops_stale_media_but_keeps_the_new_output(client_factory: ClientFactory) -> None:
     client = client_factory("testcrash")
     client.start(timeout_s=60)
     client.open_session()
@@ -180,7 +189,7 @@ def test_model_yield_drops_stale_media_but_keeps_the_new_output(client_factory):
     assert [(t, a.size // 960) for t, a in c.audio] == [(4, 2), (8, 4)]
 
 
-def test_missing_mic_ticks_are_zero_filled_and_reported(client_factory):
+def test_missing_mic_ticks_are_zero_filled_and_reported(client_factory: ClientFactory) -> None:
     client = client_factory()
     client.start(timeout_s=60)
     client.open_session()
@@ -194,10 +203,11 @@ def test_missing_mic_ticks_are_zero_filled_and_reported(client_factory):
     assert not audio[960:].any()  # zero-filled ticks 1, 2 and silent tick 3
 
 
-def test_sigkill_detected_within_2s_and_restart_works(client_factory):
+def test_sigkill_detected_within_2s_and_restart_works(client_factory: ClientFactory) -> None:
     client = client_factory("testcrash")
     client.start(timeout_s=60)
     old_pid = client.pid
+    assert old_pid is not None
     c = Collector(client)
     t0 = time.monotonic()
     os.kill(old_pid, signal.SIGKILL)
@@ -220,7 +230,7 @@ def test_sigkill_detected_within_2s_and_restart_works(client_factory):
     assert c.of(EngineDown)[1].reason == "crashed"
 
 
-def test_hang_detected_within_2s_and_restart_kills_it(client_factory):
+def test_hang_detected_within_2s_and_restart_kills_it(client_factory: ClientFactory) -> None:
     client = client_factory("testcrash")  # default hang_timeout_s = 1.5
     client.start(timeout_s=60)
     client.open_session()
@@ -235,6 +245,7 @@ def test_hang_detected_within_2s_and_restart_kills_it(client_factory):
     assert down.reason == "hung" and down.exitcode is None
     assert took < DETECT_S
     hung_pid = client.pid
+    assert hung_pid is not None
     client.restart()
     assert _gone(hung_pid)
     client.open_session()
@@ -242,7 +253,7 @@ def test_hang_detected_within_2s_and_restart_kills_it(client_factory):
     c.wait(lambda c: len(c.frames) >= 4)
 
 
-def test_model_exception_is_an_error_event_and_the_engine_goes_on(client_factory):
+def test_model_exception_is_an_error_event_and_the_engine_goes_on(client_factory: ClientFactory) -> None:
     client = client_factory("testcrash")
     client.start(timeout_s=60)
     client.open_session()
@@ -259,9 +270,10 @@ def test_model_exception_is_an_error_event_and_the_engine_goes_on(client_factory
     assert client.alive
 
 
-def test_malformed_control_message_is_reported_not_fatal(client_factory):
+def test_malformed_control_message_is_reported_not_fatal(client_factory: ClientFactory) -> None:
     client = client_factory()
     client.start(timeout_s=60)
+    assert client._channel is not None
     client._channel.send_raw(b'{"v":1,"type":"flush","from_tick":"soon"}')
     client._channel.send_raw(b"\x00garbage")
     c = Collector(client)
@@ -272,7 +284,7 @@ def test_malformed_control_message_is_reported_not_fatal(client_factory):
     c.wait(lambda c: c.of(Pong))
 
 
-def test_bad_model_name_gives_clear_start_error(client_factory):
+def test_bad_model_name_gives_clear_start_error(client_factory: ClientFactory) -> None:
     client = client_factory("no-such-model")
     with pytest.raises(EngineStartError) as info:
         client.start(timeout_s=60)
@@ -282,7 +294,7 @@ def test_bad_model_name_gives_clear_start_error(client_factory):
     assert client.pid is None and not client.alive
 
 
-def test_unwritable_engine_log_is_a_clear_start_error(client_factory, tmp_path):
+def test_unwritable_engine_log_is_a_clear_start_error(client_factory: ClientFactory, tmp_path: Path) -> None:
     blocker = a_file(tmp_path)
     client = client_factory(log_path=blocker / "engine.log")
     with pytest.raises(EngineStartError) as info:
@@ -292,7 +304,7 @@ def test_unwritable_engine_log_is_a_clear_start_error(client_factory, tmp_path):
     assert client.pid is None and not client.alive  # nothing was spawned
 
 
-def test_bad_input_is_rejected_clearly(client_factory):
+def test_bad_input_is_rejected_clearly(client_factory: ClientFactory) -> None:
     client = client_factory()
     with pytest.raises(ValueError, match="640"):
         client.push_mic(0, np.zeros(100, np.float32))
@@ -306,10 +318,11 @@ def test_bad_input_is_rejected_clearly(client_factory):
         EngineClient("testecho", hang_timeout_s=0)
 
 
-def test_context_manager_starts_and_stops(client_factory):
+def test_context_manager_starts_and_stops(client_factory: ClientFactory) -> None:
     with EngineClient("testmarker", device="cpu") as client:
         assert client.ready is not None and client.ready.model == "testmarker"
         pid = client.pid
+        assert pid is not None
         client.open_session()
         client.push_mic(21, mic(8, False))
         c = Collector(client)
@@ -321,7 +334,7 @@ def test_context_manager_starts_and_stops(client_factory):
     assert _gone(pid)
 
 
-def test_engine_exits_when_its_client_process_dies(tmp_path):
+def test_engine_exits_when_its_client_process_dies(tmp_path: Path) -> None:
     """No orphans: if the client's process is SIGKILLed, the engine notices and exits."""
     script = tmp_path / "parent.py"
     script.write_text(

@@ -6,6 +6,7 @@ import multiprocessing as mp
 import os
 import threading
 import time
+from collections.abc import Iterator
 
 import pytest
 
@@ -49,7 +50,7 @@ def _gone(pid: int) -> bool:
 
 
 @pytest.fixture
-def made():
+def made() -> Iterator[list[EngineClient]]:
     clients: list[EngineClient] = []
     yield clients
     for client in clients:
@@ -57,7 +58,7 @@ def made():
     assert not mp.active_children()
 
 
-def test_stop_from_another_thread_cancels_a_pending_start(made):
+def test_stop_from_another_thread_cancels_a_pending_start(made: list[EngineClient]) -> None:
     client = EngineClient("testcrash", device="cpu", model_options=SLOW)
     made.append(client)
     starter = _Starter(client)
@@ -72,7 +73,7 @@ def test_stop_from_another_thread_cancels_a_pending_start(made):
     assert not mp.active_children()
 
 
-def test_cancel_start_aborts_start_and_the_client_can_start_again(made):
+def test_cancel_start_aborts_start_and_the_client_can_start_again(made: list[EngineClient]) -> None:
     client = EngineClient("testcrash", device="cpu", model_options=SLOW)
     made.append(client)
     starter = _Starter(client)
@@ -88,7 +89,7 @@ def test_cancel_start_aborts_start_and_the_client_can_start_again(made):
     assert ready.model == "testcrash" and client.alive
 
 
-def test_cancel_start_without_a_start_in_flight_changes_nothing(made):
+def test_cancel_start_without_a_start_in_flight_changes_nothing(made: list[EngineClient]) -> None:
     client = EngineClient("testecho", device="cpu")
     made.append(client)
     client.cancel_start()  # nothing to cancel
@@ -97,7 +98,7 @@ def test_cancel_start_without_a_start_in_flight_changes_nothing(made):
     assert client.alive and client.start() == ready
 
 
-def test_stop_cancels_a_pending_restart(made):
+def test_stop_cancels_a_pending_restart(made: list[EngineClient]) -> None:
     client = EngineClient("testcrash", device="cpu")
     made.append(client)
     client.start(timeout_s=60)

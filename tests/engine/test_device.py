@@ -22,13 +22,13 @@ def fake_torch(cuda: bool, mps: bool, n_cuda: int = 1) -> types.ModuleType:
 @pytest.mark.parametrize(
     ("cuda", "mps", "expected"), [(True, True, "cuda"), (False, True, "mps"), (False, False, "cpu")]
 )
-def test_auto(monkeypatch, cuda, mps, expected):
+def test_auto(monkeypatch: pytest.MonkeyPatch, cuda: bool, mps: bool, expected: str) -> None:
     monkeypatch.setitem(sys.modules, "torch", fake_torch(cuda, mps))
     assert select_device("auto") == expected
     assert select_device("") == expected
 
 
-def test_explicit_devices(monkeypatch):
+def test_explicit_devices(monkeypatch: pytest.MonkeyPatch) -> None:
     assert select_device("cpu") == "cpu"
     monkeypatch.setitem(sys.modules, "torch", fake_torch(cuda=True, mps=False, n_cuda=2))
     assert select_device("CUDA:1") == "cuda:1"
@@ -41,7 +41,7 @@ def test_explicit_devices(monkeypatch):
         select_device("cuda")
 
 
-def test_unknown_device_names():
+def test_unknown_device_names() -> None:
     for bad in ("gpu", "cuda:x", "tpu"):
         with pytest.raises(DeviceError, match="unknown device"):
             select_device(bad)

@@ -20,7 +20,7 @@ def pair() -> tuple[Channel, Channel]:
     return engine, client
 
 
-def test_messages_read_before_the_pipe_closed_are_delivered_then_closed_is_raised():
+def test_messages_read_before_the_pipe_closed_are_delivered_then_closed_is_raised() -> None:
     engine, client = pair()
     last = ErrorEvent("model_load", "no config.json in /x", fatal=True)
     engine.send(Pong(1, 0))
@@ -32,7 +32,7 @@ def test_messages_read_before_the_pipe_closed_are_delivered_then_closed_is_raise
     client.close()
 
 
-def test_open_channel_returns_what_is_ready_and_waits_only_for_the_first():
+def test_open_channel_returns_what_is_ready_and_waits_only_for_the_first() -> None:
     engine, client = pair()
     assert client.recv_ready(0.01) == []
     for i in range(3):

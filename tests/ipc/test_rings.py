@@ -9,6 +9,7 @@ import subprocess
 import sys
 import textwrap
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -22,13 +23,13 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
-def frames():
+def frames() -> Iterator[FrameRing]:
     ring = FrameRing.create("tfrm", FrameSpec(16, 16, 4))
     yield ring
     ring.close()
 
 
-def test_frames_in_order_and_wrap_around(frames):
+def test_frames_in_order_and_wrap_around(frames: FrameRing) -> None:
     reader = FrameRing.attach(frames.name)
     try:
         got = []
@@ -46,7 +47,7 @@ def test_frames_in_order_and_wrap_around(frames):
         reader.close()
 
 
-def test_overrun_drops_newest_and_counts(frames):
+def test_overrun_drops_newest_and_counts(frames: FrameRing) -> None:
     for tick in range(10):
         frames.write(tick, pattern_frame(tick, 8, 8))
     assert frames.overruns() == 6
@@ -55,7 +56,7 @@ def test_overrun_drops_newest_and_counts(frames):
     assert [t for t, _ in frames.read()] == [10]
 
 
-def test_audio_blocks_split_and_intact():
+def test_audio_blocks_split_and_intact() -> None:
     ring = AudioRing.create("taud", AudioSpec(640, max_block_ticks=4, n_slots=8))
     try:
         pcm = pattern_audio(3, 10, 640)
@@ -71,7 +72,7 @@ def test_audio_blocks_split_and_intact():
         ring.close()
 
 
-def test_validation_errors_are_clear(frames):
+def test_validation_errors_are_clear(frames: FrameRing) -> None:
     with pytest.raises(ValueError, match="larger than this ring"):
         frames.write(0, np.zeros((32, 32, 3), np.uint8))
     with pytest.raises(ValueError, match="uint8"):
@@ -97,7 +98,7 @@ def test_validation_errors_are_clear(frames):
         SlotRing.attach("duet_nope_0000000000")
 
 
-def test_flush_marks_drop_only_stale_items():
+def test_flush_marks_drop_only_stale_items() -> None:
     ring = AudioRing.create("taud", AudioSpec(960, 4, 16))
     try:
         ring.write(0, pattern_audio(0, 4, 960))  # ticks 0..3
@@ -114,7 +115,7 @@ def test_flush_marks_drop_only_stale_items():
         ring.close()
 
 
-def test_flush_filter_keeps_items_written_after_the_mark():
+def test_flush_filter_keeps_items_written_after_the_mark() -> None:
     frames = FrameRing.create("tfrm", FrameSpec(4, 4, 16))
     try:
         for t in range(4):
@@ -129,7 +130,7 @@ def test_flush_filter_keeps_items_written_after_the_mark():
         frames.close()
 
 
-def test_rings_cross_a_spawned_process_intact_and_in_order():
+def test_rings_cross_a_spawned_process_intact_and_in_order() -> None:
     ctx = mp.get_context("spawn")
     n, spt = 60, 960
     fin, fout = FrameRing.create("fin", FrameSpec(64, 96, 8)), FrameRing.create("fout", FrameSpec(64, 96, 8))
@@ -174,7 +175,7 @@ def test_rings_cross_a_spawned_process_intact_and_in_order():
     assert proc.exitcode == 0
 
 
-def test_overruns_counted_in_shared_memory_when_the_reader_is_slow():
+def test_overruns_counted_in_shared_memory_when_the_reader_is_slow() -> None:
     ctx = mp.get_context("spawn")
     ring = FrameRing.create("slow", FrameSpec(8, 8, 5))
     go_recv, go_send = ctx.Pipe(duplex=False)
@@ -197,7 +198,7 @@ def test_overruns_counted_in_shared_memory_when_the_reader_is_slow():
         ring.close()
 
 
-def test_media_rings_attach_by_name_and_unlink_on_close():
+def test_media_rings_attach_by_name_and_unlink_on_close() -> None:
     rings = MediaRings.create(max_frame_size=64)
     names = rings.names()
     other = MediaRings.attach(names)
@@ -213,7 +214,7 @@ def test_media_rings_attach_by_name_and_unlink_on_close():
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="/dev/shm is Linux-only")
-def test_attached_child_leaves_no_resource_tracker_warnings(tmp_path):
+def test_attached_child_leaves_no_resource_tracker_warnings(tmp_path: Path) -> None:
     """An independent process (own resource tracker) attaches and exits: it must not unlink or
     report the segments (CPython gh-82300); the creator unlinks them without any warning."""
     script = tmp_path / "leak.py"
@@ -248,11 +249,12 @@ def test_attached_child_leaves_no_resource_tracker_warnings(tmp_path):
     assert "resource_tracker" not in out.stderr and "leaked" not in out.stderr, out.stderr
 
 
-def test_a_slot_not_yet_visible_is_left_for_the_next_read(frames):
+def test_a_slot_not_yet_visible_is_left_for_the_next_read(frames: FrameRing) -> None:
     """A slot whose header seq is not the expected index (not yet visible) ends the read there."""
     for tick in range(3):
         frames.write(tick, pattern_frame(tick, 8, 8))
     slot_hdr = frames.ring._slot_hdr
+    assert slot_hdr is not None
     saved = int(slot_hdr[1, 0])
     slot_hdr[1, 0] = -1
     assert [t for t, _ in frames.read()] == [0]
@@ -262,7 +264,7 @@ def test_a_slot_not_yet_visible_is_left_for_the_next_read(frames):
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the /dev/shm check is Linux-only")
-def test_too_little_shared_memory_is_a_clear_error(monkeypatch):
+def test_too_little_shared_memory_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
     real = os.statvfs
 
     class Tiny:  # /dev/shm with one free page

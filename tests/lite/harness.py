@@ -10,6 +10,7 @@ would report of the playback part of that delay (UnitIn.mic_lag_ticks).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, TypeVar
 
 import numpy as np
 
@@ -20,7 +21,11 @@ from engine.protocol import (
     SessionSpec,
     Transcript,
     UnitIn,
+    UnitOut,
 )
+
+if TYPE_CHECKING:
+    from engine.models.base import InteractiveModel
 
 
 def resample(x: np.ndarray, rate_in: int, rate_out: int) -> np.ndarray:
@@ -39,12 +44,15 @@ def place(total_s: float, clips: list[tuple[float, np.ndarray]]) -> np.ndarray:
     return out
 
 
+T = TypeVar("T")
+
+
 @dataclass
 class RunResult:
     avatar_pcm: np.ndarray  # float32 (n_out_ticks * 960,) after flushes
     frames: list[np.ndarray]  # one uint8 (S,S,3) per output tick (from tick 0 on; before lag: blank)
-    events: list = field(default_factory=list)
-    outs: list = field(default_factory=list)
+    events: list[object] = field(default_factory=list)
+    outs: list[UnitOut] = field(default_factory=list)
     flushes: list[FlushOut] = field(default_factory=list)
 
     def transcripts(self, side: str, final: bool | None = None) -> list[Transcript]:
@@ -59,12 +67,12 @@ class RunResult:
         x = self.avatar_pcm[: n * AVATAR_SAMPLES_PER_TICK].reshape(n, AVATAR_SAMPLES_PER_TICK)
         return np.sqrt(np.mean(x**2, axis=1))
 
-    def of_type(self, cls: type) -> list:
+    def of_type(self, cls: type[T]) -> list[T]:
         return [e for e in self.events if isinstance(e, cls)]
 
 
 def run_model(
-    model,
+    model: InteractiveModel,
     mic: np.ndarray,
     spec: SessionSpec | None = None,
     echo: tuple[float, float] | None = None,

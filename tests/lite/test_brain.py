@@ -30,12 +30,12 @@ def guide_brain() -> ScriptBrain:
         ("hold on", "stop"),
     ],
 )
-def test_intents_survive_asr_errors(guide_brain: ScriptBrain, heard: str, intent: str):
+def test_intents_survive_asr_errors(guide_brain: ScriptBrain, heard: str, intent: str) -> None:
     guide_brain.answer(heard)
     assert guide_brain.last_intent == intent
 
 
-def test_fallback_and_repeat(guide_brain: ScriptBrain):
+def test_fallback_and_repeat(guide_brain: ScriptBrain) -> None:
     persona = guide_brain.persona
     assert guide_brain.answer("the weather in paris is nice today") in persona.fallback
     assert guide_brain.last_intent == "fallback"
@@ -43,13 +43,13 @@ def test_fallback_and_repeat(guide_brain: ScriptBrain):
     assert guide_brain.last_intent == "repeat_request"
 
 
-def test_answers_round_robin():
+def test_answers_round_robin() -> None:
     brain = ScriptBrain(load_persona("guide"))
     fb = brain.persona.fallback
     assert [brain.answer("zebra xylophone quantum") for _ in range(3)] == [fb[0], fb[1], fb[0]]
 
 
-def test_reply_streams_sentences_and_stops_on_cancel(guide_brain: ScriptBrain):
+def test_reply_streams_sentences_and_stops_on_cancel(guide_brain: ScriptBrain) -> None:
     cancel = threading.Event()
     it = guide_brain.reply("what is duet", cancel)
     first = next(it)
@@ -58,7 +58,7 @@ def test_reply_streams_sentences_and_stops_on_cancel(guide_brain: ScriptBrain):
     assert list(it) == []
 
 
-def test_sentence_splitting():
+def test_sentence_splitting() -> None:
     assert split_sentences("Hi there. How are you?  Fine!") == ["Hi there.", "How are you?", "Fine!"]
     s = SentenceSplitter()
     out = []
@@ -68,7 +68,7 @@ def test_sentence_splitting():
     assert s.finish() == ["Bye"]
 
 
-def test_peek_does_not_advance_answers():
+def test_peek_does_not_advance_answers() -> None:
     brain = ScriptBrain(load_persona("guide"))
     fb = brain.persona.fallback
     assert brain.peek("zebra xylophone") == brain.peek("zebra xylophone") == fb[0]

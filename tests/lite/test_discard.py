@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, cast
+
 import numpy as np
 
 from engine.models.lite.hearing import VAD_CHUNK, StreamingVad
 from engine.protocol import SessionSpec
 
 from .harness import place, run_model
+
+if TYPE_CHECKING:
+    from engine.models.lite.model import LiteModel
 
 
 class BurstVad:
@@ -29,11 +34,14 @@ class BurstVad:
         return probs
 
 
-def test_short_burst_withdraws_its_partial_and_gets_no_answer(lite_model, user_speech):
+def test_short_burst_withdraws_its_partial_and_gets_no_answer(
+    lite_model: LiteModel, user_speech: dict[str, np.ndarray]
+) -> None:
     mic = place(3.0, [(1.0, user_speech["what"])])
     lite_model.open(SessionSpec(frame_size=64, options={"tts_wait_ms": "10000"}))
     real = lite_model._vad
-    lite_model._vad = BurstVad(real, 1.0, 1.1)  # 100 ms of speech: shorter than a turn (160 ms)
+    # 100 ms of speech: shorter than a turn (160 ms); BurstVad stands in for the StreamingVad it wraps
+    lite_model._vad = cast(StreamingVad, BurstVad(real, 1.0, 1.1))
     try:
         run = run_model(lite_model, mic, keep_frames=False, open_session=False)
     finally:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import pytest
 
@@ -11,9 +13,11 @@ from engine.models.lite.persona import load_persona
 
 from .harness import resample
 
+Speak = Callable[[str], np.ndarray]  # text -> float32 16 kHz speech
+
 
 @pytest.fixture(scope="module")
-def synth():
+def synth() -> Speak:
     """text -> float32 16 kHz speech (piper joe, a little slower, like the user voice fixture)."""
     from .conftest import _piper_user_voice
 
@@ -39,14 +43,14 @@ def hear(asr: StreamingAsr, pcm: np.ndarray, step: int = 2560) -> str:
     return asr.finish().text
 
 
-def test_phone_agreement():
+def test_phone_agreement() -> None:
     assert phone_agreement("what is duet", "what is duet") == 1.0
     assert phone_agreement("what is to us", "what is duet") > 0.6  # sounds alike
     assert phone_agreement("the weather is nice today", "what is this") < 0.4
     assert phone_agreement("", "what is this") == 0.0
 
 
-def test_persona_phrases_fix_domain_words(synth):
+def test_persona_phrases_fix_domain_words(synth: Speak) -> None:
     asr = StreamingAsr()
     speech = synth("What is Duet?")
     general = hear(asr, speech)
@@ -60,7 +64,7 @@ def test_persona_phrases_fix_domain_words(synth):
 @pytest.mark.parametrize(
     "text", ["My name is Peter.", "The weather is nice today.", "Is it raining outside?"]
 )
-def test_unrelated_speech_is_not_forced_onto_a_phrase(synth, text):
+def test_unrelated_speech_is_not_forced_onto_a_phrase(synth: Speak, text: str) -> None:
     asr = StreamingAsr()
     asr.set_phrases(guide_phrases())
     heard = hear(asr, synth(text))
@@ -68,7 +72,7 @@ def test_unrelated_speech_is_not_forced_onto_a_phrase(synth, text):
     assert set(tokens(heard)) & set(tokens(text))  # the general model's words stand
 
 
-def test_reset_makes_sessions_independent(synth):
+def test_reset_makes_sessions_independent(synth: Speak) -> None:
     """The cepstral mean adapts while hearing; reset() starts each session from the same point."""
     asr = StreamingAsr()
     speech = synth("How do you hear me?")
@@ -79,7 +83,7 @@ def test_reset_makes_sessions_independent(synth):
     assert hear(asr, speech) == first
 
 
-def test_unknown_words_leave_their_phrase_out():
+def test_unknown_words_leave_their_phrase_out() -> None:
     asr = StreamingAsr()
     asr.set_phrases(["what is duet", "talk to zzqxv please", "Hello, Ada!"])
     assert asr.phrases == ("hello ada", "what is duet")

@@ -5,27 +5,31 @@ from __future__ import annotations
 import socket
 import threading
 import time
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from engine.models.lite.brain import ScriptBrain
 from engine.models.lite.llm import LlmBrain
-from engine.models.lite.persona import load_persona
+from engine.models.lite.persona import Persona, load_persona
 from engine.protocol import Decision, DecisionChanged, SessionSpec, Transcript, UnitIn
 
 from .fake_llm import FakeLlm
 
+if TYPE_CHECKING:
+    from engine.models.lite.model import LiteModel
+
 
 @pytest.fixture(scope="module")
-def guide():
+def guide() -> Persona:
     return load_persona("guide")
 
 
-def _brain(url: str, guide, **kw) -> LlmBrain:
+def _brain(url: str, guide: Persona, **kw: Any) -> LlmBrain:
     return LlmBrain(url, "fake-model", guide, fallback=ScriptBrain(guide), **kw)
 
 
-def test_streams_sentence_by_sentence(guide):
+def test_streams_sentence_by_sentence(guide: Persona) -> None:
     with FakeLlm() as server:
         server.delay_s = 0.05
         brain = _brain(server.url, guide)
@@ -55,7 +59,7 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def test_server_down_falls_back_to_script(guide):
+def test_server_down_falls_back_to_script(guide: Persona) -> None:
     brain = _brain(f"http://127.0.0.1:{_free_port()}/v1", guide)
     t0 = time.monotonic()
     said = list(brain.reply("what is duet", threading.Event()))
@@ -64,7 +68,7 @@ def test_server_down_falls_back_to_script(guide):
     assert brain.last_source == "script" and "connect" in brain.last_error
 
 
-def test_slow_first_token_falls_back(guide):
+def test_slow_first_token_falls_back(guide: Persona) -> None:
     with FakeLlm() as server:
         server.mode, server.delay_s = "slow_start", 10.0
         brain = _brain(server.url, guide, first_sentence_timeout_s=0.5)
@@ -73,7 +77,7 @@ def test_slow_first_token_falls_back(guide):
         assert brain.last_source == "script" and "no answer" in brain.last_error
 
 
-def test_stalled_stream_ends_after_last_sentence(guide):
+def test_stalled_stream_ends_after_last_sentence(guide: Persona) -> None:
     with FakeLlm() as server:
         server.mode = "stall"
         brain = _brain(server.url, guide, idle_timeout_s=0.5)
@@ -83,7 +87,7 @@ def test_stalled_stream_ends_after_last_sentence(guide):
 
 
 @pytest.mark.parametrize("mode", ["error", "garbage"])
-def test_bad_server_replies_fall_back(guide, mode: str):
+def test_bad_server_replies_fall_back(guide: Persona, mode: str) -> None:
     with FakeLlm() as server:
         server.mode = mode
         brain = _brain(server.url, guide)
@@ -93,7 +97,7 @@ def test_bad_server_replies_fall_back(guide, mode: str):
         assert ("500" in brain.last_error) if mode == "error" else ("malformed" in brain.last_error)
 
 
-def test_cancel_stops_streaming(guide):
+def test_cancel_stops_streaming(guide: Persona) -> None:
     with FakeLlm() as server:
         server.delay_s = 0.2
         brain = _brain(server.url, guide)
@@ -104,14 +108,14 @@ def test_cancel_stops_streaming(guide):
         assert list(it) == []
 
 
-def test_bad_settings_are_explained(guide):
+def test_bad_settings_are_explained(guide: Persona) -> None:
     with pytest.raises(ValueError, match="http://host"):
         LlmBrain("localhost:11434", "m", guide)
     with pytest.raises(ValueError, match="model name"):
         LlmBrain("http://127.0.0.1:1/v1", " ", guide)
 
 
-def test_lite_model_speaks_the_llm_reply(lite_model):
+def test_lite_model_speaks_the_llm_reply(lite_model: LiteModel) -> None:
     """Typed text through the whole model with brain=llm: the avatar says the streamed reply."""
     with FakeLlm() as server:
         spec = SessionSpec(
@@ -133,7 +137,7 @@ def test_lite_model_speaks_the_llm_reply(lite_model):
         assert out.frames.shape == (4, 128, 128, 3) and out.frames.any()
 
 
-def test_lite_model_with_unusable_llm_settings_uses_the_script(lite_model):
+def test_lite_model_with_unusable_llm_settings_uses_the_script(lite_model: LiteModel) -> None:
     from engine.protocol import ErrorEvent
 
     lite_model.open(SessionSpec(brain="llm", llm_url="", llm_model="", frame_size=128))
@@ -144,7 +148,7 @@ def test_lite_model_with_unusable_llm_settings_uses_the_script(lite_model):
     assert lite_model.brain is lite_model.script
 
 
-def test_lite_model_says_once_when_the_chat_server_is_down(lite_model):
+def test_lite_model_says_once_when_the_chat_server_is_down(lite_model: LiteModel) -> None:
     """Nothing listens at the URL: the script answers, and the model says why once (not on every
     turn), so the app can tell the user the answers are the script's."""
     from engine.protocol import ErrorEvent

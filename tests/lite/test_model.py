@@ -5,6 +5,10 @@ Scenarios run once per module (they take seconds each); several tests check each
 
 from __future__ import annotations
 
+from pathlib import Path
+from types import ModuleType
+from typing import TYPE_CHECKING
+
 import numpy as np
 import pytest
 
@@ -21,6 +25,9 @@ from engine.protocol import (
 )
 
 from .harness import RunResult, place, run_model
+
+if TYPE_CHECKING:
+    from engine.models.lite.model import LiteModel
 
 VOICED = 1e-3  # avatar tick rms above this = the avatar is audible
 SPEC = SessionSpec(persona="guide", avatar="ada", frame_size=256, options={"tts_wait_ms": "10000"})
@@ -41,17 +48,17 @@ def answer_of(intent: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def turn_run(lite_model, user_speech) -> RunResult:
+def turn_run(lite_model: LiteModel, user_speech: dict[str, np.ndarray]) -> RunResult:
     mic = place(7.0, [(1.0, user_speech["how"])])
     return run_model(lite_model, mic, SPEC)
 
 
-def test_lite_model_satisfies_contract(lite_model):
+def test_lite_model_satisfies_contract(lite_model: LiteModel) -> None:
     assert isinstance(lite_model, InteractiveModel)
     assert (lite_model.unit_ticks, lite_model.output_lag_units, lite_model.trained) == (4, 1, True)
 
 
-def test_user_turn_gets_final_transcript_and_persona_answer(turn_run: RunResult):
+def test_user_turn_gets_final_transcript_and_persona_answer(turn_run: RunResult) -> None:
     finals = turn_run.transcripts("user", final=True)
     assert len(finals) == 1 and "you" in finals[0].text  # pocketsphinx hears "are you"
     assert turn_run.transcripts("user", final=False), "partial transcripts stream while the user talks"
@@ -60,7 +67,7 @@ def test_user_turn_gets_final_transcript_and_persona_answer(turn_run: RunResult)
     assert np.sum(turn_run.tick_rms() > VOICED) > 40  # seconds of audible answer
 
 
-def test_no_avatar_speech_while_user_speaks(turn_run: RunResult, user_speech):
+def test_no_avatar_speech_while_user_speaks(turn_run: RunResult, user_speech: dict[str, np.ndarray]) -> None:
     start, end = onset_s(user_speech["how"], 1.0), offset_s(user_speech["how"], 1.0)
     voiced = np.nonzero(turn_run.tick_rms() > VOICED)[0]
     first = voiced[0] * 0.04
@@ -69,7 +76,7 @@ def test_no_avatar_speech_while_user_speaks(turn_run: RunResult, user_speech):
     assert first - end < 1.0  # and promptly (generous bound; the benchmark measures it)
 
 
-def test_mouth_moves_only_while_avatar_audio_sounds(turn_run: RunResult, performer_api):
+def test_mouth_moves_only_while_avatar_audio_sounds(turn_run: RunResult, performer_api: ModuleType) -> None:
     rms = turn_run.tick_rms()
     opening = np.array(
         [performer_api.mouth_open_fraction(f, "ada") if f is not None else 0.0 for f in turn_run.frames]
@@ -82,7 +89,7 @@ def test_mouth_moves_only_while_avatar_audio_sounds(turn_run: RunResult, perform
     assert np.std(opening[voiced]) > 0.05  # it moves, not a fixed open mouth
 
 
-def test_decisions_and_states(turn_run: RunResult):
+def test_decisions_and_states(turn_run: RunResult) -> None:
     decisions = [e.decision for e in turn_run.of_type(DecisionChanged)]
     assert decisions == [Decision.SPEAK, Decision.LISTEN]
     states = [e.state for e in turn_run.of_type(StateChanged)]
@@ -93,12 +100,12 @@ def test_decisions_and_states(turn_run: RunResult):
 
 
 @pytest.fixture(scope="module")
-def human_run(lite_model, front_center) -> RunResult:
+def human_run(lite_model: LiteModel, front_center: np.ndarray) -> RunResult:
     mic = place(7.0, [(0.5, front_center)])
     return run_model(lite_model, mic, SessionSpec(frame_size=128, options={"tts_wait_ms": "10000"}))
 
 
-def test_real_human_speech_gets_an_answer(human_run: RunResult, front_center):
+def test_real_human_speech_gets_an_answer(human_run: RunResult, front_center: np.ndarray) -> None:
     finals = human_run.transcripts("user", final=True)
     assert len(finals) == 1 and finals[0].text  # something was recognised
     persona = load_persona("guide")
@@ -110,7 +117,7 @@ def test_real_human_speech_gets_an_answer(human_run: RunResult, front_center):
 
 
 @pytest.fixture(scope="module")
-def barge_run(lite_model, user_speech) -> tuple[RunResult, float]:
+def barge_run(lite_model: LiteModel, user_speech: dict[str, np.ndarray]) -> tuple[RunResult, float]:
     at = 4.0  # the answer to "what is duet" starts ~2.5 s and lasts ~7 s
     mic = place(9.0, [(1.0, user_speech["what"]), (at, user_speech["stop"])])
     return run_model(lite_model, mic, SessionSpec(frame_size=128, options={"tts_wait_ms": "10000"})), onset_s(
@@ -118,7 +125,7 @@ def barge_run(lite_model, user_speech) -> tuple[RunResult, float]:
     )
 
 
-def test_barge_in_stops_avatar_within_200ms_and_flushes(barge_run):
+def test_barge_in_stops_avatar_within_200ms_and_flushes(barge_run: tuple[RunResult, float]) -> None:
     run, onset = barge_run
     assert len(run.flushes) == 1
     flush = run.flushes[0]
@@ -138,7 +145,7 @@ def test_barge_in_stops_avatar_within_200ms_and_flushes(barge_run):
     )
 
 
-def test_after_barge_in_the_user_is_answered(barge_run):
+def test_after_barge_in_the_user_is_answered(barge_run: tuple[RunResult, float]) -> None:
     run, onset = barge_run
     finals = run.transcripts("user", final=True)
     assert len(finals) == 2  # both user turns were heard
@@ -147,14 +154,14 @@ def test_after_barge_in_the_user_is_answered(barge_run):
 
 
 @pytest.fixture(scope="module")
-def echo_run(lite_model, user_speech) -> RunResult:
+def echo_run(lite_model: LiteModel, user_speech: dict[str, np.ndarray]) -> RunResult:
     mic = place(11.0, [(1.0, user_speech["what"])])
     return run_model(
         lite_model, mic, SessionSpec(frame_size=128, options={"tts_wait_ms": "10000"}), echo=(100, 0.5)
     )
 
 
-def test_echo_does_not_make_the_avatar_yield(echo_run: RunResult):
+def test_echo_does_not_make_the_avatar_yield(echo_run: RunResult) -> None:
     assert not echo_run.flushes
     assert not any(isinstance(e, DecisionChanged) and e.decision is Decision.YIELD for e in echo_run.events)
     said = " ".join(t.text for t in echo_run.transcripts("avatar"))
@@ -164,7 +171,9 @@ def test_echo_does_not_make_the_avatar_yield(echo_run: RunResult):
     assert voiced[-1] - voiced[0] > 100  # it talked on for seconds
 
 
-def test_echo_behind_a_long_playback_queue_is_suppressed_with_the_clients_lag_report(lite_model, user_speech):
+def test_echo_behind_a_long_playback_queue_is_suppressed_with_the_clients_lag_report(
+    lite_model: LiteModel, user_speech: dict[str, np.ndarray]
+) -> None:
     """Open speakers behind a live client's playback queue: the avatar is heard 0.9 s after its
     output tick (beyond the echo search window); the client reports 0.84 s of it."""
     mic = place(12.0, [(1.0, user_speech["what"])])
@@ -175,7 +184,7 @@ def test_echo_behind_a_long_playback_queue_is_suppressed_with_the_clients_lag_re
     assert " ".join(t.text for t in run.transcripts("avatar")) == answer_of("what_is_duet")
 
 
-def test_barge_in_is_heard_through_echo(lite_model, user_speech):
+def test_barge_in_is_heard_through_echo(lite_model: LiteModel, user_speech: dict[str, np.ndarray]) -> None:
     at = 5.0
     mic = place(8.0, [(1.0, user_speech["what"]), (at, user_speech["stop"])])
     spec = SessionSpec(frame_size=128, options={"tts_wait_ms": "10000"})
@@ -186,7 +195,7 @@ def test_barge_in_is_heard_through_echo(lite_model, user_speech):
     assert run.flushes[0].from_tick * 0.04 - onset <= 0.3
 
 
-def test_typed_and_operator_text(lite_model):
+def test_typed_and_operator_text(lite_model: LiteModel) -> None:
     lite_model.open(SessionSpec(frame_size=128, options={"tts_wait_ms": "10000"}))
     lite_model.user_text("Say this exactly.", operator=True)
     said = []
@@ -201,7 +210,7 @@ def test_typed_and_operator_text(lite_model):
     assert any(t.side == "avatar" and t.text.startswith("I hear you") for t in said)
 
 
-def test_client_flush_stops_output(lite_model):
+def test_client_flush_stops_output(lite_model: LiteModel) -> None:
     lite_model.open(SessionSpec(frame_size=128, options={"tts_wait_ms": "10000", "greet_at_start": "1"}))
     out = lite_model.step(UnitIn.silent(0, 4))
     assert out.pcm is not None  # greeting
@@ -211,7 +220,7 @@ def test_client_flush_stops_output(lite_model):
 
 
 @pytest.fixture(scope="module")
-def camera_run(lite_model, performer_api) -> tuple[RunResult, list[np.ndarray]]:
+def camera_run(lite_model: LiteModel, performer_api: ModuleType) -> tuple[RunResult, list[np.ndarray]]:
     """A drawn face (the 'max' avatar) stands left in the camera image from 1 s to 4 s."""
     perf = performer_api.Performer("max", size=240, seed=1)
     from engine.models.lite.visemes import MouthPose
@@ -229,7 +238,9 @@ def camera_run(lite_model, performer_api) -> tuple[RunResult, list[np.ndarray]]:
     return run_model(lite_model, mic, spec, camera=camera), camera
 
 
-def test_face_presence_greets_once_and_notices_leaving(camera_run):
+def test_face_presence_greets_once_and_notices_leaving(
+    camera_run: tuple[RunResult, list[np.ndarray]],
+) -> None:
     run, _ = camera_run
     presence = run.of_type(Presence)
     assert [p.present for p in presence] == [True, False]
@@ -243,7 +254,7 @@ def test_face_presence_greets_once_and_notices_leaving(camera_run):
     assert greet_tick >= came.tick
 
 
-def test_gaze_follows_face(lite_model):
+def test_gaze_follows_face(lite_model: LiteModel) -> None:
     watcher = lite_model._faces
     from engine.models.lite.seeing import Face
 
@@ -255,7 +266,9 @@ def test_gaze_follows_face(lite_model):
     assert watcher.gaze() == (0.0, 0.0)
 
 
-def test_pause_inside_a_turn_does_not_leak_a_speculative_answer(lite_model, user_speech):
+def test_pause_inside_a_turn_does_not_leak_a_speculative_answer(
+    lite_model: LiteModel, user_speech: dict[str, np.ndarray]
+) -> None:
     """The answer to the first words is prepared during the pause, but the user goes on: only one
     answer is spoken, after the whole turn."""
     first, second = user_speech["how"], user_speech["interrupt"]
@@ -273,7 +286,7 @@ def test_pause_inside_a_turn_does_not_leak_a_speculative_answer(lite_model, user
     assert said == ScriptBrain(load_persona("guide")).answer(final)  # the answer to the whole turn
 
 
-def test_bad_session_settings_are_explained(lite_model, tmp_path):
+def test_bad_session_settings_are_explained(lite_model: LiteModel, tmp_path: Path) -> None:
     from engine.models.lite.persona import PersonaError
 
     with pytest.raises(ValueError, match=r"unknown voice 'nobody'.*available: joe"):

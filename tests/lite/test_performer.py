@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+from typing import cast
 
 import numpy as np
 import pytest
@@ -37,12 +38,12 @@ def _sclera_pixels(frame: np.ndarray, avatar: str) -> int:
     return int((roi.min(axis=2) > 225).sum())  # near-white: the whites of the eyes (and highlights)
 
 
-def test_ships_two_avatars():
+def test_ships_two_avatars() -> None:
     assert set(AVATARS) <= set(list_avatars())
 
 
 @pytest.mark.parametrize("avatar", AVATARS)
-def test_renders_512_rgb(avatar: str):
+def test_renders_512_rgb(avatar: str) -> None:
     p = Performer(avatar, size=512, seed=0)
     for mode in ("idle", "listening", "thinking", "speaking"):
         f = p.frame(1.0, PerformCue(mode=mode))
@@ -52,7 +53,7 @@ def test_renders_512_rgb(avatar: str):
 
 
 @pytest.mark.parametrize("avatar", AVATARS)
-def test_blinks_within_six_seconds(avatar: str):
+def test_blinks_within_six_seconds(avatar: str) -> None:
     p = Performer(avatar, size=512, seed=7)
     whites = [_sclera_pixels(p.frame(i * 0.02, PerformCue()), avatar) for i in range(300)]
     open_level = np.median(whites)
@@ -64,7 +65,7 @@ def test_blinks_within_six_seconds(avatar: str):
 
 
 @pytest.mark.parametrize("avatar", AVATARS)
-def test_mouth_opening_is_measurable(avatar: str):
+def test_mouth_opening_is_measurable(avatar: str) -> None:
     p = Performer(avatar, size=512, seed=0)
     closed = p.frame(2.0, PerformCue(mode="speaking", mouth=MouthPose.closed()))
     aa = p.frame(2.04, PerformCue(mode="speaking", mouth=MouthPose.for_viseme("aa")))
@@ -78,20 +79,20 @@ def test_mouth_opening_is_measurable(avatar: str):
     assert mouth_open_fraction(p.frame(3.0, PerformCue()), avatar) < 0.02
 
 
-def test_mouth_follows_a_viseme_track_frame_by_frame():
+def test_mouth_follows_a_viseme_track_frame_by_frame() -> None:
     track = VisemeTrack([VisemeKey(0.0, 0.3, "sil"), VisemeKey(0.3, 0.9, "aa"), VisemeKey(0.9, 1.4, "sil")])
     p = Performer("ada", size=256, seed=0)
-    opens = []
+    opens_list: list[float] = []
     for i in range(35):
         t = i * 0.04
         f = p.frame(t, PerformCue(mode="speaking", mouth=track.pose_at(t)))
-        opens.append(mouth_open_fraction(f, "ada"))
-    opens = np.array(opens)
+        opens_list.append(mouth_open_fraction(f, "ada"))
+    opens = np.array(opens_list)
     assert opens[:5].max() < 0.05 and opens[30:].max() < 0.05
     assert opens[10:20].min() > 0.5
 
 
-def test_avatars_differ_and_are_deterministic():
+def test_avatars_differ_and_are_deterministic() -> None:
     a1 = Performer("ada", size=256, seed=3)
     a2 = Performer("ada", size=256, seed=3)
     m = Performer("max", size=256, seed=3)
@@ -109,7 +110,7 @@ def test_avatars_differ_and_are_deterministic():
 
 
 @pytest.mark.parametrize("avatar", AVATARS)
-def test_gaze_moves_the_eyes(avatar: str):
+def test_gaze_moves_the_eyes(avatar: str) -> None:
     left = Performer(avatar, 512, seed=0).frame(1.0, PerformCue("listening", gaze=(-1.0, 0.0)))
     right = Performer(avatar, 512, seed=0).frame(1.0, PerformCue("listening", gaze=(1.0, 0.0)))
     think = Performer(avatar, 512, seed=0).frame(1.0, PerformCue("thinking"))
@@ -123,7 +124,7 @@ def test_gaze_moves_the_eyes(avatar: str):
     assert not np.array_equal(think, left)
 
 
-def test_idle_is_alive():
+def test_idle_is_alive() -> None:
     p = Performer("max", size=256, seed=1)
     frames = [p.frame(i * 0.2, PerformCue()) for i in range(25)]
     diffs = [np.abs(a.astype(int) - b).mean() for a, b in itertools.pairwise(frames)]
@@ -131,7 +132,7 @@ def test_idle_is_alive():
     assert max(diffs) < 20  # but calm
 
 
-def test_nod_moves_the_head_down():
+def test_nod_moves_the_head_down() -> None:
     p = Performer("ada", size=256, seed=0)
     q = Performer("ada", size=256, seed=0)
     for i in range(10):
@@ -141,7 +142,7 @@ def test_nod_moves_the_head_down():
     assert np.abs(fa.astype(int) - fb).mean() > 0.5
 
 
-def test_bad_inputs():
+def test_bad_inputs() -> None:
     with pytest.raises(AvatarError, match="unknown avatar"):
         Performer("nobody")
     with pytest.raises(ValueError, match="mode"):
@@ -152,7 +153,7 @@ def test_bad_inputs():
         Performer("ada", 128).frame(float("nan"), PerformCue())
 
 
-def test_avatar_yaml_errors_name_the_file_and_key():
+def test_avatar_yaml_errors_name_the_file_and_key() -> None:
     from engine.models.lite.performer.spec import avatars_dir
 
     src = (avatars_dir() / "ada.yaml").read_text()
@@ -170,7 +171,7 @@ def test_avatar_yaml_errors_name_the_file_and_key():
         parse_avatar(data, "ada.yaml", src)
 
 
-def test_app_icon_is_a_512_rgba_png():
+def test_app_icon_is_a_512_rgba_png() -> None:
     import cv2
 
     from engine import paths
@@ -183,7 +184,7 @@ def test_app_icon_is_a_512_rgba_png():
     assert made.shape == (128, 128, 4) and made.dtype == np.uint8
 
 
-def test_mouth_measure_survives_h264_and_downscaling():
+def test_mouth_measure_survives_h264_and_downscaling() -> None:
     import io
 
     import av
@@ -208,7 +209,7 @@ def test_mouth_measure_survives_h264_and_downscaling():
         for pkt in s.encode():
             c.mux(pkt)
     buf.seek(0)
-    with av.open(buf) as c:
+    with av.open(buf, "r") as c:
         decoded = [fr.to_ndarray(format="rgb24") for fr in c.decode(video=0)]
     assert len(decoded) == 8
     for i, f in enumerate(decoded[:4]):
@@ -219,7 +220,7 @@ def test_mouth_measure_survives_h264_and_downscaling():
             assert mouth_open_fraction(f, "max") > 0.6 and mouth_open_fraction(small, "max") > 0.3
 
 
-def test_any_sequence_of_cues_renders():
+def test_any_sequence_of_cues_renders() -> None:
     rng = np.random.default_rng(11)
     p = Performer("ada", size=128, seed=5)
     t = 0.0
@@ -228,9 +229,10 @@ def test_any_sequence_of_cues_renders():
         cue = PerformCue(
             mode=str(rng.choice(["idle", "listening", "thinking", "speaking"])),
             mouth=MouthPose.from_array(rng.uniform(0, 1, 5)),
-            gaze=(float(rng.uniform(-3, 3)), np.float32(rng.uniform(-1, 1))),
+            # numpy scalars on purpose (float32 is no float subclass): the renderer must take them
+            gaze=(float(rng.uniform(-3, 3)), cast(float, np.float32(rng.uniform(-1, 1)))),
             nod=bool(rng.integers(2)),
             user_present=bool(rng.integers(2)),
         )
-        f = p.frame(np.float32(t), cue)
+        f = p.frame(cast(float, np.float32(t)), cue)
         assert f.shape == (128, 128, 3) and f.dtype == np.uint8

@@ -20,7 +20,7 @@ intents:
 """
 
 
-def test_shipped_personas_load():
+def test_shipped_personas_load() -> None:
     assert {"guide", "booth"} <= set(list_personas())
     guide = load_persona("guide")
     assert guide.name and guide.greeting and len(guide.intents) >= 5
@@ -29,7 +29,7 @@ def test_shipped_personas_load():
     assert booth.intents and booth.fallback and booth.repeat_request
 
 
-def test_persona_by_path(tmp_path: Path):
+def test_persona_by_path(tmp_path: Path) -> None:
     path = tmp_path / "mine.yaml"
     path.write_text(GOOD)
     p = load_persona(str(path))
@@ -43,18 +43,18 @@ def _error(text: str, name: str = "p.yaml") -> str:
     return str(e.value)
 
 
-def test_missing_field_names_file_and_line():
+def test_missing_field_names_file_and_line() -> None:
     msg = _error(GOOD.replace("greeting: Hello there.\n", ""))
     assert msg.startswith("p.yaml:1:") and "greeting" in msg
 
 
-def test_missing_field_in_intent():
+def test_missing_field_in_intent() -> None:
     text = GOOD.replace("    answer: Nine to five.\n", "")
     msg = _error(text)
     assert msg.startswith("p.yaml:6:") and "intents[0]" in msg and "answer" in msg
 
 
-def test_bad_types_name_the_line():
+def test_bad_types_name_the_line() -> None:
     msg = _error(GOOD.replace("name: Test", "name: 42"))
     assert msg.startswith("p.yaml:1:") and "name must be text" in msg and "number" in msg
     msg = _error(GOOD.replace("examples: [when are you open]", "examples: {a: b}"))
@@ -65,7 +65,7 @@ def test_bad_types_name_the_line():
     assert msg.startswith("p.yaml:9:") and "small_talk" in msg
 
 
-def test_unknown_field_and_invalid_yaml():
+def test_unknown_field_and_invalid_yaml() -> None:
     msg = _error(GOOD + "gretting: typo\n")
     assert msg.startswith("p.yaml:9:") and "gretting" in msg
     msg = _error(GOOD + "intents:\n  - [unclosed\n")
@@ -76,7 +76,7 @@ def test_unknown_field_and_invalid_yaml():
     assert "mapping" in _error("- just a list\n")
 
 
-def test_missing_persona_lists_shipped():
+def test_missing_persona_lists_shipped() -> None:
     with pytest.raises(PersonaError, match="guide"):
         load_persona("nope")
 

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+from types import ModuleType
+from typing import cast
+
 import numpy as np
 import pytest
 
@@ -11,11 +15,13 @@ from engine.session import read_session
 
 
 @pytest.mark.slow
-def test_recorded_turn_with_echo_through_the_runner(tmp_path, user_speech, performer_api):
+def test_recorded_turn_with_echo_through_the_runner(
+    tmp_path: Path, user_speech: dict[str, np.ndarray], performer_api: ModuleType
+) -> None:
     """A piper-voiced question in a WAV, open speakers simulated by the runner (100 ms, gain 0.5):
     a final transcript, the persona's spoken answer finished without yielding, mouth motion only
     while the avatar's audio sounds, no avatar speech while the user speaks."""
-    wav = user_speech["_dir"] / "what.wav"
+    wav = cast(Path, user_speech["_dir"]) / "what.wav"  # the fixture keeps its WAV folder there
     out = tmp_path / "turn.mkv"
     cfg = RunConfig(
         model="lite",
@@ -39,6 +45,7 @@ def test_recorded_turn_with_echo_through_the_runner(tmp_path, user_speech, perfo
     assert not any(isinstance(e, FlushOut) for e in events)
     assert not any(isinstance(e, DecisionChanged) and e.decision is Decision.YIELD for e in events)
 
+    assert data.avatar_frames is not None
     n = min(len(data.avatar_pcm) // 960, data.avatar_frames.shape[0])
     rms = np.sqrt(np.mean(data.avatar_pcm[: n * 960].reshape(n, 960) ** 2, axis=1))
     voiced = rms > 1e-3

@@ -18,7 +18,7 @@ def _feed(det: TurnDetector, probs: list[float]) -> list[tuple[TurnEvent, int]]:
     return out
 
 
-def test_turn_onset_pause_end():
+def test_turn_onset_pause_end() -> None:
     det = TurnDetector(TurnConfig(eot_ms=300, pause_ms=160, onset_chunks=2))
     probs = [0.0] * 3 + [0.9] * 20 + [0.1] * 6 + [0.8] * 10 + [0.0] * 12
     events = _feed(det, probs)
@@ -28,7 +28,7 @@ def test_turn_onset_pause_end():
     assert [e for e, _ in events].count(TurnEvent.END) == 1
 
 
-def test_hysteresis_and_short_bursts():
+def test_hysteresis_and_short_bursts() -> None:
     det = TurnDetector(TurnConfig(eot_ms=300, min_turn_ms=160))
     # one chunk over the threshold is not an onset
     assert _feed(det, [0.0, 0.7, 0.0, 0.0]) == []
@@ -50,7 +50,7 @@ def _voice_like(n: int, seed: int) -> np.ndarray:
     return (0.2 * x).astype(np.float32)
 
 
-def test_echo_path_found_and_removed():
+def test_echo_path_found_and_removed() -> None:
     ref = _voice_like(24000 * 4, 0)  # 4 s of avatar audio at 24 kHz, output ticks 0..99
     ref16 = np.interp(np.arange(16000 * 4) * 1.5, np.arange(len(ref)), ref).astype(np.float32)
     delay, gain = int(0.12 * 16000), 0.4
@@ -68,7 +68,7 @@ def test_echo_path_found_and_removed():
     assert abs(echo.delay - delay) <= 1 and abs(echo.gain - gain) < 0.05
 
 
-def test_user_over_echo_passes_gate():
+def test_user_over_echo_passes_gate() -> None:
     ref = _voice_like(24000 * 4, 1)
     ref16 = np.interp(np.arange(16000 * 4) * 1.5, np.arange(len(ref)), ref).astype(np.float32)
     delay = int(0.08 * 16000)
@@ -90,7 +90,7 @@ def test_user_over_echo_passes_gate():
     assert gated_arr[95:].mean() > 0.8  # the user is heard through the echo
 
 
-def test_confident_chunk_starts_a_turn_at_once():
+def test_confident_chunk_starts_a_turn_at_once() -> None:
     det = TurnDetector(TurnConfig())
     assert _feed(det, [0.0, 0.95]) == [(TurnEvent.ONSET, 1)]
 
@@ -131,7 +131,7 @@ def _echo_run(lag_s: float, acoustic_s: float, report: float | None) -> tuple[Ec
     return echo, passed
 
 
-def test_reported_playback_lag_aligns_a_long_echo_path():
+def test_reported_playback_lag_aligns_a_long_echo_path() -> None:
     """A live client's queue puts ~1.2 s between output tick T and the mic tick that hears it: far
     beyond the search window. With the client's lag report the path is found and removed."""
     echo, passed = _echo_run(1.2, 0.05, report=1.2 / 0.04)
@@ -142,7 +142,7 @@ def test_reported_playback_lag_aligns_a_long_echo_path():
     assert blind.delay < 0  # without the report the path is never found
 
 
-def test_lag_report_jitter_does_not_move_the_reference():
+def test_lag_report_jitter_does_not_move_the_reference() -> None:
     echo = EchoSuppressor()
     echo.note_played(-1, 10.0)
     shift = echo.shift
@@ -155,7 +155,7 @@ def test_lag_report_jitter_does_not_move_the_reference():
     assert echo.shift - shift == 6 * 640
 
 
-def test_a_lag_change_mid_reply_moves_only_the_ticks_played_after_it():
+def test_a_lag_change_mid_reply_moves_only_the_ticks_played_after_it() -> None:
     """The client's queue re-buffers 1.6 s into a reply (240 ms later from then on): ticks already
     played keep their place on the mic's timeline, so the echo path stays put and nothing leaks."""
     seconds, lag1, lag2, switch = 6, 10, 16, 40  # lags in ticks; output tick where the lag changes
@@ -183,7 +183,7 @@ def test_a_lag_change_mid_reply_moves_only_the_ticks_played_after_it():
     assert delays[-1] == (lag2 - 1) * 640 + 640 + acoustic  # ...and after the change
 
 
-def test_echo_between_samples_is_found_and_subtracted_deeply():
+def test_echo_between_samples_is_found_and_subtracted_deeply() -> None:
     """A real path resamples properly and lands between 16 kHz samples: the delay is estimated to
     a fraction of a sample and the band-limited reference takes the echo down by > 30 dB."""
     from engine.models.lite.voice import resample
@@ -210,7 +210,7 @@ def test_echo_between_samples_is_found_and_subtracted_deeply():
     assert 10 * np.log10(left / total) < -30
 
 
-def test_a_path_that_jumps_a_few_ms_is_followed_within_a_unit():
+def test_a_path_that_jumps_a_few_ms_is_followed_within_a_unit() -> None:
     """A sound server re-syncing drops 4 ms of the loopback mid-reply: the canceller follows the
     path at once (no waiting for its 0.6 s window) and no echo chunk gets through the gate."""
     seconds, d1, d2 = 6, 1200, 1264  # samples at 16 kHz: the path jumps from 75 ms to 79 ms at 3 s

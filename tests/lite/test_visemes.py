@@ -28,14 +28,14 @@ ENGLISH = (
 )
 
 
-def test_fifteen_visemes_each_with_a_pose():
+def test_fifteen_visemes_each_with_a_pose() -> None:
     assert len(VISEMES) == 15 and set(VISEMES) == set(VISEME_POSES)
     assert VISEME_POSES["sil"] == MouthPose.closed()
     assert VISEME_POSES["aa"].open > VISEME_POSES["E"].open > VISEME_POSES["PP"].open == 0.0
     assert VISEME_POSES["U"].round > 0.8 and VISEME_POSES["FF"].teeth > 0.8
 
 
-def test_map_covers_every_symbol_piper_uses_for_english():
+def test_map_covers_every_symbol_piper_uses_for_english() -> None:
     from engine.models.lite.voice import _piper_voice
 
     piper = _piper_voice()
@@ -59,7 +59,7 @@ def _track(*keys: tuple[float, float, str]) -> VisemeTrack:
     return VisemeTrack([VisemeKey(a, b, v) for a, b, v in keys])
 
 
-def test_track_leads_the_audio_and_never_lags():
+def test_track_leads_the_audio_and_never_lags() -> None:
     tr = _track((0.0, 1.0, "sil"), (1.0, 1.5, "aa"), (1.5, 2.5, "sil"))
     aa = VISEME_POSES["aa"].open
     # the mouth is fully open by the time the vowel is heard, and already opening a frame before
@@ -76,7 +76,7 @@ def test_track_leads_the_audio_and_never_lags():
     assert mid == pytest.approx(1.0 - LEAD_S, abs=0.003)
 
 
-def test_track_blends_instead_of_snapping():
+def test_track_blends_instead_of_snapping() -> None:
     rng = np.random.default_rng(3)
     keys, t = [], 0.0
     for _ in range(60):
@@ -93,14 +93,14 @@ def test_track_blends_instead_of_snapping():
     assert np.abs(np.diff(frames)).max() < 0.9 * VISEME_POSES["aa"].open
 
 
-def test_short_bilabial_still_closes_the_lips():
+def test_short_bilabial_still_closes_the_lips() -> None:
     tr = _track((0.0, 0.3, "aa"), (0.3, 0.36, "PP"), (0.36, 0.7, "aa"))
     # (shown a frame early: the closure is centred LEAD_S before the "p" is heard)
     assert tr.pose_at(0.33 - LEAD_S).open < 0.1 * VISEME_POSES["aa"].open
     assert tr.poses_at(np.arange(0.25, 0.36, 0.005))[:, 0].min() < 0.1
 
 
-def test_from_phonemes_merges_marks_and_keeps_time():
+def test_from_phonemes_merges_marks_and_keeps_time() -> None:
     phones = ["^", "h", "ə", "l", "ˈ", "o", "ʊ", " ", "w", "ˈ", "ɜ", "ː", "l", "d", "!", "$"]
     durs = [0.03, 0.04, 0.05, 0.04, 0.03, 0.06, 0.04, 0.03, 0.05, 0.02, 0.07, 0.03, 0.05, 0.04, 0.1, 0.08]
     tr = VisemeTrack.from_phonemes(phones, durs)
@@ -115,7 +115,7 @@ def test_from_phonemes_merges_marks_and_keeps_time():
     assert tr.viseme_at(-1.0) == "sil" and tr.viseme_at(99.0) == "sil"
 
 
-def test_concat_and_shift():
+def test_concat_and_shift() -> None:
     a = _track((0.0, 0.2, "aa"))
     b = _track((0.0, 0.3, "O"))
     c = a.concat(b)
@@ -124,7 +124,7 @@ def test_concat_and_shift():
     assert a.shifted(1.0).viseme_at(1.1) == "aa"
 
 
-def test_bad_inputs_have_clear_errors():
+def test_bad_inputs_have_clear_errors() -> None:
     with pytest.raises(ValueError, match="open"):
         MouthPose(open=1.5)
     with pytest.raises(ValueError, match="unknown viseme"):

@@ -35,7 +35,7 @@ def _f0_hz(pcm: np.ndarray, sr: int = SAMPLE_RATE) -> float:
     return float(np.median(found))
 
 
-def test_speech_is_24k_with_plausible_duration_and_a_covering_track(joe: Voice):
+def test_speech_is_24k_with_plausible_duration_and_a_covering_track(joe: Voice) -> None:
     text = "Hello there! I'm Duet, your guide. Shall we talk?"
     sp = joe.synthesize(text)
     assert sp.pcm.dtype == np.float32 and sp.pcm.ndim == 1
@@ -52,7 +52,7 @@ def test_speech_is_24k_with_plausible_duration_and_a_covering_track(joe: Voice):
     assert sp.track.pose_at(sp.duration_s + 0.1).open == 0.0
 
 
-def test_visemes_follow_the_audio(joe: Voice):
+def test_visemes_follow_the_audio(joe: Voice) -> None:
     sp = joe.synthesize("Mama made a pie. Oh, wow!")
     tick = 960
     n = sp.pcm.size // tick
@@ -69,7 +69,7 @@ def test_visemes_follow_the_audio(joe: Voice):
     assert vis.count("PP") >= 3
 
 
-def test_voices_differ(joe: Voice):
+def test_voices_differ(joe: Voice) -> None:
     assert {"joe", "joe-warm", "joe-bright"} <= set(list_voices())
     text = "This is my voice, how do I sound today? I hope you can hear me well, my friend."
     base = joe.synthesize(text)
@@ -83,7 +83,7 @@ def test_voices_differ(joe: Voice):
         assert s.track.duration_s == pytest.approx(s.duration_s, abs=0.01)
 
 
-def test_synthesis_runs_in_worker_threads(joe: Voice):
+def test_synthesis_runs_in_worker_threads(joe: Voice) -> None:
     results: dict[int, float] = {}
 
     def work(i: int) -> None:
@@ -97,7 +97,7 @@ def test_synthesis_runs_in_worker_threads(joe: Voice):
     assert sorted(results) == [0, 1, 2] and all(d > 0.4 for d in results.values())
 
 
-def test_sentences_stream_one_by_one(joe: Voice):
+def test_sentences_stream_one_by_one(joe: Voice) -> None:
     parts = list(joe.synthesize_sentences("First sentence. Second one here! And a third?"))
     assert len(parts) == 3
     whole = joe.synthesize("First sentence. Second one here! And a third?")
@@ -106,7 +106,7 @@ def test_sentences_stream_one_by_one(joe: Voice):
     assert whole.track.duration_s == pytest.approx(whole.duration_s, abs=0.01)
 
 
-def test_empty_and_bad_input(joe: Voice):
+def test_empty_and_bad_input(joe: Voice) -> None:
     sp = joe.synthesize("   ")
     assert sp.pcm.size == 0 and sp.duration_s == 0.0 and len(sp.track) == 0
     with pytest.raises(ValueError, match="unknown voice"):
@@ -115,7 +115,7 @@ def test_empty_and_bad_input(joe: Voice):
         joe.synthesize(42)  # type: ignore[arg-type]
 
 
-def test_text_normalisation():
+def test_text_normalisation() -> None:
     assert normalize_text("**Hi** there 🙂 [docs](http://x.y)") == "Hi there docs"
     assert "ay eye" in normalize_text("I am an AI.")
     assert "see pee you" in normalize_text("on the CPU")
@@ -125,7 +125,7 @@ def test_text_normalisation():
     assert normalize_text("OK, DUET") == "okay, Duet"
 
 
-def test_resampler_is_band_limited():
+def test_resampler_is_band_limited() -> None:
     sr = 22050
     t = np.arange(sr) / sr
     tone = np.sin(2 * np.pi * 1000 * t).astype(np.float32)
@@ -142,6 +142,6 @@ def test_resampler_is_band_limited():
     assert np.sqrt((z[100:-100] ** 2).mean()) < 0.01
 
 
-def test_money_is_read_as_money():
+def test_money_is_read_as_money() -> None:
     assert normalize_text("It costs $5.50.") == "It costs 5 dollars 50."
     assert normalize_text("Only $12 or €3") == "Only 12 dollars or 3 euros"

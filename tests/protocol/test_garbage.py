@@ -33,13 +33,13 @@ def _decodes_or_protocol_error(data: bytes | str) -> None:
 
 @SETTINGS
 @given(st.binary(max_size=300))
-def test_random_bytes(data):
+def test_random_bytes(data: bytes) -> None:
     _decodes_or_protocol_error(data)
 
 
 @SETTINGS
 @given(json_values)
-def test_random_json(value):
+def test_random_json(value: object) -> None:
     _decodes_or_protocol_error(json.dumps(value, allow_nan=True))
 
 
@@ -49,13 +49,15 @@ def test_random_json(value):
     st.dictionaries(st.text(max_size=10), json_values, max_size=6),
     st.sampled_from([PROTOCOL_VERSION, 0, 2, "1", True, None]),
 )
-def test_random_fields_for_real_types(name, fields, version):
+def test_random_fields_for_real_types(
+    name: str, fields: dict[str, object], version: int | str | None
+) -> None:
     _decodes_or_protocol_error(json.dumps({**fields, "v": version, "type": name}))
 
 
 @SETTINGS
 @given(messages, st.data())
-def test_mutated_valid_messages(msg, data):
+def test_mutated_valid_messages(msg: object, data: st.DataObject) -> None:
     wire = bytearray(encode(msg))
     for _ in range(data.draw(st.integers(1, 4))):
         op = data.draw(st.sampled_from(["flip", "insert", "delete", "truncate"]))
@@ -73,21 +75,22 @@ def test_mutated_valid_messages(msg, data):
 
 @SETTINGS
 @given(messages)
-def test_mutated_field_values(msg):
+def test_mutated_field_values(msg: object) -> None:
     obj = json.loads(encode(msg))
+    bad: object
     for key in [k for k in obj if k not in ("v", "type")]:
         for bad in (None, "x", 1.5, [], {}, -(2**70), True):
             _decodes_or_protocol_error(json.dumps({**obj, key: bad}))
 
 
-def test_huge_and_deep_inputs():
+def test_huge_and_deep_inputs() -> None:
     _decodes_or_protocol_error(b"[" * 100_000 + b"]" * 100_000)
     _decodes_or_protocol_error(b'{"v":1,"type":"user_text","text":"' + b"a" * (2 << 20) + b'"}')
 
 
 @SETTINGS
 @given(st.binary(max_size=200))
-def test_channel_turns_garbage_into_error_events(data):
+def test_channel_turns_garbage_into_error_events(data: bytes) -> None:
     out = decode_or_error(data, CONTROL_TYPES)
     assert isinstance(out, ErrorEvent) or type(out) in CONTROL_TYPES.values()
     if isinstance(out, ErrorEvent):

@@ -30,7 +30,7 @@ from .strategies import ALL_TYPES, for_dataclass, messages
 @pytest.mark.parametrize("name", sorted(ALL_TYPES))
 @settings(max_examples=30, deadline=None)
 @given(data=st.data())
-def test_every_type_round_trips(name, data):
+def test_every_type_round_trips(name: str, data: st.DataObject) -> None:
     cls = ALL_TYPES[name]
     msg = data.draw(for_dataclass(cls))
     wire = encode(msg)
@@ -42,18 +42,18 @@ def test_every_type_round_trips(name, data):
 
 @settings(max_examples=200, deadline=None)
 @given(msg=messages)
-def test_round_trip_any_message(msg):
+def test_round_trip_any_message(msg: object) -> None:
     assert decode(encode(msg)) == msg
 
 
-def test_nested_session_spec_and_enums_round_trip():
+def test_nested_session_spec_and_enums_round_trip() -> None:
     spec = SessionSpec(persona="p", avatar="a", options={"k": "v"}, frame_size=256, greet=False)
     assert decode(encode(OpenSession(spec))) == OpenSession(spec)
     ev = DecisionChanged(tick=3, decision=Decision.YIELD)
     assert decode(encode(ev)).decision is Decision.YIELD
 
 
-def test_allowed_restricts_direction():
+def test_allowed_restricts_direction() -> None:
     wire = encode(Flush(from_tick=5))
     assert decode(wire, CONTROL_TYPES) == Flush(5)
     with pytest.raises(ProtocolError, match="unknown message type"):
@@ -75,12 +75,12 @@ def test_allowed_restricts_direction():
         (b"\xff\xfe", "UTF-8"),
     ],
 )
-def test_malformed_messages_are_rejected_with_clear_errors(wire, match):
+def test_malformed_messages_are_rejected_with_clear_errors(wire: bytes, match: str) -> None:
     with pytest.raises(ProtocolError, match=match):
         decode(wire)
 
 
-def test_encode_rejects_non_messages():
+def test_encode_rejects_non_messages() -> None:
     with pytest.raises(ProtocolError, match="not a protocol message"):
         encode({"type": "ping"})
     with pytest.raises(ValueError):

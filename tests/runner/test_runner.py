@@ -3,7 +3,7 @@ frames encoding their tick, a 440 Hz tone in output ticks whose input tick had m
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import av
@@ -246,7 +246,7 @@ def test_auto_tail_waits_for_the_avatar_to_finish() -> None:
         cfg = RunConfig(model="testecho", input="x.wav", output="x.mkv", tail_s=tail_s)
         return runner._Run(cfg, client=None, writer=None, unit=4, lag=1)  # type: ignore[arg-type]
 
-    ticks = lambda s: round(s / 0.04)  # noqa: E731
+    ticks: Callable[[float], int] = lambda s: round(s / 0.04)  # noqa: E731
     fixed = make(0.3)
     assert fixed.tail_more(ticks(0.3) - 1) and not fixed.tail_more(ticks(0.3))
 

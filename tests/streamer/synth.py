@@ -7,6 +7,8 @@ per output unit, logged as DecisionChanged events at the unit's first tick (lag 
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from engine.protocol import (
@@ -17,6 +19,10 @@ from engine.protocol import (
     Transcript,
 )
 from engine.session import SessionData
+
+if TYPE_CHECKING:
+    from engine.models.base import InteractiveModel
+    from engine.protocol import UnitIn
 
 UNIT = 4
 
@@ -90,7 +96,7 @@ def make_session(seed: int, n_units: int = 24, frame_size: int = 32, camera: boo
     )
 
 
-def unit_inputs(data: SessionData, unit_ticks: int = UNIT) -> list:
+def unit_inputs(data: SessionData, unit_ticks: int = UNIT) -> list[UnitIn]:
     """The session's user side as the UnitIn sequence an engine would feed a model."""
     from engine.protocol import UnitIn
 
@@ -107,10 +113,10 @@ def unit_inputs(data: SessionData, unit_ticks: int = UNIT) -> list:
     return units
 
 
-def replay_decisions(model: object, data: SessionData) -> list[Decision]:
+def replay_decisions(model: InteractiveModel, data: SessionData) -> list[Decision]:
     """Decision of each output unit 1..n-1 when the model is stepped over the session's user side."""
     from engine.protocol import SessionSpec
 
-    model.open(SessionSpec(persona=data.meta["persona"], avatar=data.meta["avatar"]))  # type: ignore[attr-defined]
-    outs = [model.step(u) for u in unit_inputs(data)]  # type: ignore[attr-defined]
+    model.open(SessionSpec(persona=data.meta["persona"], avatar=data.meta["avatar"]))
+    outs = [model.step(u) for u in unit_inputs(data)]
     return [o.decision for o in outs[:-1]]

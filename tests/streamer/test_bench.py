@@ -18,7 +18,7 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.mark.parametrize("extra", [[], ["--core"]])
-def test_bench_prints_json(extra: list[str], capsys: pytest.CaptureFixture) -> None:
+def test_bench_prints_json(extra: list[str], capsys: pytest.CaptureFixture[str]) -> None:
     assert (
         bench.main(
             ["--size", "S", "--device", "cpu", "--units", "6", "--warmup", "1", "--threads", "1", *extra]
@@ -32,14 +32,14 @@ def test_bench_prints_json(extra: list[str], capsys: pytest.CaptureFixture) -> N
     assert result["path"] == ("core" if extra else "model.step")
 
 
-def test_bench_bad_arguments(capsys: pytest.CaptureFixture) -> None:
+def test_bench_bad_arguments(capsys: pytest.CaptureFixture[str]) -> None:
     assert bench.main(["--size", "XXL", "--device", "cpu"]) == 2
     assert "unknown streamer size" in capsys.readouterr().err
     assert bench.main(["--size", "S", "--device", "cpu", "--cuda-graph", "--units", "1"]) == 2
     assert "CUDA" in capsys.readouterr().err
 
 
-def test_bench_gpu_runs_what_this_machine_can(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+def test_bench_gpu_runs_what_this_machine_can(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """`bench gpu` on a CPU: the CUDA-graph runs say why they were skipped, the eager run runs in
     its own process, and every run's JSON and the summary land in --out."""
     out = tmp_path / "gpu"
@@ -73,7 +73,7 @@ def test_bench_gpu_judges_the_goal() -> None:
     }
 
 
-def test_bench_gpu_reports_a_failed_run(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+def test_bench_gpu_reports_a_failed_run(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert gpu.main(["--size", "XXL", "--device", "cpu", "--eager-units", "2"]) == 1
     summary = json.loads(capsys.readouterr().out)
     err = summary["runs"]["engine_eager"]

@@ -16,7 +16,7 @@ from engine.models.base import InteractiveModel
 from engine.models.streamer.config import StreamerConfig
 from engine.models.streamer.core import StreamerCore
 from engine.models.streamer.model import StreamerModel, StreamerWeightsError
-from engine.protocol import Decision, DecisionChanged, SessionSpec, UnitIn
+from engine.protocol import Decision, DecisionChanged, SessionSpec, UnitIn, UnitOut
 from engine.registry import ModelOptions
 
 from .synth import make_session, unit_inputs
@@ -37,7 +37,7 @@ def checkpoint(tmp_path: Path) -> tuple[Path, StreamerCore]:
     return folder, core
 
 
-def run(model: StreamerModel, n_units: int = 5, seed: int = 0) -> list:
+def run(model: StreamerModel, n_units: int = 5, seed: int = 0) -> list[UnitOut]:
     model.open(SessionSpec(persona="guide", avatar="ada"))
     return [model.step(u) for u in unit_inputs(make_session(seed, n_units=n_units))]
 

@@ -85,7 +85,7 @@ def test_mask_is_block_causal() -> None:
     assert m.shape == (14, 14)
     assert m[:2, :2].all() and not m[:2, 2:].any()  # sink sees only the sink
     assert m[2:, :2].all()  # everyone sees the sink
-    unit = lambda i: slice(2 + 3 * i, 5 + 3 * i)  # noqa: E731
+    unit: Callable[[int], slice] = lambda i: slice(2 + 3 * i, 5 + 3 * i)  # noqa: E731
     assert m[unit(1), unit(1)].all()  # full within a unit
     assert m[unit(1), unit(0)].all() and not m[unit(0), unit(1)].any()  # causal across units
     assert not m[unit(3), unit(1)].any()  # outside the window

@@ -97,7 +97,7 @@ def write_session(path: Path, seed: int) -> None:
 
 
 def test_cli_trains_on_session_files_checkpoints_and_resumes(
-    tmp_path: Path, capsys: pytest.CaptureFixture
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     sessions = tmp_path / "sessions"
     for seed in (0, 1):
@@ -131,7 +131,7 @@ def test_cli_trains_on_session_files_checkpoints_and_resumes(
         assert f.metadata()["step"] == "5"
 
 
-def test_cli_errors_are_clear(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+def test_cli_errors_are_clear(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert train_mod.main(["--sessions", str(tmp_path / "none"), "--out", str(tmp_path / "o")]) == 1
     assert "no such session file or folder" in capsys.readouterr().err
     (tmp_path / "empty").mkdir()
@@ -167,7 +167,7 @@ def test_decision_track_from_events() -> None:
 
 @pytest.mark.parametrize("raised_by", ["os", "safetensors"])
 def test_a_full_disk_keeps_the_last_checkpoint(
-    tmp_path: Path, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch, raised_by: str
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, raised_by: str
 ) -> None:
     """The disk fills up while step 4's checkpoint is written: a one-line error names the step and
     what is kept; the folder still holds step 2's complete checkpoint (loads, resumes), and no
@@ -235,7 +235,9 @@ def test_a_full_disk_keeps_the_last_checkpoint(
     assert f"no checkpoint in {fresh} to resume" in capsys.readouterr().err
 
 
-def test_an_unwritable_out_folder_is_a_clear_error(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+def test_an_unwritable_out_folder_is_a_clear_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     sessions = tmp_path / "sessions"
     write_session(sessions / "s0.mkv", 0)
     blocker = a_file(tmp_path)
@@ -251,7 +253,7 @@ def test_an_unwritable_out_folder_is_a_clear_error(tmp_path: Path, capsys: pytes
 
 
 def test_a_failed_first_checkpoint_says_nothing_was_saved(
-    tmp_path: Path, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     sessions = tmp_path / "sessions"
     write_session(sessions / "s0.mkv", 0)
@@ -268,7 +270,7 @@ def test_a_failed_first_checkpoint_says_nothing_was_saved(
     assert not out.exists()  # it made the folder, saved nothing: no empty folder left behind
 
 
-def test_a_mixed_checkpoint_is_refused_on_resume(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+def test_a_mixed_checkpoint_is_refused_on_resume(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """Weights of one step beside the optimizer of another (a save cut off between its files):
     --resume refuses, naming both steps, instead of training on from the wrong step."""
     import shutil
@@ -288,7 +290,7 @@ def test_a_mixed_checkpoint_is_refused_on_resume(tmp_path: Path, capsys: pytest.
 
 
 def test_nested_out_folders_made_for_a_failed_run_are_removed(
-    tmp_path: Path, capsys: pytest.CaptureFixture
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     out = tmp_path / "new" / "a" / "b"
     assert train_mod.main(["--sessions", str(tmp_path / "none"), "--out", str(out)]) == 1
