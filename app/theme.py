@@ -40,6 +40,7 @@ QLineEdit:focus { border-color: #6c8cff; }
 #fieldLabel { color: #8a93a6; background: transparent; }
 #captionsTitle { color: #8a93a6; font-size: 11px; letter-spacing: 1px; background: transparent; }
 QScrollArea, #captionList { background: transparent; border: none; }
+#captionsHint { color: #6f7890; background: transparent; padding: 4px 2px; }
 #bubbleUser { background: #1f2a44; border-radius: 10px; }
 #bubbleAvatar { background: #1f232e; border-radius: 10px; }
 #bubbleUser[partial="true"] QLabel, #bubbleAvatar[partial="true"] QLabel { color: #9aa3b5; }

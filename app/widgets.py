@@ -58,6 +58,13 @@ def tool_button(text: str, tip: str, on_click: Callable[..., object], checkable:
     return button
 
 
+EMPTY_HINT = (
+    "Just talk: the avatar listens all the time and answers when you finish. Talk over it to "
+    "interrupt, or type below."
+)
+EMPTY_HINT_PTT = "Hold Space (or “Hold to talk”) while you speak, or type below."
+
+
 class CaptionPanel(QFrame):
     """Chat-style live captions: user bubbles right, avatar bubbles left; partials in italics."""
 
@@ -79,6 +86,10 @@ class CaptionPanel(QFrame):
         self.lay = QVBoxLayout(self.list)
         self.lay.setContentsMargins(0, 6, 6, 6)
         self.lay.setSpacing(8)
+        self.empty_hint = QLabel(EMPTY_HINT)  # shown until the first caption
+        self.empty_hint.setObjectName("captionsHint")
+        self.empty_hint.setWordWrap(True)
+        self.lay.addWidget(self.empty_hint)
         self.lay.addStretch(1)
         self.scroller.setWidget(self.list)
         outer.addWidget(self.scroller, 1)
@@ -99,6 +110,7 @@ class CaptionPanel(QFrame):
 
     def refresh(self) -> None:
         caps = list(self.conversation.captions)[-60:]
+        self.empty_hint.setVisible(not caps)
         while len(self._bubbles) > len(caps):
             row = self._bubbles.pop(0).row
             self.lay.removeWidget(row)

@@ -34,7 +34,7 @@ from .mic import list_devices, rescan_devices
 from .settings import Settings
 from .stage import Stage
 from .views import PainterView, make_avatar_view
-from .widgets import Banner, CaptionPanel, widget_app
+from .widgets import EMPTY_HINT, EMPTY_HINT_PTT, Banner, CaptionPanel, widget_app
 from .window_layout import WindowLayout
 
 log = logging.getLogger(__name__)
@@ -386,6 +386,7 @@ class MainWindow(WindowLayout, QMainWindow):
         self.core.assembler.ptt_mode = on
         self.core.assembler.ptt_down = False
         self.talk_button.setVisible(on)
+        self.captions.empty_hint.setText(EMPTY_HINT_PTT if on else EMPTY_HINT)
         self.settings.push_to_talk = on
 
     def _set_ptt(self, down: bool) -> None:

@@ -161,5 +161,5 @@ class WindowLayout:
         self.send_button.setObjectName("primary")
         self.send_button.clicked.connect(self._send_text)
         h.addWidget(self.send_button)
-        self.ptt_toggle.setChecked(self.settings.push_to_talk)
+        self.ptt_toggle.setChecked(self.settings.push_to_talk)  # after the captions panel: it says how
         return bar

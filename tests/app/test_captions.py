@@ -64,3 +64,17 @@ def test_a_sentence_said_in_parts_is_one_line(qapp: QApplication) -> None:
         ("user", "wait", False),
         ("avatar", "as I said", True),
     ]
+
+
+def test_the_panel_says_how_to_start_until_the_first_caption(qapp: QApplication) -> None:
+    from app.widgets import CaptionPanel
+
+    conv = Conversation()
+    panel = CaptionPanel(conv)
+    panel.show()
+    assert panel.empty_hint.isVisible() and "Just talk" in panel.empty_hint.text()
+    conv.transcript("avatar", "Hello.", True)
+    assert not panel.empty_hint.isVisible() and panel.texts() == [("avatar", "Hello.", True)]
+    conv.clear()  # a new session
+    assert panel.empty_hint.isVisible() and panel.texts() == []
+    panel.close()

@@ -25,6 +25,7 @@ def test_controls_drive_the_core(duet_window: DuetWindow, qtbot: QtBot) -> None:
 
     qtbot.mouseClick(w.ptt_toggle, Qt.MouseButton.LeftButton)
     assert asm.ptt_mode and w.talk_button.isVisible() and w.settings.push_to_talk
+    assert w.captions.empty_hint.text().startswith("Hold Space")  # the empty panel says how to talk
     w.activateWindow()
     w.stage.setFocus()
     qtbot.waitUntil(w.isActiveWindow, timeout=5_000)
@@ -41,6 +42,7 @@ def test_controls_drive_the_core(duet_window: DuetWindow, qtbot: QtBot) -> None:
     assert w.text_box.text() == " " and not asm.ptt_down
     qtbot.mouseClick(w.ptt_toggle, Qt.MouseButton.LeftButton)
     assert not asm.ptt_mode and not w.talk_button.isVisible()
+    assert w.captions.empty_hint.text().startswith("Just talk")
 
     assert not w.hud.isVisible()
     qtbot.keyClick(w, Qt.Key.Key_H, Qt.KeyboardModifier.ControlModifier)
@@ -84,3 +86,9 @@ def test_a_microphone_that_dies_falls_back_to_silence_and_says_so(
     qtbot.waitUntil(lambda: w.core.assembler.tick > ticks + 5, timeout=5_000)  # the clock keeps going
     w.core.set_mic("")  # picking it again works without a restart
     assert w.core.mic_ok and not w.device_note.text()
+
+
+def test_a_saved_push_to_talk_mode_is_on_from_the_start(duet_window: DuetWindow) -> None:
+    w = duet_window(start=False, push_to_talk=True)
+    assert w.ptt_toggle.isChecked() and w.core.assembler.ptt_mode and w.talk_button.isVisible()
+    assert w.captions.empty_hint.text().startswith("Hold Space")
