@@ -214,7 +214,7 @@ def main(argv: list[str] | None = None) -> int:
     use_gl: bool | str = False if args.no_gl else True if args.gl else "auto"
     window = MainWindow(core, settings, use_gl=use_gl)
     if args.fullscreen:
-        window.showFullScreen()
+        window.enter_fullscreen()
     else:
         window.show()
     if args.record:

@@ -39,6 +39,7 @@ from .window_layout import WindowLayout
 
 log = logging.getLogger(__name__)
 CAMERA_OFF = "__off__"
+FULLSCREEN_FIT_MS = 300  # after this long, a window the desktop did not resize is fitted
 SETTINGS_SAVE_MS = 2000  # a changed setting is on disk within this long (a crash loses no more)
 
 
@@ -64,7 +65,8 @@ class MainWindow(WindowLayout, QMainWindow):
         root = QVBoxLayout(central)
         root.setContentsMargins(0, 0, 0, 0)
         root.setSpacing(0)
-        root.addWidget(self._build_top_bar())
+        self.top_bar = self._build_top_bar()
+        root.addWidget(self.top_bar)
 
         body = QHBoxLayout()
         body.setContentsMargins(0, 0, 0, 0)
@@ -138,6 +140,7 @@ class MainWindow(WindowLayout, QMainWindow):
         QShortcut(QKeySequence("Ctrl+H"), self, self.hud_button.toggle)
         QShortcut(QKeySequence(Qt.Key.Key_Escape), self, self._leave_fullscreen)
 
+        self._normal_geometry: QByteArray | None = None  # the window's geometry before fullscreen
         if settings.geometry:
             self.restoreGeometry(QByteArray.fromHex(settings.geometry.encode()))
         self._fill_devices()
@@ -412,13 +415,36 @@ class MainWindow(WindowLayout, QMainWindow):
 
     def toggle_fullscreen(self) -> None:
         if self.isFullScreen():
-            self.showNormal()
+            self._leave_fullscreen()
         else:
-            self.showFullScreen()
+            self.enter_fullscreen()
+
+    def enter_fullscreen(self) -> None:
+        """The stage fills the screen (a booth): the pickers and the side panel hide, the bottom bar
+        stays. F11 or Esc leaves."""
+        self._normal_geometry = self.saveGeometry()
+        self.showFullScreen()
+        QTimer.singleShot(FULLSCREEN_FIT_MS, self._fit_screen)
+
+    def _fit_screen(self) -> None:
+        # an X server without a window manager (a kiosk) never resizes a fullscreen window itself;
+        # through the QWindow (QWidget.setGeometry would silently drop the fullscreen state)
+        screen, handle = self.screen(), self.windowHandle()
+        if self.isFullScreen() and screen and handle and self.geometry() != screen.geometry():
+            handle.setGeometry(screen.geometry())
 
     def _leave_fullscreen(self) -> None:
         if self.isFullScreen():
             self.showNormal()
+            if self._normal_geometry is not None:
+                self.restoreGeometry(self._normal_geometry)
+
+    def changeEvent(self, event: QEvent) -> None:
+        if event.type() == QEvent.Type.WindowStateChange:  # F11, Esc, --fullscreen or the desktop's own
+            full = self.isFullScreen()
+            self.top_bar.setVisible(not full)
+            self.captions.setVisible(not full)
+        super().changeEvent(event)
 
     def _refresh_live(self) -> None:
         self.level.setValue(min(100, int(self.core.assembler.level * 400)))

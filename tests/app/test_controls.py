@@ -50,10 +50,17 @@ def test_controls_drive_the_core(duet_window: DuetWindow, qtbot: QtBot) -> None:
     w.hud.refresh()
     assert w.hud.labels["fps"].text().endswith("fps")
 
-    w.toggle_fullscreen()
+    normal = w.geometry()
+    w.toggle_fullscreen()  # the stage alone fills the screen (a booth); the bottom bar stays
     qtbot.waitUntil(w.isFullScreen, timeout=5_000)
-    w.toggle_fullscreen()
+    screen = w.screen()
+    qtbot.waitUntil(lambda: w.geometry() == screen.geometry(), timeout=5_000)  # no window manager here
+    assert not w.top_bar.isVisible() and not w.captions.isVisible()
+    assert w.stage.isVisible() and w.state_pill.isVisible() and w.text_box.isVisible()
+    qtbot.keyClick(w, Qt.Key.Key_Escape)
     qtbot.waitUntil(lambda: not w.isFullScreen(), timeout=5_000)
+    assert w.top_bar.isVisible() and w.captions.isVisible()
+    qtbot.waitUntil(lambda: w.size() == normal.size(), timeout=5_000)  # back to its size
 
 
 def test_pickers_list_assets_and_models(duet_window: DuetWindow) -> None:
