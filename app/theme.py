@@ -53,6 +53,7 @@ QScrollArea, #captionList { background: transparent; border: none; }
 #banner[level="error"] { background: #3d1f25; color: #ffb3b3; }
 #deviceNote { color: #ffd08a; background: transparent; }
 #recordNote { color: #9aa3b5; background: transparent; }
+#subtitle { color: #e8ecf5; background: transparent; font-size: 22px; padding: 2px 40px; }
 #recordNote[level="error"] { color: #ffb3b3; }
 QPushButton#record:checked { background: #5a2330; border-color: #ff6b6b; }
 #recIndicator { color: #ff6b6b; font-weight: 600; background: transparent; }

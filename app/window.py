@@ -81,6 +81,13 @@ class MainWindow(WindowLayout, QMainWindow):
         self.stage.view.presented.append(lambda t, _f: core.frame_presented(t))
         self._watch_view()
         left.addWidget(self.stage, 1)
+        self.subtitle = QLabel()  # fullscreen only: the newest caption, where the side panel was
+        self.subtitle.setObjectName("subtitle")
+        self.subtitle.setWordWrap(True)
+        self.subtitle.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.subtitle.hide()
+        left.addWidget(self.subtitle)
+        core.conversation.changed.connect(self._refresh_subtitle)
         self.device_note = QLabel()
         self.device_note.setObjectName("deviceNote")
         self.device_note.setWordWrap(True)
@@ -439,11 +446,19 @@ class MainWindow(WindowLayout, QMainWindow):
             if self._normal_geometry is not None:
                 self.restoreGeometry(self._normal_geometry)
 
+    def _refresh_subtitle(self) -> None:
+        """In fullscreen the side panel is hidden: the newest caption shows under the avatar."""
+        last = self.core.conversation.captions[-1] if self.core.conversation.captions else None
+        text = "" if last is None else (last.text if last.side == "avatar" else f"You: {last.text}")
+        self.subtitle.setText(text + ("…" if last is not None and not last.final else ""))
+        self.subtitle.setVisible(self.isFullScreen() and bool(text))
+
     def changeEvent(self, event: QEvent) -> None:
         if event.type() == QEvent.Type.WindowStateChange:  # F11, Esc, --fullscreen or the desktop's own
             full = self.isFullScreen()
             self.top_bar.setVisible(not full)
             self.captions.setVisible(not full)
+            self._refresh_subtitle()
         super().changeEvent(event)
 
     def _refresh_live(self) -> None:

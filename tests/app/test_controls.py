@@ -57,9 +57,14 @@ def test_controls_drive_the_core(duet_window: DuetWindow, qtbot: QtBot) -> None:
     qtbot.waitUntil(lambda: w.geometry() == screen.geometry(), timeout=5_000)  # no window manager here
     assert not w.top_bar.isVisible() and not w.captions.isVisible()
     assert w.stage.isVisible() and w.state_pill.isVisible() and w.text_box.isVisible()
+    assert not w.subtitle.isVisible()  # nothing said yet
+    w.core.conversation.transcript("user", "hello", False)
+    assert w.subtitle.isVisible() and w.subtitle.text() == "You: hello…"  # captions move under the stage
+    w.core.conversation.transcript("avatar", "Hi, I'm Max.", True)
+    assert w.subtitle.text() == "Hi, I'm Max."
     qtbot.keyClick(w, Qt.Key.Key_Escape)
     qtbot.waitUntil(lambda: not w.isFullScreen(), timeout=5_000)
-    assert w.top_bar.isVisible() and w.captions.isVisible()
+    assert w.top_bar.isVisible() and w.captions.isVisible() and not w.subtitle.isVisible()
     qtbot.waitUntil(lambda: w.size() == normal.size(), timeout=5_000)  # back to its size
 
 
