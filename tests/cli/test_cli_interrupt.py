@@ -9,23 +9,11 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
-
 from engine.protocol import SessionOpened
 from engine.session import read_session
+from tests.cli.test_cli import write_wav
 
 EXE = Path(sys.executable).parent / "duet-engine"
-
-
-def write_wav(path: Path, seconds: float) -> None:
-    import wave
-
-    x = (0.3 * np.sin(2 * np.pi * 300 * np.arange(int(16000 * seconds)) / 16000) * 32767).astype(np.int16)
-    with wave.open(str(path), "wb") as w:
-        w.setnchannels(1)
-        w.setsampwidth(2)
-        w.setframerate(16000)
-        w.writeframes(x.tobytes())
 
 
 def test_ctrl_c_during_run_keeps_the_session_so_far(tmp_path: Path) -> None:
