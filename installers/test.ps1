@@ -1,11 +1,23 @@
-# Windows: set up (idempotent) and run the checks and tests (audio tests need a real device).
+# Windows: set up (idempotent) and run the checks and tests, as installers/test.sh does on Linux:
+# ruff, mypy, import-linter, then pytest (audio tests need a real device). Stops at the first failure.
 $ErrorActionPreference = "Stop"
 $Root = Split-Path -Parent $PSScriptRoot
 & (Join-Path $PSScriptRoot "setup.ps1") -Dev
 $Venv = if ($env:DUET_VENV) { $env:DUET_VENV } else { Join-Path $Root ".venv" }
-Push-Location $Root
-& (Join-Path $Venv "Scripts\ruff.exe") check .
-& (Join-Path $Venv "Scripts\lint-imports.exe")
-& (Join-Path $Venv "Scripts\python.exe") -m pytest @args
-Pop-Location
+$Bin = Join-Path $Venv "Scripts"
+Set-Location $Root
+
+Write-Host "[test] ruff"
+& (Join-Path $Bin "ruff.exe") check .
+if ($LASTEXITCODE -ne 0) { exit $LASTEXITCODE }
+& (Join-Path $Bin "ruff.exe") format --check .
+if ($LASTEXITCODE -ne 0) { exit $LASTEXITCODE }
+Write-Host "[test] mypy"
+& (Join-Path $Bin "mypy.exe")
+if ($LASTEXITCODE -ne 0) { exit $LASTEXITCODE }
+Write-Host "[test] import-linter"
+& (Join-Path $Bin "lint-imports.exe")
+if ($LASTEXITCODE -ne 0) { exit $LASTEXITCODE }
+Write-Host "[test] pytest"
+& (Join-Path $Bin "python.exe") -m pytest @args
 exit $LASTEXITCODE
