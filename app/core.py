@@ -38,6 +38,7 @@ from engine.protocol import (
     Transcript,
     UserText,
 )
+from engine.session import session_meta
 
 from .avsync import FrameScheduler
 from .conversation import Conversation
@@ -172,7 +173,8 @@ class DuetCore(QObject):
         if ready is None:
             return None
         avatar = self._session_avatar or self.spec.avatar  # the engine names the persona's own
-        return FileInfo(self.model, self.spec.persona, avatar, ready.frame_size)
+        meta = session_meta(self.spec, ready.device, ready.unit_ticks)
+        return FileInfo(self.model, self.spec.persona, avatar, ready.frame_size, meta)
 
     def _open_session(self) -> None:
         self.recording.session_closed()  # a recording goes on in a new file (tick 0 = this session)

@@ -18,14 +18,14 @@ import logging
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 from PySide6.QtCore import QObject, Signal
 
 from engine import paths
-from engine.protocol import AVATAR_SAMPLES_PER_TICK, TICK_S
+from engine.protocol import AVATAR_SAMPLES_PER_TICK, TICK_S, Closed
 from engine.session import SessionWriter
 
 from .mic import TickAssembler
@@ -45,6 +45,7 @@ class FileInfo:
     persona: str
     avatar: str
     avatar_size: int  # avatar frames are S x S (Ready.frame_size)
+    meta: dict[str, str] = field(default_factory=dict)  # more container metadata (brain, device, ...)
 
 
 class RecordingController(QObject):
@@ -74,6 +75,8 @@ class RecordingController(QObject):
         self._recent_audio: deque[tuple[int, int, np.ndarray]] = deque(maxlen=RECENT_TICKS)
         self._recent_frames: deque[tuple[int, int, np.ndarray]] = deque(maxlen=RECENT_TICKS)
         self._camera: tuple[tuple[int, int], float] | None = None  # ((w, h), monotonic time)
+        # the file before the current one while recording goes on across sessions (meta "continues")
+        self._previous: Recorder | None = None
         self.last_path = ""  # the last file saved
         self.last_error = ""  # why the last recording stopped early ("" = it did not)
 
@@ -96,7 +99,8 @@ class RecordingController(QObject):
             if self.session_live:
                 self._start_file()
         else:
-            self._end_file()
+            self._end_file("recording stopped")
+            self._previous = None  # the next recording is a new one, not a continuation
         self.changed.emit()
 
     def elapsed_s(self) -> float:
@@ -122,7 +126,7 @@ class RecordingController(QObject):
         self.session_live = False
         self.horizon = -1
         if self._file is not None:
-            self._end_file()
+            self._end_file("the session ended (a model, persona or avatar switch, or an engine restart)")
             self.changed.emit()
 
     def _start_file(self) -> None:
@@ -145,8 +149,14 @@ class RecordingController(QObject):
             persona=info.persona,
             avatar=info.avatar,
             avatar_size=info.avatar_size,
-            meta={"recorded_by": "duet app", "start_tick": str(start)},
+            meta={
+                "recorded_by": "duet app",
+                "start_tick": str(start),
+                **info.meta,
+                **({"continues": _file_name(self._previous)} if self._previous is not None else {}),
+            },
         )
+        self._previous = f
         f.played(self.horizon)
         for tick, _, pcm in self._recent_audio:  # in flight to the speaker: part of this file
             f.add_avatar_audio(tick, pcm)
@@ -155,11 +165,13 @@ class RecordingController(QObject):
         self._file = f
         log.info("recording started (session tick %d, camera %s)", start, size or "none")
 
-    def _end_file(self) -> None:
+    def _end_file(self, why: str) -> None:
+        """Finish the current file; its last event says why it ends (Closed, src "client")."""
         f, self._file = self._file, None
         if f is None:
             return
         epoch, tick = self.assembler.position()
+        f.add_event(tick if epoch == f.epoch else f.start_tick, "client", Closed(reason=why))
         f.stop(tick if epoch == f.epoch else None)
         self._closing.append(f)
 
@@ -181,7 +193,7 @@ class RecordingController(QObject):
             if self.wanted:  # the file failed while being finished: stop recording too
                 self.wanted = False
                 if self._file is not None:
-                    self._end_file()
+                    self._end_file("the previous file failed")
                 self.changed.emit()
             self.finished.emit(str(f.path or ""), self.last_error)
         else:
@@ -191,7 +203,7 @@ class RecordingController(QObject):
     def shutdown(self, timeout_s: float = SHUTDOWN_WAIT_S) -> None:
         """App exit: finish every file (blocks until written, at most timeout_s)."""
         self.session_live = False
-        self._end_file()
+        self._end_file("the app closed")
         deadline = time.monotonic() + timeout_s
         for f in self._closing:
             if not f.wait(max(0.1, deadline - time.monotonic())):
@@ -211,7 +223,7 @@ class RecordingController(QObject):
             return
         if not f.has_user_video and f.epoch == self.assembler.position()[0]:
             log.info("camera on while recording: continuing in a new file with a camera track")
-            self._end_file()
+            self._end_file("the camera was turned on (the recording goes on with a camera track)")
             self._start_file()
             self.changed.emit()
             f = self._file
@@ -262,3 +274,8 @@ class RecordingController(QObject):
             if epoch != f.epoch:
                 tick = f.start_tick
         f.add_event(tick, src, ev)
+
+
+def _file_name(f: Recorder) -> str:
+    """The file's name (its path once the worker opened it; else the name it was to have)."""
+    return f.path.name if f.path is not None else f"{f.stem}.mkv"

@@ -572,6 +572,8 @@ class MainWindow(WindowLayout, QMainWindow):
         if rec.recording:
             s = int(rec.elapsed_s())
             self.rec_indicator.setText(f"● REC {s // 60}:{s % 60:02d}")
+            current = rec.current
+            self.rec_indicator.setToolTip(f"Recording to {current.path}" if current and current.path else "")
         elif rec.wanted:
             self.rec_indicator.setText("● REC waiting for the session…")
         self.rec_indicator.setVisible(rec.wanted)
@@ -580,6 +582,8 @@ class MainWindow(WindowLayout, QMainWindow):
     def _recording_finished(self, path: str, error: str) -> None:
         if error:  # logged by the Recorder
             self._show_record_note("error", f"Recording stopped: {error}. The conversation goes on.")
+        elif self.core.recording.wanted:  # a switch or restart: the next file is on its way
+            self._show_record_note("info", f"Saved: {path} — recording goes on in a new file")
         else:
             self._show_record_note("info", f"Saved: {path}")
 

@@ -52,6 +52,7 @@ def _run_keeping(a: argparse.Namespace) -> dict[str, Any]:
         raise Interrupted(
             f"the session so far is in {out}" if out.is_file() else "no session file was written"
         ) from None
+    _warn(summary)
     return summary
 
 
@@ -267,6 +268,12 @@ def cmd_run(a: argparse.Namespace) -> int:
     return 0
 
 
+def _warn(summary: dict[str, Any]) -> None:
+    """What went wrong but did not stop the run (the chat server was down, ...), on stderr."""
+    for line in summary.get("warnings", []):
+        print(f"{PROG}: warning: {line}", file=sys.stderr)
+
+
 def _check_input(spec: str) -> None:
     if spec.startswith("lavfi:"):
         return
@@ -290,7 +297,7 @@ def cmd_demo(a: argparse.Namespace) -> int:
     summary = _run_keeping(a)
     print(json.dumps(summary, indent=2))
     _print_conversation(summary["path"])
-    print(f"demo session written: {summary['path']}")
+    print(f"demo session written: {summary['path']}", file=sys.stderr)  # stdout stays one JSON object
     return 0
 
 

@@ -49,7 +49,7 @@ from engine.protocol import (
 )
 from engine.registry import check_options
 from engine.registry import info as model_info
-from engine.session import SessionWriteError, SessionWriter
+from engine.session import SessionWriteError, SessionWriter, session_meta
 from engine.session.writer import events_path_for
 
 from .echo import EchoPath
@@ -124,6 +124,7 @@ class _Run:
         self.texts = sorted((round(sec / TICK_S), text, op) for sec, text, op in cfg.texts)
         self.state = "listening"  # the avatar's state from its latest StateChanged
         self.voice_hi = -1  # newest output tick received with the avatar's voice in it
+        self.warnings: list[str] = []  # non-fatal model errors ("llm: the chat server ..."), once each
 
     # -------------------------------------------------------------- engine -> runner
     def pump(self) -> None:
@@ -174,6 +175,9 @@ class _Run:
                 raise RunnerError(f"engine error ({ev.code}): {ev.message}")
             case ErrorEvent(code="session") if not self.opened:
                 raise RunnerError(f"the engine could not open the session: {ev.message}")
+            case ErrorEvent(code=code, message=message):
+                if f"{code}: {message}" not in self.warnings:
+                    self.warnings.append(f"{code}: {message}")
             case SessionOpened():
                 self.opened = True
             case StateChanged(state=state):
@@ -354,15 +358,6 @@ def run_session(cfg: RunConfig, client: EngineClient | None = None) -> dict[str,
     writer: SessionWriter | None = None
     try:
         ready = client.start(timeout_s=cfg.start_timeout_s)
-        writer = SessionWriter(
-            cfg.output,
-            model=cfg.model,
-            persona=cfg.persona,
-            avatar=avatar,
-            avatar_size=ready.frame_size,
-            user_video_size=media.frame_size if media.has_video else None,
-            meta={"input": Path(cfg.input).name, "device": ready.device, "unit_ticks": str(ready.unit_ticks)},
-        )
         spec = SessionSpec(
             persona=cfg.persona,
             avatar=avatar,
@@ -371,6 +366,15 @@ def run_session(cfg: RunConfig, client: EngineClient | None = None) -> dict[str,
             llm_model=cfg.llm_model,
             frame_size=ready.frame_size,
             options=dict(cfg.options),
+        )
+        writer = SessionWriter(
+            cfg.output,
+            model=cfg.model,
+            persona=cfg.persona,
+            avatar=avatar,
+            avatar_size=ready.frame_size,
+            user_video_size=media.frame_size if media.has_video else None,
+            meta={"input": cfg.input, **session_meta(spec, ready.device, ready.unit_ticks)},
         )
         run = _Run(cfg, client, writer, ready.unit_ticks, ready.output_lag_units)
         client.open_session(spec)
@@ -419,6 +423,7 @@ def run_session(cfg: RunConfig, client: EngineClient | None = None) -> dict[str,
             "realtime": cfg.realtime,
             "echo": {"delay_ms": cfg.echo_delay_ms, "gain": cfg.echo_gain},
             "overruns": dict(client.overruns()),
+            "warnings": run.warnings,
         }
         writer.close()
         summary["late"] = writer.stats()

@@ -5,7 +5,14 @@ No torch: the app records with SessionWriter too. Format: docs/CONTRACTS.md.
 
 from .info import describe
 from .reader import SessionData, SessionReadError, read_events, read_session
-from .writer import EVENT_SOURCES, SESSION_VERSION, SessionWriteError, SessionWriter, events_path_for
+from .writer import (
+    EVENT_SOURCES,
+    SESSION_VERSION,
+    SessionWriteError,
+    SessionWriter,
+    events_path_for,
+    session_meta,
+)
 
 __all__ = [
     "EVENT_SOURCES",
@@ -18,4 +25,5 @@ __all__ = [
     "events_path_for",
     "read_events",
     "read_session",
+    "session_meta",
 ]

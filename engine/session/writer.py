@@ -29,6 +29,7 @@ from __future__ import annotations
 import contextlib
 import datetime as _dt
 import errno
+import importlib.metadata
 import json
 import threading
 from fractions import Fraction
@@ -47,6 +48,7 @@ from engine.protocol import (
     MIC_RATE,
     MIC_SAMPLES_PER_TICK,
     TICK_MS,
+    SessionSpec,
     encode,
 )
 
@@ -65,6 +67,22 @@ class SessionWriteError(OSError):
 
     def __str__(self) -> str:
         return str(self.strerror) if self.strerror else super().__str__()
+
+
+def session_meta(spec: SessionSpec, device: str, unit_ticks: int) -> dict[str, str]:
+    """Container metadata that says how a session was run, beside model/persona/avatar: where
+    answers came from (brain; the chat server and model for "llm"), the device, the model's unit."""
+    meta = {"brain": spec.brain, "device": device, "unit_ticks": str(unit_ticks)}
+    if spec.brain == "llm":
+        meta.update(llm_url=spec.llm_url, llm_model=spec.llm_model)
+    return meta
+
+
+def _duet_version() -> str:
+    try:
+        return importlib.metadata.version("duet-avatar")
+    except importlib.metadata.PackageNotFoundError:
+        return "unknown"
 
 
 def events_path_for(path: str | Path) -> Path:
@@ -193,9 +211,10 @@ class SessionWriter:
         except (OSError, av.FFmpegError) as e:
             self._events.close()
             raise self._wrap(e, self.path) from None
-        created = _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
+        created = _dt.datetime.now(_dt.UTC).isoformat(timespec="milliseconds")  # ~ file tick 0
         md = {
             "duet_session_version": str(SESSION_VERSION),
+            "duet_version": _duet_version(),
             "model": model,
             "persona": persona,
             "avatar": avatar,

@@ -12,7 +12,14 @@ import numpy as np
 import pytest
 
 from engine import paths
-from engine.protocol import AVATAR_SAMPLES_PER_TICK, MIC_SAMPLES_PER_TICK, TICK_S, Transcript, UserText
+from engine.protocol import (
+    AVATAR_SAMPLES_PER_TICK,
+    MIC_SAMPLES_PER_TICK,
+    TICK_S,
+    Closed,
+    Transcript,
+    UserText,
+)
 from engine.session import SessionWriteError, SessionWriter, describe, read_session
 from tests.support.models import SPEECH_RMS
 from tests.support.paths import a_file
@@ -208,6 +215,10 @@ def test_persona_switch_ends_the_file_and_recording_goes_on_in_a_new_one(
     # on its own clock: counted from 0 at the switch; the file starts when the session is open
     # (the model loads the persona first: a tick or more, more on a busy machine)
     assert second.start_tick * TICK_S < 2.0
+    # the window names the saved part and says recording goes on; the indicator names the new file
+    saved = f"Saved: {first.path} — recording goes on in a new file"
+    qtbot.waitUntil(lambda: w.record_note.text() == saved, timeout=5_000)
+    qtbot.waitUntil(lambda: w.rec_indicator.toolTip() == f"Recording to {second.path}", timeout=5_000)
     qtbot.wait(800)
     w.record_button.click()
     qtbot.waitUntil(lambda: second.done, timeout=10_000)
@@ -217,6 +228,12 @@ def test_persona_switch_ends_the_file_and_recording_goes_on_in_a_new_one(
     assert a.meta["persona"] == "guide" and b.meta["persona"] == "booth"
     assert a.n_ticks >= 15 and b.n_ticks >= 15
     assert first.path != second.path
+    # the parts of one recording are linked, each says how it was run and why it ended
+    assert b.meta["continues"] == first.path.name and "continues" not in a.meta
+    assert a.meta["brain"] == b.meta["brain"] == "script" and a.meta["device"] == "cpu"
+    assert isinstance(a.events[-1][2], Closed) and "session ended" in a.events[-1][2].reason
+    assert isinstance(b.events[-1][2], Closed) and b.events[-1][2].reason == "recording stopped"
+    assert a.events[-1][1] == b.events[-1][1] == "client"
 
 
 def test_engine_crash_ends_the_file_cleanly_and_recording_goes_on_after_the_restart(
@@ -244,7 +261,7 @@ def test_engine_crash_ends_the_file_cleanly_and_recording_goes_on_after_the_rest
     a, b = read_session(first.path), read_session(second.path)
     assert not a.truncated and a.n_ticks >= 15 and b.n_ticks >= 15
     kinds = [type(m).__name__ for _, _, m in a.events]
-    assert "UserText" in kinds and kinds[-1] == "EngineDown"  # the file ends with the crash
+    assert "UserText" in kinds and kinds[-2:] == ["EngineDown", "Closed"]  # it ends with the crash
     assert a.events[-1][1] == "client"
     assert type(b.events[0][2]).__name__ == "SessionOpened" and b.events[0][0] == 0
 

@@ -116,9 +116,10 @@ def test_run_writes_a_session_and_prints_json(tmp_path: Path) -> None:
 def test_demo_writes_into_the_sessions_folder(tmp_path: Path) -> None:
     p = cli("demo", "--model", "testecho", "--tail-s", "0.2")
     assert p.returncode == 0, p.stderr
-    last = p.stdout.strip().splitlines()[-1]
-    assert last.startswith("demo session written: ")
-    path = Path(last.removeprefix("demo session written: "))
+    summary = json.loads(p.stdout)  # stdout is one JSON object, as for run
+    last = p.stderr.strip().splitlines()[-1]  # the conversation, then where the file is
+    assert last == f"demo session written: {summary['path']}"
+    path = Path(summary["path"])
     assert path.parent == (tmp_path / "data" / "sessions").resolve()
     d = read_session(path)
     assert d.n_ticks >= 75  # the shipped user turn is ~3 s
@@ -239,6 +240,25 @@ def test_run_shows_the_personas_own_avatar(tmp_path: Path) -> None:
     p = run_echo(wav, *to_out, "--overwrite", "--echo-delay-ms", "-50")
     assert_one_line_error(p, "echo delay must be >= 0 ms")
     assert (out.read_bytes(), out.with_name("booth.events.jsonl").read_bytes()) == both  # checked first
+
+
+def test_model_warnings_are_said_once_and_the_file_says_how_it_was_run(tmp_path: Path) -> None:
+    """A non-fatal model error (lite: the chat server did not answer) does not stop the run, but it
+    is said on stderr (once) and kept in the summary; the file's metadata records the conditions."""
+    wav = tmp_path / "in.wav"
+    write_wav(wav, 1.0)
+    out = tmp_path / "w.mkv"
+    p = cli(
+        "run", "--model", "testcrash", "--input", str(wav), "--output", str(out), "--say", "0.2:warn",
+        "--say", "0.5:warn", "--tail-s", "0.5",
+    )  # fmt: skip
+    assert p.returncode == 0, p.stderr
+    assert p.stderr.splitlines().count("duet-engine: warning: test: the test model warns") == 1
+    assert json.loads(p.stdout)["warnings"] == ["test: the test model warns"]
+    meta = read_session(out).meta
+    assert meta["input"] == str(wav) and meta["brain"] == "script" and meta["unit_ticks"] == "4"
+    assert meta["device"] == "cpu" and meta["duet_version"] == "0.1.0" and "llm_url" not in meta
+    assert len(meta["created"]) == len("2026-12-01T20:00:00.000+00:00")  # to the millisecond
 
 
 def test_an_engine_crash_is_one_line_and_keeps_the_session(tmp_path: Path) -> None:

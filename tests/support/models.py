@@ -33,6 +33,7 @@ from engine.protocol import (
     MIC_SAMPLES_PER_TICK,
     Decision,
     DecisionChanged,
+    ErrorEvent,
     FlushOut,
     SessionSpec,
     StateChanged,
@@ -174,6 +175,8 @@ class CrashTestModel(EchoTestModel):
             os.kill(os.getpid(), getattr(signal, "SIGKILL", signal.SIGTERM))
         elif text in ("hang", "raise", "slow", "yield"):
             self._mode = text
+        elif text == "warn":  # a non-fatal model error (as lite's "the chat server did not answer")
+            self._pending.append(ErrorEvent(code="test", message="the test model warns"))
         else:
             super().user_text(text, operator)
 
