@@ -40,6 +40,8 @@ from .window_layout import WindowLayout
 log = logging.getLogger(__name__)
 CAMERA_OFF = "__off__"
 FULLSCREEN_FIT_MS = 300  # after this long, a window the desktop did not resize is fitted
+SUBTITLE_HOLD_MS = 6000  # fullscreen: a caption stays this long after the avatar is done (a booth's
+# next visitor must not read the last one's answer)
 SETTINGS_SAVE_MS = 2000  # a changed setting is on disk within this long (a crash loses no more)
 
 
@@ -88,6 +90,9 @@ class MainWindow(WindowLayout, QMainWindow):
         self.subtitle.hide()
         left.addWidget(self.subtitle)
         core.conversation.changed.connect(self._refresh_subtitle)
+        self._subtitle_timer = QTimer(self)
+        self._subtitle_timer.setSingleShot(True)
+        self._subtitle_timer.timeout.connect(self._subtitle_expired)
         self.device_note = QLabel()
         self.device_note.setObjectName("deviceNote")
         self.device_note.setWordWrap(True)
@@ -452,6 +457,14 @@ class MainWindow(WindowLayout, QMainWindow):
         text = "" if last is None else (last.text if last.side == "avatar" else f"You: {last.text}")
         self.subtitle.setText(text + ("…" if last is not None and not last.final else ""))
         self.subtitle.setVisible(self.isFullScreen() and bool(text))
+        if self.subtitle.isVisible():
+            self._subtitle_timer.start(SUBTITLE_HOLD_MS)
+
+    def _subtitle_expired(self) -> None:
+        if self.core.conversation.state in ("thinking", "speaking"):  # still answering: keep it
+            self._subtitle_timer.start(SUBTITLE_HOLD_MS)
+        else:
+            self.subtitle.hide()
 
     def changeEvent(self, event: QEvent) -> None:
         if event.type() == QEvent.Type.WindowStateChange:  # F11, Esc, --fullscreen or the desktop's own

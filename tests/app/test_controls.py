@@ -15,7 +15,10 @@ if TYPE_CHECKING:
 pytestmark = pytest.mark.gui
 
 
-def test_controls_drive_the_core(duet_window: DuetWindow, qtbot: QtBot) -> None:
+def test_controls_drive_the_core(
+    duet_window: DuetWindow, qtbot: QtBot, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("app.window.SUBTITLE_HOLD_MS", 200)
     w = duet_window(start=False)
     asm = w.core.assembler
     qtbot.mouseClick(w.mute_button, Qt.MouseButton.LeftButton)
@@ -62,6 +65,12 @@ def test_controls_drive_the_core(duet_window: DuetWindow, qtbot: QtBot) -> None:
     assert w.subtitle.isVisible() and w.subtitle.text() == "You: hello…"  # captions move under the stage
     w.core.conversation.transcript("avatar", "Hi, I'm Max.", True)
     assert w.subtitle.text() == "Hi, I'm Max."
+    w.core.conversation.set_state("speaking")
+    qtbot.wait(400)
+    assert w.subtitle.isVisible()  # held while the avatar speaks
+    w.core.conversation.set_state("listening")
+    qtbot.waitUntil(lambda: not w.subtitle.isVisible(), timeout=2_000)  # then it goes: the next
+    # visitor does not read the last one's answer
     qtbot.keyClick(w, Qt.Key.Key_Escape)
     qtbot.waitUntil(lambda: not w.isFullScreen(), timeout=5_000)
     assert w.top_bar.isVisible() and w.captions.isVisible() and not w.subtitle.isVisible()
