@@ -147,6 +147,7 @@ def main(argv: list[str] | None = None) -> int:
     except OSError as e:  # DUET_LOG_DIR (or the default log folder) cannot be made
         print(f"duet: {e}", file=sys.stderr)
         return 1
+    log.info("Duet starting: duet %s", " ".join(argv if argv is not None else sys.argv[1:]))
     if args.reset_settings:
         Settings.reset()
         log.info("settings reset")
@@ -224,14 +225,19 @@ def main(argv: list[str] | None = None) -> int:
         core.notify("warn", settings.load_note)
     log.info("window shown; logs at %s", log_path)
 
-    # Ctrl+C in the terminal closes the window cleanly (engine stopped, settings saved)
-    signal.signal(signal.SIGINT, lambda *_: window.close())
+    # Ctrl+C in the terminal (or SIGTERM) closes the window cleanly (engine stopped, settings saved)
+    def close_on(signum: int, _frame: object) -> None:
+        log.info("%s: closing", signal.Signals(signum).name)
+        window.close()
+
+    signal.signal(signal.SIGINT, close_on)
     if os.name != "nt":
-        signal.signal(signal.SIGTERM, lambda *_: window.close())
+        signal.signal(signal.SIGTERM, close_on)
 
     with loop:
         loop.run_until_complete(closed.wait())
     core.shutdown()
+    log.info("Duet closed")
     return 0
 
 

@@ -537,6 +537,15 @@ class DuetCore(QObject):
     def handle_event(self, ev: object) -> None:
         match ev:
             case SessionOpened(avatar=avatar):
+                spec = self.spec
+                answers = f"{spec.llm_model} at {spec.llm_url}" if spec.brain == "llm" else "the script"
+                log.info(
+                    "session open: model %s, persona %s, avatar %s, answers from %s",
+                    self.model,
+                    spec.persona,
+                    avatar,
+                    answers,
+                )
                 self.session_open = True
                 self._session_avatar = avatar
                 self.recording.session_opened(ev)

@@ -39,10 +39,13 @@ def test_app_starts_and_sigterm_shuts_down_cleanly(pipewire: None) -> None:
         return bool(engine_pids)
 
     with running_app(["--model", "testecho", "--hud", "--persona", "booth"]) as proc:
-        text = wait_for_log(proc, log, "engine ready", 90, also=engine_started)
-        assert "window shown" in text
+        text = wait_for_log(proc, log, "session open", 90, also=engine_started)
+        assert "window shown" in text and "Duet starting: duet --model testecho --hud --persona booth" in text
+        assert "session open: model testecho, persona booth, avatar max, answers from the script" in text
         out = stop_app(proc, timeout_s=20)
     assert "Abort" not in out and "Fatal" not in out and "Traceback" not in out, out
+    ending = log.read_text().splitlines()  # the log says how the app ended
+    assert any(line.endswith("SIGTERM: closing") for line in ending) and ending[-1].endswith("Duet closed")
     time.sleep(0.3)
     for pid in engine_pids:
         assert not Path(f"/proc/{pid}").exists() or "zombie" in _state(pid), f"engine {pid} orphaned"
