@@ -43,7 +43,12 @@ def _yaml_choices(folder: Path) -> list[Choice]:
 
 
 def personas() -> list[Choice]:
-    return _yaml_choices(paths.assets_dir() / "personas")
+    """Personas, labelled "Ada (guide)": who it is and the id the CLI and the files use (a
+    persona's name is often its avatar's, which the avatar picker shows too)."""
+    return [
+        Choice(c.id, c.label if c.label == c.id else f"{c.label} ({c.id})", c.tooltip)
+        for c in _yaml_choices(paths.assets_dir() / "personas")
+    ]
 
 
 def avatars() -> list[Choice]:

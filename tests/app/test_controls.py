@@ -83,6 +83,8 @@ def test_pickers_list_assets_and_models(duet_window: DuetWindow) -> None:
     w = duet_window(start=False)
     personas = {w.persona_combo.itemData(i) for i in range(w.persona_combo.count())}
     assert {c.id for c in catalog.personas()} <= personas and "guide" in personas
+    guide = w.persona_combo.findData("guide")
+    assert w.persona_combo.itemText(guide) == "Ada (guide)"  # who, and the id the CLI and files use
     avatars = {w.avatar_combo.itemData(i) for i in range(w.avatar_combo.count())}
     assert "ada" in avatars
     models = [w.model_combo.itemData(i) for i in range(w.model_combo.count())]
