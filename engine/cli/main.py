@@ -352,6 +352,7 @@ def cmd_models(a: argparse.Namespace) -> int:
                 "description": i.description,
                 "needs_weights": i.needs_weights,
                 "hidden": i.hidden,
+                "options": list(i.options) if i.options is not None else None,  # --model-option KEYs
             }
             for i in infos
         ]
@@ -359,7 +360,8 @@ def cmd_models(a: argparse.Namespace) -> int:
     else:
         width = max((len(i.name) for i in infos), default=0)
         for i in infos:
-            print(f"{i.name:<{width}}  {i.description}")
+            opts = f" (--model-option {', '.join(i.options)})" if i.options else ""
+            print(f"{i.name:<{width}}  {i.description}{opts}")
     return 0
 
 

@@ -69,6 +69,9 @@ def test_models_lists_user_models() -> None:
     assert by_name["streamer"]["needs_weights"] is True
     assert by_name["testecho"]["hidden"] is True
     assert all(r["description"] for r in rows)
+    assert by_name["lite"]["options"] == ["frame_size"]  # what --model-option takes
+    assert "allow_untrained" in by_name["streamer"]["options"]
+    assert "(--model-option frame_size)" in cli("models").stdout.splitlines()[0]
 
 
 def test_voices_lists_the_persona_voice_ids() -> None:
