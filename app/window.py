@@ -42,6 +42,7 @@ CAMERA_OFF = "__off__"
 FULLSCREEN_FIT_MS = 300  # after this long, a window the desktop did not resize is fitted
 SUBTITLE_HOLD_MS = 6000  # fullscreen: a caption stays this long after the avatar is done (a booth's
 # next visitor must not read the last one's answer)
+SUBTITLE_LINES_PX = 72  # room for two lines of the 22 px subtitle font
 SETTINGS_SAVE_MS = 2000  # a changed setting is on disk within this long (a crash loses no more)
 
 
@@ -87,6 +88,7 @@ class MainWindow(WindowLayout, QMainWindow):
         self.subtitle.setObjectName("subtitle")
         self.subtitle.setWordWrap(True)
         self.subtitle.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.subtitle.setMinimumHeight(SUBTITLE_LINES_PX)  # two lines: the stage keeps its size
         self.subtitle.hide()
         left.addWidget(self.subtitle)
         core.conversation.changed.connect(self._refresh_subtitle)
@@ -456,15 +458,16 @@ class MainWindow(WindowLayout, QMainWindow):
         last = self.core.conversation.captions[-1] if self.core.conversation.captions else None
         text = "" if last is None else (last.text if last.side == "avatar" else f"You: {last.text}")
         self.subtitle.setText(text + ("…" if last is not None and not last.final else ""))
-        self.subtitle.setVisible(self.isFullScreen() and bool(text))
-        if self.subtitle.isVisible():
+        # shown all through fullscreen, blank when there is nothing to read: the avatar never jumps
+        self.subtitle.setVisible(self.isFullScreen())
+        if text:
             self._subtitle_timer.start(SUBTITLE_HOLD_MS)
 
     def _subtitle_expired(self) -> None:
         if self.core.conversation.state in ("thinking", "speaking"):  # still answering: keep it
             self._subtitle_timer.start(SUBTITLE_HOLD_MS)
         else:
-            self.subtitle.hide()
+            self.subtitle.setText("")
 
     def changeEvent(self, event: QEvent) -> None:
         if event.type() == QEvent.Type.WindowStateChange:  # F11, Esc, --fullscreen or the desktop's own

@@ -60,16 +60,19 @@ def test_controls_drive_the_core(
     qtbot.waitUntil(lambda: w.geometry() == screen.geometry(), timeout=5_000)  # no window manager here
     assert not w.top_bar.isVisible() and not w.captions.isVisible()
     assert w.stage.isVisible() and w.state_pill.isVisible() and w.text_box.isVisible()
-    assert not w.subtitle.isVisible()  # nothing said yet
+    assert w.subtitle.isVisible() and w.subtitle.text() == ""  # its room is kept; nothing said yet
+    stage_size = w.stage.size()
     w.core.conversation.transcript("user", "hello", False)
     assert w.subtitle.isVisible() and w.subtitle.text() == "You: hello…"  # captions move under the stage
     w.core.conversation.transcript("avatar", "Hi, I'm Max.", True)
     assert w.subtitle.text() == "Hi, I'm Max."
+    qtbot.wait(100)
+    assert w.stage.size() == stage_size  # a caption does not make the avatar jump
     w.core.conversation.set_state("speaking")
     qtbot.wait(400)
-    assert w.subtitle.isVisible()  # held while the avatar speaks
+    assert w.subtitle.text() == "Hi, I'm Max."  # held while the avatar speaks
     w.core.conversation.set_state("listening")
-    qtbot.waitUntil(lambda: not w.subtitle.isVisible(), timeout=2_000)  # then it goes: the next
+    qtbot.waitUntil(lambda: w.subtitle.text() == "", timeout=2_000)  # then it goes: the next
     # visitor does not read the last one's answer
     qtbot.keyClick(w, Qt.Key.Key_Escape)
     qtbot.waitUntil(lambda: not w.isFullScreen(), timeout=5_000)
