@@ -532,7 +532,9 @@ class DuetCore(QObject):
                 # avatar tick `pos` is at the DAC while the mic captures input tick `mic`
                 lag = None if pos is None or mic is None else round(mic - pos, 3)
                 since = self.player.buffer.segment_of(pos) if pos is not None else -1
-                client.send(PlaybackReport(played, lag, since))
+                report = PlaybackReport(played, lag, since)
+                client.send(report)
+                self.recording.playback(report)
 
     def handle_event(self, ev: object) -> None:
         match ev:

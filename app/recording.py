@@ -25,7 +25,7 @@ import numpy as np
 from PySide6.QtCore import QObject, Signal
 
 from engine import paths
-from engine.protocol import AVATAR_SAMPLES_PER_TICK, TICK_S, Closed
+from engine.protocol import AVATAR_SAMPLES_PER_TICK, TICK_S, Closed, PlaybackReport
 from engine.session import SessionWriter
 
 from .mic import TickAssembler
@@ -35,6 +35,7 @@ log = logging.getLogger(__name__)
 RECENT_TICKS = 50  # avatar media kept to seed a file started mid-reply (only ticks not yet played)
 CAMERA_FRESH_S = 1.0  # a camera frame this recent means "the camera is on" when a file starts
 SHUTDOWN_WAIT_S = 15.0  # closing the app waits this long for files to finish
+LAG_STEP_TICKS = 0.25  # a playback lag that moved this much (10 ms) is written into the file again
 
 
 @dataclass(frozen=True)
@@ -77,6 +78,8 @@ class RecordingController(QObject):
         self._camera: tuple[tuple[int, int], float] | None = None  # ((w, h), monotonic time)
         # the file before the current one while recording goes on across sessions (meta "continues")
         self._previous: Recorder | None = None
+        # the playback lag last written into a file: (file, mic_lag_ticks, lag_from_tick)
+        self._lag_mark: tuple[Recorder, float, int] | None = None
         self.last_path = ""  # the last file saved
         self.last_error = ""  # why the last recording stopped early ("" = it did not)
 
@@ -262,6 +265,19 @@ class RecordingController(QObject):
             recent.extend(kept)
         if self._file is not None:
             self._file.flush(from_tick)
+
+    def playback(self, report: PlaybackReport) -> None:
+        """The speaker's lag behind the avatar track, into the file when it is new to the file or
+        moved (an avatar tick T was heard while the mic captured tick T + mic_lag_ticks): what a
+        latency measured on the file needs to add to be what the person heard."""
+        f, lag = self._file, report.mic_lag_ticks
+        if f is None or lag is None:
+            return
+        mark = self._lag_mark
+        if mark and mark[0] is f and mark[2] == report.lag_from_tick and abs(mark[1] - lag) < LAG_STEP_TICKS:
+            return
+        self._lag_mark = (f, lag, report.lag_from_tick)
+        self.record_event(report, "client")
 
     def record_event(self, ev: object, src: str = "engine") -> None:
         """An engine event (src "engine"; EngineDown: "client") or a client message ("client")."""

@@ -29,6 +29,8 @@ BENCHES: dict[str, str] = {
 }
 TRAIN = "engine.models.streamer.train:main"
 DEMO_INPUT = "demo/user_turn.wav"  # under engine.paths.assets_dir()
+# metadata `show` prints on its second line: how the session was run and where it came from
+SHOW_META = ("brain", "llm_model", "device", "recorded_by", "start_tick", "continues", "input")
 
 
 class CliError(Exception):
@@ -326,6 +328,9 @@ def cmd_show(a: argparse.Namespace) -> int:
     )
     who = ", ".join(f"{k} {meta.get(k, '?')}" for k in ("model", "persona", "avatar", "created"))
     print(f"  {who}")
+    how = ", ".join(f"{k} {meta[k]}" for k in SHOW_META if k in meta)
+    if how:
+        print(f"  {how}")
     for t in info["tracks"]:
         extra = f"{t['rate']} Hz" if "rate" in t else f"{t['size'][0]}x{t['size'][1]}, {t['frames']} frames"
         print(f"  {t['kind']:<13} {t['codec']:<10} {t['duration_s']:7.2f} s  {extra}")
@@ -336,6 +341,11 @@ def cmd_show(a: argparse.Namespace) -> int:
         print("  events: " + (", ".join(f"{k} {v}" for k, v in sorted(info["events"].items())) or "none"))
     else:
         print(f"  events: none ({events_path.name} is missing beside it)")
+    lag = info["playback_lag_ms"]
+    if lag is not None:
+        print(f"  playback lag (speaker behind the avatar track): {lag['min']:.0f}-{lag['max']:.0f} ms")
+    for e in info["errors"]:
+        print(f"  error: {e}")
     for c in info["conversation"]:
         print(f"  [{c['tick'] * 0.04:6.2f} s] {c['side']:<6}: {c['text']}")
     return 0

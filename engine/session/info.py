@@ -9,7 +9,7 @@ from typing import Any
 import av
 
 from engine.media.reader import reason
-from engine.protocol import TICK_S, Transcript
+from engine.protocol import TICK_MS, TICK_S, ErrorEvent, PlaybackReport, Transcript
 
 from .reader import SessionReadError, _inspect, _read_events, ends_early
 from .writer import events_path_for
@@ -60,6 +60,7 @@ def describe(path: str | Path) -> dict[str, Any]:
     events, ev_truncated = _read_events(events_path_for(p))
     ticks = round(max(ends.values(), default=0.0) / TICK_S)
     truncated = truncated or ends_early(declared, max(ends.values(), default=0.0))
+    lags_ms = _lags_ms(events)
     return {
         "path": str(p.resolve()),
         "meta": meta,
@@ -73,4 +74,25 @@ def describe(path: str | Path) -> dict[str, Any]:
             if isinstance(m, Transcript) and m.final and m.text  # "" = a withdrawn partial
         ],
         "truncated": truncated or ev_truncated,
+        # what went wrong without stopping the session (the chat server did not answer, ...)
+        "errors": [f"{m.code}: {m.message}" for _, _, m in events if isinstance(m, ErrorEvent)],
+        # the speaker's lag behind the avatar track (app recordings): add it to latencies measured
+        # on the file to get what the person heard; None when not recorded (the runner has none)
+        "playback_lag_ms": _spread(lags_ms),
     }
+
+
+def _lags_ms(events: list[tuple[int, str, object]]) -> list[float]:
+    """The playback lags the app wrote (PlaybackReport.mic_lag_ticks), in ms."""
+    out = []
+    for _, _, m in events:
+        if isinstance(m, PlaybackReport) and m.mic_lag_ticks is not None:
+            out.append(m.mic_lag_ticks * TICK_MS)
+    return out
+
+
+def _spread(values: list[float]) -> dict[str, float] | None:
+    if not values:
+        return None
+    v = sorted(values)
+    return {"min": round(v[0], 1), "p50": round(v[len(v) // 2], 1), "max": round(v[-1], 1)}

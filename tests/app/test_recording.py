@@ -17,6 +17,7 @@ from engine.protocol import (
     MIC_SAMPLES_PER_TICK,
     TICK_S,
     Closed,
+    PlaybackReport,
     Transcript,
     UserText,
 )
@@ -143,8 +144,14 @@ def test_record_a_spoken_turn_and_read_it_back(duet_window: DuetWindow, qtbot: Q
     typed = [(t, src, m) for t, src, m in data.events if isinstance(m, UserText)]
     assert [(src, m.text) for _, src, m in typed] == [("client", "and a typed line")]
     assert any(isinstance(m, Transcript) and m.text == "echo: and a typed line" for _, _, m in data.events)
+    # the speaker's lag behind the avatar track (what a latency measured on the file misses)
+    lags = [(t, m) for t, src, m in data.events if isinstance(m, PlaybackReport) and src == "client"]
+    assert lags and all(m.mic_lag_ticks is not None and 1 < m.mic_lag_ticks < 30 for _, m in lags), lags
+    assert all(0 <= m.played_tick < data.n_ticks for _, m in lags)  # on the file's clock
+    assert len(lags) < data.n_ticks / 10  # when it moves, not every report
     info = describe(path)  # what `duet-engine show` prints
     assert {t["kind"] for t in info["tracks"]} >= {"audio:user", "audio:avatar", "video:avatar"}
+    assert 40 < info["playback_lag_ms"]["p50"] < 1200
 
 
 def test_unwritable_sessions_folder_and_a_full_disk_say_why_and_the_conversation_goes_on(

@@ -262,6 +262,10 @@ def test_model_warnings_are_said_once_and_the_file_says_how_it_was_run(tmp_path:
     assert meta["input"] == str(wav) and meta["brain"] == "script" and meta["unit_ticks"] == "4"
     assert meta["device"] == "cpu" and meta["duet_version"] == "0.1.0" and "llm_url" not in meta
     assert len(meta["created"]) == len("2026-12-01T20:00:00.000+00:00")  # to the millisecond
+    shown = cli("show", str(out)).stdout.splitlines()  # `show` says how it was run and what went wrong
+    assert f"  brain script, device cpu, input {wav}" in shown
+    assert "  error: test: the test model warns" in shown
+    assert not any("playback lag" in line for line in shown)  # the runner has no speaker
 
 
 def test_an_engine_crash_is_one_line_and_keeps_the_session(tmp_path: Path) -> None:
