@@ -181,7 +181,7 @@ def _load(target: str, what: str) -> Callable[[list[str]], int]:
 def _default_output(prefix: str) -> str:
     from engine.paths import sessions_dir
 
-    stamp = time.strftime("%Y%m%d-%H%M%S")
+    stamp = time.strftime("%Y-%m-%d-%H%M%S")  # as the app's duet-DATE-TIME.mkv
     path = sessions_dir() / f"{prefix}-{stamp}.mkv"
     n = 1
     while path.exists():

@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib
 import json
 import os
+import re
 import subprocess
 import sys
 import wave
@@ -124,6 +125,7 @@ def test_demo_writes_into_the_sessions_folder(tmp_path: Path) -> None:
     assert last == f"demo session written: {summary['path']}"
     path = Path(summary["path"])
     assert path.parent == (tmp_path / "data" / "sessions").resolve()
+    assert re.fullmatch(r"demo-\d{4}-\d{2}-\d{2}-\d{6}\.mkv", path.name)  # named like the app's files
     d = read_session(path)
     assert d.n_ticks >= 75  # the shipped user turn is ~3 s
     assert np.abs(d.user_pcm).max() > 0.1  # it speaks
