@@ -47,11 +47,13 @@ class SessionData:
     truncated: bool = False  # the file (or the events log) ended mid-write, e.g. after a crash
 
 
-def read_session(path: str | Path, frame_size: int | None = None) -> SessionData:
+def read_session(path: str | Path, frame_size: int | None = None, video: bool = True) -> SessionData:
     """Read NAME.mkv (+ NAME.events.jsonl if present).
 
     frame_size: scale avatar frames to frame_size x frame_size and user frames to fit in a
     frame_size square (aspect kept, even sides); None keeps the stored size.
+    video=False: audio and events only (avatar_frames and user_frames are None; n_ticks is the
+    same): no video is decoded, so a long session reads in a fraction of the time and memory.
     """
     p = Path(path)
     if not p.is_file():
@@ -64,7 +66,7 @@ def read_session(path: str | Path, frame_size: int | None = None) -> SessionData
         raise SessionReadError(f"{p} is not a readable session file: {reason(e)}") from None
     try:
         meta, streams = _inspect(container, p)
-        decoded, truncated = _decode(container, streams, frame_size)
+        decoded, truncated = _decode(container, streams, frame_size, video)
         declared = container.duration  # microseconds, written when the file was closed
     finally:
         container.close()
@@ -79,8 +81,8 @@ def read_session(path: str | Path, frame_size: int | None = None) -> SessionData
     return SessionData(
         user_pcm=user_pcm,
         avatar_pcm=avatar_pcm,
-        avatar_frames=_assemble_frames(decoded.get("video:avatar"), n_ticks),
-        user_frames=_assemble_frames(decoded.get("video:user"), n_ticks),
+        avatar_frames=_assemble_frames(decoded.get("video:avatar"), n_ticks) if video else None,
+        user_frames=_assemble_frames(decoded.get("video:user"), n_ticks) if video else None,
         events=events,
         meta=meta,
         n_ticks=n_ticks,
@@ -117,13 +119,20 @@ def _inspect(container: Any, p: Path) -> tuple[dict[str, str], dict[int, str]]:
     return meta, streams
 
 
-def _decode(container: Any, streams: dict[int, str], frame_size: int | None) -> tuple[dict[str, Any], bool]:
+def _decode(
+    container: Any, streams: dict[int, str], frame_size: int | None, video: bool = True
+) -> tuple[dict[str, Any], bool]:
+    """{"audio:*": [(start sample, pcm)], "video:*": {tick: rgb (None: not decoded)}}, truncated."""
     out: dict[str, Any] = {k: ([] if k.startswith("audio:") else {}) for k in streams.values()}
     truncated = False
     chosen = [s for s in container.streams if s.index in streams]
     try:
         for packet in container.demux(chosen):
             key = streams[packet.stream.index]
+            if not video and key.startswith("video:"):
+                if packet.pts is not None and packet.size:  # its tick counts for n_ticks; not decoded
+                    out[key][round(float(packet.pts * packet.time_base) * FPS)] = None
+                continue
             for frame in packet.decode():
                 if key.startswith("audio:"):
                     out[key].append(_audio_block(frame))

@@ -230,6 +230,18 @@ def test_frame_size_downscales_both_sides(tmp_path: Path) -> None:
     assert d.user_frames is not None and d.user_frames.shape == (N, 24, 32, 3)
 
 
+def test_audio_only_read_skips_the_video_and_keeps_the_clock(tmp_path: Path) -> None:
+    path = tmp_path / "s.mkv"
+    items = [x for x in in_order() if not (x[0] in ("ua", "aa") and x[1] >= N - 5)]  # video runs longer
+    write_all(path, items)
+    full, audio = read_session(path), read_session(path, video=False)
+    assert audio.avatar_frames is None and audio.user_frames is None
+    assert audio.n_ticks == full.n_ticks == N  # the video's ticks still count
+    np.testing.assert_array_equal(audio.user_pcm, full.user_pcm)
+    np.testing.assert_array_equal(audio.avatar_pcm, full.avatar_pcm)
+    assert audio.events == full.events and audio.meta == full.meta
+
+
 def test_bad_arguments(tmp_path: Path) -> None:
     w = SessionWriter(tmp_path / "a.mkv", avatar_size=S)
     with pytest.raises(ValueError, match="without a user video track"):
