@@ -56,6 +56,9 @@ class MainWindow(WindowLayout, QMainWindow):
         self.settings = settings
         self._devices_wired = False
         self._untrained: set[str] = set()  # models whose engine said Ready(trained=False)
+        self._camera_note = ""  # device problems, shown under the stage (not in fullscreen)
+        self._mic_note = ""
+        self._speaker_note = ""
         self.setWindowTitle("Duet")
         icon = catalog.icon_path()
         if icon is not None:
@@ -136,9 +139,6 @@ class MainWindow(WindowLayout, QMainWindow):
         self.camera.image_ready.connect(self._self_image)
         self.camera.message.connect(self._camera_message)
         self.camera.devices_changed.connect(self._fill_cameras)
-        self._camera_note = ""
-        self._mic_note = ""
-        self._speaker_note = ""
 
         core.frame_due.connect(self._show_frame)
         core.status.connect(self.banner.show_status)
@@ -475,6 +475,7 @@ class MainWindow(WindowLayout, QMainWindow):
             self.top_bar.setVisible(not full)
             self.captions.setVisible(not full)
             self._refresh_subtitle()
+            self._update_note()
         super().changeEvent(event)
 
     def _refresh_live(self) -> None:
@@ -613,4 +614,5 @@ class MainWindow(WindowLayout, QMainWindow):
     def _update_note(self) -> None:
         notes = [n for n in (self._mic_note, self._speaker_note, self._camera_note) if n]
         self.device_note.setText("\n".join(notes))
-        self.device_note.setVisible(bool(notes))
+        # for the operator, not a booth's visitors: not in fullscreen
+        self.device_note.setVisible(bool(notes) and not self.isFullScreen())

@@ -61,6 +61,9 @@ def test_controls_drive_the_core(
     assert not w.top_bar.isVisible() and not w.captions.isVisible()
     assert w.stage.isVisible() and w.state_pill.isVisible() and w.text_box.isVisible()
     assert w.subtitle.isVisible() and w.subtitle.text() == ""  # its room is kept; nothing said yet
+    w._camera_note = "No camera found — audio-only conversation."
+    w._update_note()
+    assert not w.device_note.isVisible()  # a note for the operator, not for a booth's visitors
     stage_size = w.stage.size()
     w.core.conversation.transcript("user", "hello", False)
     assert w.subtitle.isVisible() and w.subtitle.text() == "You: hello…"  # captions move under the stage
@@ -77,6 +80,7 @@ def test_controls_drive_the_core(
     qtbot.keyClick(w, Qt.Key.Key_Escape)
     qtbot.waitUntil(lambda: not w.isFullScreen(), timeout=5_000)
     assert w.top_bar.isVisible() and w.captions.isVisible() and not w.subtitle.isVisible()
+    assert w.device_note.isVisible() and "No camera" in w.device_note.text()
     qtbot.waitUntil(lambda: w.size() == normal.size(), timeout=5_000)  # back to its size
 
 
