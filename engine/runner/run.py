@@ -374,7 +374,7 @@ def run_session(cfg: RunConfig, client: EngineClient | None = None) -> dict[str,
             avatar=avatar,
             avatar_size=ready.frame_size,
             user_video_size=media.frame_size if media.has_video else None,
-            meta={"input": cfg.input, **session_meta(spec, ready.device, ready.unit_ticks)},
+            meta={"input": Path(cfg.input).name, **session_meta(spec, ready.device, ready.unit_ticks)},
         )
         run = _Run(cfg, client, writer, ready.unit_ticks, ready.output_lag_units)
         client.open_session(spec)
