@@ -189,6 +189,7 @@ def main(argv: list[str] | None = None) -> int:
         settings.hud = True
 
     import qasync
+    from PySide6.QtCore import QTimer
     from PySide6.QtGui import QIcon
 
     from .core import DuetCore
@@ -227,8 +228,12 @@ def main(argv: list[str] | None = None) -> int:
 
     # Ctrl+C in the terminal (or SIGTERM) closes the window cleanly (engine stopped, settings saved)
     def close_on(signum: int, _frame: object) -> None:
-        log.info("%s: closing", signal.Signals(signum).name)
-        window.close()
+        # from the event loop, not the handler: the handler may have interrupted a log write
+        def close() -> None:
+            log.info("%s: closing", signal.Signals(signum).name)
+            window.close()
+
+        QTimer.singleShot(0, close)
 
     signal.signal(signal.SIGINT, close_on)
     if os.name != "nt":

@@ -184,6 +184,7 @@ class RecordingController(QObject):
         if f is not None and f.done:  # failed while recording (stop() was never called)
             self._file = None
             self.wanted = False
+            self._previous = None  # the next Record starts a new recording
             self._report(f)
             self.changed.emit()
         for g in [g for g in self._closing if g.done]:
@@ -195,6 +196,7 @@ class RecordingController(QObject):
             self.last_error = str(f.error)
             if self.wanted:  # the file failed while being finished: stop recording too
                 self.wanted = False
+                self._previous = None
                 if self._file is not None:
                     self._end_file("the previous file failed")
                 self.changed.emit()

@@ -95,6 +95,7 @@ class MainWindow(WindowLayout, QMainWindow):
         self.subtitle.hide()
         left.addWidget(self.subtitle)
         core.conversation.changed.connect(self._refresh_subtitle)
+        self._subtitle_gone: tuple[int, str, bool] | None = None  # (id, text, final): expired caption
         self._subtitle_timer = QTimer(self)
         self._subtitle_timer.setSingleShot(True)
         self._subtitle_timer.timeout.connect(self._subtitle_expired)
@@ -157,6 +158,8 @@ class MainWindow(WindowLayout, QMainWindow):
         self._normal_geometry: QByteArray | None = None  # the window's geometry before fullscreen
         if settings.geometry:
             self.restoreGeometry(QByteArray.fromHex(settings.geometry.encode()))
+            if self.isFullScreen():  # saved in fullscreen by an older Duet: fit it (a kiosk)
+                QTimer.singleShot(FULLSCREEN_FIT_MS, self._fit_screen)
         self._fill_devices()
 
     def _fill_pickers(self) -> None:
@@ -240,7 +243,6 @@ class MainWindow(WindowLayout, QMainWindow):
     def closeEvent(self, event: QCloseEvent) -> None:
         widget_app().removeEventFilter(self)
         self._hud_timer.stop()
-        self.settings.geometry = bytes(self.saveGeometry().toHex().data()).decode()
         self.settings.hud = self.hud.isVisible()
         self._settings_timer.stop()
         self.save_settings()
@@ -254,6 +256,7 @@ class MainWindow(WindowLayout, QMainWindow):
         close). A failure is said once in the window, and retried: the settings stay in memory."""
         if not self.persist:
             return
+        self.settings.geometry = bytes(self._windowed_geometry().toHex().data()).decode()
         text = self.settings.to_text()
         if text == self._saved_settings:
             return
@@ -436,9 +439,17 @@ class MainWindow(WindowLayout, QMainWindow):
     def enter_fullscreen(self) -> None:
         """The stage fills the screen (a booth): the pickers and the side panel hide, the bottom bar
         stays. F11 or Esc leaves."""
-        self._normal_geometry = self.saveGeometry()
+        if not self.isFullScreen():  # (already: keep the geometry to go back to)
+            self._normal_geometry = self.saveGeometry()
         self.showFullScreen()
         QTimer.singleShot(FULLSCREEN_FIT_MS, self._fit_screen)
+
+    def _windowed_geometry(self) -> QByteArray:
+        """What is saved for the next start: the window as it is, or as it was before fullscreen
+        (a booth closed in fullscreen must not come back in it with no way out; --fullscreen asks)."""
+        if self.isFullScreen() and self._normal_geometry is not None:
+            return self._normal_geometry
+        return self.saveGeometry()
 
     def _fit_screen(self) -> None:
         # an X server without a window manager (a kiosk) never resizes a fullscreen window itself;
@@ -452,10 +463,14 @@ class MainWindow(WindowLayout, QMainWindow):
             self.showNormal()
             if self._normal_geometry is not None:
                 self.restoreGeometry(self._normal_geometry)
+            if self.isFullScreen():  # a geometry saved in fullscreen (an older Duet) restores it
+                self.setWindowState(self.windowState() & ~Qt.WindowState.WindowFullScreen)
 
     def _refresh_subtitle(self) -> None:
         """In fullscreen the side panel is hidden: the newest caption shows under the avatar."""
         last = self.core.conversation.captions[-1] if self.core.conversation.captions else None
+        if last is not None and self._subtitle_gone == (id(last), last.text, last.final):
+            last = None  # it expired (a withdrawn partial after it must not bring it back)
         text = "" if last is None else (last.text if last.side == "avatar" else f"You: {last.text}")
         self.subtitle.setText(text + ("…" if last is not None and not last.final else ""))
         # shown all through fullscreen, blank when there is nothing to read: the avatar never jumps
@@ -466,8 +481,11 @@ class MainWindow(WindowLayout, QMainWindow):
     def _subtitle_expired(self) -> None:
         if self.core.conversation.state in ("thinking", "speaking"):  # still answering: keep it
             self._subtitle_timer.start(SUBTITLE_HOLD_MS)
-        else:
-            self.subtitle.setText("")
+            return
+        captions = self.core.conversation.captions
+        if captions:
+            self._subtitle_gone = (id(captions[-1]), captions[-1].text, captions[-1].final)
+        self.subtitle.setText("")
 
     def changeEvent(self, event: QEvent) -> None:
         if event.type() == QEvent.Type.WindowStateChange:  # F11, Esc, --fullscreen or the desktop's own
@@ -593,6 +611,7 @@ class MainWindow(WindowLayout, QMainWindow):
             self.rec_indicator.setToolTip(f"Recording to {current.path}" if current and current.path else "")
         elif rec.wanted:
             self.rec_indicator.setText("● REC waiting for the session…")
+            self.rec_indicator.setToolTip("")
         self.rec_indicator.setVisible(rec.wanted)
         self.record_button.setText("Stop recording" if rec.wanted else "Record")
 

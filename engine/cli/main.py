@@ -47,15 +47,30 @@ def _run_keeping(a: argparse.Namespace) -> dict[str, Any]:
     from engine.runner import run_session
 
     cfg = _run_config(a)
+    out = Path(a.output)
+    before = _identity(out)  # an earlier file --overwrite will replace (None: none)
     try:
         summary: dict[str, Any] = run_session(cfg)
     except KeyboardInterrupt:
-        out = Path(a.output)
-        raise Interrupted(
-            f"the session so far is in {out}" if out.is_file() else "no session file was written"
-        ) from None
+        now = _identity(out)
+        if now is None:
+            kept = "no session file was written"
+        elif now == before:  # stopped before this run opened its file (while the model loaded)
+            kept = f"no session file was written ({out} is the earlier one, untouched)"
+        else:
+            kept = f"the session so far is in {out}"
+        raise Interrupted(kept) from None
     _warn(summary)
     return summary
+
+
+def _identity(path: Path) -> tuple[int, int, int] | None:
+    """(device, inode, mtime ns) of an existing file: tells a new file from an earlier one."""
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return (st.st_dev, st.st_ino, st.st_mtime_ns)
 
 
 def _user_errors() -> tuple[type[BaseException], ...]:
@@ -304,7 +319,7 @@ def cmd_demo(a: argparse.Namespace) -> int:
 
 
 def _print_conversation(path: str) -> None:
-    """The final captions of both sides, to stderr (stdout stays JSON + the path line)."""
+    """The final captions of both sides, to stderr (stdout stays one JSON object)."""
     from engine.protocol import Transcript
     from engine.session import read_events
 

@@ -17,7 +17,8 @@ from .writer import events_path_for
 
 def describe(path: str | Path) -> dict[str, Any]:
     """{"path", "meta", "ticks", "duration_s", "tracks": [...], "events": {type: count},
-    "conversation": [{"tick", "side", "text"}], "truncated"} — packets are scanned, not decoded."""
+    "conversation": [{"tick", "side", "text"}], "truncated", "errors": ["code: message"],
+    "playback_lag_ms": {"min", "p50", "max"} | None} — packets are scanned, not decoded."""
     p = Path(path)
     if not p.is_file():
         raise SessionReadError(f"session file not found: {p}")
@@ -74,7 +75,7 @@ def describe(path: str | Path) -> dict[str, Any]:
             if isinstance(m, Transcript) and m.final and m.text  # "" = a withdrawn partial
         ],
         "truncated": truncated or ev_truncated,
-        # what went wrong without stopping the session (the chat server did not answer, ...)
+        # the model's errors, in order (the chat server did not answer, ...; a fatal one last)
         "errors": [f"{m.code}: {m.message}" for _, _, m in events if isinstance(m, ErrorEvent)],
         # the speaker's lag behind the avatar track (app recordings): add it to latencies measured
         # on the file to get what the person heard; None when not recorded (the runner has none)

@@ -65,18 +65,22 @@ def test_controls_drive_the_core(
     w._update_note()
     assert not w.device_note.isVisible()  # a note for the operator, not for a booth's visitors
     stage_size = w.stage.size()
+    w.core.conversation.set_state("speaking")  # (before the captions: their hold is short here)
     w.core.conversation.transcript("user", "hello", False)
     assert w.subtitle.isVisible() and w.subtitle.text() == "You: hello…"  # captions move under the stage
+    w.core.conversation.transcript("user", "hello there", True)
     w.core.conversation.transcript("avatar", "Hi, I'm Max.", True)
     assert w.subtitle.text() == "Hi, I'm Max."
-    qtbot.wait(100)
-    assert w.stage.size() == stage_size  # a caption does not make the avatar jump
-    w.core.conversation.set_state("speaking")
     qtbot.wait(400)
+    assert w.stage.size() == stage_size  # a caption does not make the avatar jump
     assert w.subtitle.text() == "Hi, I'm Max."  # held while the avatar speaks
     w.core.conversation.set_state("listening")
     qtbot.waitUntil(lambda: w.subtitle.text() == "", timeout=2_000)  # then it goes: the next
-    # visitor does not read the last one's answer
+    # visitor does not read the last one's answer, not even when a cough's partial is withdrawn
+    w.core.conversation.transcript("user", "uh", False)
+    assert w.subtitle.text() == "You: uh…"
+    w.core.conversation.transcript("user", "", True)
+    assert w.subtitle.text() == ""
     qtbot.keyClick(w, Qt.Key.Key_Escape)
     qtbot.waitUntil(lambda: not w.isFullScreen(), timeout=5_000)
     assert w.top_bar.isVisible() and w.captions.isVisible() and not w.subtitle.isVisible()
@@ -122,3 +126,28 @@ def test_a_saved_push_to_talk_mode_is_on_from_the_start(duet_window: DuetWindow)
     w = duet_window(start=False, push_to_talk=True)
     assert w.ptt_toggle.isChecked() and w.core.assembler.ptt_mode and w.talk_button.isVisible()
     assert w.captions.empty_hint.text().startswith("Hold Space")
+
+
+def test_a_window_closed_in_fullscreen_starts_windowed_and_esc_always_leaves(
+    duet_window: DuetWindow, qtbot: QtBot
+) -> None:
+    from app.settings import Settings
+
+    w = duet_window(start=False)
+    normal = w.size()
+    w.enter_fullscreen()
+    qtbot.waitUntil(w.isFullScreen, timeout=5_000)
+    raw_fullscreen = bytes(w.saveGeometry().toHex().data())  # what an older Duet saved
+    w.save_settings()  # as on close: the geometry from before fullscreen
+    w2 = duet_window(start=False, geometry=Settings.load().geometry)
+    assert not w2.isFullScreen() and w2.size() == normal and w2.top_bar.isVisible()
+    w.close()
+    w2.close()
+    w3 = duet_window(start=False, geometry=raw_fullscreen.decode())  # starts fullscreen...
+    qtbot.waitUntil(w3.isFullScreen, timeout=5_000)
+    w3.enter_fullscreen()  # (--fullscreen on top of it)
+    w3.activateWindow()
+    qtbot.waitUntil(w3.isActiveWindow, timeout=5_000)
+    qtbot.keyClick(w3, Qt.Key.Key_Escape)
+    qtbot.waitUntil(lambda: not w3.isFullScreen(), timeout=5_000)  # ...and Esc still leaves
+    assert w3.top_bar.isVisible() and w3.captions.isVisible()

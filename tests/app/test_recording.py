@@ -189,6 +189,18 @@ def test_unwritable_sessions_folder_and_a_full_disk_say_why_and_the_conversation
     assert not w.record_button.isChecked() and not w.rec_indicator.isVisible()
     kept = list((tmp_path / "sessions").glob("duet-*.mkv"))
     assert len(kept) == 1 and read_session(kept[0]).n_ticks >= 20  # readable up to the error
+    # Record again: a new recording, not a continuation of the failed file
+    w.core.recording.writer_factory = SessionWriter
+    w.record_button.click()
+    opened = lambda: (c := w.core.recording.current) is not None and c.path is not None  # noqa: E731
+    qtbot.waitUntil(opened, timeout=10_000)
+    again = w.core.recording.current
+    assert again is not None
+    qtbot.wait(300)
+    w.record_button.click()
+    qtbot.waitUntil(lambda: again.done, timeout=10_000)
+    assert again.path is not None and again.error is None
+    assert "continues" not in read_session(again.path).meta
 
     # the conversation goes on: typed and spoken turns are answered
     assert w.core.conversation.state != "offline" and w.core._live is not None

@@ -38,3 +38,28 @@ def test_ctrl_c_during_run_keeps_the_session_so_far(tmp_path: Path) -> None:
     data = read_session(out)
     assert 1.0 <= data.n_ticks * 0.04 < 20.0  # the part before Ctrl-C, closed and readable
     assert any(isinstance(m, SessionOpened) for _, _, m in data.events)
+
+
+def test_ctrl_c_before_the_file_is_opened_leaves_an_earlier_one_alone(tmp_path: Path) -> None:
+    """With --overwrite, Ctrl-C while the model still loads: the earlier file is not "the session so
+    far" (this run never opened it) and is left as it was."""
+    wav, out = tmp_path / "in.wav", tmp_path / "out.mkv"
+    write_wav(wav, 2.0)
+    out.write_bytes(b"an earlier session")
+    cmd = [str(EXE), "run", "--model", "testcrash", "--model-option", "slowload=20", "--input", str(wav)]
+    cmd += ["--output", str(out), "--overwrite"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    children = Path(f"/proc/{proc.pid}/task/{proc.pid}/children")
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and proc.poll() is None and not children.read_text().split():
+        time.sleep(0.1)  # until the engine process is started: the model is loading (20 s)
+    time.sleep(0.5)
+    assert proc.poll() is None
+    proc.send_signal(signal.SIGINT)
+    _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 130
+    last = stderr.strip().splitlines()[-1]
+    assert last == (
+        f"duet-engine: interrupted; no session file was written ({out} is the earlier one, untouched)"
+    )
+    assert out.read_bytes() == b"an earlier session"

@@ -13,6 +13,7 @@ import threading
 import time
 from pathlib import Path
 
+import pytest
 from safetensors import safe_open
 
 from tests.streamer.test_train import write_session
@@ -70,3 +71,20 @@ def test_ctrl_c_saves_the_last_whole_step_and_resume_goes_on(tmp_path: Path) -> 
     assert p.returncode == 0, p.stderr
     losses = [json.loads(x) for x in (out / "losses.jsonl").read_text().splitlines()]
     assert [x["step"] for x in losses] == list(range(1, n + 3))
+
+
+def test_a_second_ctrl_c_waits_for_the_checkpoint_being_saved() -> None:
+    """The first Ctrl-C asks for a stop; a second one stops at once, but not in the middle of a
+    checkpoint being moved in (that would leave a folder half old, half new): right after it."""
+    from engine.models.streamer.train import _StopOnCtrlC
+
+    stop = _StopOnCtrlC()
+    stop._on_sigint(signal.SIGINT, None)
+    assert stop.requested  # the first: a request, nothing raised
+    finished: list[str] = []
+    with pytest.raises(KeyboardInterrupt), stop.save():
+        stop._on_sigint(signal.SIGINT, None)  # the second, while saving
+        finished.append("the whole save")
+    assert finished == ["the whole save"]
+    with pytest.raises(KeyboardInterrupt):
+        stop._on_sigint(signal.SIGINT, None)  # not saving: at once

@@ -9,6 +9,7 @@ only when all of them were written, so a full disk or a crash mid-save keeps the
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
 import os
@@ -18,6 +19,7 @@ import signal
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -73,15 +75,21 @@ class TrainResult:
 class _StopOnCtrlC:
     """The first Ctrl-C (SIGINT) asks training to stop after the step it is in, so that step is
     checkpointed whole (an optimizer update cut in half would leave weights and moments apart); a
-    second one stops at once. Only in the main thread (where Python delivers signals)."""
+    second one stops at once, except while a checkpoint is being moved in (then right after it, so
+    no folder is left half old, half new). Only in the main thread (where Python delivers
+    signals), and not where SIGINT is ignored (a job started in the background). The handler only
+    sets flags: printing from it could re-enter a stderr write in progress (the progress bar)."""
 
     def __init__(self) -> None:
         self.requested = False
+        self.saving = False  # a checkpoint is being written: a second Ctrl-C waits for it
+        self._abort = False  # a second Ctrl-C came while saving
         self._previous: Any = None  # the SIGINT handler before ours
         self._installed = False
 
     def __enter__(self) -> _StopOnCtrlC:
-        if threading.current_thread() is threading.main_thread():
+        main = threading.current_thread() is threading.main_thread()
+        if main and signal.getsignal(signal.SIGINT) is not signal.SIG_IGN:
             self._previous = signal.signal(signal.SIGINT, self._on_sigint)
             self._installed = True
         return self
@@ -91,13 +99,23 @@ class _StopOnCtrlC:
             signal.signal(signal.SIGINT, self._previous)
 
     def _on_sigint(self, signum: int, frame: object) -> None:
-        if self.requested:
+        if not self.requested:
+            self.requested = True
+        elif self.saving:
+            self._abort = True
+        else:
             raise KeyboardInterrupt
-        self.requested = True
-        print(
-            "\nduet-engine train: stopping after this step and saving it (Ctrl-C again: stop now)",
-            file=sys.stderr,
-        )
+
+    @contextlib.contextmanager
+    def save(self) -> Iterator[None]:
+        """Around a checkpoint save: a second Ctrl-C during it stops training right after it."""
+        self.saving = True
+        try:
+            yield
+        finally:
+            self.saving = False
+        if self._abort:
+            raise KeyboardInterrupt
 
 
 # ---------------------------------------------------------------- optimizer state in safetensors
@@ -206,13 +224,21 @@ def train(
                     bar.set_postfix(loss=f"{parts['loss']:.3f}", dec=f"{parts['decision']:.3f}")
                 due = step % opts.save_every == 0 or step == opts.steps or stop.requested
                 if out_dir is not None and due and saved != step:
-                    save_checkpoint(core, cfg, opt, out_dir, step, losses, len(examples), saved)
+                    with stop.save():
+                        save_checkpoint(core, cfg, opt, out_dir, step, losses, len(examples), saved)
                     saved = step
+            interrupted = stop.requested and step < opts.steps
+            if interrupted and out_dir is not None and saved != step:  # Ctrl-C just after the check
+                with stop.save():
+                    save_checkpoint(core, cfg, opt, out_dir, step, losses, len(examples), saved)
+                saved = step
+            if interrupted:
+                print(f"\nduet-engine train: Ctrl-C: stopped after step {step}", file=sys.stderr)
     finally:
         if bar is not None:
             bar.close()
     core.eval()
-    return TrainResult(core, losses, step, interrupted=stop.requested)
+    return TrainResult(core, losses, step, interrupted=interrupted)
 
 
 def _lr_factor(step: int, opts: TrainOptions) -> float:
