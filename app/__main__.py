@@ -38,6 +38,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--persona", help="persona id (assets/personas/<id>.yaml) or a YAML path")
     p.add_argument("--avatar", help="avatar id (assets/avatars/<id>.yaml)")
     p.add_argument("--fullscreen", action="store_true", help="start fullscreen (F11 toggles)")
+    p.add_argument(
+        "--kiosk",
+        action="store_true",
+        help="an unattended booth: fullscreen that Esc/F11 do not leave, no Mute, Push-to-talk or "
+        "Record buttons (--record still records); Ctrl+Shift+Q closes",
+    )
     view = p.add_mutually_exclusive_group()
     view.add_argument("--no-gl", action="store_true", help="use the QPainter view instead of OpenGL (vispy)")
     view.add_argument(
@@ -215,7 +221,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     use_gl: bool | str = False if args.no_gl else True if args.gl else "auto"
     window = MainWindow(core, settings, use_gl=use_gl)
-    if args.fullscreen:
+    if args.kiosk:
+        window.start_kiosk()
+    elif args.fullscreen:
         window.enter_fullscreen()
     else:
         window.show()

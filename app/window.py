@@ -56,6 +56,7 @@ class MainWindow(WindowLayout, QMainWindow):
         self.settings = settings
         self._devices_wired = False
         self._untrained: set[str] = set()  # models whose engine said Ready(trained=False)
+        self.kiosk = False  # a booth's fullscreen that visitors cannot leave (start_kiosk)
         self._camera_note = ""  # device problems, shown under the stage (not in fullscreen)
         self._mic_note = ""
         self._speaker_note = ""
@@ -154,6 +155,7 @@ class MainWindow(WindowLayout, QMainWindow):
         QShortcut(QKeySequence(Qt.Key.Key_F11), self, self.toggle_fullscreen)
         QShortcut(QKeySequence("Ctrl+H"), self, self.hud_button.toggle)
         QShortcut(QKeySequence(Qt.Key.Key_Escape), self, self._leave_fullscreen)
+        QShortcut(QKeySequence("Ctrl+Shift+Q"), self, self.close)  # the way out of a kiosk, too
 
         self._normal_geometry: QByteArray | None = None  # the window's geometry before fullscreen
         if settings.geometry:
@@ -430,7 +432,21 @@ class MainWindow(WindowLayout, QMainWindow):
             self.hud.refresh()
             self.stage._layout()
 
+    def start_kiosk(self) -> None:
+        """`duet --kiosk`, for an unattended booth: fullscreen that Esc and F11 do not leave, and
+        no Mute, Push-to-talk or Record for visitors to press (the REC indicator stays: people see
+        they are recorded). Ctrl+Shift+Q closes the app."""
+        self.kiosk = True
+        for button in (self.mute_button, self.ptt_toggle, self.talk_button, self.record_button):
+            button.hide()
+        if self.core.assembler.ptt_mode:  # no button to hold: talk freely (the saved choice stays)
+            self._set_ptt_mode(False)
+            self.settings.push_to_talk = True
+        self.enter_fullscreen()
+
     def toggle_fullscreen(self) -> None:
+        if self.kiosk:
+            return
         if self.isFullScreen():
             self._leave_fullscreen()
         else:
@@ -459,7 +475,7 @@ class MainWindow(WindowLayout, QMainWindow):
             handle.setGeometry(screen.geometry())
 
     def _leave_fullscreen(self) -> None:
-        if self.isFullScreen():
+        if self.isFullScreen() and not self.kiosk:
             self.showNormal()
             if self._normal_geometry is not None:
                 self.restoreGeometry(self._normal_geometry)

@@ -151,3 +151,21 @@ def test_a_window_closed_in_fullscreen_starts_windowed_and_esc_always_leaves(
     qtbot.keyClick(w3, Qt.Key.Key_Escape)
     qtbot.waitUntil(lambda: not w3.isFullScreen(), timeout=5_000)  # ...and Esc still leaves
     assert w3.top_bar.isVisible() and w3.captions.isVisible()
+
+
+def test_kiosk_mode_keeps_visitors_in_the_booth(duet_window: DuetWindow, qtbot: QtBot) -> None:
+    w = duet_window(start=False, push_to_talk=True)
+    w.start_kiosk()
+    qtbot.waitUntil(w.isFullScreen, timeout=5_000)
+    w.activateWindow()
+    qtbot.waitUntil(w.isActiveWindow, timeout=5_000)
+    for hidden in (w.mute_button, w.ptt_toggle, w.talk_button, w.record_button):
+        assert not hidden.isVisible()  # nothing a visitor could mute, hold or record with
+    assert w.text_box.isVisible() and w.stop_button.isVisible()
+    assert not w.core.assembler.ptt_mode and w.settings.push_to_talk  # talk freely; the choice is kept
+    qtbot.keyClick(w, Qt.Key.Key_Escape)
+    qtbot.keyClick(w, Qt.Key.Key_F11)
+    qtbot.wait(300)
+    assert w.isFullScreen() and not w.top_bar.isVisible()  # Esc and F11 do not leave
+    qtbot.keyClick(w, Qt.Key.Key_Q, Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier)
+    qtbot.waitUntil(lambda: not w.isVisible(), timeout=5_000)  # the operator's way out

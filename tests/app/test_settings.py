@@ -46,6 +46,7 @@ def test_bad_files_fall_back_to_defaults() -> None:
 def test_cli_flags() -> None:
     a = parse_args(["--model", "testecho", "--no-gl", "--fullscreen", "--reset-settings", "--persona", "p"])
     assert a.model == "testecho" and a.no_gl and a.fullscreen and a.reset_settings and a.persona == "p"
+    assert parse_args(["--kiosk"]).kiosk and not parse_args([]).kiosk
     with pytest.raises(SystemExit):
         parse_args(["--bogus"])
 
