@@ -362,7 +362,8 @@ def cmd_show(a: argparse.Namespace) -> int:
     for e in info["errors"]:
         print(f"  error: {e}")
     for c in info["conversation"]:
-        print(f"  [{c['tick'] * 0.04:6.2f} s] {c['side']:<6}: {c['text']}")
+        who = c["side"] + (" (typed)" if c.get("typed") else "")
+        print(f"  [{c['tick'] * 0.04:6.2f} s] {who:<6}: {c['text']}")
     return 0
 
 

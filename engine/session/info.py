@@ -9,7 +9,7 @@ from typing import Any
 import av
 
 from engine.media.reader import reason
-from engine.protocol import TICK_MS, TICK_S, ErrorEvent, PlaybackReport, Transcript
+from engine.protocol import TICK_MS, TICK_S, ErrorEvent, PlaybackReport, Transcript, UserText
 
 from .reader import SessionReadError, _inspect, _read_events, ends_early
 from .writer import events_path_for
@@ -17,7 +17,8 @@ from .writer import events_path_for
 
 def describe(path: str | Path) -> dict[str, Any]:
     """{"path", "meta", "ticks", "duration_s", "tracks": [...], "events": {type: count},
-    "conversation": [{"tick", "side", "text"}], "truncated", "errors": ["code: message"],
+    "conversation": [{"tick", "side", "text"(, "typed": true)}], "truncated",
+    "errors": ["code: message"],
     "playback_lag_ms": {"min", "p50", "max"} | None} — packets are scanned, not decoded."""
     p = Path(path)
     if not p.is_file():
@@ -69,11 +70,7 @@ def describe(path: str | Path) -> dict[str, Any]:
         "duration_s": round(ticks * TICK_S, 3),
         "tracks": tracks,
         "events": dict(Counter(type(m).__name__ for _, _, m in events)),
-        "conversation": [
-            {"tick": t, "side": m.side, "text": m.text}
-            for t, _, m in events
-            if isinstance(m, Transcript) and m.final and m.text  # "" = a withdrawn partial
-        ],
+        "conversation": _conversation(events),
         "truncated": truncated or ev_truncated,
         # the model's errors, in order (the chat server did not answer, ...; a fatal one last)
         "errors": [f"{m.code}: {m.message}" for _, _, m in events if isinstance(m, ErrorEvent)],
@@ -81,6 +78,18 @@ def describe(path: str | Path) -> dict[str, Any]:
         # on the file to get what the person heard; None when not recorded (the runner has none)
         "playback_lag_ms": _spread(lags_ms),
     }
+
+
+def _conversation(events: list[tuple[int, str, object]]) -> list[dict[str, Any]]:
+    """What was said, in order: final transcripts ("" = a withdrawn partial) and what the user
+    typed ("typed": true; an operator's line is the avatar's transcript when it is said)."""
+    out: list[dict[str, Any]] = []
+    for t, _, m in events:
+        if isinstance(m, Transcript) and m.final and m.text:
+            out.append({"tick": t, "side": m.side, "text": m.text})
+        elif isinstance(m, UserText) and m.text and not m.operator:
+            out.append({"tick": t, "side": "user", "text": m.text, "typed": True})
+    return out
 
 
 def _lags_ms(events: list[tuple[int, str, object]]) -> list[float]:

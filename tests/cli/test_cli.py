@@ -270,6 +270,8 @@ def test_model_warnings_are_said_once_and_the_file_says_how_it_was_run(tmp_path:
     assert "  brain script, device cpu, input in.wav" in shown
     assert "  error: test: the test model warns" in shown
     assert not any("playback lag" in line for line in shown)  # the runner has no speaker
+    typed = [line for line in shown if line.endswith("] user (typed): warn")]  # typed, not heard
+    assert len(typed) == 2, shown
 
 
 def test_an_engine_crash_is_one_line_and_keeps_the_session(tmp_path: Path) -> None:
