@@ -12,7 +12,6 @@ from __future__ import annotations
 import concurrent.futures as cf
 import logging
 import math
-import re
 import time
 from collections import deque
 from collections.abc import Callable, Mapping
@@ -42,6 +41,7 @@ from engine.session import session_meta
 
 from .avsync import FrameScheduler
 from .conversation import Conversation
+from .engine_faults import CrashPolicy, load_error
 from .latency import LatencyTracker
 from .logs import engine_log_path
 from .mic import MicCapture, SilenceSource, TickAssembler
@@ -65,27 +65,10 @@ def _default_client_factory(model: str, source: ModelSource) -> Any:
 
 
 ECHO_TAIL_S = 0.25  # a room's echo of the avatar's voice after it leaves the speaker (s)
-_EXCEPTION_LINE = re.compile(r"^(?:[A-Za-z_][\w]*\.)*([A-Za-z_]\w*(?:Error|Exception): .+)$")
 
 
 def _cap(text: str) -> str:
     return text[:1].upper() + text[1:]
-
-
-class CrashPolicy:
-    """Restart after a crash unless `max_crashes` happened within `window_s` seconds."""
-
-    def __init__(self, max_crashes: int = 3, window_s: float = 60.0) -> None:
-        self.max_crashes = max_crashes
-        self.window_s = window_s
-        self.times: deque[float] = deque()
-
-    def crashed(self, now: float) -> bool:
-        """Record a crash; True if we should restart."""
-        self.times.append(now)
-        while self.times and now - self.times[0] > self.window_s:
-            self.times.popleft()
-        return len(self.times) < self.max_crashes
 
 
 class DuetCore(QObject):
@@ -217,28 +200,13 @@ class DuetCore(QObject):
             log.info("engine ready: %s", self.ready_info)
 
     def _load_error(self, err: BaseException) -> str:
-        """Why the model did not load ("" if the engine failed otherwise: a timeout, a signal).
-
-        A model that failed to load (bad or missing weights, bad options, an import error) fails
-        the same way every time, so it is never retried. The engine says why in an ErrorEvent
-        ("model_load") and then exits by itself; when that event is lost (the process exits right
-        after sending it), the exit and the exception line of the engine log tail say the same."""
+        """Why the model did not load ("" if the engine failed otherwise): see load_error."""
         client = self.client
         try:
             events = client.poll_events() if client is not None else []
         except Exception:
             events = []
-        for ev in events:
-            if isinstance(ev, ErrorEvent) and ev.code == "model_load":
-                return ev.message
-        first, _, tail = str(err).partition("\n")
-        if "exited with code" not in first:
-            return ""
-        for line in reversed(tail.splitlines()):
-            m = _EXCEPTION_LINE.match(line.strip())
-            if m:
-                return f"model {self.model!r} failed to load: {m.group(1)}"
-        return first
+        return load_error(err, events, self.model)
 
     def _load_failed(self, message: str) -> None:
         self._live = None

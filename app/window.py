@@ -29,6 +29,7 @@ from . import catalog
 from .brain_panel import BrainPanel
 from .camera import CameraCapture
 from .core import DuetCore
+from .fullscreen import FULLSCREEN_FIT_MS, FullscreenMixin, Subtitle
 from .hud import Hud
 from .mic import list_devices, rescan_devices
 from .settings import Settings
@@ -39,14 +40,10 @@ from .window_layout import WindowLayout
 
 log = logging.getLogger(__name__)
 CAMERA_OFF = "__off__"
-FULLSCREEN_FIT_MS = 300  # after this long, a window the desktop did not resize is fitted
-SUBTITLE_HOLD_MS = 6000  # fullscreen: a caption stays this long after the avatar is done (a booth's
-# next visitor must not read the last one's answer)
-SUBTITLE_LINES_PX = 72  # room for two lines of the 22 px subtitle font
 SETTINGS_SAVE_MS = 2000  # a changed setting is on disk within this long (a crash loses no more)
 
 
-class MainWindow(WindowLayout, QMainWindow):
+class MainWindow(WindowLayout, FullscreenMixin, QMainWindow):
     def __init__(
         self, core: DuetCore, settings: Settings, use_gl: bool | str = True, persist: bool = True
     ) -> None:
@@ -88,18 +85,8 @@ class MainWindow(WindowLayout, QMainWindow):
         self.stage.view.presented.append(lambda t, _f: core.frame_presented(t))
         self._watch_view()
         left.addWidget(self.stage, 1)
-        self.subtitle = QLabel()  # fullscreen only: the newest caption, where the side panel was
-        self.subtitle.setObjectName("subtitle")
-        self.subtitle.setWordWrap(True)
-        self.subtitle.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.subtitle.setMinimumHeight(SUBTITLE_LINES_PX)  # two lines: the stage keeps its size
-        self.subtitle.hide()
+        self.subtitle = Subtitle(core.conversation)  # fullscreen only: where the side panel was
         left.addWidget(self.subtitle)
-        core.conversation.changed.connect(self._refresh_subtitle)
-        self._subtitle_gone: tuple[int, str, bool] | None = None  # (id, text, final): expired caption
-        self._subtitle_timer = QTimer(self)
-        self._subtitle_timer.setSingleShot(True)
-        self._subtitle_timer.timeout.connect(self._subtitle_expired)
         self.device_note = QLabel()
         self.device_note.setObjectName("deviceNote")
         self.device_note.setWordWrap(True)
@@ -157,7 +144,7 @@ class MainWindow(WindowLayout, QMainWindow):
         QShortcut(QKeySequence(Qt.Key.Key_Escape), self, self._leave_fullscreen)
         QShortcut(QKeySequence("Ctrl+Shift+Q"), self, self.close)  # the way out of a kiosk, too
 
-        self._normal_geometry: QByteArray | None = None  # the window's geometry before fullscreen
+        self._normal_geometry = None  # the window's geometry before fullscreen (FullscreenMixin)
         if settings.geometry:
             self.restoreGeometry(QByteArray.fromHex(settings.geometry.encode()))
             if self.isFullScreen():  # saved in fullscreen by an older Duet: fit it (a kiosk)
@@ -431,86 +418,6 @@ class MainWindow(WindowLayout, QMainWindow):
         if on:
             self.hud.refresh()
             self.stage._layout()
-
-    def start_kiosk(self) -> None:
-        """`duet --kiosk`, for an unattended booth: fullscreen that Esc and F11 do not leave, and
-        no Mute, Push-to-talk or Record for visitors to press (the REC indicator stays: people see
-        they are recorded). Ctrl+Shift+Q closes the app."""
-        self.kiosk = True
-        for button in (self.mute_button, self.ptt_toggle, self.talk_button, self.record_button):
-            button.hide()
-        if self.core.assembler.ptt_mode:  # no button to hold: talk freely (the saved choice stays)
-            self._set_ptt_mode(False)
-            self.settings.push_to_talk = True
-        self.enter_fullscreen()
-
-    def toggle_fullscreen(self) -> None:
-        if self.kiosk:
-            return
-        if self.isFullScreen():
-            self._leave_fullscreen()
-        else:
-            self.enter_fullscreen()
-
-    def enter_fullscreen(self) -> None:
-        """The stage fills the screen (a booth): the pickers and the side panel hide, the bottom bar
-        stays. F11 or Esc leaves."""
-        if not self.isFullScreen():  # (already: keep the geometry to go back to)
-            self._normal_geometry = self.saveGeometry()
-        self.showFullScreen()
-        QTimer.singleShot(FULLSCREEN_FIT_MS, self._fit_screen)
-
-    def _windowed_geometry(self) -> QByteArray:
-        """What is saved for the next start: the window as it is, or as it was before fullscreen
-        (a booth closed in fullscreen must not come back in it with no way out; --fullscreen asks)."""
-        if self.isFullScreen() and self._normal_geometry is not None:
-            return self._normal_geometry
-        return self.saveGeometry()
-
-    def _fit_screen(self) -> None:
-        # an X server without a window manager (a kiosk) never resizes a fullscreen window itself;
-        # through the QWindow (QWidget.setGeometry would silently drop the fullscreen state)
-        screen, handle = self.screen(), self.windowHandle()
-        if self.isFullScreen() and screen and handle and self.geometry() != screen.geometry():
-            handle.setGeometry(screen.geometry())
-
-    def _leave_fullscreen(self) -> None:
-        if self.isFullScreen() and not self.kiosk:
-            self.showNormal()
-            if self._normal_geometry is not None:
-                self.restoreGeometry(self._normal_geometry)
-            if self.isFullScreen():  # a geometry saved in fullscreen (an older Duet) restores it
-                self.setWindowState(self.windowState() & ~Qt.WindowState.WindowFullScreen)
-
-    def _refresh_subtitle(self) -> None:
-        """In fullscreen the side panel is hidden: the newest caption shows under the avatar."""
-        last = self.core.conversation.captions[-1] if self.core.conversation.captions else None
-        if last is not None and self._subtitle_gone == (id(last), last.text, last.final):
-            last = None  # it expired (a withdrawn partial after it must not bring it back)
-        text = "" if last is None else (last.text if last.side == "avatar" else f"You: {last.text}")
-        self.subtitle.setText(text + ("…" if last is not None and not last.final else ""))
-        # shown all through fullscreen, blank when there is nothing to read: the avatar never jumps
-        self.subtitle.setVisible(self.isFullScreen())
-        if text:
-            self._subtitle_timer.start(SUBTITLE_HOLD_MS)
-
-    def _subtitle_expired(self) -> None:
-        if self.core.conversation.state in ("thinking", "speaking"):  # still answering: keep it
-            self._subtitle_timer.start(SUBTITLE_HOLD_MS)
-            return
-        captions = self.core.conversation.captions
-        if captions:
-            self._subtitle_gone = (id(captions[-1]), captions[-1].text, captions[-1].final)
-        self.subtitle.setText("")
-
-    def changeEvent(self, event: QEvent) -> None:
-        if event.type() == QEvent.Type.WindowStateChange:  # F11, Esc, --fullscreen or the desktop's own
-            full = self.isFullScreen()
-            self.top_bar.setVisible(not full)
-            self.captions.setVisible(not full)
-            self._refresh_subtitle()
-            self._update_note()
-        super().changeEvent(event)
 
     def _refresh_live(self) -> None:
         self.level.setValue(min(100, int(self.core.assembler.level * 400)))

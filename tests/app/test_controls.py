@@ -18,7 +18,7 @@ pytestmark = pytest.mark.gui
 def test_controls_drive_the_core(
     duet_window: DuetWindow, qtbot: QtBot, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("app.window.SUBTITLE_HOLD_MS", 200)
+    monkeypatch.setattr("app.fullscreen.SUBTITLE_HOLD_MS", 200)
     w = duet_window(start=False)
     asm = w.core.assembler
     qtbot.mouseClick(w.mute_button, Qt.MouseButton.LeftButton)

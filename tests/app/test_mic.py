@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from app.core import CrashPolicy
+from app.engine_faults import CrashPolicy
 from app.latency import LatencyTracker
 from app.mic import EnergyVad, TickAssembler
 

@@ -1,0 +1,47 @@
+"""How the app reads an engine that failed: whether to restart it (CrashPolicy) and whether the
+model failed to load (load_error), which is never retried since it fails the same way every time."""
+
+from __future__ import annotations
+
+import re
+from collections import deque
+
+from engine.protocol import ErrorEvent
+
+# "pkg.mod.SomeError: why" in an engine log tail -> "SomeError: why"
+_EXCEPTION_LINE = re.compile(r"^(?:[A-Za-z_][\w]*\.)*([A-Za-z_]\w*(?:Error|Exception): .+)$")
+
+
+class CrashPolicy:
+    """Restart after a crash unless `max_crashes` happened within `window_s` seconds."""
+
+    def __init__(self, max_crashes: int = 3, window_s: float = 60.0) -> None:
+        self.max_crashes = max_crashes
+        self.window_s = window_s
+        self.times: deque[float] = deque()
+
+    def crashed(self, now: float) -> bool:
+        """Record a crash; True if we should restart."""
+        self.times.append(now)
+        while self.times and now - self.times[0] > self.window_s:
+            self.times.popleft()
+        return len(self.times) < self.max_crashes
+
+
+def load_error(err: BaseException, events: list[object], model: str) -> str:
+    """Why `model` did not load ("" if the engine failed otherwise: a timeout, a signal).
+
+    The engine says why in an ErrorEvent ("model_load", among `events` still unread) and then exits
+    by itself; when that event is lost (the process exits right after sending it), the exit and the
+    exception line of the engine log tail in `err` say the same."""
+    for ev in events:
+        if isinstance(ev, ErrorEvent) and ev.code == "model_load":
+            return ev.message
+    first, _, tail = str(err).partition("\n")
+    if "exited with code" not in first:
+        return ""
+    for line in reversed(tail.splitlines()):
+        m = _EXCEPTION_LINE.match(line.strip())
+        if m:
+            return f"model {model!r} failed to load: {m.group(1)}"
+    return first
