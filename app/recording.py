@@ -122,7 +122,9 @@ class RecordingController(QObject):
         if self.wanted and self._file is None:
             self._start_file()
             self.changed.emit()
-        self.record_event(ev, "engine")
+        f = self._file
+        if f is not None:  # the file's first event, at its tick 0 (the mic may have ticked on since)
+            f.add_event(f.start_tick, "engine", ev)
 
     def session_closed(self) -> None:
         """The session ends (switch, crash, restart): end the file; recording resumes on the next."""
