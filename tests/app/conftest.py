@@ -12,14 +12,13 @@ from __future__ import annotations
 import gc
 import multiprocessing as mp
 import os
+import subprocess
 import threading
 import time
-import wave
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
-import numpy as np
 import pytest
 
 if TYPE_CHECKING:
@@ -92,6 +91,11 @@ def duet_window(qtbot: QtBot, qapp: QApplication) -> Iterator[DuetWindow]:
         return window
 
     yield make
+    for player in _PLAYERS:  # a test that failed early leaves its speech playing into the next one
+        if player.poll() is None:
+            player.kill()
+        player.wait(5)
+    _PLAYERS.clear()
     for w in made:
         w.close()
     deadline = time.monotonic() + 5
@@ -128,23 +132,18 @@ def monitor_recorder() -> type[MonitorRecorder]:
     return MonitorRecorder
 
 
-def play_into_mic(path: Path = SPEECH_WAV, gain: float = 1.0) -> threading.Thread:
-    """Play a WAV into the default sink (heard by the default source = the app's mic); async."""
-    import sounddevice as sd
+def play_into_mic(path: Path = SPEECH_WAV) -> subprocess.Popen[bytes]:
+    """Play a WAV into the default sink (heard by the default source = the app's mic); async.
 
-    with wave.open(str(path)) as w:
-        rate, ch = w.getframerate(), w.getnchannels()
-        x = np.frombuffer(w.readframes(w.getnframes()), np.int16).astype(np.float32) / 32768.0
-    x = (x.reshape(-1, ch).mean(axis=1) * gain).astype(np.float32)
+    In its own process (PipeWire's pw-play), not a thread of this one: a blocking write from a
+    Python thread starves whenever the GUI thread holds the GIL for a few ms, and the mic then hears
+    the speech with dropouts (enough to split one turn in two on a busy machine)."""
+    player = subprocess.Popen(["pw-play", str(path)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    _PLAYERS.append(player)
+    return player
 
-    def run() -> None:
-        with sd.OutputStream(samplerate=rate, channels=1, dtype="float32") as s:
-            s.write(x.reshape(-1, 1))
-            time.sleep(0.2)
 
-    t = threading.Thread(target=run, name="test-play", daemon=True)
-    t.start()
-    return t
+_PLAYERS: list[subprocess.Popen[bytes]] = []  # stopped by the duet_window fixture
 
 
 def say(qtbot: QtBot, w: MainWindow, text: str) -> None:

@@ -8,7 +8,11 @@ bring it back into the mic delayed (~50-300 ms) and attenuated. Per unit:
    than what the echo could leave behind (the loudest echo of the chunk and its neighbours). How
    much echo survives subtraction ("leak") is learned from the upper quartile of residual/echo
    ratios while the reference plays (x3 for safety), so a room where subtraction works poorly
-   gets a stricter gate and a headset (no echo at all) a lenient one.
+   gets a stricter gate and a headset (no echo at all) a lenient one;
+3. a chunk over that level still counts only by what of it lies outside the echo's spectrum: where
+   a sound server moves the path, the echo is distorted for ~0.1 s and subtraction leaves a third
+   to a half of it, but in every frequency bin that residual stays under the echo's own power,
+   while a user talking over the avatar shows above it between the avatar's harmonics.
 Before the path is known, the echo bound is the loudest recent reference (scaled by its own leak,
 which starts at _FIRST_LEAK: speakers turned up and a near microphone bring the voice back louder
 than it was sent, e.g. x1.4 through a stereo loopback).
@@ -19,7 +23,10 @@ buffers, by a lag that changes whenever the queue re-buffers (an underrun) or sh
 reports the lag it measures at the speaker and how far it has played (UnitIn.mic_lag_ticks,
 played_tick). Each output tick gets the input-clock position it was played at (note_played), and
 the reference is laid out on the mic's timeline tick by tick, so a lag change moves only the ticks
-played after it and the search above only has to cover the acoustic path.
+played after it and the search above only has to cover the acoustic path. Inside one stretch of
+playback the lag can move too (the sound server drops or repeats samples on the way out or in, at
+a moment nobody reports), and now and then a report glitches: there a changed report is a hint,
+followed once the echo shows up where it says (and given up if it never does).
 """
 
 from __future__ import annotations
@@ -42,17 +49,24 @@ _HISTORY_TICKS = 75  # reference kept: 3 s
 _FIRST_LEAK = {"unknown": 3.0, "known": 1.0}  # gate scale until 10 chunks have been learned
 _LEAK_MARGIN = 3.0  # gate = this x the upper quartile of residual/echo while the avatar talks alone
 _TAIL_FLOOR = 0.1  # echo bound >= this x the loudest echo chunk of the last ~0.5 s
-_TRACK = 96  # samples (6 ms): how far one unit may move the echo path by itself
+_TRACK = 192  # samples (12 ms): how far one chunk may find the echo off the path by itself
+_LAG_STEP = 80  # samples (5 ms): a move of a reported lag within one playback stretch (jitter: +-2 ms)
+_HINT_UNITS = 8  # units of echo (1.3 s) in which a moved report must show where the echo is
 # 24 kHz -> 16 kHz band-limited interpolation: 2 x 24 taps, passband to 93% of 8 kHz
 _HALF, _PHASES = 24, 256
 _TABLE = kaiser_sinc_table(_HALF, 0.93 * 2 / 3, _PHASES)  # (_PHASES + 1, 48)
 _OFFS = np.arange(-_HALF + 1, _HALF + 1)
 _PAD, _PAD2 = np.zeros(_HALF, np.float32), np.zeros(_HALF + 2, np.float32)
+_SPECTRAL_OFFSETS = (-64, 0, 64)  # samples: the echo's spectrum is taken this far around a chunk
+_SPECTRAL_WIDEN = 1  # bins (31 Hz at 512 samples) either side
 
 
 class EchoSuppressor:
     def __init__(self, chunk: int = 512) -> None:
         self.chunk = chunk
+        self._hann = np.hanning(chunk).astype(np.float32)
+        # sum over rfft bins of |X|^2 of a Hann-windowed chunk ~= this x its mean square
+        self._win_power = float(np.sum(self._hann**2)) * chunk / 2
         self._ref24: dict[int, np.ndarray] = {}  # output tick -> float32 (960,) at 24 kHz
         self._mic16: dict[int, np.ndarray] = {}  # input tick -> float32 (640,) at 16 kHz
         self.delay = -1  # samples at 16 kHz; -1 = unknown
@@ -66,22 +80,35 @@ class EchoSuppressor:
         self._pos: dict[int, int] = {}  # output tick -> mic sample (16 kHz, absolute) it plays from
         self._played = -1  # last output tick the client reported played (its position is final)
         self._segment = -1  # first output tick of the client's current playback segment (-1: unknown)
+        self._reported = 0  # the shift the client reports now, which may differ from the one in use
+        self._hint_units = 0  # units with echo since the report differs, the echo not found there
+        self._ignored = -_LAG_STEP  # a reported shift given up on in this stretch
         self._peaks: deque[float] = deque(maxlen=16)  # echo rms of the last 16 chunks (~0.5 s)
 
     # ------------------------------------------------------------------ reference
     def note_played(self, played_tick: int, lag_ticks: float | None, from_tick: int = -1) -> None:
         """The client has played output up to `played_tick`, and from output tick `from_tick` on
-        (-1: unknown) avatar tick T is heard at input tick T + lag_ticks (None: no report, keep what
-        is known). Ticks played before `from_tick` keep the place they were played at."""
+        (-1: the client does not say) avatar tick T is heard at input tick T + lag_ticks (None: no
+        report, keep what is known). Ticks played before `from_tick` keep the place they were
+        played at."""
         if lag_ticks is not None:
             # one tick less: the path search covers delays >= 0 only, and the report jitters by ms
             shift = max(0, round((lag_ticks - 1.0) * MIC_SAMPLES_PER_TICK))
-            new_segment = from_tick >= 0 and from_tick != self._segment
-            if new_segment or abs(shift - self.shift) >= MIC_SAMPLES_PER_TICK // 2:  # a jump, not jitter
+            if from_tick > self._segment:  # a new stretch of playback, from where the client says
                 if shift != self.shift:
                     log.info("echo: playback lag %.0f ms from tick %d", lag_ticks * 40, from_tick)
-                self.shift, self._segment = shift, max(from_tick, self._segment)
-        first = self._played + 1 if self._segment < 0 else self._segment
+                self.shift, self._segment, self._ignored = shift, from_tick, -_LAG_STEP
+                for t in [t for t in self._pos if t >= from_tick]:
+                    self._pos[t] = t * MIC_SAMPLES_PER_TICK + shift
+            elif from_tick < 0 and abs(shift - self.shift) >= MIC_SAMPLES_PER_TICK // 2:
+                self.shift = shift  # a jump, not jitter: what is not yet played moves (below)
+            # Within a stretch a changed report is a hint: a sound server dropped or repeated
+            # samples on the way out or in, at some moment since the last report, or the report
+            # glitched (both seen on PipeWire). The echo is looked for there too, and what is not yet
+            # heard moves once the echo is found there (process).
+            if (from_tick == self._segment or from_tick < 0) and abs(shift - self._ignored) >= _LAG_STEP:
+                self._reported = shift
+        first = max(self._played + 1, self._segment)  # not yet played: at the lag known now
         for t in [t for t in self._pos if t >= first]:
             self._pos[t] = t * MIC_SAMPLES_PER_TICK + self.shift
         self._played = max(self._played, played_tick)
@@ -151,14 +178,30 @@ class EchoSuppressor:
             self._mic16[tick + i] = mic[i * MIC_SAMPLES_PER_TICK : (i + 1) * MIC_SAMPLES_PER_TICK]
         self._forget(tick)
         n_chunks = n // self.chunk
-        if not self.active(start, n):
+        off = self._reported - self.shift  # where the client says the echo is now, if elsewhere
+        off = off if abs(off) >= _LAG_STEP else 0
+        if not (self.active(start, n) or (off and self.delay >= 0 and self.active(start - off, n))):
             return mic, np.zeros(n_chunks, np.float32)
         self._estimate(start + n)
         lag = self.delay if self.delay >= 0 else 0
         if self.delay >= 0:
             c, r = self.chunk, _TRACK  # the echo of the neighbouring chunks too: transients smear
             wide = self.gain * self.reference16(start - lag - c - r, n + 2 * (c + r), self.frac)
-            echo, moved = self._align(mic, wide)
+            alt = None
+            if off:
+                alt = self.gain * self.reference16(start - off - lag - c - r, n + 2 * (c + r), self.frac)
+            echo, moved, found = self._align(mic, wide, alt)
+            if found >= 2:  # the echo is where the client says: what is not yet heard moves there
+                log.info("echo: playback moved %+.1f ms (reported)", off / 16)
+                for t, pos in list(self._pos.items()):
+                    if pos + MIC_SAMPLES_PER_TICK > start:
+                        self._pos[t] = pos + off
+                self.shift, self._hint_units = self._reported, 0
+            elif off:
+                self._hint_units += 1
+                if self._hint_units >= _HINT_UNITS:  # a glitch, or the path search followed by itself
+                    log.info("echo: the reported playback lag (%+.1f ms) is not where the echo is", off / 16)
+                    self._ignored, self._reported, self._hint_units = self._reported, self.shift, 0
             if len(moved) >= 3 and max(moved) - min(moved) <= 2:  # the unit agrees: the path moved
                 step = int(np.median(moved))
                 log.info(
@@ -172,7 +215,10 @@ class EchoSuppressor:
             for k in np.nonzero(worse)[0].tolist():
                 residual[k * self.chunk : (k + 1) * self.chunk] = mic[k * self.chunk : (k + 1) * self.chunk]
             around = self._chunk_rms(wide[r : r + n + 2 * c])  # (n_chunks + 2,): this unit +- a chunk
+            if alt is not None:  # the echo may be where the client says, as loud
+                around = np.maximum(around, self._chunk_rms(alt[r : r + n + 2 * c]))
             around[1:-1] = np.maximum(around[1:-1], self._chunk_rms(echo))
+            heard = (echo, wide) if alt is None else (echo, wide, alt)
             bound = np.maximum(np.maximum(around[:-2], around[1:-1]), around[2:])
             # between words the echo estimate falls to nothing while its tail (and the VAD, which
             # ignores level) lingers: never below a tenth of the echo's recent peak
@@ -186,9 +232,50 @@ class EchoSuppressor:
         mode = "known" if self.delay >= 0 else "unknown"
         if mode != self._leak_mode:
             self._leak_mode, self._leaks, self.leak = mode, [], _FIRST_LEAK[mode]
-        if learn:
-            self._learn_leak(residual, bound)
-        return residual, (bound * self.leak).astype(np.float32)
+        if self.delay < 0:
+            if learn:
+                self._learn_leak(self._chunk_rms(residual), bound)
+            return residual, (bound * self.leak).astype(np.float32)
+        inside, outside = self._spectral_split(residual, heard)
+        if learn:  # only what of the residual is like the echo: the user talking over it teaches nothing
+            self._learn_leak(inside, bound)
+        bound = (bound * self.leak).astype(np.float32)
+        # a chunk louder than its bound is the user only if enough of it lies outside the echo's
+        # spectrum; else all of it could be the echo
+        res_rms = self._chunk_rms(residual)
+        loud = (res_rms > bound) & (outside <= bound)
+        bound[loud] = res_rms[loud]
+        return residual, bound
+
+    def _spectral_split(
+        self, residual: np.ndarray, heard: tuple[np.ndarray, ...]
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Per chunk, the rms of the residual inside and outside the echo's spectrum.
+
+        Where the path moves (a sound server re-syncing), the echo is distorted for ~0.1 s and
+        subtraction leaves a third to a half of it: measured on PipeWire's loopback, that residual
+        stays under the echo's own power in nearly every frequency bin, while a user talking over
+        the avatar shows above it between the avatar's harmonics and formants. `heard`: the echo as
+        subtracted (n,), then the echo at the path (and where the client says it is) for mic
+        samples [-c - _TRACK, n + c + _TRACK); their spectra around each chunk (+-4 ms), widened by
+        +-31 Hz, make the echo's spectrum."""
+        c, r = self.chunk, _TRACK
+        n_chunks = len(residual) // c
+        inside, outside = np.zeros(n_chunks), np.zeros(n_chunks)
+        for i in range(n_chunks):
+            base = r + c + i * c  # wide[base:base + c] is the echo at the path for chunk i
+            specs = [self._power(heard[0][i * c : (i + 1) * c])]
+            specs += [self._power(w[base + o : base + o + c]) for w in heard[1:] for o in _SPECTRAL_OFFSETS]
+            env = np.max(specs, axis=0)
+            env = np.max([np.roll(env, k) for k in range(-_SPECTRAL_WIDEN, _SPECTRAL_WIDEN + 1)], axis=0)
+            res = self._power(residual[i * c : (i + 1) * c])
+            inside[i] = np.sqrt(np.sum(np.minimum(res, env)) / self._win_power)
+            outside[i] = np.sqrt(np.sum(np.maximum(res - env, 0.0)) / self._win_power)
+        return inside, outside
+
+    def _power(self, x: np.ndarray) -> np.ndarray:
+        """Power spectrum (chunk // 2 + 1,) of one chunk, Hann-windowed."""
+        return np.abs(np.fft.rfft(x * self._hann)) ** 2
 
     def _chunk_rms(self, x: np.ndarray) -> np.ndarray:
         n_chunks = len(x) // self.chunk
@@ -240,36 +327,58 @@ class EchoSuppressor:
             log.info("echo path: %.2f ms, gain %.2f (correlation %.2f)", (best + frac) / 16, self.gain, score)
         self.delay, self.frac, self.confidence = best, frac, score
 
-    def _align(self, mic: np.ndarray, wide: np.ndarray) -> tuple[np.ndarray, list[int]]:
+    def _align(
+        self, mic: np.ndarray, wide: np.ndarray, alt: np.ndarray | None = None
+    ) -> tuple[np.ndarray, list[int], int]:
         """Per 32 ms chunk, the echo lined up within +-_TRACK samples of the path.
 
         A sound server re-syncing its streams drops or repeats a few samples, and the path jumps by
         a few ms, even inside a unit; the 0.6 s estimate would take ~0.3 s to follow, and meanwhile
         the echo would pass as the user. `wide` is the echo at the current path for mic samples
-        [-c - _TRACK, n + c + _TRACK) of this unit. A chunk takes another offset only if the echo
-        lines up clearly better there. Returns the echo (n,) and the offsets chunks moved by."""
+        [-c - _TRACK, n + c + _TRACK) of this unit; `alt` the same where a moved stretch of playback
+        was before (see note_played), or None. A chunk takes another offset only if the echo lines
+        up clearly better there. Returns the echo (n,), the offsets chunks moved by on the path and
+        how many chunks took `alt`."""
         c, n = self.chunk, len(mic)
         echo = wide[c + _TRACK : c + _TRACK + n].copy()
-        moved = []
+        moved: list[int] = []
+        found = 0
         for i in range(n // c):
             m = mic[i * c : (i + 1) * c]
-            region = wide[c + i * c : c + i * c + c + 2 * _TRACK]  # region[j:j+c]: extra delay _TRACK - j
             m_energy = float(np.dot(m, m))
             if m_energy < 1e-5 * c:
                 continue
-            corr = np.correlate(region, m, mode="valid")  # (2 * _TRACK + 1,)
-            csum = np.concatenate([[0.0], np.cumsum(region.astype(np.float64) ** 2)])
-            win = csum[c : c + 2 * _TRACK + 1] - csum[: 2 * _TRACK + 1]
-            norm = corr / np.sqrt(np.maximum(win, 1e-12) * m_energy)
+            region = wide[c + i * c : c + i * c + c + 2 * _TRACK]  # region[j:j+c]: extra delay _TRACK - j
+            norm = self._match(region, m, m_energy)
             j = int(np.argmax(norm))
-            if j != _TRACK and norm[j] >= 0.6 and norm[j] - norm[_TRACK] >= 0.05:
+            here = float(norm[_TRACK])
+            better = float(norm[j]) - here
+            # clearly better, or nearly exact (the echo dominates: even 2 samples off leave -14 dB)
+            take = j != _TRACK and norm[j] >= 0.6 and (better >= 0.05 or (norm[j] >= 0.9 and better >= 0.005))
+            best = float(norm[j]) if take else here
+            if take:
                 echo[i * c : (i + 1) * c] = region[j : j + c]
                 moved.append(_TRACK - j)
-        return echo, moved
+            if alt is not None:
+                region = alt[c + i * c : c + i * c + c + 2 * _TRACK]
+                norm = self._match(region, m, m_energy)
+                j = int(np.argmax(norm))
+                if norm[j] >= 0.6 and norm[j] - best >= 0.05:
+                    echo[i * c : (i + 1) * c] = region[j : j + c]
+                    found += 1
+        return echo, moved, found
 
-    def _learn_leak(self, residual: np.ndarray, bound: np.ndarray) -> None:
-        """Learn how much of the echo bound really shows up in the residual (robust to user speech)."""
-        res = self._chunk_rms(residual)
+    @staticmethod
+    def _match(region: np.ndarray, m: np.ndarray, m_energy: float) -> np.ndarray:
+        """Normalised correlation of chunk m (c,) with region[j:j+c] for j in 0..len(region)-c."""
+        c = len(m)
+        corr = np.correlate(region, m, mode="valid")
+        csum = np.concatenate([[0.0], np.cumsum(region.astype(np.float64) ** 2)])
+        win = csum[c:] - csum[: len(region) - c + 1]
+        return corr / np.sqrt(np.maximum(win, 1e-12) * m_energy)
+
+    def _learn_leak(self, res: np.ndarray, bound: np.ndarray) -> None:
+        """Learn how much of the echo bound really shows up in the residual (rms per chunk)."""
         for r, b in zip(res, bound):
             if b > 1e-3:
                 self._leaks.append(float(r / b))
