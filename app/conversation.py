@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from PySide6.QtCore import QObject, Signal
 
-SENTENCE_ENDS = (".", "!", "?", "…", '"', ")")
+from engine.protocol import continues_sentence
 
 
 @dataclass
@@ -63,7 +63,7 @@ class Conversation(QObject):
         if not self.captions:
             return False
         prev = self.captions[-1]
-        return prev.side == "avatar" and prev.final and not prev.text.endswith(SENTENCE_ENDS)
+        return prev.side == "avatar" and prev.final and continues_sentence(prev.text)
 
     def typed(self, text: str) -> None:
         """A line the user typed: shown at once; the engine's echo of it is then skipped."""

@@ -19,6 +19,7 @@ from .messages import (
     CONTROL_TYPES,
     EVENT_TYPES,
     PROTOCOL_VERSION,
+    SENTENCE_ENDS,
     Closed,
     CloseSession,
     DecisionChanged,
@@ -39,6 +40,7 @@ from .messages import (
     Timings,
     Transcript,
     UserText,
+    continues_sentence,
 )
 from .units import Decision, SessionSpec, UnitIn, UnitOut
 
@@ -52,6 +54,7 @@ __all__ = [
     "MIC_RATE",
     "MIC_SAMPLES_PER_TICK",
     "PROTOCOL_VERSION",
+    "SENTENCE_ENDS",
     "TICK_MS",
     "TICK_S",
     "CloseSession",
@@ -79,6 +82,7 @@ __all__ = [
     "UnitIn",
     "UnitOut",
     "UserText",
+    "continues_sentence",
     "decode",
     "encode",
     "seconds_to_tick",

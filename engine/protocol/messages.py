@@ -113,12 +113,24 @@ class StateChanged:
 
 @dataclass(frozen=True)
 class Transcript:
-    """A caption: `side` is "user" or "avatar"; partial transcripts are replaced by later ones."""
+    """A caption: `side` is "user" or "avatar"; partial transcripts are replaced by later ones.
+
+    The avatar's voice may say a long sentence in parts ("Duet is an app for talking with an
+    avatar," / "face to face."), each its own final: see `continues_sentence`."""
 
     tick: int
     side: str
     text: str
     final: bool
+
+
+SENTENCE_ENDS = (".", "!", "?", "…", '"', ")")
+
+
+def continues_sentence(previous: str) -> bool:
+    """Does the avatar's next final transcript continue `previous` (its last final, with nothing
+    said in between), which stopped mid-sentence?"""
+    return bool(previous) and not previous.rstrip().endswith(SENTENCE_ENDS)
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,15 @@ from typing import Any
 import av
 
 from engine.media.reader import reason
-from engine.protocol import TICK_MS, TICK_S, ErrorEvent, PlaybackReport, Transcript, UserText
+from engine.protocol import (
+    TICK_MS,
+    TICK_S,
+    ErrorEvent,
+    PlaybackReport,
+    Transcript,
+    UserText,
+    continues_sentence,
+)
 
 from .reader import SessionReadError, _inspect, _read_events, ends_early
 from .writer import events_path_for
@@ -86,7 +94,11 @@ def _conversation(events: list[tuple[int, str, object]]) -> list[dict[str, Any]]
     out: list[dict[str, Any]] = []
     for t, _, m in events:
         if isinstance(m, Transcript) and m.final and m.text:
-            out.append({"tick": t, "side": m.side, "text": m.text})
+            prev = out[-1] if out else None
+            if m.side == "avatar" and prev and prev["side"] == "avatar" and continues_sentence(prev["text"]):
+                prev["text"] += " " + m.text.strip()  # the rest of a sentence the voice said in parts
+            else:
+                out.append({"tick": t, "side": m.side, "text": m.text})
         elif isinstance(m, UserText) and m.text and not m.operator:
             out.append({"tick": t, "side": "user", "text": m.text, "typed": True})
     return out
