@@ -237,12 +237,16 @@ class EchoSuppressor:
                 self._learn_leak(self._chunk_rms(residual), bound)
             return residual, (bound * self.leak).astype(np.float32)
         inside, outside = self._spectral_split(residual, heard)
-        if learn:  # only what of the residual is like the echo: the user talking over it teaches nothing
-            self._learn_leak(inside, bound)
+        res_rms = self._chunk_rms(residual)
+        if learn:
+            # what the room leaves (a reverberant tail lies partly outside the echo's spectrum now)
+            # is learned whole; of a chunk that looks like the user talking over the avatar, only
+            # the part like the echo (else the gate would learn to ignore a quiet user)
+            userish = outside > bound * self.leak
+            self._learn_leak(np.where(userish, inside, res_rms), bound)
         bound = (bound * self.leak).astype(np.float32)
         # a chunk louder than its bound is the user only if enough of it lies outside the echo's
         # spectrum; else all of it could be the echo
-        res_rms = self._chunk_rms(residual)
         loud = (res_rms > bound) & (outside <= bound)
         bound[loud] = res_rms[loud]
         return residual, bound
