@@ -15,6 +15,7 @@ import os
 import subprocess
 import threading
 import time
+import wave
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
@@ -92,9 +93,7 @@ def duet_window(qtbot: QtBot, qapp: QApplication) -> Iterator[DuetWindow]:
 
     yield make
     for player in _PLAYERS:  # a test that failed early leaves its speech playing into the next one
-        if player.poll() is None:
-            player.kill()
-        player.wait(5)
+        player.stop()
     _PLAYERS.clear()
     for w in made:
         w.close()
@@ -132,18 +131,42 @@ def monitor_recorder() -> type[MonitorRecorder]:
     return MonitorRecorder
 
 
-def play_into_mic(path: Path = SPEECH_WAV) -> subprocess.Popen[bytes]:
+class Playing:
+    """A WAV playing into the default sink through `pw-play` in its own process."""
+
+    def __init__(self, path: Path) -> None:
+        with wave.open(str(path)) as w:
+            seconds = w.getnframes() / w.getframerate()
+        self.proc = subprocess.Popen(
+            ["pw-play", str(path)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+        # pw-play now and then never sees its stream drained and does not exit (1 run in ~30)
+        self.deadline = time.monotonic() + seconds + 3.0
+
+    def done(self) -> bool:
+        """Has it played to the end? (Stops a player that hangs after the end.)"""
+        if self.proc.poll() is None and time.monotonic() > self.deadline:
+            self.stop()
+        return self.proc.poll() is not None
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait(5)
+
+
+def play_into_mic(path: Path = SPEECH_WAV) -> Playing:
     """Play a WAV into the default sink (heard by the default source = the app's mic); async.
 
     In its own process (PipeWire's pw-play), not a thread of this one: a blocking write from a
     Python thread starves whenever the GUI thread holds the GIL for a few ms, and the mic then hears
     the speech with dropouts (enough to split one turn in two on a busy machine)."""
-    player = subprocess.Popen(["pw-play", str(path)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    player = Playing(path)
     _PLAYERS.append(player)
     return player
 
 
-_PLAYERS: list[subprocess.Popen[bytes]] = []  # stopped by the duet_window fixture
+_PLAYERS: list[Playing] = []  # stopped by the duet_window fixture
 
 
 def say(qtbot: QtBot, w: MainWindow, text: str) -> None:

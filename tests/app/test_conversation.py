@@ -43,7 +43,7 @@ def test_spoken_turn_captions_audio_and_frames(
         player = play_into_mic()
         qtbot.waitUntil(lambda: w.core.conversation.last("user") is not None, timeout=15_000)
         qtbot.waitUntil(lambda: rec.tone_seconds() >= 0.3, timeout=15_000)
-        qtbot.waitUntil(lambda: player.poll() is not None, timeout=10_000)
+        qtbot.waitUntil(lambda: player.done(), timeout=10_000)
     assert shown_tick(w) > first  # the view follows the engine's frames
     cap = w.core.conversation.last("user")
     assert cap is not None and cap.text.startswith("speech")

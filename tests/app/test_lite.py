@@ -44,7 +44,7 @@ def test_lite_conversation_and_avatar_screenshot(
     with monitor_recorder() as rec:
         qtbot.wait(2500)  # let a greeting, if any, start before the user talks
         user = play_into_mic(wav if wav.exists() else SPEECH_WAV)
-        qtbot.waitUntil(lambda: user.poll() is not None, timeout=30_000)  # the window runs meanwhile
+        qtbot.waitUntil(lambda: user.done(), timeout=30_000)  # the window runs meanwhile
         qtbot.waitUntil(lambda: w.core.conversation.last("user") is not None, timeout=30_000)
         qtbot.waitUntil(lambda: w.core.conversation.last("avatar") is not None, timeout=30_000)
         t_user = rec.blocks[-1][0]  # the avatar's voice reaches the speaker sink after the user turn

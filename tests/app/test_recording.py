@@ -87,7 +87,7 @@ def test_record_a_spoken_turn_and_read_it_back(duet_window: DuetWindow, qtbot: Q
     qtbot.wait(600)
     assert w.rec_indicator.isVisible() and w.rec_indicator.text().startswith("● REC 0:0")
     player = play_into_mic()
-    qtbot.waitUntil(lambda: player.poll() is not None, timeout=15_000)  # the window runs meanwhile
+    qtbot.waitUntil(lambda: player.done(), timeout=15_000)  # the window runs meanwhile
     qtbot.waitUntil(lambda: w.core.conversation.last("user") is not None, timeout=10_000)
     # the sink's monitor is the mic, so testecho's answer (a tone) comes back as "speech" forever:
     # Mute ends the loop, and the user's turn
@@ -211,7 +211,7 @@ def test_unwritable_sessions_folder_and_a_full_disk_say_why_and_the_conversation
         timeout=10_000,
     )
     player = play_into_mic()
-    qtbot.waitUntil(lambda: player.poll() is not None, timeout=15_000)
+    qtbot.waitUntil(lambda: player.done(), timeout=15_000)
     qtbot.waitUntil(lambda: w.core.conversation.last("user") is not None, timeout=10_000)
 
 
