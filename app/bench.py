@@ -15,9 +15,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing as mp
 import os
 import sys
-import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -139,16 +139,19 @@ def _read_wav(path: Path) -> tuple[np.ndarray, int]:
     return x.reshape(-1, ch).mean(axis=1), rate
 
 
-def _play(sd: Any, x: np.ndarray, rate: int) -> None:
-    """Play float32 (n,) mono at `rate` on the default output, blocking until done."""
+def _play(wav: Path) -> None:
+    """Play a 16-bit WAV on the default output, blocking until done (in a process of its own: a
+    blocking write from a thread of the GUI process starves while the GUI thread holds the GIL, and
+    the mic would hear the "user" with dropouts)."""
+    import sounddevice as sd
+
+    x, rate = _read_wav(wav)
     with sd.OutputStream(samplerate=rate, channels=1, dtype="float32") as out:
         out.write(x.reshape(-1, 1).astype(np.float32))
 
 
 def bench_glass(app: Any, model: str, turns: int, wav: Path, use_gl: bool | str) -> dict[str, Any]:
-    import sounddevice as sd
-
-    x, rate = _read_wav(wav)
+    _read_wav(wav)  # a wrong file fails here, not in the player process
     w = _window(model, use_gl)
     try:
         if not _wait(app, lambda: w.core._live is not None, 240):
@@ -158,10 +161,12 @@ def bench_glass(app: Any, model: str, turns: int, wav: Path, use_gl: bool | str)
         for _ in range(turns):
             n0 = len(w.core.latency.turns)
             _wait(app, lambda: time.monotonic() > w.core.player.voiced_until + 0.5, 20)
-            # the "user" speaks from another thread: the window keeps running meanwhile
-            user = threading.Thread(target=_play, args=(sd, x, rate), name="bench-user", daemon=True)
+            # the "user" speaks from another process: the window keeps running meanwhile
+            user = mp.get_context("spawn").Process(target=_play, args=(wav,), name="bench-user", daemon=True)
             user.start()
-            _wait(app, lambda user=user: not user.is_alive(), 30)
+            if not _wait(app, lambda user=user: not user.is_alive(), 30):
+                user.kill()
+            user.join(5)
             if _wait(app, lambda n0=n0: len(w.core.latency.turns) > n0, 20):
                 results.append(round(w.core.latency.turns[-1].ms, 1))
             _run(app, 1.0)
