@@ -144,3 +144,21 @@ def test_echo_distorted_while_the_path_slides_is_not_taken_for_the_user() -> Non
     user_rms = np.sqrt(np.mean(user[: len(user) // 512 * 512].reshape(-1, 512) ** 2, axis=1))
     talking = {start // 512 + 1 + i for i in np.nonzero(user_rms > 0.5 * user_rms.max())[0]}
     assert len(talking & set(passed)) > 0.7 * len(talking), (sorted(talking), passed)
+
+
+def test_a_reported_move_waits_for_evidence_while_nothing_is_heard() -> None:
+    """The speakers go quiet for 2 s while the avatar talks on (a device switch), and meanwhile the
+    lag moves 100 ms earlier, out of reach of the path search. Silence is no evidence against the
+    report: when the echo comes back where the client says, it is found there."""
+    ref = _voice(24000 * SECONDS, 180, 6)
+    base, move = (LAG - 1) * 640 + 640 + ACOUSTIC, -int(2.5 * 640)
+    off, on = 2 * 16000, 4 * 16000
+    mic = _heard(ref, lambda k: base + move * (k >= off))
+    mic[off:on] = 0.0
+
+    def report(tick: int) -> tuple[float, int]:
+        return (LAG + move / 640 if tick * 640 >= off + 3200 else LAG), 0
+
+    echo, passed, _ = _run(mic, ref, report)
+    assert passed == [], passed
+    assert echo.shift + echo.delay == base + move

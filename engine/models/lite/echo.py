@@ -51,7 +51,7 @@ _LEAK_MARGIN = 3.0  # gate = this x the upper quartile of residual/echo while th
 _TAIL_FLOOR = 0.1  # echo bound >= this x the loudest echo chunk of the last ~0.5 s
 _TRACK = 192  # samples (12 ms): how far one chunk may find the echo off the path by itself
 _LAG_STEP = 80  # samples (5 ms): a move of a reported lag within one playback stretch (jitter: +-2 ms)
-_HINT_UNITS = 8  # units of echo (1.3 s) in which a moved report must show where the echo is
+_HINT_UNITS = 8  # units with the echo found where laid out, after which a moved report is given up
 # 24 kHz -> 16 kHz band-limited interpolation: 2 x 24 taps, passband to 93% of 8 kHz
 _HALF, _PHASES = 24, 256
 _TABLE = kaiser_sinc_table(_HALF, 0.93 * 2 / 3, _PHASES)  # (_PHASES + 1, 48)
@@ -81,7 +81,7 @@ class EchoSuppressor:
         self._played = -1  # last output tick the client reported played (its position is final)
         self._segment = -1  # first output tick of the client's current playback segment (-1: unknown)
         self._reported = 0  # the shift the client reports now, which may differ from the one in use
-        self._hint_units = 0  # units with echo since the report differs, the echo not found there
+        self._hint_units = 0  # units since the report differs that found the echo where laid out
         self._ignored = -_LAG_STEP  # a reported shift given up on in this stretch
         self._peaks: deque[float] = deque(maxlen=16)  # echo rms of the last 16 chunks (~0.5 s)
 
@@ -107,6 +107,8 @@ class EchoSuppressor:
             # glitched (both seen on PipeWire). The echo is looked for there too, and what is not yet
             # heard moves once the echo is found there (process).
             if (from_tick == self._segment or from_tick < 0) and abs(shift - self._ignored) >= _LAG_STEP:
+                if abs(shift - self._reported) >= _LAG_STEP:
+                    self._hint_units = 0  # another hint: its own evidence
                 self._reported = shift
         first = max(self._played + 1, self._segment)  # not yet played: at the lag known now
         for t in [t for t in self._pos if t >= first]:
@@ -190,14 +192,14 @@ class EchoSuppressor:
             alt = None
             if off:
                 alt = self.gain * self.reference16(start - off - lag - c - r, n + 2 * (c + r), self.frac)
-            echo, moved, found = self._align(mic, wide, alt)
+            echo, moved, found, kept = self._align(mic, wide, alt)
             if found >= 2:  # the echo is where the client says: what is not yet heard moves there
                 log.info("echo: playback moved %+.1f ms (reported)", off / 16)
                 for t, pos in list(self._pos.items()):
                     if pos + MIC_SAMPLES_PER_TICK > start:
                         self._pos[t] = pos + off
                 self.shift, self._hint_units = self._reported, 0
-            elif off:
+            elif kept >= 2:  # the echo is where it was laid out, not where the client says
                 self._hint_units += 1
                 if self._hint_units >= _HINT_UNITS:  # a glitch, or the path search followed by itself
                     log.info("echo: the reported playback lag (%+.1f ms) is not where the echo is", off / 16)
@@ -333,7 +335,7 @@ class EchoSuppressor:
 
     def _align(
         self, mic: np.ndarray, wide: np.ndarray, alt: np.ndarray | None = None
-    ) -> tuple[np.ndarray, list[int], int]:
+    ) -> tuple[np.ndarray, list[int], int, int]:
         """Per 32 ms chunk, the echo lined up within +-_TRACK samples of the path.
 
         A sound server re-syncing its streams drops or repeats a few samples, and the path jumps by
@@ -341,12 +343,12 @@ class EchoSuppressor:
         the echo would pass as the user. `wide` is the echo at the current path for mic samples
         [-c - _TRACK, n + c + _TRACK) of this unit; `alt` the same where a moved stretch of playback
         was before (see note_played), or None. A chunk takes another offset only if the echo lines
-        up clearly better there. Returns the echo (n,), the offsets chunks moved by on the path and
-        how many chunks took `alt`."""
+        up clearly better there. Returns the echo (n,), the offsets chunks moved by on the path, how
+        many chunks took `alt`, and how many lined up well (>= 0.9) on the path with `alt` looked at."""
         c, n = self.chunk, len(mic)
         echo = wide[c + _TRACK : c + _TRACK + n].copy()
         moved: list[int] = []
-        found = 0
+        found = kept = 0
         for i in range(n // c):
             m = mic[i * c : (i + 1) * c]
             m_energy = float(np.dot(m, m))
@@ -370,7 +372,9 @@ class EchoSuppressor:
                 if norm[j] >= 0.6 and norm[j] - best >= 0.05:
                     echo[i * c : (i + 1) * c] = region[j : j + c]
                     found += 1
-        return echo, moved, found
+                elif best >= 0.9:
+                    kept += 1
+        return echo, moved, found, kept
 
     @staticmethod
     def _match(region: np.ndarray, m: np.ndarray, m_energy: float) -> np.ndarray:
