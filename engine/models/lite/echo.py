@@ -341,9 +341,9 @@ class EchoSuppressor:
         A sound server re-syncing its streams drops or repeats a few samples, and the path jumps by
         a few ms, even inside a unit; the 0.6 s estimate would take ~0.3 s to follow, and meanwhile
         the echo would pass as the user. `wide` is the echo at the current path for mic samples
-        [-c - _TRACK, n + c + _TRACK) of this unit; `alt` the same where a moved stretch of playback
-        was before (see note_played), or None. A chunk takes another offset only if the echo lines
-        up clearly better there. Returns the echo (n,), the offsets chunks moved by on the path, how
+        [-c - _TRACK, n + c + _TRACK) of this unit; `alt` the same where the client's latest report
+        puts it (see note_played), or None. A chunk takes another offset only if the echo lines up
+        clearly better there. Returns the echo (n,), the offsets chunks moved by on the path, how
         many chunks took `alt`, and how many lined up well (>= 0.9) on the path with `alt` looked at."""
         c, n = self.chunk, len(mic)
         echo = wide[c + _TRACK : c + _TRACK + n].copy()
