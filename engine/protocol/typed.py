@@ -14,20 +14,17 @@ import math
 import types
 import typing
 from enum import Enum
+from functools import cache
 from typing import Any, TypeVar
 
 T = TypeVar("T")
 INT64 = range(-(2**63), 2**63)
 
 
-_HINTS: dict[type, dict[str, Any]] = {}  # dataclass -> its resolved field types
-
-
+@cache
 def _hints(cls: type) -> dict[str, Any]:
-    hints = _HINTS.get(cls)
-    if hints is None:
-        hints = _HINTS[cls] = typing.get_type_hints(cls)
-    return hints
+    """A dataclass's resolved field types."""
+    return typing.get_type_hints(cls)
 
 
 def from_json(
@@ -41,7 +38,7 @@ def from_json(
     unknown = sorted(set(data) - set(fields))
     if unknown:
         raise error(f"{where}: unknown field(s) {unknown} for {cls.__name__}")
-    hints = _hints(cls)
+    hints = _hints(cls)  # type: ignore[arg-type]  # a class is hashable; mypy does not see type[T] so
     kwargs = {}
     for name, f in fields.items():
         if name not in data:
