@@ -48,6 +48,7 @@ _WINDOW = 9600  # mic samples (0.6 s) correlated per estimate
 _HISTORY_TICKS = 75  # reference kept: 3 s
 _FIRST_LEAK = {"unknown": 3.0, "known": 1.0}  # gate scale until 10 chunks have been learned
 _LEAK_MARGIN = 3.0  # gate = this x the upper quartile of residual/echo while the avatar talks alone
+_LEAK_MIN = 0.2  # the gate is never below this x the echo bound (once learned)
 _TAIL_FLOOR = 0.1  # echo bound >= this x the loudest echo chunk of the last ~0.5 s
 _TRACK = 192  # samples (12 ms): how far one chunk may find the echo off the path by itself
 _LAG_STEP = 80  # samples (5 ms): a move of a reported lag within one playback stretch (jitter: +-2 ms)
@@ -91,6 +92,7 @@ class EchoSuppressor:
         (-1: the client does not say) avatar tick T is heard at input tick T + lag_ticks (None: no
         report, keep what is known). Ticks played before `from_tick` keep the place they were
         played at."""
+        new_stretch = False
         if lag_ticks is not None:
             # one tick less: the path search covers delays >= 0 only, and the report jitters by ms
             shift = max(0, round((lag_ticks - 1.0) * MIC_SAMPLES_PER_TICK))
@@ -98,8 +100,7 @@ class EchoSuppressor:
                 if shift != self.shift:
                     log.info("echo: playback lag %.0f ms from tick %d", lag_ticks * 40, from_tick)
                 self.shift, self._segment, self._ignored = shift, from_tick, -_LAG_STEP
-                for t in [t for t in self._pos if t >= from_tick]:
-                    self._pos[t] = t * MIC_SAMPLES_PER_TICK + shift
+                new_stretch = True
             elif from_tick < 0 and abs(shift - self.shift) >= MIC_SAMPLES_PER_TICK // 2:
                 self.shift = shift  # a jump, not jitter: what is not yet played moves (below)
             # Within a stretch a changed report is a hint: a sound server dropped or repeated
@@ -110,7 +111,8 @@ class EchoSuppressor:
                 if abs(shift - self._reported) >= _LAG_STEP:
                     self._hint_units = 0  # another hint: its own evidence
                 self._reported = shift
-        first = max(self._played + 1, self._segment)  # not yet played: at the lag known now
+        # a new stretch from its first tick, else what is not yet played: at the lag known now
+        first = self._segment if new_stretch else max(self._played + 1, self._segment)
         for t in [t for t in self._pos if t >= first]:
             self._pos[t] = t * MIC_SAMPLES_PER_TICK + self.shift
         self._played = max(self._played, played_tick)
@@ -234,12 +236,16 @@ class EchoSuppressor:
         mode = "known" if self.delay >= 0 else "unknown"
         if mode != self._leak_mode:
             self._leak_mode, self._leaks, self.leak = mode, [], _FIRST_LEAK[mode]
+        res_rms = self._chunk_rms(residual)
         if self.delay < 0:
             if learn:
-                self._learn_leak(self._chunk_rms(residual), bound)
+                self._learn_leak(res_rms, bound)
             return residual, (bound * self.leak).astype(np.float32)
-        inside, outside = self._spectral_split(residual, heard)
-        res_rms = self._chunk_rms(residual)
+        # the spectra only where they can matter: the gate never lets through less than
+        # _LEAK_MIN x the bound, and quieter chunks are learned whole
+        inside, outside = res_rms.copy(), np.zeros(len(res_rms))
+        for i in np.nonzero(res_rms > bound * _LEAK_MIN)[0].tolist():
+            inside[i], outside[i] = self._spectral_split(residual, heard, i)
         if learn:
             # what the room leaves (a reverberant tail lies partly outside the echo's spectrum now)
             # is learned whole; of a chunk that looks like the user talking over the avatar, only
@@ -254,29 +260,26 @@ class EchoSuppressor:
         return residual, bound
 
     def _spectral_split(
-        self, residual: np.ndarray, heard: tuple[np.ndarray, ...]
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """Per chunk, the rms of the residual inside and outside the echo's spectrum.
+        self, residual: np.ndarray, heard: tuple[np.ndarray, ...], i: int
+    ) -> tuple[float, float]:
+        """The rms of chunk i of the residual inside and outside the echo's spectrum.
 
         Where the path moves (a sound server re-syncing), the echo is distorted for ~0.1 s and
         subtraction leaves a third to a half of it: measured on PipeWire's loopback, that residual
         stays under the echo's own power in nearly every frequency bin, while a user talking over
         the avatar shows above it between the avatar's harmonics and formants. `heard`: the echo as
         subtracted (n,), then the echo at the path (and where the client says it is) for mic
-        samples [-c - _TRACK, n + c + _TRACK); their spectra around each chunk (+-4 ms), widened by
+        samples [-c - _TRACK, n + c + _TRACK); their spectra around the chunk (+-4 ms), widened by
         +-31 Hz, make the echo's spectrum."""
-        c, r = self.chunk, _TRACK
-        n_chunks = len(residual) // c
-        inside, outside = np.zeros(n_chunks), np.zeros(n_chunks)
-        for i in range(n_chunks):
-            base = r + c + i * c  # wide[base:base + c] is the echo at the path for chunk i
-            specs = [self._power(heard[0][i * c : (i + 1) * c])]
-            specs += [self._power(w[base + o : base + o + c]) for w in heard[1:] for o in _SPECTRAL_OFFSETS]
-            env = np.max(specs, axis=0)
-            env = np.max([np.roll(env, k) for k in range(-_SPECTRAL_WIDEN, _SPECTRAL_WIDEN + 1)], axis=0)
-            res = self._power(residual[i * c : (i + 1) * c])
-            inside[i] = np.sqrt(np.sum(np.minimum(res, env)) / self._win_power)
-            outside[i] = np.sqrt(np.sum(np.maximum(res - env, 0.0)) / self._win_power)
+        c = self.chunk
+        base = _TRACK + c + i * c  # heard[1][base:base + c] is the echo at the path for chunk i
+        specs = [self._power(heard[0][i * c : (i + 1) * c])]
+        specs += [self._power(w[base + o : base + o + c]) for w in heard[1:] for o in _SPECTRAL_OFFSETS]
+        env = np.max(specs, axis=0)
+        env = np.max([np.roll(env, k) for k in range(-_SPECTRAL_WIDEN, _SPECTRAL_WIDEN + 1)], axis=0)
+        res = self._power(residual[i * c : (i + 1) * c])
+        inside = float(np.sqrt(np.sum(np.minimum(res, env)) / self._win_power))
+        outside = float(np.sqrt(np.sum(np.maximum(res - env, 0.0)) / self._win_power))
         return inside, outside
 
     def _power(self, x: np.ndarray) -> np.ndarray:
@@ -395,7 +398,7 @@ class EchoSuppressor:
             # the upper quartile, with room: what echo leaves behind spreads widely (chunk edges,
             # resampling, a room's tail), and the user talking over the avatar is rare and brief
             # (the avatar yields), so it moves the quartile little
-            self.leak = float(np.clip(np.percentile(self._leaks, 75) * _LEAK_MARGIN, 0.2, 4.0))
+            self.leak = float(np.clip(np.percentile(self._leaks, 75) * _LEAK_MARGIN, _LEAK_MIN, 4.0))
 
     def _mic_range(self, start: int, n: int) -> np.ndarray:
         t0, t1 = start // MIC_SAMPLES_PER_TICK, (start + n - 1) // MIC_SAMPLES_PER_TICK
