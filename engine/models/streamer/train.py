@@ -200,7 +200,8 @@ def train(
     saved = start if resume and start else None  # newest step whose checkpoint is complete in out_dir
     try:
         with _StopOnCtrlC() as stop:
-            while step < opts.steps and not stop.requested:
+            stopping = False
+            while step < opts.steps and not stopping:
                 sink, ident, inputs, targets = sample_batch(examples, opts.batch, opts.seq_units, gen)
                 # bf16 autocast on CUDA (the losses are computed in float32); plain float32 on CPU
                 with torch.autocast(device_type="cuda", dtype=torch.bfloat16, enabled=device.type == "cuda"):
@@ -222,18 +223,14 @@ def train(
                 if bar is not None:
                     bar.update(1)
                     bar.set_postfix(loss=f"{parts['loss']:.3f}", dec=f"{parts['decision']:.3f}")
-                due = step % opts.save_every == 0 or step == opts.steps or stop.requested
-                if out_dir is not None and due and saved != step:
+                stopping = stop.requested  # read once: the loop stops after the step it saved
+                # every save_every steps, at the end, and after the step a Ctrl-C came in
+                due = step % opts.save_every == 0 or step == opts.steps or stopping
+                if out_dir is not None and due:
                     with stop.save():
                         save_checkpoint(core, cfg, opt, out_dir, step, losses, len(examples), saved)
                     saved = step
-            interrupted = stop.requested and step < opts.steps
-            if interrupted and out_dir is not None and saved != step:  # Ctrl-C just after the check
-                with stop.save():
-                    save_checkpoint(core, cfg, opt, out_dir, step, losses, len(examples), saved)
-                saved = step
-            if interrupted:
-                print(f"\nduet-engine train: Ctrl-C: stopped after step {step}", file=sys.stderr)
+            interrupted = stopping and step < opts.steps  # main() says so, once
     finally:
         if bar is not None:
             bar.close()
