@@ -319,14 +319,21 @@ def cmd_demo(a: argparse.Namespace) -> int:
 
 
 def _print_conversation(path: str) -> None:
-    """The final captions of both sides, to stderr (stdout stays one JSON object)."""
-    from engine.protocol import Transcript
-    from engine.session import read_events
+    """What was said, as `show` lists it (a sentence said in parts is one line), to stderr
+    (stdout stays one JSON object)."""
+    from engine.session import describe
 
-    for tick, _, msg in read_events(path):
-        if isinstance(msg, Transcript) and msg.final and msg.text:
-            who = "user  " if msg.side == "user" else "avatar"
-            print(f"[{tick * 0.04:6.2f} s] {who}: {msg.text}", file=sys.stderr)
+    for line in _conversation_lines(describe(path)["conversation"]):
+        print(line, file=sys.stderr)
+
+
+def _conversation_lines(conversation: list[dict[str, Any]], indent: str = "") -> list[str]:
+    """`describe()["conversation"]` as text: "[  1.20 s] avatar: ..." (ticks are 40 ms)."""
+    out = []
+    for c in conversation:
+        who = c["side"] + (" (typed)" if c.get("typed") else "")
+        out.append(f"{indent}[{c['tick'] * 0.04:6.2f} s] {who:<6}: {c['text']}")
+    return out
 
 
 def cmd_show(a: argparse.Namespace) -> int:
@@ -361,9 +368,8 @@ def cmd_show(a: argparse.Namespace) -> int:
         print(f"  playback lag (speaker behind the avatar track): {lag['min']:.0f}-{lag['max']:.0f} ms")
     for e in info["errors"]:
         print(f"  error: {e}")
-    for c in info["conversation"]:
-        who = c["side"] + (" (typed)" if c.get("typed") else "")
-        print(f"  [{c['tick'] * 0.04:6.2f} s] {who:<6}: {c['text']}")
+    for line in _conversation_lines(info["conversation"], indent="  "):
+        print(line)
     return 0
 
 

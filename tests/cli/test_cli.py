@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 from engine.cli.main import BENCHES, build_parser, passthrough
-from engine.protocol import SessionOpened
+from engine.protocol import SessionOpened, continues_sentence
 from engine.session import read_session
 from tests.support.paths import a_file
 
@@ -130,6 +130,21 @@ def test_demo_writes_into_the_sessions_folder(tmp_path: Path) -> None:
     d = read_session(path)
     assert d.n_ticks >= 75  # the shipped user turn is ~3 s
     assert np.abs(d.user_pcm).max() > 0.1  # it speaks
+
+
+def test_demo_prints_the_conversation_as_show_lists_it(tmp_path: Path) -> None:
+    """The default demo (lite): the captions on stderr are `show`'s lines, a sentence the voice said
+    in parts on one line."""
+    out = tmp_path / "demo.mkv"
+    p = cli("demo", "--output", str(out))
+    assert p.returncode == 0, p.stderr
+    said = [ln for ln in p.stderr.splitlines() if re.match(r"\[ *\d+\.\d\d s\] (user|avatar)", ln)]
+    avatar = [ln.split(": ", 1)[1] for ln in said if "] avatar" in ln]
+    assert any(ln.split("] ", 1)[1].startswith("user") for ln in said) and avatar, p.stderr
+    assert not any(continues_sentence(t) for t in avatar), avatar  # no sentence broken over lines
+    shown = cli("show", str(out))
+    assert shown.returncode == 0
+    assert [ln.strip() for ln in shown.stdout.splitlines() if ln.strip().startswith("[")] == said
 
 
 def test_user_errors_are_one_line(tmp_path: Path) -> None:
