@@ -152,7 +152,9 @@ def resolve(path_or_repo: str | os.PathLike[str], revision: str | None = None) -
 
 # ---------------------------------------------------------------- config
 def config_from_dict(cls: type[T], data: Mapping[str, Any], source: str) -> T:
-    """Validate `data` into the dataclass `cls`: unknown, missing or ill-typed fields are errors."""
+    """Validate `data` into the dataclass `cls`: unknown or ill-typed fields are errors, and so are
+    missing ones that have no default (a field added later with a default keeps older files loading;
+    a missing field that sizes a tensor still fails on the weights' shapes)."""
     if not dataclasses.is_dataclass(cls):
         raise TypeError(f"{cls!r} is not a dataclass")
     if not isinstance(data, Mapping):
@@ -235,9 +237,14 @@ def check_safetensors_file(path: Path) -> dict[str, Any]:
         if name == "__metadata__":
             continue
         offsets = entry.get("data_offsets") if isinstance(entry, dict) else None
-        if not (isinstance(offsets, list) and len(offsets) == 2):
-            raise CheckpointError(f"{path}: corrupt entry for tensor {name!r}")
-        end = max(end, int(offsets[1]))
+        if not (
+            isinstance(offsets, list)
+            and len(offsets) == 2
+            and all(isinstance(o, int) and not isinstance(o, bool) and o >= 0 for o in offsets)
+            and offsets[0] <= offsets[1]
+        ):
+            raise CheckpointError(f"{path}: corrupt entry for tensor {name!r} (data_offsets {offsets!r:.40})")
+        end = max(end, offsets[1])
     if end > data_size:
         raise CheckpointError(
             f"{path}: truncated (tensor data needs {end} bytes, only {data_size} present); "
@@ -305,7 +312,9 @@ def load_weights(module: torch.nn.Module, directory: str | os.PathLike[str]) -> 
                 + (f" (+{len(unexpected) - 4})" if len(unexpected) > 4 else "")
             )
         names = ", ".join(str(f) for f in files)
-        raise CheckpointError(f"{names}: does not match {Path(directory) / CONFIG_NAME}: " + "; ".join(parts))
+        config = Path(directory) / CONFIG_NAME  # else the config came from elsewhere (train --size)
+        against = config if config.is_file() else "the model's config"
+        raise CheckpointError(f"{names}: does not match {against}: " + "; ".join(parts))
     with torch.no_grad():
         for key, value in expected.items():
             value.copy_(state[key].to(dtype=value.dtype))

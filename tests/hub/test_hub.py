@@ -283,6 +283,27 @@ def test_truncated_weights(saved: tuple[Path, Tiny, TinyConfig], keep: int) -> N
         load(str(folder))
 
 
+@pytest.mark.parametrize("offsets", [[0, None], [0, "x"], [0, 1.5], [8, 4], [-1, 4], "0-4", [True, 4]])
+def test_a_corrupt_tensor_entry_in_the_header_names_the_file(
+    saved: tuple[Path, Tiny, TinyConfig], offsets: object
+) -> None:
+    """A header that parses as JSON but holds nonsense offsets: a clear CheckpointError, never a
+    TypeError from deep inside."""
+    import struct
+
+    folder, _, _ = saved
+    path = folder / "model.safetensors"
+    data = path.read_bytes()
+    (n,) = struct.unpack("<Q", data[:8])
+    header = json.loads(data[8 : 8 + n])
+    name = next(k for k in header if k != "__metadata__")
+    header[name]["data_offsets"] = offsets
+    raw = json.dumps(header).encode()
+    path.write_bytes(struct.pack("<Q", len(raw)) + raw + data[8 + n :])
+    with pytest.raises(CheckpointError, match=rf"model\.safetensors: corrupt entry for tensor '{name}'"):
+        load(str(folder))
+
+
 def test_config_that_does_not_match_weights(saved: tuple[Path, Tiny, TinyConfig]) -> None:
     folder, _, _ = saved
     cfg = json.loads((folder / "config.json").read_text())

@@ -215,8 +215,8 @@ def test_a_full_disk_keeps_the_last_checkpoint(
     before = (out / "model.safetensors").read_bytes()
     assert train_mod.main([*args, "--steps", "4"]) == 1  # neither --resume nor --overwrite
     assert (
-        "already holds a checkpoint: --resume continues it, --overwrite starts over"
-        in capsys.readouterr().err
+        "already holds a checkpoint (config.json, model.safetensors, optimizer.safetensors):"
+        " --resume continues it, --overwrite starts over" in capsys.readouterr().err
     )
     assert (out / "model.safetensors").read_bytes() == before
     assert train_mod.main([*args, "--steps", "4", "--resume"]) == 0

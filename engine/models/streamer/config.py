@@ -42,8 +42,11 @@ class StreamerConfig:
             (self.model_type == "streamer", f"model_type must be 'streamer', got {self.model_type!r}"),
             (self.unit_ticks >= 1, "unit_ticks must be >= 1"),
             (self.d_model >= 8 and self.n_heads >= 1, "d_model >= 8 and n_heads >= 1"),
-            (self.d_model % self.n_heads == 0, "d_model must be divisible by n_heads"),
-            ((self.d_model // self.n_heads) % 2 == 0, "head dim (d_model / n_heads) must be even for RoPE"),
+            (self.d_model % max(self.n_heads, 1) == 0, "d_model must be divisible by n_heads"),
+            (
+                (self.d_model // max(self.n_heads, 1)) % 2 == 0,
+                "head dim (d_model / n_heads) must be even for RoPE",
+            ),
             (self.n_layers >= 1 and self.ffn_mult >= 1, "n_layers and ffn_mult must be >= 1"),
             (self.window_units >= 1, "window_units must be >= 1"),
             (self.sink_text_tokens >= 0, "sink_text_tokens must be >= 0"),

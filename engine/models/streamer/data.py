@@ -13,6 +13,7 @@ control events give the user text slots.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -82,6 +83,10 @@ class DataError(ValueError):
     pass
 
 
+class TooShort(DataError):
+    """A session shorter than two model units (nothing to predict from it)."""
+
+
 def decision_per_tick(events: list[tuple[int, str, object]], n_ticks: int) -> list[Decision]:
     """The decision in force at each tick (LISTEN until the first DecisionChanged)."""
     changes = sorted(
@@ -116,7 +121,7 @@ def session_to_example(data: SessionLike, cfg: StreamerConfig, name: str = "") -
     n = cfg.unit_ticks
     n_units = int(data.n_ticks) // n
     if n_units < 2:
-        raise DataError(f"{name or 'session'}: too short ({data.n_ticks} ticks; need >= {2 * n})")
+        raise TooShort(f"{name or 'session'}: too short ({data.n_ticks} ticks; need >= {2 * n})")
     u_in = n_units - 1  # input units 0..n_units-2 predict output units 1..n_units-1
 
     def units_of(pcm: np.ndarray, per_tick: int) -> np.ndarray:
@@ -214,25 +219,48 @@ def find_sessions(paths: list[str]) -> list[Path]:
     return found
 
 
-def load_examples(paths: list[str], cfg: StreamerConfig) -> list[Example]:
-    from engine.session import SessionReadError, read_session
+def load_examples(
+    paths: list[str], cfg: StreamerConfig, warn: Callable[[str], None] | None = None
+) -> list[Example]:
+    """The sessions under `paths` as examples. A file that is not a readable session is an error
+    (DataError); one that cannot teach anything right is skipped, said through `warn`: shorter than
+    two units, or its events file is missing (no decisions or captions: every label would be
+    "listen"). DataError when nothing is left."""
+    from engine.session import SessionReadError, events_path_for, read_session
 
-    examples = []
+    examples, skipped = [], []
     for path in find_sessions(paths):
+        if not events_path_for(path).is_file():
+            events = events_path_for(path).name
+            skipped.append(f"{path}: skipped: {events} is missing beside it (the decisions and captions)")
+            continue
         try:
             data: Any = read_session(path, frame_size=cfg.video_out_size)
+            examples.append(session_to_example(data, cfg, name=str(path)))
         except SessionReadError as e:
             raise DataError(str(e)) from e
-        examples.append(session_to_example(data, cfg, name=str(path)))
+        except TooShort as e:
+            skipped.append(f"{e}: skipped")
+    for line in skipped:
+        if warn is not None:
+            warn(line)
+    if not examples:
+        why = f" ({skipped[0]})" if skipped else ""
+        raise DataError(f"no session to train on under {', '.join(paths)}{why}")
     return examples
 
 
 def sample_batch(
     examples: list[Example], batch: int, seq_units: int, gen: torch.Generator
 ) -> tuple[Tensor, Tensor, UnitBatch, Targets]:
-    """Random crops of `seq_units` consecutive units (shorter sessions cap the crop length)."""
-    length = min(seq_units, *(e.n_units for e in examples))
-    picks = torch.randint(len(examples), (batch,), generator=gen).tolist()
+    """Random crops of `seq_units` consecutive units. The first pick sets the batch's crop length
+    (its own length if shorter); the rest come from sessions at least that long, so a short session
+    shortens only the batches it starts."""
+    first = int(torch.randint(len(examples), (1,), generator=gen))
+    length = min(seq_units, examples[first].n_units)
+    fits = [i for i, e in enumerate(examples) if e.n_units >= length]  # holds `first`
+    rest = torch.randint(len(fits), (batch - 1,), generator=gen).tolist()
+    picks = [first, *(fits[j] for j in rest)]
     sinks, ids, ins, tgs = [], [], [], []
     for i in picks:
         ex = examples[i]

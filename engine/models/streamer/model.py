@@ -81,7 +81,10 @@ def pick_device(name: str) -> torch.device:
 def cpu_threads(requested: str | None = None) -> int:
     """A sensible torch thread count: half the cores (the GUI, rings and recorder need the rest)."""
     if requested:
-        return max(1, int(requested))
+        try:
+            return max(1, int(requested))
+        except ValueError:
+            raise ValueError(f"model option threads={requested} is not a whole number") from None
     return max(1, min(8, (os.cpu_count() or 2) // 2))
 
 
@@ -113,7 +116,10 @@ class StreamerModel:
             self.trained = str(meta.get("duet_trained", "")).strip().lower() in ("1", "true", "yes")
             self.source = str(folder)
         elif _flag(extra, "allow_untrained"):
-            torch.manual_seed(int(extra.get("seed", "0")))
+            try:
+                torch.manual_seed(int(extra.get("seed", "0")))
+            except ValueError:
+                raise ValueError(f"model option seed={extra['seed']} is not a whole number") from None
             self.config = preset(extra.get("size", "S"))
             self.core = StreamerCore(self.config)
             self.trained = False

@@ -39,6 +39,7 @@ from .model import cpu_threads, pick_device
 
 OPTIMIZER_NAME = "optimizer.safetensors"
 LOSSES_NAME = "losses.jsonl"
+SIZE_DEFAULT = "S"
 PLOT_NAME = "loss.png"
 STAGING_PREFIX = ".saving-step-"  # a checkpoint being written (removed when it is moved in or fails)
 
@@ -70,6 +71,7 @@ class TrainResult:
     losses: list[dict[str, float]] = field(default_factory=list)
     step: int = 0
     interrupted: bool = False  # stopped early by Ctrl-C (after a whole step, checkpointed)
+    trained: int = 0  # optimizer steps taken by this call (0: a resumed checkpoint already at --steps)
 
 
 class _StopOnCtrlC:
@@ -138,17 +140,19 @@ def save_optimizer(opt: torch.optim.Optimizer, path: Path, step: int) -> None:
 def load_optimizer(opt: torch.optim.Optimizer, path: Path) -> int:
     hub.check_safetensors_file(path)
     state: dict[int, dict[str, object]] = {}
-    with safe_open(str(path), framework="pt") as f:
-        meta = f.metadata() or {}
-        for key in f.keys():  # noqa: SIM118
-            _, idx, name = key.split(".", 2)
-            state.setdefault(int(idx), {})[name] = f.get_tensor(key)
     try:
+        with safe_open(str(path), framework="pt") as f:
+            meta = f.metadata() or {}
+            for key in f.keys():  # noqa: SIM118 - "state.{param index}.{name}"
+                prefix, idx, name = key.split(".", 2)
+                if prefix != "state":
+                    raise ValueError(f"unexpected tensor {key!r}")
+                state.setdefault(int(idx), {})[name] = f.get_tensor(key)
         groups = json.loads(meta["param_groups"])
         for idx, vals in json.loads(meta.get("scalars", "{}")).items():
             state.setdefault(int(idx), {}).update(vals)
         step = int(meta["step"])
-    except (KeyError, ValueError) as e:
+    except (KeyError, ValueError, SafetensorError) as e:
         raise hub.CheckpointError(f"{path}: not a Duet optimizer checkpoint ({e})") from e
     try:
         opt.load_state_dict({"state": state, "param_groups": groups})
@@ -187,8 +191,7 @@ def train(
                     " keeps the weights"
                 )
         if (out_dir / LOSSES_NAME).is_file():
-            lines = (out_dir / LOSSES_NAME).read_text(encoding="utf-8").splitlines()
-            losses = [json.loads(x) for x in lines if x.strip()][:start]
+            losses = _read_losses(out_dir / LOSSES_NAME)[:start]
     core.to(device).train()
     gen = torch.Generator().manual_seed(opts.seed + start)
     bar = None
@@ -235,7 +238,7 @@ def train(
         if bar is not None:
             bar.close()
     core.eval()
-    return TrainResult(core, losses, step, interrupted=interrupted)
+    return TrainResult(core, losses, step, interrupted=interrupted, trained=step - start)
 
 
 def _lr_factor(step: int, opts: TrainOptions) -> float:
@@ -260,7 +263,8 @@ def save_checkpoint(
     meta = {"duet_trained": "true", "duet_steps": str(step), "duet_sessions": str(n_sessions)}
     stage = out_dir / f"{STAGING_PREFIX}{step}"
     try:
-        shutil.rmtree(stage, ignore_errors=True)  # left by a crash mid-save
+        for left in out_dir.glob(f"{STAGING_PREFIX}*"):  # left by a crash mid-save (any step)
+            shutil.rmtree(left, ignore_errors=True)
         stage.mkdir(parents=True)
         hub.save_pretrained(core, cfg, stage, metadata=meta)
         save_optimizer(opt, stage / OPTIMIZER_NAME, step)
@@ -286,6 +290,28 @@ def save_checkpoint(
         plot_losses(losses, out_dir / PLOT_NAME)
     except OSError as e:  # the curve is a convenience: the checkpoint is already safe
         print(f"duet-engine train: warning: cannot write {out_dir / PLOT_NAME}: {e}", file=sys.stderr)
+
+
+def _read_losses(path: Path) -> list[dict[str, float]]:
+    """The loss log, one JSON object a step; lines that do not parse (a hand edit, a cut-off write)
+    are skipped with a warning: the log only draws the curve, the checkpoint does not depend on it."""
+    out: list[dict[str, float]] = []
+    bad: list[int] = []
+    for n, line in enumerate(path.read_text(encoding="utf-8", errors="replace").splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError:
+            row = None
+        if isinstance(row, dict) and all(isinstance(row.get(k), (int, float)) for k in ("step", "loss")):
+            out.append(row)
+        else:
+            bad.append(n)
+    if bad:
+        where = ", ".join(map(str, bad[:5])) + (f" (+{len(bad) - 5} more)" if len(bad) > 5 else "")
+        print(f"duet-engine train: warning: {path}: skipped unreadable line(s) {where}", file=sys.stderr)
+    return out
 
 
 def _io_reason(message: str) -> str:
@@ -321,7 +347,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="duet-engine train", description=__doc__)
     p.add_argument("--sessions", nargs="+", required=True, help="session .mkv files or folders of them")
     p.add_argument("--out", required=True, help="checkpoint folder (config.json + model.safetensors)")
-    p.add_argument("--size", default="S", help=f"model size preset {sorted(PRESETS)} (default S)")
+    p.add_argument(
+        "--size", default=None, help=f"model size preset {sorted(PRESETS)} (default {SIZE_DEFAULT})"
+    )
     p.add_argument("--config", default="", help="a config.json to use instead of --size")
     p.add_argument("--resume", action="store_true", help="continue from the checkpoint in --out")
     p.add_argument(
@@ -349,15 +377,23 @@ def main(argv: list[str] | None = None) -> int:
             ("--steps", args.steps),
             ("--batch", args.batch),
             ("--seq-units", args.seq_units),
+            ("--save-every", args.save_every),
         ):
             if value < 1:
                 raise ValueError(f"{name} must be >= 1")
         if args.resume and args.overwrite:
             raise ValueError("--resume and --overwrite exclude each other")
         has_checkpoint = (out_dir / hub.WEIGHTS_NAME).is_file()
-        if has_checkpoint and not (args.resume or args.overwrite):
+        found = _model_files(out_dir)
+        if found and not (args.resume or args.overwrite):
             raise ValueError(
-                f"{out_dir} already holds a checkpoint: --resume continues it, --overwrite starts over"
+                f"{out_dir} already holds a checkpoint ({', '.join(found)}): --resume continues it,"
+                " --overwrite starts over"
+            )
+        if args.resume and not has_checkpoint and found:
+            raise ValueError(
+                f"{out_dir} holds {', '.join(found)} but no {hub.WEIGHTS_NAME}: --resume continues a"
+                " checkpoint that train wrote; --overwrite starts over there, or pick another --out"
             )
         if args.resume and not has_checkpoint:
             print(
@@ -371,10 +407,17 @@ def main(argv: list[str] | None = None) -> int:
             )
         if args.resume and (out_dir / hub.CONFIG_NAME).is_file():
             cfg = hub.load_config(out_dir, StreamerConfig)
+            given = [f for f, v in (("--config", args.config), ("--size", args.size is not None)) if v]
+            if given:
+                print(
+                    f"duet-engine train: note: {' and '.join(given)} ignored: --resume goes on with"
+                    f" {out_dir / hub.CONFIG_NAME}",
+                    file=sys.stderr,
+                )
         elif args.config:
             cfg = _config_file(args.config)
         else:
-            cfg = preset(args.size)
+            cfg = preset(args.size or SIZE_DEFAULT)
         torch.set_num_threads(cpu_threads(str(args.threads) if args.threads else None))
         opts = TrainOptions(
             steps=args.steps,
@@ -382,13 +425,15 @@ def main(argv: list[str] | None = None) -> int:
             seq_units=args.seq_units,
             lr=args.lr,
             weight_decay=args.weight_decay,
-            save_every=max(1, args.save_every),
+            save_every=args.save_every,
             seed=args.seed,
             device=args.device,
             progress=not args.no_progress,
         )
         _check_out(out_dir)  # before hours of training, not at the first checkpoint
-        examples = load_examples(args.sessions, cfg)
+        examples = load_examples(
+            args.sessions, cfg, warn=lambda m: print(f"duet-engine train: warning: {m}", file=sys.stderr)
+        )
         t0 = time.perf_counter()
         result = train(examples, cfg, opts, out_dir=out_dir, resume=args.resume)
     except (DataError, hub.CheckpointError, ValueError, FloatingPointError, OSError) as e:
@@ -399,6 +444,12 @@ def main(argv: list[str] | None = None) -> int:
             if folder.is_dir() and not any(folder.iterdir()):
                 folder.rmdir()
         return 1
+    if result.step >= args.steps and not result.trained:
+        print(
+            f"duet-engine train: note: the checkpoint in {out_dir} is already at step {result.step}"
+            f" (--steps {args.steps}): nothing to train; raise --steps to go on",
+            file=sys.stderr,
+        )
     last = result.losses[-1] if result.losses else {}
     summary = {
         "out": str(out_dir),
@@ -419,6 +470,19 @@ def main(argv: list[str] | None = None) -> int:
         )
         return 130
     return 0
+
+
+def _model_files(out_dir: Path) -> list[str]:
+    """Names in out_dir that a checkpoint (ours or another's) is made of: config, weights, pickles."""
+    if not out_dir.is_dir():
+        return []
+    return sorted(
+        p.name
+        for p in out_dir.iterdir()
+        if p.name in (hub.CONFIG_NAME, OPTIMIZER_NAME)
+        or p.suffix == ".safetensors"
+        or p.suffix in hub.PICKLE_SUFFIXES
+    )
 
 
 def _check_out(out_dir: Path) -> None:
