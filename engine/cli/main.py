@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import errno
 import importlib
 import json
 import logging
 import math
 import re
+import signal
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -29,6 +31,7 @@ BENCHES: dict[str, str] = {
 }
 TRAIN = "engine.models.streamer.train:main"
 DEMO_INPUT = "demo/user_turn.wav"  # under engine.paths.assets_dir()
+MAX_TAIL_S = 3600.0  # --tail-s: an hour of silence after the input is already more than a study needs
 # metadata `show` prints on its second line: how the session was run and where it came from
 SHOW_META = ("brain", "llm_model", "device", "recorded_by", "start_tick", "continues", "input")
 
@@ -38,20 +41,44 @@ class CliError(Exception):
 
 
 class Interrupted(KeyboardInterrupt):
-    """Ctrl-C, with what was kept (printed after "interrupted; ")."""
+    """Ctrl-C or SIGTERM, with what was kept (printed after "interrupted; ") and the exit status."""
+
+    def __init__(self, kept: str, code: int = 130) -> None:
+        super().__init__(kept)
+        self.code = code
+
+
+class _Terminated(KeyboardInterrupt):
+    """SIGTERM (`kill`, `timeout`) during a run: stopped like Ctrl-C, so the file is closed and
+    the engine process and its shared memory go."""
+
+
+def _raise_terminated(signum: int, frame: object) -> None:
+    raise _Terminated()
 
 
 def _run_keeping(a: argparse.Namespace) -> dict[str, Any]:
     """run_session for `run` and `demo`; Ctrl-C says where the session so far is (the runner
     closes the file on the way out, so it is readable)."""
     from engine.runner import run_session
+    from engine.session import SessionWriteError
 
     cfg = _run_config(a)
     out = Path(a.output)
     before = _identity(out)  # an earlier file --overwrite will replace (None: none)
+    previous = signal.signal(signal.SIGTERM, _raise_terminated)  # the CLI runs in the main thread
     try:
-        summary: dict[str, Any] = run_session(cfg)
-    except KeyboardInterrupt:
+        for attempt in range(1, 11):
+            try:
+                summary: dict[str, Any] = run_session(cfg)
+                break
+            except SessionWriteError as e:
+                # a default name another run took in the same second: the next free one
+                if e.errno != errno.EEXIST or not getattr(a, "default_prefix", "") or attempt == 10:
+                    raise
+                a.output = _default_output(a.default_prefix)
+                cfg, out = _run_config(a), Path(a.output)
+    except KeyboardInterrupt as e:
         now = _identity(out)
         if now is None:
             kept = "no session file was written"
@@ -59,7 +86,9 @@ def _run_keeping(a: argparse.Namespace) -> dict[str, Any]:
             kept = f"no session file was written ({out} is the earlier one, untouched)"
         else:
             kept = f"the session so far is in {out}"
-        raise Interrupted(kept) from None
+        raise Interrupted(kept, code=143 if isinstance(e, _Terminated) else 130) from None
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     _warn(summary)
     return summary
 
@@ -213,7 +242,7 @@ def _timed_texts(items: list[str], operator: bool, flag: str) -> list[tuple[floa
             at = float(sec)
         except ValueError:
             at = -1.0
-        if not sep or at < 0 or not text:
+        if not sep or not (at >= 0 and math.isfinite(at)) or not text.strip():
             raise CliError(f"{flag} needs SECONDS:TEXT (e.g. {flag} 2.5:hello), got {item!r}")
         out.append((at, text, operator))
     return out
@@ -239,6 +268,8 @@ def _tail(text: str) -> float | None:
         raise argparse.ArgumentTypeError(f"expected seconds or 'auto', got {text!r}") from None
     if not (value >= 0 and math.isfinite(value)):
         raise argparse.ArgumentTypeError(f"must be a finite number of seconds >= 0, got {text!r}")
+    if value > MAX_TAIL_S:
+        raise argparse.ArgumentTypeError(f"at most {MAX_TAIL_S:g} s of silence after the input, got {text!r}")
     return value
 
 
@@ -278,7 +309,7 @@ def _run_config(a: argparse.Namespace) -> Any:
 
 def cmd_run(a: argparse.Namespace) -> int:
     if a.output is None:
-        a.output = _default_output("run")
+        a.output, a.default_prefix = _default_output("run"), "run"
     _check_input(a.input)
     summary = _run_keeping(a)
     print(json.dumps(summary, indent=2))
@@ -310,7 +341,7 @@ def cmd_demo(a: argparse.Namespace) -> int:
             raise CliError(f"the demo input is missing: {a.input} (reinstall Duet or pass --input FILE)")
     _check_input(a.input)
     if a.output is None:
-        a.output = _default_output("demo")
+        a.output, a.default_prefix = _default_output("demo"), "demo"
     summary = _run_keeping(a)
     print(json.dumps(summary, indent=2))
     _print_conversation(summary["path"])
@@ -469,7 +500,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return COMMANDS[args.command](args)
     except KeyboardInterrupt as e:
         print(f"{PROG}: interrupted" + (f"; {e}" if isinstance(e, Interrupted) else ""), file=sys.stderr)
-        return 130
+        return e.code if isinstance(e, Interrupted) else 130
     except Exception as e:
         if isinstance(e, _user_errors()):
             print(f"{PROG}: error: {_one_line(str(e))}", file=sys.stderr)

@@ -7,10 +7,14 @@ An avatar output block stamped tick t is "played" at input tick t + delay (delay
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from engine.protocol import AVATAR_SAMPLES_PER_TICK, MIC_RATE, MIC_SAMPLES_PER_TICK
 
+MAX_DELAY_MS = 2000.0  # a room's echo arrives within tens of ms; more is a typo
+MAX_GAIN = 10.0  # 1.0: the mic hears the avatar as loud as it was played
 _POS = np.arange(MIC_SAMPLES_PER_TICK) * (AVATAR_SAMPLES_PER_TICK / MIC_SAMPLES_PER_TICK)  # 24k positions
 
 
@@ -21,8 +25,10 @@ def to_mic_rate(block24: np.ndarray) -> np.ndarray:
 
 class EchoPath:
     def __init__(self, delay_ms: float, gain: float) -> None:
-        if delay_ms < 0:
-            raise ValueError(f"echo delay must be >= 0 ms, got {delay_ms}")
+        if not (math.isfinite(delay_ms) and 0 <= delay_ms <= MAX_DELAY_MS):
+            raise ValueError(f"echo delay must be 0..{MAX_DELAY_MS:g} ms, got {delay_ms:g}")
+        if not (math.isfinite(gain) and 0 <= gain <= MAX_GAIN):
+            raise ValueError(f"echo gain must be 0..{MAX_GAIN:g} (1: as loud as played), got {gain:g}")
         self.delay = round(delay_ms * MIC_RATE / 1000)  # samples at 16 kHz
         self.gain = float(gain)
         self.played: dict[int, np.ndarray] = {}  # output tick -> float32 (640,) at 16 kHz

@@ -290,10 +290,15 @@ def _inputs(media: MediaInput, more: Callable[[int], bool], unit: int) -> Iterat
         t += 1
 
 
-def _check_output(path: Path, input_spec: str, overwrite: bool) -> None:
+def _check_output(path: Path, input_spec: str, overwrite: bool) -> list[Path]:
     """An output that cannot or must not be written fails before the engine is started: not .mkv,
     the input itself, an existing session (unless overwrite), an unwritable folder
-    (SessionWriteError names the path)."""
+    (SessionWriteError names the path). Without overwrite the file and its events file are made
+    here, empty and exclusively (O_EXCL), so two runs given one name (or picking the same default
+    name in the same second) cannot write over each other: the second gets EEXIST. Returns the
+    files it made (the caller removes them if the run stops before writing into them)."""
+    if path.name.lower() == ".mkv":
+        raise ValueError(f"the output needs a name before .mkv, got {path}")
     if path.suffix.lower() != ".mkv":
         raise ValueError(f"session files are Matroska: the output must end in .mkv, got {path}")
     if not input_spec.startswith("lavfi:") and Path(input_spec).resolve() == path.resolve():
@@ -314,6 +319,35 @@ def _check_output(path: Path, input_spec: str, overwrite: bool) -> None:
         ) from None
     if not os.access(path.parent, os.W_OK):
         raise SessionWriteError(13, f"cannot write session file {path}: folder is not writable", str(path))
+    if path.is_dir():
+        raise SessionWriteError(errno.EISDIR, f"cannot write session file {path}: it is a folder", str(path))
+    if overwrite:
+        return []
+    made: list[Path] = []
+    for p in (path, events_path_for(path)):
+        try:
+            os.close(os.open(p, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644))
+        except OSError as e:
+            _unreserve(made)
+            if e.errno == errno.EEXIST:
+                raise SessionWriteError(
+                    errno.EEXIST,
+                    f"{p} already exists (another run just took the name?): pick another --output",
+                    str(p),
+                ) from None
+            raise SessionWriteError(
+                e.errno or 5, f"cannot write session file {p}: {folder_reason(e)}", str(p)
+            ) from None
+        made.append(p)
+    return made
+
+
+def _unreserve(paths: list[Path]) -> None:
+    """Remove files _check_output made, if nothing was written into them."""
+    for p in paths:
+        with contextlib.suppress(OSError):
+            if p.stat().st_size == 0:
+                p.unlink()
 
 
 def run_session(cfg: RunConfig, client: EngineClient | None = None) -> dict[str, Any]:
@@ -329,16 +363,19 @@ def run_session(cfg: RunConfig, client: EngineClient | None = None) -> dict[str,
     if cfg.max_s is not None and not (cfg.max_s > 0 and math.isfinite(cfg.max_s)):
         raise ValueError(f"max_s must be a finite number of seconds > 0, got {cfg.max_s}")
     EchoPath(cfg.echo_delay_ms, cfg.echo_gain)  # bad echo settings fail before any file is touched
-    from engine.models.lite.persona import avatar_of
-
-    avatar = avatar_of(cfg.persona, cfg.avatar)  # the file and the engine name the same avatar
-    _check_output(Path(cfg.output), cfg.input, cfg.overwrite)
+    avatar = _persona_and_avatar(cfg.persona, cfg.avatar)  # the file and the engine name the same one
     max_ticks = None if cfg.max_s is None else max(1, round(cfg.max_s / TICK_S))
-    media = MediaInput(cfg.input, camera=cfg.camera, max_ticks=max_ticks)
+    reserved = _check_output(Path(cfg.output), cfg.input, cfg.overwrite)
+    try:
+        media = MediaInput(cfg.input, camera=cfg.camera, max_ticks=max_ticks)
+    except BaseException:
+        _unreserve(reserved)
+        raise
     if media.duration_ticks() is None and max_ticks is None:
         # a file that does not say how long it is may simply be empty (a WAV header, no samples)
         empty = not cfg.input.startswith("lavfi:") and next(iter(media.ticks()), None) is None
         media.close()
+        _unreserve(reserved)
         if empty:
             raise EmptyInputError(f"{cfg.input}: no audio samples or video frames in it")
         raise ValueError(f"{cfg.input}: input has no known length; give a maximum duration (--max-s)")
@@ -408,6 +445,12 @@ def run_session(cfg: RunConfig, client: EngineClient | None = None) -> dict[str,
             raise MediaError(f"{e}; {_kept(writer)}") from None
         wall = time.monotonic() - t0
         n_ticks = run.tick
+        for at, text, operator in run.texts:  # timed past the last tick fed: never sent
+            flag = "--operator" if operator else "--say"
+            run.warnings.append(
+                f"{flag} {at * TICK_S:g}:{text} was not sent: the input (and its tail) ended at"
+                f" {(last_in + 1) * TICK_S:g} s"
+            )
         summary: dict[str, Any] = {
             "path": str(Path(cfg.output).resolve()),
             "events_path": str(writer.events_path.resolve()),
@@ -431,9 +474,22 @@ def run_session(cfg: RunConfig, client: EngineClient | None = None) -> dict[str,
         # the engine and its shared memory go even when closing the file fails (a full disk); the
         # error that stopped the run is the one reported, not a cleanup's echo of it
         _cleanup(_closers(media, writer, client if own_client else None), quiet=True)
+        if writer is None:  # stopped before the session opened (the model did not load, Ctrl-C)
+            _unreserve(reserved)
         raise
     _cleanup(_closers(media, writer, client if own_client else None), quiet=False)
     return summary
+
+
+def _persona_and_avatar(persona: str, avatar: str) -> str:
+    """The avatar a session shows, after checking that the persona loads and the avatar exists
+    (PersonaError / AvatarError, both ValueError): a typo fails before any file is made."""
+    from engine.models.lite.performer.spec import load_avatar
+    from engine.models.lite.persona import DEFAULT_AVATAR, load_persona
+
+    chosen = avatar or load_persona(persona).avatar or DEFAULT_AVATAR
+    load_avatar(chosen)
+    return chosen
 
 
 def _kept(writer: SessionWriter) -> str:

@@ -259,8 +259,12 @@ def test_run_shows_the_personas_own_avatar(tmp_path: Path) -> None:
     assert read_session(out).meta["avatar"] == "ada"  # untouched
     both = out.read_bytes(), out.with_name("booth.events.jsonl").read_bytes()
     p = run_echo(wav, *to_out, "--overwrite", "--echo-delay-ms", "-50")
-    assert_one_line_error(p, "echo delay must be >= 0 ms")
+    assert_one_line_error(p, "echo delay must be 0..2000 ms, got -50")
     assert (out.read_bytes(), out.with_name("booth.events.jsonl").read_bytes()) == both  # checked first
+    for typo in (("--avatar", "adaa"), ("--persona", "nosuch")):  # checked before the file is opened
+        p = run_echo(wav, *to_out, "--overwrite", *typo)
+        assert_one_line_error(p, f"{typo[1]!r}")
+        assert (out.read_bytes(), out.with_name("booth.events.jsonl").read_bytes()) == both
 
 
 def test_model_warnings_are_said_once_and_the_file_says_how_it_was_run(tmp_path: Path) -> None:

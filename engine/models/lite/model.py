@@ -52,7 +52,7 @@ from .brain import ScriptBrain, split_sentences
 from .echo import EchoSuppressor
 from .hearing import VAD_CHUNK, StreamingAsr, StreamingVad
 from .output import OutputQueue
-from .parts import make_performer, make_voice, opt_float
+from .parts import frame_size_option, make_performer, make_voice, opt_float
 from .persona import Persona, load_persona
 from .seeing import FaceWatcher
 from .speaker import Speaker
@@ -79,7 +79,7 @@ class LiteModel:
         self.options = options or ModelOptions()
         # one core for the whole cascade: cv2's worker threads only add contention (drawing ~4x slower)
         cv2.setNumThreads(1)
-        self.frame_size = int(opt_float(self.options.extra, "frame_size", 512))  # Ready.frame_size
+        self.frame_size = frame_size_option(self.options.extra)  # Ready.frame_size
         self._voice_factory = voice_factory
         self._performer_factory = performer_factory
         # loaded once per model (process): VAD ~10 ms, recognizer ~0.5 s, face cascade ~50 ms

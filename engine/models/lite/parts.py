@@ -23,6 +23,24 @@ def opt_float(options: dict[str, str], key: str, default: float) -> float:
     return value
 
 
+FRAME_SIZES = (64, 2048)  # avatar frame side in pixels, inclusive
+
+
+def frame_size_option(options: dict[str, str]) -> int:
+    """The `frame_size` option: a whole number of pixels in FRAME_SIZES (default 512)."""
+    raw = options.get("frame_size", "")
+    if raw.strip() == "":
+        return 512
+    lo, hi = FRAME_SIZES
+    try:
+        value = float(raw)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value == int(value) and lo <= value <= hi):
+        raise ValueError(f"lite model option frame_size={raw!r} must be whole pixels in {lo}..{hi}")
+    return int(value)
+
+
 def make_voice(voice_id: str, persona: Persona, factory: Callable[[str], Any] | None = None) -> Any:
     """engine.models.lite.voice.Voice(voice_id) (or factory(voice_id) when given)."""
     if factory is not None:

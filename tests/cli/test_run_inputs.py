@@ -1,0 +1,130 @@
+"""`duet-engine run` with settings that are wrong or race: each is one clear line, checked before a
+file is made, and no run ever writes over another's session."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from engine.cli import main as cli_main
+from engine.runner.run import _check_output
+from engine.session import SessionWriteError, read_session
+
+from .test_cli import EXE, assert_one_line_error, cli, run_echo, write_wav
+
+
+@pytest.fixture
+def wav(tmp_path: Path) -> Path:
+    path = tmp_path / "in.wav"
+    write_wav(path, 0.4)
+    return path
+
+
+@pytest.mark.parametrize(
+    ("flags", "needle"),
+    [
+        (("--say", "inf:hi"), "--say needs SECONDS:TEXT"),
+        (("--say", "nan:hi"), "--say needs SECONDS:TEXT"),
+        (("--operator", "1:   "), "--operator needs SECONDS:TEXT"),
+        (("--echo-gain", "nan"), "echo gain must be 0..10"),
+        (("--echo-gain", "-0.5"), "echo gain must be 0..10"),
+        (("--echo-delay-ms", "inf"), "echo delay must be 0..2000 ms"),
+        (("--persona", "nosuch"), "persona 'nosuch' not found"),
+        (("--avatar", "nosuch"), "unknown avatar 'nosuch'"),
+    ],
+)
+def test_a_bad_setting_is_one_line_and_makes_no_file(
+    tmp_path: Path, wav: Path, flags: tuple[str, str], needle: str
+) -> None:
+    out = tmp_path / "s.mkv"
+    assert_one_line_error(run_echo(wav, "--output", str(out), *flags), needle)
+    assert sorted(tmp_path.iterdir()) == [wav]  # nothing made: the corrected rerun is not blocked
+    assert run_echo(wav, "--output", str(out), "--tail-s", "0").returncode == 0
+
+
+def test_a_bad_lite_frame_size_is_one_line_and_makes_no_file(tmp_path: Path, wav: Path) -> None:
+    out = tmp_path / "s.mkv"
+    for bad in ("3", "2.5", "-4", "0", "4096", "big"):
+        p = cli("run", "--model", "lite", "--input", str(wav), "--output", str(out), "--model-option",
+                f"frame_size={bad}")  # fmt: skip
+        assert_one_line_error(p, f"frame_size='{bad}' must be whole pixels in 64..2048")
+        assert not out.exists() and not out.with_name("s.events.jsonl").exists()
+
+
+def test_tail_has_an_upper_bound(tmp_path: Path, wav: Path) -> None:
+    p = run_echo(wav, "--output", str(tmp_path / "s.mkv"), "--tail-s", "1e9")
+    assert p.returncode == 2 and "at most 3600 s of silence after the input" in p.stderr
+    assert not (tmp_path / "s.mkv").exists()
+
+
+def test_a_line_timed_after_the_end_is_a_warning(tmp_path: Path, wav: Path) -> None:
+    p = run_echo(wav, "--output", str(tmp_path / "s.mkv"), "--tail-s", "0.2", "--say", "0.1:early",
+                 "--say", "5:too late")  # fmt: skip
+    assert p.returncode == 0, p.stderr
+    warning = "--say 5:too late was not sent: the input (and its tail) ended at 0.64 s"
+    assert f"duet-engine: warning: {warning}" in p.stderr.splitlines()
+    assert json.loads(p.stdout)["warnings"] == [warning]
+
+
+def test_an_output_name_is_taken_by_one_run_only(tmp_path: Path) -> None:
+    """Without --overwrite the output and its events file are made exclusively before the engine
+    starts: a second run given the same new name is refused, whichever gets there first."""
+    out = tmp_path / "s.mkv"
+    made = _check_output(out, "in.wav", overwrite=False)
+    assert made == [out, tmp_path / "s.events.jsonl"] and all(p.stat().st_size == 0 for p in made)
+    with pytest.raises(SessionWriteError, match="already exists") as e:
+        _check_output(out, "in.wav", overwrite=False)
+    assert e.value.filename == str(out)
+    with pytest.raises(ValueError, match=r"needs a name before \.mkv"):
+        _check_output(tmp_path / ".mkv", "in.wav", overwrite=False)
+    (tmp_path / "d.mkv").mkdir()
+    with pytest.raises(SessionWriteError, match="it is a folder"):
+        _check_output(tmp_path / "d.mkv", "in.wav", overwrite=True)
+
+
+def test_a_default_name_taken_meanwhile_moves_to_the_next(
+    tmp_path: Path, wav: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Two runs started in the same second without --output: the one that finds its name taken (by
+    the other, between picking and making it) takes the next free one; both sessions stay."""
+    sessions = tmp_path / "data" / "sessions"  # DUET_DATA_DIR points at tmp_path/data in tests
+    sessions.mkdir(parents=True, exist_ok=True)
+    taken = sessions / "run-2026-12-01-120000.mkv"
+    taken.write_bytes(b"the other run's session")
+    real = cli_main._default_output
+    names = iter([str(taken)])
+    monkeypatch.setattr(cli_main, "_default_output", lambda prefix: next(names, None) or real(prefix))
+    assert cli_main.main(["run", "--model", "testecho", "--input", str(wav), "--tail-s", "0"]) == 0
+    path = Path(json.loads(capsys.readouterr().out)["path"])
+    assert path != taken and path.parent == sessions.resolve() and read_session(path).n_ticks >= 10
+    assert taken.read_bytes() == b"the other run's session"
+
+
+def test_sigterm_closes_the_file_and_stops_the_engine(tmp_path: Path) -> None:
+    """`kill` / `timeout` mid-run: exit 143, the session so far is readable, the engine and its shared
+    memory are gone (as for Ctrl-C)."""
+    wav = tmp_path / "long.wav"
+    write_wav(wav, 30.0)
+    out = tmp_path / "s.mkv"
+    shm_before = {p.name for p in Path("/dev/shm").glob("duet_*")}
+    proc = subprocess.Popen(
+        [str(EXE), "run", "--model", "testecho", "--input", str(wav), "--output", str(out), "--realtime"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=dict(os.environ),
+    )  # fmt: skip
+    events = out.with_name("s.events.jsonl")
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and (not events.is_file() or events.stat().st_size < 2000):
+        time.sleep(0.2)  # the session opened and a few units went by
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 143, err
+    assert err.strip().splitlines() == [f"duet-engine: interrupted; the session so far is in {out}"]
+    d = read_session(out)
+    assert 10 <= d.n_ticks < 30 * 25
+    assert {p.name for p in Path("/dev/shm").glob("duet_*")} <= shm_before  # the rings are unlinked
