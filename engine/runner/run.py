@@ -443,6 +443,8 @@ def run_session(cfg: RunConfig, client: EngineClient | None = None) -> dict[str,
             raise
         except MediaError as e:  # the input broke off mid-way: what was fed is a session
             raise MediaError(f"{e}; {_kept(writer)}") from None
+        except SessionWriteError as e:  # a full disk mid-run: what made it to disk stays readable
+            raise SessionWriteError(e.errno, f"{e}; {_kept(writer)}", e.filename) from None
         wall = time.monotonic() - t0
         n_ticks = run.tick
         for at, text, operator in run.texts:  # timed past the last tick fed: never sent

@@ -317,7 +317,7 @@ def test_a_full_disk_stops_the_run_and_still_cleans_up(
     wav = tmp_path / "long.wav"
     write_wav(wav, [True] * 100)
     out = tmp_path / "full.mkv"
-    with pytest.raises(SessionWriteError, match="disk full"):
+    with pytest.raises(SessionWriteError, match=f"disk full; the partial session is kept in {out}"):
         run_session(RunConfig(model="testecho", input=str(wav), output=str(out)))
     assert not mp.active_children()  # the engine is gone
     assert {p.name for p in Path("/dev/shm").glob("duet_*")} <= shm_before  # its rings are unlinked
