@@ -391,7 +391,9 @@ def cmd_show(a: argparse.Namespace) -> int:
 
     events_path = events_path_for(a.session)  # beside the path given, as describe() reads it
     if events_path.is_file():
-        print("  events: " + (", ".join(f"{k} {v}" for k, v in sorted(info["events"].items())) or "none"))
+        counts = ", ".join(f"{k} {v}" for k, v in sorted(info["events"].items())) or "none"
+        bad = info["bad_event_lines"]
+        print(f"  events: {counts}" + (f" ({bad} unreadable line(s) skipped)" if bad else ""))
     else:
         print(f"  events: none ({events_path.name} is missing beside it)")
     lag = info["playback_lag_ms"]

@@ -19,18 +19,23 @@ from engine.protocol import (
     continues_sentence,
 )
 
-from .reader import SessionReadError, _inspect, _read_events, ends_early
+from .reader import SessionReadError, _inspect, _read_events, check_session_path, ends_early
 from .writer import events_path_for
+
+# A final user transcript with the text of a typed line (UserText, not an operator's) at most this
+# many ticks before or after it is the model's echo of that line (lite captions typed text, stamped
+# with the start of the 4-tick unit it applied it in; the runner feeds up to a few units ahead and
+# the app's text reaches the engine a moment later): 25 ticks = 1 s, shorter than saying the words.
+ECHO_WINDOW_TICKS = 25
 
 
 def describe(path: str | Path) -> dict[str, Any]:
     """{"path", "meta", "ticks", "duration_s", "tracks": [...], "events": {type: count},
-    "conversation": [{"tick", "side", "text"(, "typed": true)}], "truncated",
+    "conversation": [{"tick", "side", "text"(, "typed": true)}], "truncated", "bad_event_lines",
     "errors": ["code: message"],
     "playback_lag_ms": {"min", "p50", "max"} | None} — packets are scanned, not decoded."""
     p = Path(path)
-    if not p.is_file():
-        raise SessionReadError(f"session file not found: {p}")
+    check_session_path(p)
     try:
         container = av.open(str(p))
     except (OSError, av.FFmpegError) as e:
@@ -67,7 +72,7 @@ def describe(path: str | Path) -> dict[str, Any]:
         declared = container.duration  # microseconds, written when the file was closed
     finally:
         container.close()
-    events, ev_truncated = _read_events(events_path_for(p))
+    events, ev_truncated, bad_lines = _read_events(events_path_for(p))
     ticks = round(max(ends.values(), default=0.0) / TICK_S)
     truncated = truncated or ends_early(declared, max(ends.values(), default=0.0))
     lags_ms = _lags_ms(events)
@@ -80,6 +85,9 @@ def describe(path: str | Path) -> dict[str, Any]:
         "events": dict(Counter(type(m).__name__ for _, _, m in events)),
         "conversation": _conversation(events),
         "truncated": truncated or ev_truncated,
+        # lines of the events log skipped as unreadable (damaged, not UTF-8, an unknown message
+        # type): what they said is missing from "events" and "conversation"
+        "bad_event_lines": bad_lines,
         # the model's errors, in order (the chat server did not answer, ...; a fatal one last)
         "errors": [f"{m.code}: {m.message}" for _, _, m in events if isinstance(m, ErrorEvent)],
         # the speaker's lag behind the avatar track (app recordings): add it to latencies measured
@@ -90,18 +98,46 @@ def describe(path: str | Path) -> dict[str, Any]:
 
 def _conversation(events: list[tuple[int, str, object]]) -> list[dict[str, Any]]:
     """What was said, in order: final transcripts ("" = a withdrawn partial) and what the user
-    typed ("typed": true; an operator's line is the avatar's transcript when it is said)."""
+    typed ("typed": true; an operator's line is the avatar's transcript when it is said). The model's
+    caption of a typed line (see ECHO_WINDOW_TICKS) is not a line of its own: the typed line is
+    listed once, at its own tick."""
     out: list[dict[str, Any]] = []
+    typed: list[dict[str, Any]] = []  # typed lines whose echo has not come yet
+    heard: list[dict[str, Any]] = []  # user transcript lines that may be the echo of a later typed line
     for t, _, m in events:
         if isinstance(m, Transcript) and m.final and m.text:
+            text = m.text.strip()
+            if m.side == "user":
+                echoed = _echo_of(typed, t, text)
+                if echoed is not None:
+                    typed.remove(echoed)
+                    continue
             prev = out[-1] if out else None
             if m.side == "avatar" and prev and prev["side"] == "avatar" and continues_sentence(prev["text"]):
-                prev["text"] += " " + m.text.strip()  # the rest of a sentence the voice said in parts
+                prev["text"] += " " + text  # the rest of a sentence the voice said in parts
             else:
                 out.append({"tick": t, "side": m.side, "text": m.text})
-        elif isinstance(m, UserText) and m.text and not m.operator:
-            out.append({"tick": t, "side": "user", "text": m.text, "typed": True})
+                if m.side == "user":
+                    heard.append(out[-1])
+        elif isinstance(m, UserText) and m.text.strip() and not m.operator:
+            line = {"tick": t, "side": "user", "text": m.text, "typed": True}
+            echo = _echo_of(heard, t, m.text.strip())
+            if echo is not None:  # its echo came first: that line becomes the typed one
+                heard.remove(echo)
+                echo.clear()
+                echo.update(line)
+            else:
+                out.append(line)
+                typed.append(line)
     return out
+
+
+def _echo_of(lines: list[dict[str, Any]], tick: int, text: str) -> dict[str, Any] | None:
+    """The first of `lines` with `text` (stripped) within ECHO_WINDOW_TICKS of `tick`."""
+    for line in lines:
+        if abs(line["tick"] - tick) <= ECHO_WINDOW_TICKS and line["text"].strip() == text:
+            return line
+    return None
 
 
 def _lags_ms(events: list[tuple[int, str, object]]) -> list[float]:

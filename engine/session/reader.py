@@ -8,6 +8,7 @@ the previous frame held over gaps). A file cut short by a crash reads up to wher
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,6 +30,10 @@ from engine.protocol import (
 
 from .writer import SESSION_VERSION, events_path_for
 
+log = logging.getLogger(__name__)
+
+EVENTS_SUFFIX = ".events.jsonl"
+
 
 class SessionReadError(ValueError):
     """The file is not a readable Duet session. The message names the file."""
@@ -45,6 +50,9 @@ class SessionData:
     n_ticks: int  # session length in ticks (the longest track)
     path: Path = field(default_factory=Path)
     truncated: bool = False  # the file (or the events log) ended mid-write, e.g. after a crash
+    # lines of NAME.events.jsonl skipped as unreadable (damaged, not UTF-8, an unknown message type);
+    # the rest of the log is in events
+    bad_event_lines: int = 0
 
 
 def read_session(path: str | Path, frame_size: int | None = None, video: bool = True) -> SessionData:
@@ -56,8 +64,7 @@ def read_session(path: str | Path, frame_size: int | None = None, video: bool = 
     same): no video is decoded, so a long session reads in a fraction of the time and memory.
     """
     p = Path(path)
-    if not p.is_file():
-        raise SessionReadError(f"session file not found: {p}")
+    check_session_path(p)
     if frame_size is not None and frame_size < 2:
         raise SessionReadError(f"frame_size must be >= 2, got {frame_size}")
     try:
@@ -77,7 +84,7 @@ def read_session(path: str | Path, frame_size: int | None = None, video: bool = 
         -(-avatar_pcm.shape[0] // AVATAR_SAMPLES_PER_TICK),
         *(max(d, default=-1) + 1 for k, d in decoded.items() if k.startswith("video:")),
     )
-    events, ev_truncated = _read_events(events_path_for(p))
+    events, ev_truncated, bad_lines = _read_events(events_path_for(p))
     return SessionData(
         user_pcm=user_pcm,
         avatar_pcm=avatar_pcm,
@@ -88,7 +95,26 @@ def read_session(path: str | Path, frame_size: int | None = None, video: bool = 
         n_ticks=n_ticks,
         path=p,
         truncated=truncated or ev_truncated or ends_early(declared, n_ticks * TICK_S),
+        bad_event_lines=bad_lines,
     )
+
+
+def check_session_path(p: Path) -> None:
+    """SessionReadError unless `p` could be a session file (NAME.mkv): it names what `p` is instead."""
+    if not p.exists():
+        raise SessionReadError(f"session file not found: {p}")
+    if p.is_dir():
+        raise SessionReadError(f"{p} is a folder, not a session file (pass a NAME.mkv in it)")
+    if p.name.endswith(EVENTS_SUFFIX):
+        mkv = p.with_name(p.name[: -len(EVENTS_SUFFIX)] + ".mkv")
+        there = "" if mkv.is_file() else ", which is not there"
+        raise SessionReadError(
+            f"{p} is the events log of a session, not the session file: pass {mkv.name} beside it{there}"
+        )
+    if not p.is_file():
+        raise SessionReadError(f"{p} is not a regular file, not a session file")
+    if p.stat().st_size == 0:
+        raise SessionReadError(f"{p} is empty (0 bytes), not a session file")
 
 
 def ends_early(declared_us: int | None, end_s: float) -> bool:
@@ -160,10 +186,11 @@ def _rgb(frame: Any, key: str, frame_size: int | None) -> np.ndarray:
         return frame.to_ndarray(format="rgb24")
     if key == "video:avatar":
         w = h = frame_size
-    else:
-        scale = frame_size / max(frame.width, frame.height)
-        w = max(2, round(frame.width * scale / 2) * 2)
-        h = max(2, round(frame.height * scale / 2) * 2)
+    else:  # the long side = the largest even size <= frame_size, the short side rounded to even
+        side = frame_size - frame_size % 2  # frame_size >= 2, so side >= 2
+        scale = side / max(frame.width, frame.height)
+        w = min(side, max(2, round(frame.width * scale / 2) * 2))
+        h = min(side, max(2, round(frame.height * scale / 2) * 2))
     return frame.reformat(width=w, height=h, format="rgb24").to_ndarray()
 
 
@@ -199,34 +226,57 @@ def _assemble_frames(frames: dict[int, np.ndarray] | None, n_ticks: int) -> np.n
 def read_events(path: str | Path) -> list[tuple[int, str, object]]:
     """Only the events of a session (NAME.mkv or NAME.events.jsonl): (tick, src, message)."""
     p = Path(path)
-    if not p.name.endswith(".events.jsonl"):
+    if not p.name.endswith(EVENTS_SUFFIX):
         p = events_path_for(p)
     if not p.is_file():
         raise SessionReadError(f"events file not found: {p}")
     return _read_events(p)[0]
 
 
-def _read_events(path: Path) -> tuple[list[tuple[int, str, object]], bool]:
+def _read_events(path: Path) -> tuple[list[tuple[int, str, object]], bool, int]:
+    """(events, truncated, bad lines) of NAME.events.jsonl; a missing file has none.
+
+    truncated: the last line has no newline after it and does not parse (the writer was cut off
+    mid-line). Bad lines (not UTF-8, not JSON, an unknown message type, ...) anywhere else are
+    skipped and counted, the rest is read; a warning names the file and the first few."""
     if not path.is_file():
-        return [], False
+        return [], False, 0
     try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as e:
+        data = path.read_bytes()
+    except OSError as e:
         raise SessionReadError(f"cannot read events file {path}: {e}") from None
-    lines = text.split("\n")
+    lines = data.split(b"\n")
     events: list[tuple[int, str, object]] = []
-    for i, line in enumerate(lines):
-        if not line.strip():
+    truncated = False
+    bad: list[str] = []  # "line N: why"
+    for i, raw in enumerate(lines):
+        if not raw.strip():
             continue
-        last = i == len(lines) - 1  # no newline after it: the writer was cut off mid-line
         try:
-            obj = json.loads(line)
+            obj = json.loads(raw.decode("utf-8"))
+            if not isinstance(obj, dict):
+                raise ValueError("not a JSON object")
             tick, src, msg = obj["tick"], obj["src"], obj["msg"]
             if not isinstance(tick, int) or not isinstance(src, str):
                 raise ValueError("tick must be an integer and src a string")
             events.append((tick, src, decode(json.dumps(msg))))
-        except (ValueError, KeyError, TypeError, ProtocolError) as e:
-            if last:
-                return events, True
-            raise SessionReadError(f"{path}:{i + 1}: bad event line: {e}") from None
-    return events, False
+        except (ValueError, KeyError, TypeError, RecursionError, ProtocolError) as e:
+            if i == len(lines) - 1:  # no newline after it: the writer was cut off mid-line
+                truncated = True
+            else:
+                bad.append(f"line {i + 1}: {_why(e)}")
+    if bad:
+        more = f"; {len(bad) - 3} more" if len(bad) > 3 else ""
+        log.warning(
+            "%s: skipped %d unreadable event line(s) (%s%s)", path, len(bad), "; ".join(bad[:3]), more
+        )
+    return events, truncated, len(bad)
+
+
+def _why(e: Exception) -> str:
+    """One short line saying why an event line did not parse."""
+    if isinstance(e, UnicodeDecodeError):
+        return "not UTF-8"
+    if isinstance(e, KeyError):
+        return f"no {e} field"
+    return f"{e}"[:120] or type(e).__name__

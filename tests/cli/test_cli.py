@@ -113,7 +113,13 @@ def test_run_writes_a_session_and_prints_json(tmp_path: Path) -> None:
     assert any(c["side"] == "user" for c in info["conversation"])
     p = cli("show", str(out))
     assert p.returncode == 0 and "audio:user" in p.stdout
-    Path(summary["events_path"]).unlink()
+    events = Path(summary["events_path"])
+    lines = events.read_text().splitlines(keepends=True)
+    events.write_text("".join([lines[0], "garbage\n", *lines[1:]]))  # one damaged line
+    p = cli("show", str(out))
+    assert p.returncode == 0 and "(1 unreadable line(s) skipped)" in p.stdout, p.stdout
+    assert "duet-engine: warning: " in p.stderr and "line 2" in p.stderr
+    events.unlink()
     p = cli("show", str(out))
     assert p.returncode == 0 and "events: none (s.events.jsonl is missing beside it)" in p.stdout
 

@@ -4,7 +4,11 @@ said in parts is one line."""
 from __future__ import annotations
 
 from engine.protocol import Transcript, UserText, continues_sentence
-from engine.session.info import _conversation
+from engine.session.info import ECHO_WINDOW_TICKS, _conversation
+
+
+def lines_of(events: list[tuple[int, str, object]]) -> list[tuple[int, str, str, bool]]:
+    return [(c["tick"], c["side"], c["text"], c.get("typed", False)) for c in _conversation(events)]
 
 
 def test_a_sentence_said_in_parts_is_one_line() -> None:
@@ -34,3 +38,53 @@ def test_a_sentence_said_in_parts_is_one_line() -> None:
 def test_continues_sentence() -> None:
     assert continues_sentence("Duet is an app,") and continues_sentence("and then")
     assert not any(continues_sentence(t) for t in ("Done.", "Really?", "Yes!", 'He said "hi"', "(aside)", ""))
+
+
+def test_the_models_caption_of_a_typed_line_is_not_listed_again() -> None:
+    """lite captions typed text at the start of the 4-tick unit it applied it in: before or after
+    the UserText's tick, and before or after it in the events log."""
+    events: list[tuple[int, str, object]] = [
+        (5, "runner", UserText("hello", 5)),
+        (0, "engine", Transcript(0, "user", "hello", True)),  # an earlier tick, logged after
+        (4, "engine", Transcript(4, "avatar", "Hello!", True)),
+        (72, "engine", Transcript(72, "user", "日本語", True)),  # logged before the typed line
+        (75, "client", UserText("日本語 ", 75)),
+        (76, "engine", Transcript(76, "avatar", "Sorry, I didn't catch that.", True)),
+        (100, "client", UserText("again", 100)),
+        (104, "engine", Transcript(104, "user", "again", True)),  # a later tick
+    ]
+    assert lines_of(events) == [
+        (5, "user", "hello", True),
+        (4, "avatar", "Hello!", False),
+        (75, "user", "日本語 ", True),
+        (76, "avatar", "Sorry, I didn't catch that.", False),
+        (100, "user", "again", True),
+    ]
+
+
+def test_saying_what_was_typed_is_its_own_line() -> None:
+    late = 10 + ECHO_WINDOW_TICKS + 50
+    events: list[tuple[int, str, object]] = [
+        (10, "client", UserText("hello", 10)),
+        (8, "engine", Transcript(8, "user", "hello", True)),  # the echo
+        (20, "engine", Transcript(20, "avatar", "Hi.", True)),
+        (late, "engine", Transcript(late, "user", "hello", True)),  # said, much later
+        (late + 1, "engine", Transcript(late + 1, "user", "bye", True)),  # said, long before typed
+        (late + 300, "client", UserText("bye", late + 300)),
+        (late + 302, "engine", Transcript(late + 302, "user", "bye", True)),  # the echo
+        (late + 400, "client", UserText("twice", late + 400)),
+        (late + 400, "engine", Transcript(late + 400, "user", "twice", True)),
+        (late + 401, "engine", Transcript(late + 401, "user", "twice", True)),  # one echo per typed line
+        (late + 500, "client", UserText("said by the avatar", late + 500, operator=True)),
+        (late + 501, "engine", Transcript(late + 501, "avatar", "said by the avatar", True)),
+    ]
+    assert lines_of(events) == [
+        (10, "user", "hello", True),
+        (20, "avatar", "Hi.", False),
+        (late, "user", "hello", False),
+        (late + 1, "user", "bye", False),
+        (late + 300, "user", "bye", True),
+        (late + 400, "user", "twice", True),
+        (late + 401, "user", "twice", False),
+        (late + 501, "avatar", "said by the avatar", False),
+    ]

@@ -21,6 +21,7 @@ from engine.session import (
     SessionWriter,
     describe,
     events_path_for,
+    read_events,
     read_session,
 )
 
@@ -189,14 +190,67 @@ def test_cut_file_reads_what_is_there(tmp_path: Path) -> None:
     assert not read_session(path).truncated and not describe(path)["truncated"]  # whole
 
 
-def test_bad_event_lines(tmp_path: Path) -> None:
+def test_bad_event_lines(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     path = tmp_path / "ev.mkv"
     _small_session(path, ticks=5)
     ev = events_path_for(path)
     good = '{"tick": 1, "src": "engine", "msg": {"v": 1, "type": "state", "tick": 1, "state": "idle"}}\n'
     ev.write_text(good + good + '{"tick": 2, "src": "eng')  # cut mid-line by a crash
     d = read_session(path)
-    assert len(d.events) == 2 and d.truncated
-    ev.write_text(good + '{"tick": 2, "src": "engine", "msg": {"v": 1, "type": "nonsense"}}\n' + good)
-    with pytest.raises(SessionReadError, match=r"ev.events.jsonl:2: bad event line"):
-        read_session(path)
+    assert len(d.events) == 2 and d.truncated and d.bad_event_lines == 0
+    info = describe(path)
+    assert info["truncated"] and info["bad_event_lines"] == 0
+
+    said = '{"tick": 3, "src": "engine", "msg": {"v": 1, "type": "transcript", "tick": 3, "side": "user", '
+    said += '"text": "still here", "final": true}}\n'
+    bad = [
+        '{"tick": 2, "src": "engine", "msg": {"v": 1, "type": "nonsense"}}\n',  # an unknown type
+        "#!@ garbage {{\n",  # not JSON
+        '["tick", 2]\n',  # JSON, not an event
+        '{"src": "engine", "msg": {}}\n',  # no tick
+    ]
+    not_utf8 = b'{"tick": 4, "src": "\xff\xfe"}\n'
+    ev.write_bytes((good + "".join(bad) + said).encode() + not_utf8 + good.encode())
+    with caplog.at_level("WARNING", logger="engine.session"):
+        d = read_session(path)
+    assert [type(m).__name__ for _, _, m in d.events] == ["StateChanged", "Transcript", "StateChanged"]
+    assert d.bad_event_lines == 5 and not d.truncated
+    assert d.n_ticks == 5 and d.avatar_frames is not None  # the media are all there
+    assert "ev.events.jsonl: skipped 5 unreadable event line(s) (line 2: unknown message type" in caplog.text
+    info = describe(path)
+    assert info["bad_event_lines"] == 5 and not info["truncated"]
+    assert info["events"] == {"StateChanged": 2, "Transcript": 1}
+    assert info["conversation"] == [{"tick": 3, "side": "user", "text": "still here"}]
+    assert len(read_events(path)) == 3
+
+    ev.write_bytes(good.encode() + bad[0].encode() + b'{"tick": 2, "src": "\xe6\x97')  # both
+    d = read_session(path)
+    assert len(d.events) == 1 and d.bad_event_lines == 1 and d.truncated
+
+
+def test_wrong_paths_say_what_they_are(tmp_path: Path) -> None:
+    path = tmp_path / "s.mkv"
+    _small_session(path, ticks=5)
+    folder = tmp_path / "sessions"
+    folder.mkdir()
+    empty = tmp_path / "empty.mkv"
+    empty.touch()
+    cases = [
+        (folder, f"{folder} is a folder, not a session file"),
+        (
+            events_path_for(path),
+            f"{events_path_for(path)} is the events log of a session, not the session "
+            "file: pass s.mkv beside it",
+        ),
+        (tmp_path / "gone.events.jsonl", "session file not found"),
+        (empty, f"{empty} is empty (0 bytes)"),
+        (tmp_path / "nope.mkv", f"session file not found: {tmp_path / 'nope.mkv'}"),
+    ]
+    for p, message in cases:
+        for read in (read_session, describe):
+            with pytest.raises(SessionReadError) as e:
+                read(p)
+            assert message in str(e.value), (read, p)
+    path.unlink()
+    with pytest.raises(SessionReadError, match=r"pass s\.mkv beside it, which is not there"):
+        read_session(events_path_for(path))

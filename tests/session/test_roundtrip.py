@@ -230,6 +230,22 @@ def test_frame_size_downscales_both_sides(tmp_path: Path) -> None:
     assert d.user_frames is not None and d.user_frames.shape == (N, 24, 32, 3)
 
 
+@pytest.mark.parametrize(
+    ("size", "avatar", "user"),
+    [(2, 2, (2, 2)), (3, 3, (2, 2)), (7, 7, (4, 6)), (9, 9, (6, 8)), (33, 33, (24, 32)), (64, 64, (48, 64))],
+)
+def test_user_frames_fit_in_the_frame_size_square(
+    tmp_path: Path, size: int, avatar: int, user: tuple[int, int]
+) -> None:
+    """Both sides of a camera frame are even and <= frame_size, whether frame_size is odd or even."""
+    path = tmp_path / "s.mkv"
+    write_all(path, in_order())  # a 64x48 camera
+    d = read_session(path, frame_size=size)
+    assert d.avatar_frames is not None and d.avatar_frames.shape == (N, avatar, avatar, 3)
+    assert d.user_frames is not None and d.user_frames.shape == (N, *user, 3)
+    assert d.user_frames[:, :, :, 0].mean() > 100  # scaled, not blank
+
+
 def audio_cut(src: Path, dst: Path, ticks: int) -> None:
     """Copy a session file with its audio cut after `ticks` (its video runs on: a file whose tracks
     end apart, which SessionWriter itself never writes)."""
