@@ -13,7 +13,9 @@ import importlib
 import json
 import logging
 import math
+import os
 import re
+import select
 import signal
 import sys
 import time
@@ -330,6 +332,8 @@ def _check_input(spec: str) -> None:
         raise CliError(f"the input is a folder, not a file: {spec}")
     if not path.is_file():
         raise CliError(f"input file not found: {spec}")
+    if path.stat().st_size == 0:
+        raise CliError(f"the input file is empty (0 bytes): {spec}")
 
 
 def cmd_demo(a: argparse.Namespace) -> int:
@@ -503,11 +507,33 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt as e:
         print(f"{PROG}: interrupted" + (f"; {e}" if isinstance(e, Interrupted) else ""), file=sys.stderr)
         return e.code if isinstance(e, Interrupted) else 130
+    except BrokenPipeError as e:
+        if not _stdout_closed():
+            print(f"{PROG}: error: {e}", file=sys.stderr)
+            return 1
+        return 141  # `show FILE | head`: the reader left; nothing to say (128 + SIGPIPE, as a shell)
     except Exception as e:
         if isinstance(e, _user_errors()):
             print(f"{PROG}: error: {_one_line(str(e))}", file=sys.stderr)
             return 1
         raise
+
+
+def _stdout_closed() -> bool:
+    """Whether stdout's reader has gone (a pipe with its reading end closed polls as an error); then
+    stdout is pointed at devnull, so the interpreter's own flush at exit does not complain again.
+    Where poll() is missing (Windows) a broken pipe in the CLI is taken to be stdout."""
+    try:
+        fd = sys.stdout.fileno()
+        poller = select.poll()
+        poller.register(fd, select.POLLOUT)
+        gone = any(ev & (select.POLLERR | select.POLLHUP) for _, ev in poller.poll(0))
+    except (AttributeError, OSError, ValueError):
+        gone = True
+    if gone:
+        with contextlib.suppress(OSError, ValueError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    return gone
 
 
 def _one_line(message: str) -> str:

@@ -128,3 +128,24 @@ def test_sigterm_closes_the_file_and_stops_the_engine(tmp_path: Path) -> None:
     d = read_session(out)
     assert 10 <= d.n_ticks < 30 * 25
     assert {p.name for p in Path("/dev/shm").glob("duet_*")} <= shm_before  # the rings are unlinked
+
+
+def test_an_empty_input_file_says_so(tmp_path: Path) -> None:
+    empty = tmp_path / "empty.wav"
+    empty.touch()
+    assert_one_line_error(
+        run_echo(empty, "--output", str(tmp_path / "s.mkv")), "the input file is empty (0 bytes)"
+    )
+    assert not (tmp_path / "s.mkv").exists()
+
+
+def test_a_reader_that_leaves_early_is_not_an_error() -> None:
+    """`duet-engine models --json | head -1`-style: stdout's reader has gone before anything was
+    written: exit 141 (as a shell reports SIGPIPE), nothing on stderr."""
+    proc = subprocess.Popen(
+        [str(EXE), "models", "--json"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    assert proc.stdout is not None and proc.stderr is not None
+    proc.stdout.close()
+    err = proc.stderr.read()
+    assert proc.wait(timeout=60) == 141 and err == ""
