@@ -501,9 +501,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         handover = passthrough(argv)  # their own parsers see every option, --help included
         if handover is not None:
             target, what, rest = handover
-            return int(_load(target, what)(rest) or 0)
-        args = build_parser().parse_args(argv)
-        return COMMANDS[args.command](args)
+            rc = int(_load(target, what)(rest) or 0)
+        else:
+            args = build_parser().parse_args(argv)
+            rc = COMMANDS[args.command](args)
+        sys.stdout.flush()  # a reader gone from a buffered pipe is noticed here, not at exit
+        return rc
     except KeyboardInterrupt as e:
         print(f"{PROG}: interrupted" + (f"; {e}" if isinstance(e, Interrupted) else ""), file=sys.stderr)
         return e.code if isinstance(e, Interrupted) else 130

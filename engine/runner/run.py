@@ -121,7 +121,8 @@ class _Run:
         self.down: EngineDown | None = None
         self.closed = False
         self.opened = False
-        self.texts = sorted((round(sec / TICK_S), text, op) for sec, text, op in cfg.texts)
+        # (tick, text, operator, seconds as given), in time order
+        self.texts = sorted((round(sec / TICK_S), text, op, sec) for sec, text, op in cfg.texts)
         self.state = "listening"  # the avatar's state from its latest StateChanged
         self.voice_hi = -1  # newest output tick received with the avatar's voice in it
         self.warnings: list[str] = []  # non-fatal model errors ("llm: the chat server ..."), once each
@@ -257,7 +258,7 @@ class _Run:
             self.wait_until(lambda: self.played_known(need), f"avatar output tick {need} (echo)")
         self.commit()
         while self.texts and self.texts[0][0] <= k:
-            _, text, operator = self.texts.pop(0)
+            _, text, operator, _ = self.texts.pop(0)
             msg = UserText(text=text, tick=k, operator=operator)
             self.client.send(msg)
             self.writer.add_event(k, "runner", msg)
@@ -366,32 +367,32 @@ def run_session(cfg: RunConfig, client: EngineClient | None = None) -> dict[str,
     avatar = _persona_and_avatar(cfg.persona, cfg.avatar)  # the file and the engine name the same one
     max_ticks = None if cfg.max_s is None else max(1, round(cfg.max_s / TICK_S))
     reserved = _check_output(Path(cfg.output), cfg.input, cfg.overwrite)
-    try:
+    own_client = client is None
+    media: MediaInput | None = None
+    try:  # until the writer opens them, the reserved files are empty and go with any failure
         media = MediaInput(cfg.input, camera=cfg.camera, max_ticks=max_ticks)
+        if media.duration_ticks() is None and max_ticks is None:
+            # a file that does not say how long it is may simply be empty (a WAV header, no samples)
+            if not cfg.input.startswith("lavfi:") and next(iter(media.ticks()), None) is None:
+                raise EmptyInputError(f"{cfg.input}: no audio samples or video frames in it")
+            raise ValueError(f"{cfg.input}: input has no known length; give a maximum duration (--max-s)")
+        if client is None:
+            from engine.client import EngineClient
+
+            client = EngineClient(
+                model=cfg.model,
+                device=cfg.device,
+                weights=cfg.weights,
+                revision=cfg.revision,
+                hang_timeout_s=cfg.hang_timeout_s,
+                log_path=cfg.log_path,
+                model_options=dict(cfg.model_options),
+            )
     except BaseException:
+        if media is not None:
+            _cleanup([media.close], quiet=True)
         _unreserve(reserved)
         raise
-    if media.duration_ticks() is None and max_ticks is None:
-        # a file that does not say how long it is may simply be empty (a WAV header, no samples)
-        empty = not cfg.input.startswith("lavfi:") and next(iter(media.ticks()), None) is None
-        media.close()
-        _unreserve(reserved)
-        if empty:
-            raise EmptyInputError(f"{cfg.input}: no audio samples or video frames in it")
-        raise ValueError(f"{cfg.input}: input has no known length; give a maximum duration (--max-s)")
-    own_client = client is None
-    if client is None:
-        from engine.client import EngineClient
-
-        client = EngineClient(
-            model=cfg.model,
-            device=cfg.device,
-            weights=cfg.weights,
-            revision=cfg.revision,
-            hang_timeout_s=cfg.hang_timeout_s,
-            log_path=cfg.log_path,
-            model_options=dict(cfg.model_options),
-        )
     writer: SessionWriter | None = None
     try:
         ready = client.start(timeout_s=cfg.start_timeout_s)
@@ -447,10 +448,10 @@ def run_session(cfg: RunConfig, client: EngineClient | None = None) -> dict[str,
             raise SessionWriteError(e.errno, f"{e}; {_kept(writer)}", e.filename) from None
         wall = time.monotonic() - t0
         n_ticks = run.tick
-        for at, text, operator in run.texts:  # timed past the last tick fed: never sent
+        for _, text, operator, sec in run.texts:  # timed past the last tick fed: never sent
             flag = "--operator" if operator else "--say"
             run.warnings.append(
-                f"{flag} {at * TICK_S:g}:{text} was not sent: the input (and its tail) ended at"
+                f"{flag} {sec:g}:{text} was not sent: the input (and its tail) ended at"
                 f" {(last_in + 1) * TICK_S:g} s"
             )
         summary: dict[str, Any] = {

@@ -99,11 +99,10 @@ def describe(path: str | Path) -> dict[str, Any]:
 def _conversation(events: list[tuple[int, str, object]]) -> list[dict[str, Any]]:
     """What was said, in order: final transcripts ("" = a withdrawn partial) and what the user
     typed ("typed": true; an operator's line is the avatar's transcript when it is said). The model's
-    caption of a typed line (see ECHO_WINDOW_TICKS) is not a line of its own: the typed line is
-    listed once, at its own tick."""
+    caption of a typed line (see ECHO_WINDOW_TICKS; the runner and the app log the UserText before
+    the model can caption it) is not a line of its own: the typed line is listed once, at its tick."""
     out: list[dict[str, Any]] = []
     typed: list[dict[str, Any]] = []  # typed lines whose echo has not come yet
-    heard: list[dict[str, Any]] = []  # user transcript lines that may be the echo of a later typed line
     for t, _, m in events:
         if isinstance(m, Transcript) and m.final and m.text:
             text = m.text.strip()
@@ -117,18 +116,9 @@ def _conversation(events: list[tuple[int, str, object]]) -> list[dict[str, Any]]
                 prev["text"] += " " + text  # the rest of a sentence the voice said in parts
             else:
                 out.append({"tick": t, "side": m.side, "text": m.text})
-                if m.side == "user":
-                    heard.append(out[-1])
         elif isinstance(m, UserText) and m.text.strip() and not m.operator:
-            line = {"tick": t, "side": "user", "text": m.text, "typed": True}
-            echo = _echo_of(heard, t, m.text.strip())
-            if echo is not None:  # its echo came first: that line becomes the typed one
-                heard.remove(echo)
-                echo.clear()
-                echo.update(line)
-            else:
-                out.append(line)
-                typed.append(line)
+            out.append({"tick": t, "side": "user", "text": m.text, "typed": True})
+            typed.append(out[-1])
     return out
 
 

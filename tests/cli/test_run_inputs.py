@@ -50,10 +50,10 @@ def test_a_bad_setting_is_one_line_and_makes_no_file(
 
 def test_a_bad_lite_frame_size_is_one_line_and_makes_no_file(tmp_path: Path, wav: Path) -> None:
     out = tmp_path / "s.mkv"
-    for bad in ("3", "2.5", "-4", "0", "4096", "big"):
+    for bad in ("3", "2.5", "-4", "0", "1024", "big"):
         p = cli("run", "--model", "lite", "--input", str(wav), "--output", str(out), "--model-option",
                 f"frame_size={bad}")  # fmt: skip
-        assert_one_line_error(p, f"frame_size='{bad}' must be whole pixels in 64..2048")
+        assert_one_line_error(p, f"frame_size='{bad}' must be whole pixels in 64..512")
         assert not out.exists() and not out.with_name("s.events.jsonl").exists()
 
 
@@ -81,6 +81,20 @@ def test_an_output_name_is_taken_by_one_run_only(tmp_path: Path) -> None:
     with pytest.raises(SessionWriteError, match="already exists") as e:
         _check_output(out, "in.wav", overwrite=False)
     assert e.value.filename == str(out)
+    with pytest.raises(SessionWriteError, match=r"already exists \(another run just took the name\?\)"):
+        race = tmp_path / "race.mkv"
+        real_exists = Path.exists
+
+        def exists(self: Path, **kwargs: bool) -> bool:
+            if self == race:  # free when checked ...
+                race.touch()  # ... and taken by another run a moment later
+                return False
+            return real_exists(self, **kwargs)
+
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setattr(Path, "exists", exists)
+            _check_output(race, "in.wav", overwrite=False)
+    assert race.is_file() and not (tmp_path / "race.events.jsonl").exists()  # the other run's, kept
     with pytest.raises(ValueError, match=r"needs a name before \.mkv"):
         _check_output(tmp_path / ".mkv", "in.wav", overwrite=False)
     (tmp_path / "d.mkv").mkdir()
@@ -142,10 +156,29 @@ def test_an_empty_input_file_says_so(tmp_path: Path) -> None:
 def test_a_reader_that_leaves_early_is_not_an_error() -> None:
     """`duet-engine models --json | head -1`-style: stdout's reader has gone before anything was
     written: exit 141 (as a shell reports SIGPIPE), nothing on stderr."""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}  # stdout buffered, as usual
     proc = subprocess.Popen(
-        [str(EXE), "models", "--json"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        [str(EXE), "models", "--json"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
     )
     assert proc.stdout is not None and proc.stderr is not None
     proc.stdout.close()
     err = proc.stderr.read()
     assert proc.wait(timeout=60) == 141 and err == ""
+
+
+def test_a_failure_before_the_session_opens_leaves_no_file(
+    tmp_path: Path, wav: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The names are claimed before the input is probed and the engine is made: a failure in
+    between (here the engine client cannot be made) takes the empty claimed files with it."""
+    from engine import client as client_mod
+    from engine.runner import RunConfig, run_session
+
+    def refuse(self: object, **kwargs: object) -> None:
+        raise RuntimeError("no engine today")
+
+    monkeypatch.setattr(client_mod.EngineClient, "__init__", refuse)
+    out = tmp_path / "s.mkv"
+    with pytest.raises(RuntimeError, match="no engine today"):
+        run_session(RunConfig(model="testecho", input=str(wav), output=str(out)))
+    assert sorted(tmp_path.iterdir()) == [wav]

@@ -42,13 +42,13 @@ def test_continues_sentence() -> None:
 
 def test_the_models_caption_of_a_typed_line_is_not_listed_again() -> None:
     """lite captions typed text at the start of the 4-tick unit it applied it in: before or after
-    the UserText's tick, and before or after it in the events log."""
+    the UserText's tick (always after it in the events log: the typed line is logged when sent)."""
     events: list[tuple[int, str, object]] = [
         (5, "runner", UserText("hello", 5)),
         (0, "engine", Transcript(0, "user", "hello", True)),  # an earlier tick, logged after
         (4, "engine", Transcript(4, "avatar", "Hello!", True)),
-        (72, "engine", Transcript(72, "user", "日本語", True)),  # logged before the typed line
         (75, "client", UserText("日本語 ", 75)),
+        (72, "engine", Transcript(72, "user", "日本語", True)),
         (76, "engine", Transcript(76, "avatar", "Sorry, I didn't catch that.", True)),
         (100, "client", UserText("again", 100)),
         (104, "engine", Transcript(104, "user", "again", True)),  # a later tick
@@ -75,6 +75,9 @@ def test_saying_what_was_typed_is_its_own_line() -> None:
         (late + 400, "client", UserText("twice", late + 400)),
         (late + 400, "engine", Transcript(late + 400, "user", "twice", True)),
         (late + 401, "engine", Transcript(late + 401, "user", "twice", True)),  # one echo per typed line
+        (late + 450, "engine", Transcript(late + 450, "user", "ok", True)),  # said, then typed: both
+        (late + 470, "client", UserText("ok", late + 470)),
+        (late + 471, "engine", Transcript(late + 471, "user", "ok", True)),  # the typed line's echo
         (late + 500, "client", UserText("said by the avatar", late + 500, operator=True)),
         (late + 501, "engine", Transcript(late + 501, "avatar", "said by the avatar", True)),
     ]
@@ -86,5 +89,7 @@ def test_saying_what_was_typed_is_its_own_line() -> None:
         (late + 300, "user", "bye", True),
         (late + 400, "user", "twice", True),
         (late + 401, "user", "twice", False),
+        (late + 450, "user", "ok", False),
+        (late + 470, "user", "ok", True),
         (late + 501, "avatar", "said by the avatar", False),
     ]

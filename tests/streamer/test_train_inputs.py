@@ -91,10 +91,15 @@ def test_sessions_that_cannot_teach_are_skipped_with_a_warning(
             w.add_avatar_audio(tick, data.avatar_pcm[tick * 960 : (tick + 1) * 960])
     shutil.copy(cut / "short.mkv", short)
     shutil.copy(cut / "short.events.jsonl", sessions / "short.events.jsonl")
+    write_session(sessions / "damaged.mkv", 3)  # one line of its events log is garbage
+    log = sessions / "damaged.events.jsonl"
+    lines = log.read_text().splitlines(keepends=True)
+    log.write_text("".join([lines[0], "garbage\n", *lines[1:]]))
     out = tmp_path / "out"
     assert train_mod.main([*base(sessions, out), "--steps", "1"]) == 0
     captured = capsys.readouterr()
     assert json.loads(captured.out.strip().splitlines()[-1])["sessions"] == 1
+    assert "damaged.mkv: skipped: 1 unreadable line(s) in damaged.events.jsonl" in captured.err
     assert "warning: " in captured.err
     assert "noevents.mkv: skipped: noevents.events.jsonl is missing" in captured.err
     assert "short.mkv: too short (7 ticks; need >= 8): skipped" in captured.err
@@ -103,7 +108,7 @@ def test_sessions_that_cannot_teach_are_skipped_with_a_warning(
     assert "error: no session to train on under" in err and "too short" in err
     assert not (tmp_path / "out2").exists()
     warned: list[str] = []
-    assert len(load_examples([str(sessions)], CFG, warn=warned.append)) == 1 and len(warned) == 2
+    assert len(load_examples([str(sessions)], CFG, warn=warned.append)) == 1 and len(warned) == 3
 
 
 def test_a_short_session_shortens_only_the_batches_it_starts() -> None:

@@ -6,6 +6,8 @@ import math
 from collections.abc import Callable
 from typing import Any
 
+from engine.ipc.rings import DEFAULT_MAX_FRAME_SIZE
+
 from .persona import Persona
 
 
@@ -23,7 +25,9 @@ def opt_float(options: dict[str, str], key: str, default: float) -> float:
     return value
 
 
-FRAME_SIZES = (64, 2048)  # avatar frame side in pixels, inclusive
+# avatar frame side in pixels, inclusive: up to what the engine's frame ring holds (the app and the
+# runner make it DEFAULT_MAX_FRAME_SIZE; larger frames would be dropped)
+FRAME_SIZES = (64, DEFAULT_MAX_FRAME_SIZE)
 
 
 def frame_size_option(options: dict[str, str]) -> int:

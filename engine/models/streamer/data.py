@@ -224,8 +224,8 @@ def load_examples(
 ) -> list[Example]:
     """The sessions under `paths` as examples. A file that is not a readable session is an error
     (DataError); one that cannot teach anything right is skipped, said through `warn`: shorter than
-    two units, or its events file is missing (no decisions or captions: every label would be
-    "listen"). DataError when nothing is left."""
+    two units, or its events file is missing, empty or damaged (decisions or captions missing: the
+    labels would be wrong). DataError when nothing is left."""
     from engine.session import SessionReadError, events_path_for, read_session
 
     examples, skipped = [], []
@@ -236,7 +236,13 @@ def load_examples(
             continue
         try:
             data: Any = read_session(path, frame_size=cfg.video_out_size)
-            examples.append(session_to_example(data, cfg, name=str(path)))
+            example = session_to_example(data, cfg, name=str(path))
+            if data.bad_event_lines or not data.events:  # decisions may be missing: wrong labels
+                bad = data.bad_event_lines
+                why = f"{bad} unreadable line(s) in" if bad else "no events in"
+                skipped.append(f"{path}: skipped: {why} {events_path_for(path).name} (the decisions)")
+                continue
+            examples.append(example)
         except SessionReadError as e:
             raise DataError(str(e)) from e
         except TooShort as e:
