@@ -114,8 +114,8 @@ def apply_model_flags(args: argparse.Namespace, settings: Settings) -> str:
 
 
 def drop_unknown_options(settings: Settings) -> list[str]:
-    """Saved model options a model no longer reads would stop its engine from starting: forget
-    them (the other options stay). Returns a note per option dropped."""
+    """Saved model options a model no longer reads, or whose value it refuses, would stop its
+    engine from starting: forget them (the other options stay). Returns a note per option dropped."""
     from engine.registry import check_options, info
 
     notes = []
@@ -129,6 +129,12 @@ def drop_unknown_options(settings: Settings) -> list[str]:
         keep = {k: v for k, v in source.options.items() if k in known}
         for key in sorted(set(source.options) - set(keep)):
             notes.append(f"model {model!r} has no option {key!r} any more: forgotten")
+        for key, value in sorted(keep.items()):  # a value this version refuses (a range that moved)
+            try:
+                check_options(model, {key: value})
+            except ValueError as e:
+                notes.append(f"{e}: forgotten")
+                del keep[key]
         if keep != source.options:
             check_options(model, keep)
             settings.set_source(model, replace(source, options=keep))

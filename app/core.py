@@ -219,10 +219,17 @@ class DuetCore(QObject):
             self.switch_model(fallback)
             return
         self.conversation.set_state("offline")
+        options = self.source(model).options
+        hint = (
+            f"; its saved options ({', '.join(f'{k}={v}' for k, v in sorted(options.items()))}) can be"
+            " forgotten with `duet --model-option KEY=`"
+            if options
+            else ""
+        )
         self.status.emit(
             "error",
             f"The engine could not start {model}: {message}\nThe model failed to load, so not "
-            f"retrying: fix it (e.g. pick its weights) and press Retry, or pick another model. "
+            f"retrying: fix it (e.g. pick its weights{hint}) and press Retry, or pick another model. "
             f"Log: {engine_log_path()}",
         )
 

@@ -8,9 +8,13 @@ A factory is called as Factory(options: ModelOptions) -> InteractiveModel.
 from __future__ import annotations
 
 import importlib
+import math
 import os
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
+
+from engine.ipc.rings import DEFAULT_MAX_FRAME_SIZE
 
 if TYPE_CHECKING:  # the contract lives with the models; importing it here would stay torch-free too
     from engine.models.base import InteractiveModel
@@ -34,6 +38,26 @@ class ModelInfo:
     needs_weights: bool = False
     hidden: bool = False  # not offered to users (test models)
     options: tuple[str, ...] | None = None  # the ModelOptions.extra keys it reads (None: not checked)
+    # option -> check of its value: "" when fine, else what is wrong ("must be ..."); options without
+    # one are checked by the model when it loads
+    option_checks: Mapping[str, Callable[[str], str]] = field(default_factory=dict)
+
+
+def whole_number(lo: int, hi: int, unit: str = "") -> Callable[[str], str]:
+    """A check for an option that is a whole number in lo..hi ("" is fine: the default)."""
+
+    def check(raw: str) -> str:
+        if not raw.strip():
+            return ""
+        try:
+            value = float(raw)
+        except ValueError:
+            value = math.nan
+        if math.isfinite(value) and value == int(value) and lo <= value <= hi:
+            return ""
+        return f"must be whole {unit or 'numbers'} in {lo}..{hi}"
+
+    return check
 
 
 BUILTIN: tuple[ModelInfo, ...] = (
@@ -42,6 +66,9 @@ BUILTIN: tuple[ModelInfo, ...] = (
         "engine.models.lite.model:LiteModel",
         "Offline CPU cascade: VAD + speech recognition + persona brain + piper voice + drawn avatar",
         options=("frame_size",),
+        # avatar frame side: up to what the engine's frame ring holds (the app and the runner make
+        # it DEFAULT_MAX_FRAME_SIZE; larger frames would be dropped)
+        option_checks={"frame_size": whole_number(64, DEFAULT_MAX_FRAME_SIZE, "pixels")},
     ),
     ModelInfo(
         "streamer",
@@ -82,14 +109,21 @@ def info(name: str) -> ModelInfo:
 
 
 def check_options(name: str, extra: dict[str, str]) -> None:
-    """ValueError naming an option `name` does not read (a typo would otherwise do nothing)."""
-    known = info(name).options
+    """ValueError naming an option `name` does not read (a typo would otherwise do nothing), or
+    one whose value its check refuses (before any engine starts)."""
+    entry = info(name)
+    known = entry.options
     if known is None:
         return
     unknown = sorted(set(extra) - set(known))
     if unknown:
         takes = ", ".join(known) if known else "none"
         raise ValueError(f"model {name!r} has no option {unknown[0]!r} (its options: {takes})")
+    for key in sorted(extra):
+        check = entry.option_checks.get(key)
+        problem = check(extra[key]) if check is not None else ""
+        if problem:
+            raise ValueError(f"model {name!r} option {key}={extra[key]!r} {problem}")
 
 
 def create(name: str, options: ModelOptions | None = None) -> InteractiveModel:

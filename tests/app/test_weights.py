@@ -108,6 +108,11 @@ def test_saved_options_a_model_no_longer_reads_are_forgotten() -> None:
     assert s.source("streamer").options == {"allow_untrained": "1"}
     assert s.source("lite").options == {"frame_size": "256"}  # known: kept
     assert drop_unknown_options(s) == []
+    s.set_source("lite", ModelSource("", "", {"frame_size": "1024"}))  # a value this Duet refuses
+    assert drop_unknown_options(s) == [
+        "model 'lite' option frame_size='1024' must be whole pixels in 64..512: forgotten"
+    ]
+    assert s.source("lite").options == {}
 
 
 def test_an_unmakeable_log_folder_is_one_line(
@@ -134,6 +139,10 @@ def test_bad_flags_are_clear_errors(checkpoint: Path, tmp_path: Path) -> None:
     )
     assert s.model_sources == {}  # nothing half-applied
     lite = Settings(model="lite")
+    assert flags(lite, "--model-option", "frame_size=1024") == (
+        "--model-option: model 'lite' option frame_size='1024' must be whole pixels in 64..512"
+    )
+    assert lite.model_sources == {}  # refused before it is saved or any engine starts
     assert "does not load weights" in flags(lite, "--weights", str(checkpoint))
 
 

@@ -6,8 +6,6 @@ import math
 from collections.abc import Callable
 from typing import Any
 
-from engine.ipc.rings import DEFAULT_MAX_FRAME_SIZE
-
 from .persona import Persona
 
 
@@ -25,24 +23,14 @@ def opt_float(options: dict[str, str], key: str, default: float) -> float:
     return value
 
 
-# avatar frame side in pixels, inclusive: up to what the engine's frame ring holds (the app and the
-# runner make it DEFAULT_MAX_FRAME_SIZE; larger frames would be dropped)
-FRAME_SIZES = (64, DEFAULT_MAX_FRAME_SIZE)
-
-
 def frame_size_option(options: dict[str, str]) -> int:
-    """The `frame_size` option: a whole number of pixels in FRAME_SIZES (default 512)."""
+    """The `frame_size` option in pixels (default 512); its range is checked by the registry's
+    check for it (engine.registry), the same check the app and the runner run before a start."""
+    from engine.registry import check_options
+
     raw = options.get("frame_size", "")
-    if raw.strip() == "":
-        return 512
-    lo, hi = FRAME_SIZES
-    try:
-        value = float(raw)
-    except ValueError:
-        value = math.nan
-    if not (math.isfinite(value) and value == int(value) and lo <= value <= hi):
-        raise ValueError(f"lite model option frame_size={raw!r} must be whole pixels in {lo}..{hi}")
-    return int(value)
+    check_options("lite", {"frame_size": raw})
+    return int(float(raw)) if raw.strip() else 512
 
 
 def make_voice(voice_id: str, persona: Persona, factory: Callable[[str], Any] | None = None) -> Any:
