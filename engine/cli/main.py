@@ -282,6 +282,10 @@ def _run_config(a: argparse.Namespace) -> Any:
         raise CliError("--max-ahead-units must be >= 1")
     if a.max_s is not None and not (a.max_s > 0 and math.isfinite(a.max_s)):
         raise CliError(f"--max-s must be a finite number of seconds > 0, got {a.max_s:g}")
+    if a.revision and not a.weights:
+        raise CliError("--revision needs --weights (a hub repo id)")
+    if a.revision and Path(a.weights).expanduser().is_dir():
+        print(f"{PROG}: note: --revision ignored: {a.weights} is a local folder", file=sys.stderr)
     return RunConfig(
         model=a.model,
         input=a.input,

@@ -182,3 +182,14 @@ def test_a_failure_before_the_session_opens_leaves_no_file(
     with pytest.raises(RuntimeError, match="no engine today"):
         run_session(RunConfig(model="testecho", input=str(wav), output=str(out)))
     assert sorted(tmp_path.iterdir()) == [wav]
+
+
+def test_a_revision_is_for_a_hub_repo(tmp_path: Path, wav: Path) -> None:
+    out = tmp_path / "s.mkv"
+    p = run_echo(wav, "--output", str(out), "--revision", "v1")
+    assert_one_line_error(p, "--revision needs --weights")
+    p = cli("run", "--model", "streamer", "--input", str(wav), "--output", str(out), "--weights",
+            str(tmp_path), "--revision", "v1")  # fmt: skip
+    assert p.stderr.splitlines()[0] == f"duet-engine: note: --revision ignored: {tmp_path} is a local folder"
+    assert p.returncode == 1 and "config.json" in p.stderr  # an empty folder: no checkpoint in it
+    assert not out.exists()
