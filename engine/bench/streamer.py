@@ -58,7 +58,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="duet-engine bench streamer", description=__doc__)
     p.add_argument("--size", default="S", help="S (tiny, CPU) | M | L (~1B params, GPU)")
     p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
-    p.add_argument("--units", type=int, default=0, help="units to time (default: 300 on CPU, 10000 on GPU)")
+    p.add_argument(
+        "--units", type=int, default=None, help="units to time (default: 300 on CPU, 10000 on GPU)"
+    )
     p.add_argument("--warmup", type=int, default=10, help="untimed units first")
     p.add_argument(
         "--dtype", default="", help="float32 | bfloat16 | float16 (default: bf16 on GPU, fp32 on CPU)"
@@ -71,6 +73,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if (args.units is not None and args.units < 1) or args.warmup < 0 or args.threads < 0:
+        print(
+            "duet-engine bench streamer: error: --units must be >= 1, --warmup and --threads >= 0",
+            file=sys.stderr,
+        )
+        return 2
     try:
         cfg = preset(args.size)
         extra = {
@@ -91,7 +99,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.cuda_graph and not cuda:
         print("duet-engine bench streamer: error: --cuda-graph needs a CUDA device", file=sys.stderr)
         return 2
-    units = args.units or (10_000 if cuda else 300)
+    units = args.units if args.units is not None else (10_000 if cuda else 300)
     inputs = synthetic_units(cfg.unit_ticks, 8)
     model.open(SessionSpec())
     use_core = args.core

@@ -37,6 +37,9 @@ def test_bench_bad_arguments(capsys: pytest.CaptureFixture[str]) -> None:
     assert "unknown streamer size" in capsys.readouterr().err
     assert bench.main(["--size", "S", "--device", "cpu", "--cuda-graph", "--units", "1"]) == 2
     assert "CUDA" in capsys.readouterr().err
+    for bad in (["--units", "0"], ["--warmup", "-1"], ["--threads", "-2"]):  # not "the default" in disguise
+        assert bench.main(["--size", "S", "--device", "cpu", *bad]) == 2
+        assert "--units must be >= 1, --warmup and --threads >= 0" in capsys.readouterr().err
 
 
 def test_bench_gpu_runs_what_this_machine_can(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
