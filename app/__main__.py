@@ -9,6 +9,7 @@ import os
 import signal
 import sys
 from dataclasses import replace
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -113,6 +114,23 @@ def apply_model_flags(args: argparse.Namespace, settings: Settings) -> str:
     return ""
 
 
+def persona_avatar_problem(persona: str | None, avatar: str | None) -> str:
+    """Why --persona / --avatar cannot be used ("" when they can): an id that is not shipped, or a
+    persona path (NAME.yaml, or with a folder in it) that is not a file. The persona's contents are
+    checked when its session opens (the window says what is wrong with it)."""
+    from . import catalog
+
+    if persona:
+        if persona.endswith((".yaml", ".yml")) or "/" in persona or "\\" in persona:
+            if not Path(persona).expanduser().is_file():
+                return f"--persona: no such persona file: {persona}"
+        elif persona not in (ids := [c.id for c in catalog.personas()]):
+            return f"--persona: no persona {persona!r}; shipped: {', '.join(ids)} (or a path to a YAML file)"
+    if avatar and avatar not in (ids := [c.id for c in catalog.avatars() if c.id]):
+        return f"--avatar: no avatar {avatar!r}; available: {', '.join(ids)}"
+    return ""
+
+
 def drop_unknown_options(settings: Settings) -> list[str]:
     """Saved model options a model no longer reads, or whose value it refuses, would stop its
     engine from starting: forget them (the other options stay). Returns a note per option dropped."""
@@ -182,7 +200,7 @@ def main(argv: list[str] | None = None) -> int:
         settings.brain = "llm" if args.llm_url else "script"
     if args.llm_model is not None:
         settings.llm_model = args.llm_model
-    error = apply_model_flags(args, settings)
+    error = persona_avatar_problem(args.persona, args.avatar) or apply_model_flags(args, settings)
     if not error and args.model:
         # a model asked for on the command line starts as asked, or not at all
         error = catalog.weights_problem(settings.model, settings.source(settings.model))

@@ -156,6 +156,21 @@ def test_main_refuses_a_model_it_cannot_start(capsys: pytest.CaptureFixture[str]
     assert "does not load weights" in capsys.readouterr().err
 
 
+def test_main_refuses_a_persona_or_avatar_that_is_not_there(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    assert main(["--persona", "nosuch"]) == 2
+    assert capsys.readouterr().err == (
+        "duet: --persona: no persona 'nosuch'; shipped: booth, guide (or a path to a YAML file)\n"
+    )
+    assert main(["--persona", str(tmp_path / "mine.yaml")]) == 2
+    assert f"--persona: no such persona file: {tmp_path / 'mine.yaml'}" in capsys.readouterr().err
+    assert main(["--avatar", "nosuch"]) == 2
+    assert capsys.readouterr().err == "duet: --avatar: no avatar 'nosuch'; available: ada, max\n"
+    assert "not started: --avatar: no avatar 'nosuch'" in (paths.log_dir() / "duet-app.log").read_text()
+    assert Settings.load().persona != "nosuch"  # nothing saved
+
+
 def test_reset_settings_forgets_the_weights(checkpoint: Path) -> None:
     s = Settings(model="streamer")
     s.set_source("streamer", ModelSource(str(checkpoint), "", {"threads": "1"}))
