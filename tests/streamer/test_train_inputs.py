@@ -179,3 +179,38 @@ def test_zero_heads_is_a_clear_config_error(tmp_path: Path) -> None:
     bad.write_text(json.dumps({"n_heads": 0}))
     with pytest.raises(hub.CheckpointError, match=r"bad\.json: d_model >= 8 and n_heads >= 1"):
         train_mod._config_file(str(bad))
+
+
+def test_ctrl_c_before_an_overwrite_runs_first_save_keeps_the_old_checkpoint(
+    tmp_path: Path, sessions: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """--overwrite by mistake, then Ctrl-C: the checkpoint that was there is kept rather than traded
+    for a few steps of the new run. Once the new run has saved, Ctrl-C saves its step as always."""
+    import signal
+
+    from safetensors import safe_open
+
+    out = tmp_path / "out"
+    assert train_mod.main([*base(sessions, out), "--steps", "3"]) == 0
+    before = snapshot(out)
+    real_loss = train_mod.streamer_loss
+    calls = {"n": 0, "ctrl_c_at": 2}
+
+    def loss_then_ctrl_c(*args: object, **kwargs: object) -> object:
+        calls["n"] += 1
+        if calls["n"] == calls["ctrl_c_at"]:
+            signal.raise_signal(signal.SIGINT)  # as a Ctrl-C during that step
+        return real_loss(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(train_mod, "streamer_loss", loss_then_ctrl_c)
+    capsys.readouterr()
+    overwrite = [*base(sessions, out), "--steps", "50", "--save-every", "10", "--overwrite"]
+    assert train_mod.main(overwrite) == 130
+    err = capsys.readouterr().err
+    assert "interrupted at step 2, before this run's first checkpoint: the checkpoint already in" in err
+    assert snapshot(out) == before
+    calls.update(n=0, ctrl_c_at=12)
+    assert train_mod.main(overwrite) == 130
+    assert f"interrupted at step 12; its checkpoint is complete in {out}" in capsys.readouterr().err
+    with safe_open(str(out / "model.safetensors"), "pt") as f:
+        assert f.metadata()["duet_steps"] == "12"

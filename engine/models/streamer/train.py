@@ -72,6 +72,9 @@ class TrainResult:
     step: int = 0
     interrupted: bool = False  # stopped early by Ctrl-C (after a whole step, checkpointed)
     trained: int = 0  # optimizer steps taken by this call (0: a resumed checkpoint already at --steps)
+    # interrupted before the first checkpoint of a run that replaces one (--overwrite): nothing of
+    # this run was saved and the checkpoint that was there is kept
+    kept_previous: bool = False
 
 
 class _StopOnCtrlC:
@@ -201,6 +204,10 @@ def train(
         bar = tqdm(total=opts.steps, initial=start, desc="train streamer", unit="step", file=sys.stderr)
     step = start
     saved = start if resume and start else None  # newest step whose checkpoint is complete in out_dir
+    # a checkpoint from before this run is there (--overwrite): a Ctrl-C before this run's first
+    # scheduled save keeps it rather than trading it for a few steps of the new run
+    replacing = out_dir is not None and not resume and (out_dir / hub.WEIGHTS_NAME).is_file()
+    kept_previous = False
     try:
         with _StopOnCtrlC() as stop:
             stopping = False
@@ -228,8 +235,10 @@ def train(
                     bar.set_postfix(loss=f"{parts['loss']:.3f}", dec=f"{parts['decision']:.3f}")
                 stopping = stop.requested  # read once: the loop stops after the step it saved
                 # every save_every steps, at the end, and after the step a Ctrl-C came in
-                due = step % opts.save_every == 0 or step == opts.steps or stopping
-                if out_dir is not None and due:
+                scheduled = step % opts.save_every == 0 or step == opts.steps
+                if stopping and not scheduled and replacing and saved is None:
+                    kept_previous = True
+                elif out_dir is not None and (scheduled or stopping):
                     with stop.save():
                         save_checkpoint(core, cfg, opt, out_dir, step, losses, len(examples), saved)
                     saved = step
@@ -238,7 +247,9 @@ def train(
         if bar is not None:
             bar.close()
     core.eval()
-    return TrainResult(core, losses, step, interrupted=interrupted, trained=step - start)
+    return TrainResult(
+        core, losses, step, interrupted=interrupted, trained=step - start, kept_previous=kept_previous
+    )
 
 
 def _lr_factor(step: int, opts: TrainOptions) -> float:
@@ -462,6 +473,13 @@ def main(argv: list[str] | None = None) -> int:
         "interrupted": result.interrupted,
     }
     print(json.dumps(summary))
+    if result.interrupted and result.kept_previous:
+        print(
+            f"duet-engine train: interrupted at step {result.step}, before this run's first checkpoint:"
+            f" the checkpoint already in {out_dir} is kept (nothing of this run was saved)",
+            file=sys.stderr,
+        )
+        return 130
     if result.interrupted:
         print(
             f"duet-engine train: interrupted at step {result.step}; its checkpoint is complete in {out_dir}:"
