@@ -120,7 +120,9 @@ class CaptionPanel(QFrame):
             self.lay.insertWidget(self.lay.count() - 1, b.row)
             self._bubbles.append(b)
         for b, cap in zip(self._bubbles, caps):
-            b.frame.setObjectName("bubbleUser" if cap.side == "user" else "bubbleAvatar")
+            name = "bubbleUser" if cap.side == "user" else "bubbleAvatar"
+            restyle = b.frame.objectName() != name or b.frame.property("partial") != (not cap.final)
+            b.frame.setObjectName(name)
             b.frame.setProperty("partial", not cap.final)
             b.label.setText(cap.text + ("…" if not cap.final else ""))
             font = b.label.font()
@@ -128,8 +130,10 @@ class CaptionPanel(QFrame):
             b.label.setFont(font)
             # user bubbles indented from the left, avatar bubbles from the right
             b.row_layout.setContentsMargins(*((36, 0, 0, 0) if cap.side == "user" else (0, 0, 36, 0)))
-            b.frame.style().unpolish(b.frame)
-            b.frame.style().polish(b.frame)
+            if restyle:  # the style sheet's [partial] rules reach the label too: re-polish both
+                for w in (b.frame, b.label):
+                    w.style().unpolish(w)
+                    w.style().polish(w)
 
 
 class _Bubble:

@@ -78,3 +78,27 @@ def test_the_panel_says_how_to_start_until_the_first_caption(qapp: QApplication)
     conv.clear()  # a new session
     assert panel.empty_hint.isVisible() and panel.texts() == []
     panel.close()
+
+
+def test_a_line_that_becomes_final_loses_the_partial_colour(qapp: QApplication) -> None:
+    """A partial is drawn grey; once final it is drawn like any final line (the label's colour, not
+    only its frame's, follows the [partial] rule)."""
+    from PySide6.QtGui import QPalette
+
+    from app.theme import STYLESHEET
+    from app.widgets import CaptionPanel
+
+    conv = Conversation()
+    panel = CaptionPanel(conv)
+    panel.setStyleSheet(STYLESHEET)
+    panel.show()
+    conv.transcript("user", "what is", False)
+    label = panel._bubbles[0].label
+    partial = label.palette().color(QPalette.ColorRole.WindowText).name()
+    conv.transcript("user", "what is this", True)
+    final = label.palette().color(QPalette.ColorRole.WindowText).name()
+    conv.transcript("user", "and", False)  # a new partial after it: grey again
+    again = panel._bubbles[1].label.palette().color(QPalette.ColorRole.WindowText).name()
+    panel.close()
+    assert partial == "#9aa3b5" == again
+    assert final != partial
