@@ -49,7 +49,7 @@ class BrainPanel(QWidget):
         self.note = QLabel()
         self.note.setObjectName("fieldNote")
         self.note.setWordWrap(True)
-        grid = form_grid(self, (("From", self.kind), ("Server", self.url), ("Model", self.model)))
+        grid = form_grid(self, (("From", self.kind), ("Server", self.url), ("Chat model", self.model)))
         grid.addWidget(self.apply_button, 3, 1)
         grid.addWidget(self.note, 4, 0, 1, 2)
         self.kind.setCurrentIndex(1 if settings.brain == LLM and settings.llm_url else 0)

@@ -42,6 +42,10 @@ class Sparkline(QWidget):
             )
             p.setPen(QPen(self.color, 1.6))
             p.drawPolyline(pts)
+        elif self.values:  # one measurement (the first turn): a dot, not an empty graph
+            p.setPen(Qt.PenStyle.NoPen)
+            p.setBrush(self.color)
+            p.drawEllipse(QPointF(w / 2, h - self.values[0] / top * (h - 2) - 1), 2.5, 2.5)
         p.end()
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from engine.paths import assets_dir
+
 STATE_COLORS = {
     "listening": "#3ccf8e",
     "thinking": "#f5b94a",
@@ -21,6 +23,10 @@ QMainWindow, #central { background: #0f1115; }
 QComboBox { background: #1c202b; border: 1px solid #2a3042; border-radius: 6px; padding: 4px 8px;
             min-width: 90px; }
 QComboBox:hover { border-color: #3a4360; }
+QComboBox::drop-down { subcontrol-origin: padding; subcontrol-position: center right; width: 18px;
+                       border: none; background: transparent; }
+QComboBox::down-arrow { image: url("@ICONS@/chevron-down.svg"); width: 10px; height: 6px; }
+QComboBox:disabled, QLineEdit:disabled { background: #161922; color: #5c6477; border-color: #222735; }
 QComboBox QAbstractItemView { background: #1c202b; selection-background-color: #2f3b66;
                               border: 1px solid #2a3042; }
 QPushButton, QToolButton { background: #1f2430; border: 1px solid #2a3042; border-radius: 8px;
@@ -69,4 +75,4 @@ QScrollBar:vertical { background: transparent; width: 8px; }
 QScrollBar::handle:vertical { background: #2a3042; border-radius: 4px; min-height: 20px; }
 QScrollBar::add-line, QScrollBar::sub-line { height: 0; }
 QToolTip { background: #1c202b; color: #e6e9ef; border: 1px solid #2a3042; }
-"""
+""".replace("@ICONS@", (assets_dir() / "icons").as_posix())  # url() wants forward slashes

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QShowEvent
 from PySide6.QtWidgets import (
     QApplication,
     QFrame,
@@ -155,16 +156,37 @@ class _Bubble:
 
 
 class StatePill(QLabel):
+    """The conversation state ("listening", "speaking", ...) as a coloured pill. It is as wide as
+    its widest everyday state, so the buttons beside it do not move as the state changes."""
+
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("statePill")
+        self.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self._fitted = False
         self.set_state("starting")
+
+    @staticmethod
+    def text_for(state: str) -> str:
+        return {"starting": "starting engine…"}.get(state, state)
 
     def set_state(self, state: str) -> None:
         self.state = state
         color = STATE_COLORS.get(state, "#8a93a6")
-        self.setText({"starting": "starting engine…"}.get(state, state))
+        self.setText(self.text_for(state))
         self.setStyleSheet(f"#statePill {{ background: {color}; }}")
+
+    def showEvent(self, event: QShowEvent) -> None:
+        if not self._fitted:  # styled by now (font weight, padding): measure every state once
+            self._fitted = True
+            current, widest = self.text(), 0
+            for state in STATE_COLORS:
+                if state != "starting":  # said once, while the engine loads
+                    self.setText(self.text_for(state))
+                    widest = max(widest, self.sizeHint().width())
+            self.setText(current)
+            self.setMinimumWidth(widest)
+        super().showEvent(event)
 
 
 class Banner(QFrame):

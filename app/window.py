@@ -43,6 +43,19 @@ CAMERA_OFF = "__off__"
 SETTINGS_SAVE_MS = 2000  # a changed setting is on disk within this long (a crash loses no more)
 
 
+DEFAULT_SIZE = (1180, 760)  # the window's first size (pixels) where the screen has room
+MIN_SIZE = (820, 560)
+
+
+def first_size(available: tuple[int, int]) -> tuple[int, int]:
+    """The window's size before any saved geometry: DEFAULT_SIZE, shrunk to the screen's available
+    area (a 1024x640 laptop keeps the bottom bar on screen), never under MIN_SIZE."""
+    return (
+        max(MIN_SIZE[0], min(DEFAULT_SIZE[0], available[0])),
+        max(MIN_SIZE[1], min(DEFAULT_SIZE[1], available[1])),
+    )
+
+
 class MainWindow(WindowLayout, FullscreenMixin, QMainWindow):
     def __init__(
         self, core: DuetCore, settings: Settings, use_gl: bool | str = True, persist: bool = True
@@ -61,8 +74,8 @@ class MainWindow(WindowLayout, FullscreenMixin, QMainWindow):
         icon = catalog.icon_path()
         if icon is not None:
             self.setWindowIcon(QIcon(str(icon)))
-        self.resize(1180, 760)
-        self.setMinimumSize(820, 560)
+        self.setMinimumSize(*MIN_SIZE)
+        self.resize(*first_size(self.screen().availableGeometry().size().toTuple()))
         central = QWidget()
         central.setObjectName("central")
         self.setCentralWidget(central)

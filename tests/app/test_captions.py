@@ -102,3 +102,27 @@ def test_a_line_that_becomes_final_loses_the_partial_colour(qapp: QApplication) 
     panel.close()
     assert partial == "#9aa3b5" == again
     assert final != partial
+
+
+def test_the_state_pill_keeps_its_width_as_the_state_changes(qapp: QApplication) -> None:
+    """The buttons beside it must not move under the user's pointer with every state change."""
+    from PySide6.QtWidgets import QHBoxLayout, QLineEdit, QWidget
+
+    from app.theme import STYLESHEET
+    from app.widgets import StatePill
+
+    bar = QWidget()
+    bar.setStyleSheet(STYLESHEET)
+    lay = QHBoxLayout(bar)
+    pill = StatePill()
+    lay.addWidget(pill)
+    lay.addWidget(QLineEdit(), 1)
+    bar.resize(800, 40)
+    bar.show()
+    widths = set()
+    for state in ("idle", "listening", "thinking", "speaking", "no session", "idle"):
+        pill.set_state(state)
+        qapp.processEvents()
+        widths.add(pill.width())
+    bar.close()
+    assert len(widths) == 1 and widths.pop() >= pill.fontMetrics().horizontalAdvance("no session")
