@@ -488,9 +488,10 @@ def _persona_and_avatar(persona: str, avatar: str) -> str:
     """The avatar a session shows, after checking that the persona loads and the avatar exists
     (PersonaError / AvatarError, both ValueError): a typo fails before any file is made."""
     from engine.models.lite.performer.spec import load_avatar
-    from engine.models.lite.persona import DEFAULT_AVATAR, load_persona
+    from engine.models.lite.persona import avatar_of, load_persona
 
-    chosen = avatar or load_persona(persona).avatar or DEFAULT_AVATAR
+    load_persona(persona)  # avatar_of falls back quietly on a persona that does not load
+    chosen = avatar_of(persona, avatar)
     load_avatar(chosen)
     return chosen
 

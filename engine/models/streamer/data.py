@@ -230,9 +230,9 @@ def load_examples(
 
     examples, skipped = [], []
     for path in find_sessions(paths):
-        if not events_path_for(path).is_file():
-            events = events_path_for(path).name
-            skipped.append(f"{path}: skipped: {events} is missing beside it (the decisions and captions)")
+        events = events_path_for(path)
+        if not events.is_file():
+            skipped.append(f"{path}: skipped: {events.name} is missing beside it (its decisions, captions)")
             continue
         try:
             data: Any = read_session(path, frame_size=cfg.video_out_size)
@@ -240,7 +240,7 @@ def load_examples(
             if data.bad_event_lines or not data.events:  # decisions may be missing: wrong labels
                 bad = data.bad_event_lines
                 why = f"{bad} unreadable line(s) in" if bad else "no events in"
-                skipped.append(f"{path}: skipped: {why} {events_path_for(path).name} (the decisions)")
+                skipped.append(f"{path}: skipped: {why} {events.name} (the decisions)")
                 continue
             examples.append(example)
         except SessionReadError as e:

@@ -78,13 +78,18 @@ def pick_device(name: str) -> torch.device:
     return device
 
 
+def _whole(option: str, raw: str) -> int:
+    """A model option that is a whole number (ValueError naming the option otherwise)."""
+    try:
+        return int(raw)
+    except ValueError:
+        raise ValueError(f"model option {option}={raw} is not a whole number") from None
+
+
 def cpu_threads(requested: str | None = None) -> int:
     """A sensible torch thread count: half the cores (the GUI, rings and recorder need the rest)."""
     if requested:
-        try:
-            return max(1, int(requested))
-        except ValueError:
-            raise ValueError(f"model option threads={requested} is not a whole number") from None
+        return max(1, _whole("threads", requested))
     return max(1, min(8, (os.cpu_count() or 2) // 2))
 
 
@@ -116,10 +121,7 @@ class StreamerModel:
             self.trained = str(meta.get("duet_trained", "")).strip().lower() in ("1", "true", "yes")
             self.source = str(folder)
         elif _flag(extra, "allow_untrained"):
-            try:
-                torch.manual_seed(int(extra.get("seed", "0")))
-            except ValueError:
-                raise ValueError(f"model option seed={extra['seed']} is not a whole number") from None
+            torch.manual_seed(_whole("seed", extra.get("seed", "0")))
             self.config = preset(extra.get("size", "S"))
             self.core = StreamerCore(self.config)
             self.trained = False
