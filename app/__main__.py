@@ -159,6 +159,22 @@ def drop_unknown_options(settings: Settings) -> list[str]:
     return notes
 
 
+def ignored_option_notes(settings: Settings) -> list[str]:
+    """A note per saved option the current model ignores because it loads weights (size, seed)."""
+    from engine.registry import UnknownModelError, ignored_with_weights
+
+    source = settings.source(settings.model)
+    if not source.weights:
+        return []
+    try:
+        keys = ignored_with_weights(settings.model, source.options)
+    except UnknownModelError:
+        return []
+    return [
+        f"model option {key}={source.options[key]} ignored: the weights' config.json decides" for key in keys
+    ]
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.bench is not None:
@@ -208,6 +224,9 @@ def main(argv: list[str] | None = None) -> int:
         log.error("not started: %s", error)  # in duet-app.log too: a desktop icon shows no terminal
         print(f"duet: {error}", file=sys.stderr)
         return 2
+    for note in ignored_option_notes(settings):
+        log.info("%s", note)
+        print(f"duet: note: {note}", file=sys.stderr)
     if args.brain:
         settings.brain = args.brain
     if settings.brain == "llm" and not settings.llm_url:

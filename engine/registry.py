@@ -41,6 +41,8 @@ class ModelInfo:
     # option -> check of its value: "" when fine, else what is wrong ("must be ..."); options without
     # one are checked by the model when it loads
     option_checks: Mapping[str, Callable[[str], str]] = field(default_factory=dict)
+    # options that shape a model built without weights; with weights, the checkpoint decides
+    untrained_only: tuple[str, ...] = ()
 
 
 def whole_number(lo: int, hi: int, unit: str = "") -> Callable[[str], str]:
@@ -60,6 +62,24 @@ def whole_number(lo: int, hi: int, unit: str = "") -> Callable[[str], str]:
     return check
 
 
+def one_of(*words: str) -> Callable[[str], str]:
+    """A check for an option that is one of `words`, case-insensitive ("" is fine: the default)."""
+
+    def check(raw: str) -> str:
+        if not raw.strip() or raw.strip().lower() in {w.lower() for w in words}:
+            return ""
+        return f"must be one of {', '.join(words)}"
+
+    return check
+
+
+def on_off(raw: str) -> str:
+    """The check for an on/off option: 1/true/yes/on or 0/false/no/off ("" is off)."""
+    if raw.strip().lower() in ("", "1", "true", "yes", "on", "0", "false", "no", "off"):
+        return ""
+    return "is not on/off (use 1 or 0)"
+
+
 BUILTIN: tuple[ModelInfo, ...] = (
     ModelInfo(
         "lite",
@@ -76,6 +96,17 @@ BUILTIN: tuple[ModelInfo, ...] = (
         "Native unified block-causal Transformer (needs trained weights: --weights PATH_OR_REPO)",
         needs_weights=True,
         options=("allow_untrained", "cuda_graph", "dtype", "seed", "size", "threads"),
+        # the model parses these the same way when it loads; checking here refuses a bad value
+        # before an engine starts (and before the app saves it)
+        option_checks={
+            "allow_untrained": on_off,
+            "cuda_graph": on_off,
+            "dtype": one_of("float32", "bfloat16", "float16"),
+            "seed": whole_number(0, 2**32 - 1),
+            "size": one_of("S", "M", "L"),
+            "threads": whole_number(1, 256, "threads"),
+        },
+        untrained_only=("seed", "size"),
     ),
 )
 
@@ -124,6 +155,11 @@ def check_options(name: str, extra: dict[str, str]) -> None:
         problem = check(extra[key]) if check is not None else ""
         if problem:
             raise ValueError(f"model {name!r} option {key}={extra[key]!r} {problem}")
+
+
+def ignored_with_weights(name: str, extra: Mapping[str, str]) -> list[str]:
+    """The options in `extra` that model `name` ignores when it loads weights (sorted)."""
+    return sorted(k for k in info(name).untrained_only if extra.get(k, "").strip())
 
 
 def create(name: str, options: ModelOptions | None = None) -> InteractiveModel:

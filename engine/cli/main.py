@@ -286,6 +286,16 @@ def _run_config(a: argparse.Namespace) -> Any:
         raise CliError("--revision needs --weights (a hub repo id)")
     if a.revision and Path(a.weights).expanduser().is_dir():
         print(f"{PROG}: note: --revision ignored: {a.weights} is a local folder", file=sys.stderr)
+    model_options = _key_values(a.model_option, "--model-option")
+    if a.weights:
+        from engine.registry import ignored_with_weights
+
+        for key in ignored_with_weights(a.model, model_options):
+            print(
+                f"{PROG}: note: --model-option {key} ignored: the weights' config.json decides "
+                "(it shapes only an untrained model)",
+                file=sys.stderr,
+            )
     return RunConfig(
         model=a.model,
         input=a.input,
@@ -309,7 +319,7 @@ def _run_config(a: argparse.Namespace) -> Any:
         overwrite=a.overwrite,
         start_timeout_s=a.start_timeout_s,
         texts=_timed_texts(a.say, False, "--say") + _timed_texts(a.operator, True, "--operator"),
-        model_options=_key_values(a.model_option, "--model-option"),
+        model_options=model_options,
     )
 
 

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, TypedDict
 
 import pytest
 
-from app.__main__ import apply_model_flags, drop_unknown_options, main, parse_args
+from app.__main__ import apply_model_flags, drop_unknown_options, ignored_option_notes, main, parse_args
 from app.settings import ModelSource, Settings
 from engine import paths
 from tests.support.paths import a_file
@@ -144,6 +144,22 @@ def test_bad_flags_are_clear_errors(checkpoint: Path, tmp_path: Path) -> None:
     )
     assert lite.model_sources == {}  # refused before it is saved or any engine starts
     assert "does not load weights" in flags(lite, "--weights", str(checkpoint))
+    assert flags(s, "--model-option", "dtype=bf16") == (
+        "--model-option: model 'streamer' option dtype='bf16' must be one of float32, bfloat16, float16"
+    )
+    assert s.model_sources == {}
+
+
+def test_options_for_an_untrained_model_are_noted_as_ignored_with_weights(checkpoint: Path) -> None:
+    s = Settings(model="streamer")
+    assert flags(s, "--model-option", "size=M", "--model-option", "seed=3") == ""
+    assert ignored_option_notes(s) == []  # untrained (no weights): they shape the model
+    assert flags(s, "--weights", str(checkpoint)) == ""
+    assert s.source("streamer").options == {"size": "M", "seed": "3"}  # kept for an untrained run
+    assert ignored_option_notes(s) == [
+        "model option seed=3 ignored: the weights' config.json decides",
+        "model option size=M ignored: the weights' config.json decides",
+    ]
 
 
 def test_main_refuses_a_model_it_cannot_start(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:

@@ -178,7 +178,18 @@ def test_user_errors_are_one_line(tmp_path: Path) -> None:
     p = cli("run", "--model", "streamer", "--input", str(wav), "--model-option", "alow_untrained=1")
     assert_one_line_error(p, "model 'streamer' has no option 'alow_untrained' (its options: allow_untrained,")
     p = cli("run", "--model", "streamer", "--input", str(wav), "--model-option", "allow_untrained=maybe")
-    assert_one_line_error(p, "model option allow_untrained=maybe is not on/off (use 1 or 0)")
+    assert_one_line_error(p, "model 'streamer' option allow_untrained='maybe' is not on/off (use 1 or 0)")
+    for option, problem in (("dtype=bf16", "must be one of float32"), ("size=XL", "must be one of S, M, L")):
+        p = cli("run", "--model", "streamer", "--input", str(wav), "--model-option", option)
+        assert_one_line_error(p, problem)
+    args = ("--model-option", "size=M", "--model-option", "allow_untrained=1", "--input", str(wav))
+    p = cli("run", "--model", "streamer", "--weights", str(tmp_path / "nope"), *args)
+    note, error = p.stderr.strip().splitlines()[:2]
+    assert note == (
+        "duet-engine: note: --model-option size ignored: the weights' config.json decides"
+        " (it shapes only an untrained model)"
+    )
+    assert p.returncode == 1 and error.startswith("duet-engine: error: ") and "no such folder" in error
     assert_one_line_error(run_echo(tmp_path), "is a folder")
     empty = tmp_path / "empty.wav"  # a valid header, no samples
     with wave.open(str(empty), "wb") as w:

@@ -7,6 +7,7 @@ No public weights exist: without weights the model refuses to start unless the o
 
 from __future__ import annotations
 
+import math
 import os
 import time
 
@@ -81,9 +82,12 @@ def pick_device(name: str) -> torch.device:
 def _whole(option: str, raw: str) -> int:
     """A model option that is a whole number (ValueError naming the option otherwise)."""
     try:
-        return int(raw)
+        value = float(raw)
     except ValueError:
-        raise ValueError(f"model option {option}={raw} is not a whole number") from None
+        value = math.nan
+    if not math.isfinite(value) or value != int(value):
+        raise ValueError(f"model option {option}={raw} is not a whole number")
+    return int(value)
 
 
 def cpu_threads(requested: str | None = None) -> int:
@@ -121,15 +125,15 @@ class StreamerModel:
             self.trained = str(meta.get("duet_trained", "")).strip().lower() in ("1", "true", "yes")
             self.source = str(folder)
         elif _flag(extra, "allow_untrained"):
-            torch.manual_seed(_whole("seed", extra.get("seed", "0")))
-            self.config = preset(extra.get("size", "S"))
+            torch.manual_seed(_whole("seed", extra.get("seed") or "0"))
+            self.config = preset((extra.get("size") or "S").strip())
             self.core = StreamerCore(self.config)
             self.trained = False
             self.source = "random init (untrained)"
         else:
             raise StreamerWeightsError(NO_WEIGHTS_HELP)
         default = "bfloat16" if self.device.type == "cuda" else "float32"
-        dtype_name = extra.get("dtype", default)
+        dtype_name = (extra.get("dtype") or default).strip().lower()
         dtype = getattr(torch, dtype_name, None)
         if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:
             raise ValueError(
