@@ -78,7 +78,9 @@ def apply_model_flags(args: argparse.Namespace, settings: Settings) -> str:
 
     model = settings.model
     source = settings.source(model)
-    if args.weights is not None or args.revision is not None:
+    # `--weights ''` forgets a model's weights; a model without any has nothing to forget
+    forget_none = args.weights == "" and args.revision is None and not catalog.needs_weights(model)
+    if (args.weights is not None or args.revision is not None) and not forget_none:
         if not catalog.needs_weights(model):
             return f"--weights/--revision: model {model!r} does not load weights (try --model streamer)"
         weights = source.weights
@@ -114,6 +116,17 @@ def apply_model_flags(args: argparse.Namespace, settings: Settings) -> str:
     return ""
 
 
+def _persona_is_path(persona: str) -> bool:
+    return persona.endswith((".yaml", ".yml")) or "/" in persona or "\\" in persona
+
+
+def persona_setting(persona: str) -> str:
+    """--persona as saved: an id as given, a path made absolute (the next `duet` may start elsewhere)."""
+    if _persona_is_path(persona):
+        return str(Path(persona).expanduser().resolve())
+    return persona
+
+
 def persona_avatar_problem(persona: str | None, avatar: str | None) -> str:
     """Why --persona / --avatar cannot be used ("" when they can): an id that is not shipped, or a
     persona path (NAME.yaml, or with a folder in it) that is not a file. The persona's contents are
@@ -121,7 +134,7 @@ def persona_avatar_problem(persona: str | None, avatar: str | None) -> str:
     from . import catalog
 
     if persona:
-        if persona.endswith((".yaml", ".yml")) or "/" in persona or "\\" in persona:
+        if _persona_is_path(persona):
             if not Path(persona).expanduser().is_file():
                 return f"--persona: no such persona file: {persona}"
         elif persona not in (ids := [c.id for c in catalog.personas()]):
@@ -200,6 +213,7 @@ def main(argv: list[str] | None = None) -> int:
     settings = Settings.load()
     for note in drop_unknown_options(settings):
         log.warning("settings: %s", note)
+    model_before = settings.model
     if args.model:
         try:
             registry.info(args.model)
@@ -208,7 +222,7 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         settings.model = args.model
     if args.persona:
-        settings.persona = args.persona
+        settings.persona = persona_setting(args.persona)
     if args.avatar:
         settings.avatar = args.avatar
     if args.llm_url is not None:
@@ -220,6 +234,16 @@ def main(argv: list[str] | None = None) -> int:
     if not error and args.model:
         # a model asked for on the command line starts as asked, or not at all
         error = catalog.weights_problem(settings.model, settings.source(settings.model))
+        if error and args.weights is not None and not args.weights.strip():
+            # `--model M --weights ''`: the weights are forgotten as asked; the model Duet ran stays
+            forgot = settings.model
+            settings.model = model_before
+            try:
+                settings.save()
+            except OSError as e:
+                error = f"cannot save the settings: {e}"
+            else:
+                error = f"forgot the weights of {forgot}; it cannot start without them: {error}"
     if error:
         log.error("not started: %s", error)  # in duet-app.log too: a desktop icon shows no terminal
         print(f"duet: {error}", file=sys.stderr)

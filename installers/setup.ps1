@@ -1,15 +1,46 @@
-# Windows setup: a virtualenv in .venv with torch==2.13.0 (CPU) first, then Duet pinned by
-# installers/constraints.txt. PortAudio ships inside the sounddevice wheel on Windows.
+# Windows setup: a virtualenv in .venv (or DUET_VENV) on Python 3.11+ with torch==2.13.0 (CPU) first,
+# then Duet pinned by installers/constraints.txt. PortAudio ships inside the sounddevice wheel on Windows.
 # Usage: powershell -ExecutionPolicy Bypass -File installers\setup.ps1 [-Dev]
+# Environment: PYTHON (interpreter for the venv; default: the newest "py -3", else python), DUET_VENV.
+# Probes below write nothing to stderr: Windows PowerShell 5.1 turns a native program's stderr into
+# errors, which "Stop" would make fatal.
 param([switch]$Dev)
 $ErrorActionPreference = "Stop"
 $Root = Split-Path -Parent $PSScriptRoot
 $Venv = if ($env:DUET_VENV) { $env:DUET_VENV } else { Join-Path $Root ".venv" }
 $Py = Join-Path $Venv "Scripts\python.exe"
-if (-not (Test-Path $Py)) { py -3.11 -m venv $Venv }
-& $Py -c "import torch" 2>$null
+$Check311 = "import sys; sys.exit(sys.version_info < (3, 11))"
+
+function Test-Python([string[]]$Cmd) {
+  $exe = $Cmd[0]
+  $pre = @($Cmd | Select-Object -Skip 1)
+  try { & $exe @pre -c $Check311 } catch { return $false }  # not installed at all
+  return ($LASTEXITCODE -eq 0)
+}
+
+# a venv left half made, or made with an old Python, is made again
+if ((Test-Path $Py) -and -not (Test-Python @($Py))) {
+  Write-Host "[setup] rebuilding the virtualenv $Venv (older than Python 3.11 or broken)"
+  Remove-Item -Recurse -Force $Venv
+}
+if (-not (Test-Path $Py)) {
+  $Cands = if ($env:PYTHON) { ,@($env:PYTHON) } else { @(@("py", "-3"), @("python")) }
+  $Base = $null
+  foreach ($c in $Cands) { if (Test-Python $c) { $Base = [string[]]$c; break } }
+  if ($null -eq $Base) {
+    throw "Duet needs Python 3.11 or newer: install it from python.org (with the py launcher) or set PYTHON"
+  }
+  Write-Host "[setup] creating virtualenv $Venv"
+  $exe = $Base[0]
+  $pre = @($Base | Select-Object -Skip 1)
+  & $exe @pre -m venv $Venv
+  if ($LASTEXITCODE -ne 0) { throw "could not create the virtualenv $Venv with $($Base -join ' ')" }
+}
+& $Py -c "import importlib.util, sys; sys.exit(importlib.util.find_spec('torch') is None)"
 if ($LASTEXITCODE -ne 0) {
+  Write-Host "[setup] pip: torch==2.13.0 (CPU) first"
   & $Py -m pip install torch==2.13.0   # the Windows wheels on PyPI are CPU builds
+  if ($LASTEXITCODE -ne 0) { throw "pip could not install torch==2.13.0" }
 }
 $Spec = if ($Dev) { "$Root[dev]" } else { "$Root" }
 & $Py -m pip install -c (Join-Path $Root "installers\constraints.txt") -e $Spec

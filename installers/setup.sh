@@ -1,45 +1,152 @@
 #!/usr/bin/env bash
-# Sets up everything Duet needs on a fresh Debian/Ubuntu (or macOS with Homebrew) machine:
-#   system packages (when run as root or with sudo): Xvfb + Mesa GL, Qt's xcb libraries, PortAudio,
-#   the PipeWire stack (for headless audio), espeak-ng data; then a virtualenv in .venv with
-#   torch==2.13.0 installed FIRST (CPU wheel) and the rest pinned by installers/constraints.txt.
-# Usage: installers/setup.sh [--dev]     (idempotent; re-running is cheap)
+# Sets up everything Duet needs on a fresh Debian/Ubuntu (or macOS) machine:
+#   system packages (as root, or through sudo; otherwise it prints the apt command to run): Qt's
+#   xcb and Mesa GL libraries, PortAudio, espeak-ng data, the venv module; with --dev also Xvfb and
+#   the PipeWire stack for the headless audio tests. apt never removes a package here
+#   (--no-remove): where one would go (PulseAudio, replaced by pipewire-alsa), it stops and says so.
+#   Then a virtualenv (.venv, or DUET_VENV) on Python 3.11+ with torch==2.13.0 installed FIRST (the
+#   CPU wheel on Linux without an NVIDIA GPU) and the rest pinned by installers/constraints.txt.
+# Usage: installers/setup.sh [--dev]     (idempotent; re-running is cheap and repairs what is missing)
+# Environment: PYTHON (interpreter for the venv), DUET_VENV (its folder), DUET_TORCH_INDEX (pip index
+#   for torch; default: PyTorch's CPU index on Linux without nvidia-smi, '' for PyPI).
+# Progress goes to stderr, so `installers/duet.sh | jq` reads only the demo's JSON.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 VENV="${DUET_VENV:-$ROOT/.venv}"
 EXTRA="${1:-}"
-PY="${PYTHON:-python3}"
+say() { echo "[setup] $*" >&2; }
+die() { echo "[setup] error: $*" >&2; exit 1; }
 
-need_apt=()
+# ------------------------------------------------------------------ system packages
+installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
 if command -v apt-get >/dev/null 2>&1; then
-  for pkg in xvfb xauth libxcb-icccm4 libxcb-keysyms1 libxcb-image0 libxcb-render-util0 libxcb-shape0 \
-             libxcb-xinerama0 libxcb-xkb1 libxcb-cursor0 libxkbcommon-x11-0 libxkbcommon0 libegl1 libgl1 \
-             libgl1-mesa-dri libglib2.0-0 libfontconfig1 libdbus-1-3 libportaudio2 pipewire pipewire-alsa \
-             pipewire-pulse wireplumber pulseaudio-utils dbus sox alsa-utils espeak-ng-data; do
-    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || need_apt+=("$pkg")
-  done
-  if [ ${#need_apt[@]} -gt 0 ]; then
-    SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
-    echo "[setup] apt: installing ${need_apt[*]}"
-    $SUDO apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
+  # "a|b": either name will do (Debian 13 / Ubuntu 24.04 renamed some libraries, e.g. ...t64)
+  wanted=(libxcb-icccm4 libxcb-keysyms1 libxcb-image0 libxcb-render-util0 libxcb-shape0 libxcb-xinerama0
+          libxcb-xkb1 libxcb-cursor0 libxkbcommon-x11-0 libxkbcommon0 libegl1 libgl1 libgl1-mesa-dri
+          "libglib2.0-0t64|libglib2.0-0" libfontconfig1 libdbus-1-3 libportaudio2 espeak-ng-data python3-venv)
+  if [ "$EXTRA" = "--dev" ]; then
+    wanted+=(xvfb xauth pipewire pipewire-alsa pipewire-pulse wireplumber pulseaudio-utils dbus sox alsa-utils)
   fi
-elif command -v brew >/dev/null 2>&1; then
-  brew list portaudio >/dev/null 2>&1 || brew install portaudio
+  missing=()
+  for spec in "${wanted[@]}"; do
+    IFS='|' read -ra names <<<"$spec"
+    have=""
+    for name in "${names[@]}"; do installed "$name" && have=1 && break; done
+    [ -n "$have" ] || missing+=("$spec")
+  done
+  if [ ${#missing[@]} -gt 0 ]; then
+    SUDO=()
+    if [ "$(id -u)" -ne 0 ]; then
+      if command -v sudo >/dev/null 2>&1 && { sudo -n true 2>/dev/null || [ -t 0 ]; }; then
+        SUDO=(sudo)
+      else
+        SUDO=(none)
+      fi
+    fi
+    if [ "${SUDO[*]}" = "none" ]; then
+      say "warning: these system packages are missing and this user cannot install them (not root, no sudo):"
+      say "  apt-get install --no-install-recommends ${missing[*]//|/ or }"
+      say "  ask an administrator to run that; going on with the virtualenv"
+    else
+      say "apt: installing ${missing[*]}"
+      "${SUDO[@]}" apt-get update -qq
+      pkgs=()
+      for spec in "${missing[@]}"; do  # the first name this machine's apt knows
+        IFS='|' read -ra names <<<"$spec"
+        pick="${names[-1]}"
+        for name in "${names[@]}"; do
+          if apt-cache policy "$name" 2>/dev/null | grep -q 'Candidate: [^(]'; then pick="$name"; break; fi
+        done
+        pkgs+=("$pick")
+      done
+      if ! "${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive \
+          apt-get install -y -qq --no-install-recommends --no-remove "${pkgs[@]}" >/dev/null; then
+        die "apt could not install ${pkgs[*]} (above). If it says packages would be removed (pipewire-alsa \
+replaces the PulseAudio daemon), Duet did not remove them: install those packages yourself, or run the \
+tests in a container"
+      fi
+    fi
+  fi
 fi
 
-if [ ! -x "$VENV/bin/python" ]; then
-  echo "[setup] creating virtualenv $VENV"
-  "$PY" -m venv "$VENV"
+# ------------------------------------------------------------------ Python 3.11+
+py_ok() { [ "$("$1" -c 'import sys; print(sys.version_info >= (3, 11))' 2>/dev/null)" = "True" ]; }
+if [ -n "${PYTHON:-}" ]; then
+  py_ok "$PYTHON" || die "PYTHON=$PYTHON is not a Python 3.11 or newer"
+  PY="$PYTHON"
+else
+  PY=""
+  for cand in python3 python3.13 python3.12 python3.11; do
+    if command -v "$cand" >/dev/null 2>&1 && py_ok "$cand"; then PY="$cand"; break; fi
+  done
+  if [ -z "$PY" ]; then
+    have="$(python3 --version 2>&1 || echo 'no python3')"
+    die "Duet needs Python 3.11 or newer ($have here): install one (Debian/Ubuntu: apt install python3.11 \
+python3.11-venv; macOS: brew install python@3.12) or set PYTHON=/path/to/python3.11"
+  fi
 fi
+
+# ------------------------------------------------------------------ the virtualenv
+rebuild=""
+if [ -x "$VENV/bin/python" ]; then
+  py_ok "$VENV/bin/python" && "$VENV/bin/python" -m pip --version >/dev/null 2>&1 || rebuild=1
+elif [ -f "$VENV/pyvenv.cfg" ]; then
+  rebuild=1  # half made
+fi
+if [ -n "$rebuild" ]; then
+  # a venv left by a failed first run (no pip: the venv module was missing) or made with an old Python
+  [ -f "$VENV/pyvenv.cfg" ] || die "$VENV exists but is not a virtualenv: move it away or set DUET_VENV"
+  say "rebuilding the virtualenv $VENV (it has no pip or is older than Python 3.11)"
+  rm -rf "$VENV"
+fi
+if [ ! -x "$VENV/bin/python" ]; then
+  say "creating virtualenv $VENV ($("$PY" --version 2>&1))"
+  if ! "$PY" -m venv "$VENV"; then
+    rm -rf "$VENV"
+    die "could not create a virtualenv with $PY: install its venv module (Debian/Ubuntu: apt install \
+python3-venv, or python3.X-venv for the version above)"
+  fi
+fi
+
+# ------------------------------------------------------------------ Python packages
 PIP=("$VENV/bin/python" -m pip --disable-pip-version-check -q)
 stamp="$VENV/.duet-setup-stamp"
-want="$(cat "$ROOT/pyproject.toml" "$ROOT/installers/constraints.txt" | sha256sum | cut -c1-16)$EXTRA"
-if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
-  "$VENV/bin/python" -c "import torch" 2>/dev/null || { echo "[setup] pip: torch==2.13.0 (CPU) first"; "${PIP[@]}" install torch==2.13.0; }
+if command -v sha256sum >/dev/null 2>&1; then hash=(sha256sum); else hash=(shasum -a 256); fi
+digest="$(cat "$ROOT/pyproject.toml" "$ROOT/installers/constraints.txt" | "${hash[@]}" | cut -c1-16)"
+want="$digest$EXTRA"
+have_stamp="$(cat "$stamp" 2>/dev/null || true)"
+current=""
+# a --dev install also serves a plain run; pip check catches a package removed since
+if { [ "$have_stamp" = "$want" ] || [ "$have_stamp" = "$digest--dev" ]; } \
+    && "$VENV/bin/python" -m pip check >/dev/null 2>&1; then
+  current=1
+fi
+if [ -z "$current" ]; then
+  if ! "$VENV/bin/python" -c "import torch" >/dev/null 2>&1; then
+    index="${DUET_TORCH_INDEX-auto}"
+    if [ "$index" = "auto" ]; then
+      index=""
+      if [ "$(uname)" = "Linux" ] && ! command -v nvidia-smi >/dev/null 2>&1; then
+        index="https://download.pytorch.org/whl/cpu"  # PyPI's Linux wheel is the CUDA build (GBs)
+      fi
+    fi
+    # one quick look first: pip would retry an index it cannot reach five times per package
+    if [ -n "$index" ] && ! "$VENV/bin/python" -c "import sys, urllib.request as u; u.urlopen(sys.argv[1], timeout=10).read(1)" \
+        "${index%/}/torch/" >/dev/null 2>&1; then
+      say "$index cannot be reached: torch from the default index"
+      index=""
+    fi
+    if [ -n "$index" ]; then
+      say "pip: torch==2.13.0 (CPU) first, from $index"
+      "${PIP[@]}" install --index-url "$index" torch==2.13.0
+    else
+      say "pip: torch==2.13.0 first"
+      "${PIP[@]}" install torch==2.13.0
+    fi
+  fi
   spec="$ROOT"; [ "$EXTRA" = "--dev" ] && spec="$ROOT[dev]"
-  echo "[setup] pip: duet-avatar${EXTRA:+ (dev)}"
+  say "pip: duet-avatar${EXTRA:+ (dev)}"
   "${PIP[@]}" install -c "$ROOT/installers/constraints.txt" -e "$spec"
   echo "$want" > "$stamp"
 fi
-echo "[setup] ready: $VENV"
+say "ready: $VENV"

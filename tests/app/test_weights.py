@@ -12,7 +12,14 @@ from typing import TYPE_CHECKING, TypedDict
 
 import pytest
 
-from app.__main__ import apply_model_flags, drop_unknown_options, ignored_option_notes, main, parse_args
+from app.__main__ import (
+    apply_model_flags,
+    drop_unknown_options,
+    ignored_option_notes,
+    main,
+    parse_args,
+    persona_setting,
+)
 from app.settings import ModelSource, Settings
 from engine import paths
 from tests.support.paths import a_file
@@ -185,6 +192,31 @@ def test_main_refuses_a_persona_or_avatar_that_is_not_there(
     assert capsys.readouterr().err == "duet: --avatar: no avatar 'nosuch'; available: ada, max\n"
     assert "not started: --avatar: no avatar 'nosuch'" in (paths.log_dir() / "duet-app.log").read_text()
     assert Settings.load().persona != "nosuch"  # nothing saved
+
+
+def test_empty_weights_flag_forgets_them(checkpoint: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    lite = Settings(model="lite")
+    assert flags(lite, "--weights", "") == ""  # lite has none: nothing to forget, no error
+    assert lite.model_sources == {}
+    assert flags(lite, "--weights", "", "--model-option", "frame_size=256") == ""
+    assert lite.source("lite").options == {"frame_size": "256"}  # the other flags still apply
+    s = Settings(model="lite")
+    s.set_source("streamer", ModelSource(str(checkpoint), "", {"threads": "1"}))
+    s.save()
+    # streamer cannot start without weights, so the window does not open; the forgetting is kept
+    assert main(["--model", "streamer", "--weights", ""]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("duet: forgot the weights of streamer; it cannot start without them: ")
+    saved = Settings.load()
+    assert saved.source("streamer").weights == "" and saved.source("streamer").options == {"threads": "1"}
+    assert saved.model == "lite"  # the model that ran before stays: the next `duet` starts
+
+
+def test_a_persona_path_is_saved_absolute(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert persona_setting("mine.yaml") == str(tmp_path / "mine.yaml")
+    assert persona_setting("./p/x.yml") == str(tmp_path / "p" / "x.yml")
+    assert persona_setting("booth") == "booth"  # an id stays an id
 
 
 def test_reset_settings_forgets_the_weights(checkpoint: Path) -> None:
