@@ -24,9 +24,11 @@ from .writer import events_path_for
 
 # A final user transcript with the text of a typed line (UserText, not an operator's) at most this
 # many ticks before or after it is the model's echo of that line (lite captions typed text, stamped
-# with the start of the 4-tick unit it applied it in; the runner feeds up to a few units ahead and
-# the app's text reaches the engine a moment later): 25 ticks = 1 s, shorter than saying the words.
-ECHO_WINDOW_TICKS = 25
+# with the start of the 4-tick unit it applied it in; the runner feeds up to a few units ahead, the
+# app's text reaches the engine a moment later, and a busy engine in a real-time run applied one
+# 1.4 s late): 75 ticks = 3 s. Speech recognition giving exactly the typed words is rare enough that
+# a spoken repeat inside that window is the one case this would hide.
+ECHO_WINDOW_TICKS = 75
 
 
 def describe(path: str | Path) -> dict[str, Any]:

@@ -52,6 +52,8 @@ def test_the_models_caption_of_a_typed_line_is_not_listed_again() -> None:
         (76, "engine", Transcript(76, "avatar", "Sorry, I didn't catch that.", True)),
         (100, "client", UserText("again", 100)),
         (104, "engine", Transcript(104, "user", "again", True)),  # a later tick
+        (200, "client", UserText("what is this", 200)),
+        (235, "engine", Transcript(235, "user", "what is this", True)),  # a busy engine: 1.4 s late
     ]
     assert lines_of(events) == [
         (5, "user", "hello", True),
@@ -59,6 +61,7 @@ def test_the_models_caption_of_a_typed_line_is_not_listed_again() -> None:
         (75, "user", "日本語 ", True),
         (76, "avatar", "Sorry, I didn't catch that.", False),
         (100, "user", "again", True),
+        (200, "user", "what is this", True),
     ]
 
 
