@@ -448,6 +448,12 @@ def run_session(cfg: RunConfig, client: EngineClient | None = None) -> dict[str,
             raise SessionWriteError(e.errno, f"{e}; {_kept(writer)}", e.filename) from None
         wall = time.monotonic() - t0
         n_ticks = run.tick
+        if run.state in ("thinking", "speaking"):  # the input and its tail ran out mid-answer
+            ended = f"--tail-s {cfg.tail_s:g}" if cfg.tail_s is not None else f"the {TAIL_MAX_S:g} s tail"
+            run.warnings.append(
+                f"the avatar was still {run.state} when {ended} ended: the file cuts its answer short"
+                " (give a longer --tail-s)"
+            )
         for _, text, operator, sec in run.texts:  # timed past the last tick fed: never sent
             flag = "--operator" if operator else "--say"
             run.warnings.append(

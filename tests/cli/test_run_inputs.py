@@ -69,7 +69,27 @@ def test_a_line_timed_after_the_end_is_a_warning(tmp_path: Path, wav: Path) -> N
     assert p.returncode == 0, p.stderr
     warning = "--say 5:too late was not sent: the input (and its tail) ended at 0.64 s"
     assert f"duet-engine: warning: {warning}" in p.stderr.splitlines()
-    assert json.loads(p.stdout)["warnings"] == [warning]
+    cut = (
+        "the avatar was still speaking when --tail-s 0.2 ended: the file cuts its answer short"
+        " (give a longer --tail-s)"
+    )
+    assert json.loads(p.stdout)["warnings"] == [cut, warning]  # testecho speaks on after a typed line
+
+
+def test_an_answer_cut_short_by_the_auto_tail_is_a_warning(tmp_path: Path, wav: Path) -> None:
+    """testecho goes on 'speaking' after a typed line: the auto tail stops at its maximum, and the
+    summary says the file ends mid-answer."""
+    p = run_echo(wav, "--output", str(tmp_path / "s.mkv"), "--say", "0.1:hello")
+    assert p.returncode == 0, p.stderr
+    summary = json.loads(p.stdout)
+    assert summary["tail_s"] >= 30.0
+    cut = (
+        "the avatar was still speaking when the 30 s tail ended: the file cuts its answer short"
+        " (give a longer --tail-s)"
+    )
+    assert summary["warnings"] == [cut] and f"duet-engine: warning: {cut}" in p.stderr.splitlines()
+    p = run_echo(wav, "--output", str(tmp_path / "t.mkv"), "--tail-s", "0.5")
+    assert json.loads(p.stdout)["warnings"] == []  # nothing typed: the echo is done, nothing cut
 
 
 def test_an_output_name_is_taken_by_one_run_only(tmp_path: Path) -> None:
