@@ -8,9 +8,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
-
-from engine import paths, registry
+from engine import paths, registry, yamlfile
 
 from .settings import ModelSource
 
@@ -25,6 +23,9 @@ class Choice:
 
 
 def _yaml_choices(folder: Path) -> list[Choice]:
+    """One Choice per <id>.yaml. A file that cannot be read (not UTF-8, bad YAML, a folder) is
+    still listed, by its id, with the problem as its tooltip and in the log: picking it shows the
+    engine's full error, and a bad file never stops the app from starting."""
     out: list[Choice] = []
     if not folder.is_dir():
         return out
@@ -32,12 +33,13 @@ def _yaml_choices(folder: Path) -> list[Choice]:
         label = f.stem
         desc = ""
         try:
-            data = yaml.safe_load(f.read_text(encoding="utf-8"))
+            data = yamlfile.load(yamlfile.read_text(f), str(f), yamlfile.WordsLoader)
             if isinstance(data, dict):
                 label = str(data.get("name") or f.stem)
                 desc = str(data.get("description") or data.get("tagline") or "")
-        except (OSError, yaml.YAMLError) as e:
-            log.warning("cannot read %s: %s", f, e)
+        except ValueError as e:  # YamlFileError (one line naming the file), or a value PyYAML refused
+            log.warning("%s", e)
+            desc = f"cannot be used: {e}"
         out.append(Choice(f.stem, label, desc))
     return out
 

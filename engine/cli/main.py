@@ -284,6 +284,10 @@ def _run_config(a: argparse.Namespace) -> Any:
         raise CliError(f"--max-s must be a finite number of seconds > 0, got {a.max_s:g}")
     if a.revision and not a.weights:
         raise CliError("--revision needs --weights (a hub repo id)")
+    if a.brain == "llm" and not a.llm_url:
+        raise CliError(
+            "--brain llm needs --llm-url (an OpenAI-compatible server, e.g. http://127.0.0.1:11434/v1)"
+        )
     if a.revision and Path(a.weights).expanduser().is_dir():
         print(f"{PROG}: note: --revision ignored: {a.weights} is a local folder", file=sys.stderr)
     model_options = _key_values(a.model_option, "--model-option")

@@ -364,6 +364,10 @@ def run_session(cfg: RunConfig, client: EngineClient | None = None) -> dict[str,
     if cfg.max_s is not None and not (cfg.max_s > 0 and math.isfinite(cfg.max_s)):
         raise ValueError(f"max_s must be a finite number of seconds > 0, got {cfg.max_s}")
     EchoPath(cfg.echo_delay_ms, cfg.echo_gain)  # bad echo settings fail before any file is touched
+    if cfg.brain == "llm" and not cfg.llm_url:
+        raise ValueError(
+            "--brain llm needs --llm-url (an OpenAI-compatible server, e.g. http://127.0.0.1:11434/v1)"
+        )
     avatar = _persona_and_avatar(cfg.persona, cfg.avatar)  # the file and the engine name the same one
     max_ticks = None if cfg.max_s is None else max(1, round(cfg.max_s / TICK_S))
     reserved = _check_output(Path(cfg.output), cfg.input, cfg.overwrite)
@@ -491,12 +495,14 @@ def run_session(cfg: RunConfig, client: EngineClient | None = None) -> dict[str,
 
 
 def _persona_and_avatar(persona: str, avatar: str) -> str:
-    """The avatar a session shows, after checking that the persona loads and the avatar exists
-    (PersonaError / AvatarError, both ValueError): a typo fails before any file is made."""
+    """The avatar a session shows, after checking that the persona loads, that the `voice:` and
+    `avatar:` it names exist, and that the avatar (and its own `voice:`) loads (PersonaError /
+    AvatarError, both ValueError, naming the file and line): a typo fails before any file is made.
+    Torch-free: YAML, a glob and the voice ids `duet-engine voices` lists."""
     from engine.models.lite.performer.spec import load_avatar
     from engine.models.lite.persona import avatar_of, load_persona
 
-    load_persona(persona)  # avatar_of falls back quietly on a persona that does not load
+    load_persona(persona)  # checks voice: and avatar:; avatar_of falls back quietly on a bad one
     chosen = avatar_of(persona, avatar)
     load_avatar(chosen)
     return chosen

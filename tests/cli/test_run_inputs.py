@@ -4,6 +4,7 @@ file is made, and no run ever writes over another's session."""
 from __future__ import annotations
 
 import json
+import logging
 import os
 import signal
 import subprocess
@@ -37,6 +38,7 @@ def wav(tmp_path: Path) -> Path:
         (("--echo-delay-ms", "inf"), "echo delay must be 0..2000 ms"),
         (("--persona", "nosuch"), "persona 'nosuch' not found"),
         (("--avatar", "nosuch"), "unknown avatar 'nosuch'"),
+        (("--brain", "llm"), "--brain llm needs --llm-url"),
     ],
 )
 def test_a_bad_setting_is_one_line_and_makes_no_file(
@@ -46,6 +48,61 @@ def test_a_bad_setting_is_one_line_and_makes_no_file(
     assert_one_line_error(run_echo(wav, "--output", str(out), *flags), needle)
     assert sorted(tmp_path.iterdir()) == [wav]  # nothing made: the corrected rerun is not blocked
     assert run_echo(wav, "--output", str(out), "--tail-s", "0").returncode == 0
+
+
+def test_a_persona_naming_a_voice_or_avatar_that_is_not_there_makes_no_file(
+    tmp_path: Path, wav: Path
+) -> None:
+    """The persona's `voice:` and `avatar:` are checked before any file is made (not when the engine
+    opens the session, which would leave a partial session that blocks the rerun), and the error
+    names the persona file and the line to fix."""
+    from engine.paths import assets_dir
+
+    booth = (assets_dir() / "personas" / "booth.yaml").read_text(encoding="utf-8")
+    persona, out = tmp_path / "mine.yaml", tmp_path / "s.mkv"
+    for old, new, needle in [
+        ("voice: joe\n", "voice: joe-warmm\n", ":10: unknown voice 'joe-warmm' (did you mean 'joe-warm'?)"),
+        ("avatar: max\n", "avatar: maxx\n", ":12: unknown avatar 'maxx' (did you mean 'max'?)"),
+        ("  - name: demo\n", "  - name: product\n",
+         ":36: intents[1]: the intent name 'product' is also used at line 29"),
+    ]:  # fmt: skip
+        assert old in booth
+        persona.write_text(booth.replace(old, new), encoding="utf-8")
+        assert_one_line_error(
+            run_echo(wav, "--output", str(out), "--persona", str(persona)), f"{persona}{needle}"
+        )
+        assert sorted(tmp_path.iterdir()) == [wav, persona]  # nothing made
+    persona.write_text(booth.replace("voice: joe\n", "voice:\n"), encoding="utf-8")  # empty: the avatar's
+    assert run_echo(wav, "--output", str(out), "--persona", str(persona), "--tail-s", "0").returncode == 0
+
+
+def test_a_broken_avatar_file_is_one_line_naming_its_line(
+    tmp_path: Path, wav: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """PyYAML's several-line messages ("while scanning for the next token" ...) become one line with
+    the file, the line and what to do; a key given twice is refused, not silently the last one."""
+    import shutil
+
+    from engine.paths import assets_dir
+
+    assets = tmp_path / "assets"
+    shutil.copytree(assets_dir(), assets)
+    monkeypatch.setenv("DUET_ASSETS_DIR", str(assets))
+    ada = (assets / "avatars" / "ada.yaml").read_text(encoding="utf-8")
+    out = tmp_path / "s.mkv"
+    for name, old, new, needle in [
+        ("tabbed", "  iris:", "\tiris:",
+         ":19: invalid YAML: tabs are not allowed for indentation: use spaces"),
+        ("twice", "  iris: [74, 132, 108]\n", "  iris: [74, 132, 108]\n  iris: [255, 0, 0]\n",
+         ":20: duplicate key 'iris' (also at line 19): keep one of them"),
+        ("voiced", "voice: joe-bright", "voice: joe-brite", ":6: voice: unknown voice 'joe-brite'"),
+    ]:  # fmt: skip
+        path = assets / "avatars" / f"{name}.yaml"
+        path.write_text(ada.replace("id: ada", f"id: {name}").replace(old, new), encoding="utf-8")
+        p = run_echo(wav, "--output", str(out), "--avatar", name)
+        assert_one_line_error(p, f"duet-engine: error: {path}{needle}")
+        assert len(p.stderr.strip().splitlines()) == 1, p.stderr
+        assert not out.exists() and not out.with_name("s.events.jsonl").exists()
 
 
 def test_a_bad_lite_frame_size_is_one_line_and_makes_no_file(tmp_path: Path, wav: Path) -> None:
@@ -133,6 +190,11 @@ def test_a_default_name_taken_meanwhile_moves_to_the_next(
     taken.write_bytes(b"the other run's session")
     real = cli_main._default_output
     names = iter([str(taken)])
+    # main() adds its stderr log handler to the root logger (bound to this test's captured stderr):
+    # gone again with the test, as from a process that ends
+    root = logging.getLogger()
+    monkeypatch.setattr(root, "handlers", list(root.handlers))
+    monkeypatch.setattr(logging.getLogger("duet.client"), "level", logging.getLogger("duet.client").level)
     monkeypatch.setattr(cli_main, "_default_output", lambda prefix: next(names, None) or real(prefix))
     assert cli_main.main(["run", "--model", "testecho", "--input", str(wav), "--tail-s", "0"]) == 0
     path = Path(json.loads(capsys.readouterr().out)["path"])

@@ -8,12 +8,26 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 
+def sse(data: object) -> bytes:
+    """One server-sent event: `data: {json}` (a str is sent as it is, e.g. "[DONE]")."""
+    text = data if isinstance(data, str) else json.dumps(data)
+    return f"data: {text}\n\n".encode()
+
+
+def delta(content: str, field: str = "content") -> bytes:
+    """A chat.completion.chunk event whose delta carries `content` in `field`."""
+    return sse({"object": "chat.completion.chunk", "choices": [{"index": 0, "delta": {field: content}}]})
+
+
 class FakeLlm:
-    """mode: "ok" | "slow_start" | "stall" | "error" | "garbage".
+    """mode: "ok" | "slow_start" | "stall" | "error" | "garbage" | "script" | "raw".
 
     ok: streams `reply` in small pieces, `delay_s` apart, then [DONE].
     slow_start: waits `delay_s` before the first piece. stall: sends the first sentence, then
     hangs until the test ends. error: HTTP 500. garbage: a malformed event.
+    script: a 200 with `content_type`, then each item of `script`: bytes are written as they are,
+    a float is a pause in seconds (cut short when the test ends). raw: `status`, `content_type`
+    and `body` as one whole response. Each request is recorded with its path, headers and body.
     """
 
     def __init__(self, reply: str = "Hello from the model. This is a second sentence. Bye now!") -> None:
@@ -21,6 +35,10 @@ class FakeLlm:
         self.mode = "ok"
         self.delay_s = 0.01
         self.requests: list[dict] = []
+        self.script: list[bytes | float] = []
+        self.status = 200
+        self.content_type = "text/event-stream"
+        self.body = b""
         self.first_piece_sent = threading.Event()
         self.release = threading.Event()  # set at teardown: hanging handlers return
         fake = self
@@ -33,7 +51,12 @@ class FakeLlm:
 
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
-                fake.requests.append({"path": self.path, "body": json.loads(body)})
+                fake.requests.append(
+                    {"path": self.path, "headers": dict(self.headers), "body": json.loads(body)}
+                )
+                if fake.mode in ("script", "raw"):
+                    self._scripted()
+                    return
                 if fake.mode == "error":
                     self.send_response(500)
                     self.end_headers()
@@ -59,6 +82,23 @@ class FakeLlm:
                         return
                     time.sleep(fake.delay_s)
                 self._event("[DONE]")
+
+            def _scripted(self) -> None:
+                self.send_response(fake.status)
+                self.send_header("Content-Type", fake.content_type)
+                if fake.mode == "raw":
+                    self.send_header("Content-Length", str(len(fake.body)))
+                self.end_headers()
+                for item in [fake.body] if fake.mode == "raw" else fake.script:
+                    if isinstance(item, float):
+                        if fake.release.wait(item):
+                            return
+                        continue
+                    try:
+                        self.wfile.write(item)
+                        self.wfile.flush()
+                    except OSError:
+                        return  # the client hung up
 
             def _event(self, data: str) -> bool:
                 try:

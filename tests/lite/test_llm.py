@@ -71,7 +71,7 @@ def test_server_down_falls_back_to_script(guide: Persona) -> None:
 def test_slow_first_token_falls_back(guide: Persona) -> None:
     with FakeLlm() as server:
         server.mode, server.delay_s = "slow_start", 10.0
-        brain = _brain(server.url, guide, first_sentence_timeout_s=0.5)
+        brain = _brain(server.url, guide, first_token_timeout_s=0.5)
         said = list(brain.reply("can i interrupt you", threading.Event()))
         assert said[0].startswith("Yes, just start talking")
         assert brain.last_source == "script" and "no answer" in brain.last_error

@@ -301,3 +301,21 @@ def test_bad_session_settings_are_explained(lite_model: LiteModel, tmp_path: Pat
     broken.write_text("name: X\ngreeting: 5\n")
     with pytest.raises(PersonaError, match=r"broken.yaml:2: greeting must be text"):
         lite_model.open(SessionSpec(persona=str(broken)))
+
+
+def test_a_persona_without_a_voice_speaks_with_its_avatars(lite_model: LiteModel, tmp_path: Path) -> None:
+    """`voice:` left out or empty: the avatar's own `voice:` (ada: joe-bright, max: joe); a voice the
+    session names wins over both."""
+    plain = tmp_path / "plain.yaml"
+    for voice_line in ("", "voice:\n"):
+        plain.write_text(f"name: P\ngreeting: Hi.\nfallback: Sorry?\nrepeat_request: Again?\n{voice_line}")
+        for avatar, voice in (("ada", "joe-bright"), ("max", "joe")):
+            lite_model.open(SessionSpec(persona=str(plain), avatar=avatar, frame_size=128))
+            assert lite_model.voice_id == voice and lite_model.voice.voice_id == voice
+            lite_model.close()
+    lite_model.open(SessionSpec(persona=str(plain), avatar="ada", voice="joe-warm", frame_size=128))
+    assert lite_model.voice_id == "joe-warm"
+    lite_model.close()
+    lite_model.open(SessionSpec(persona="booth", avatar="ada", frame_size=128))
+    assert lite_model.voice_id == "joe"  # booth names its voice: it keeps it with any avatar
+    lite_model.close()

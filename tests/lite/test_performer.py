@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+from pathlib import Path
 from typing import cast
 
 import numpy as np
@@ -236,3 +237,61 @@ def test_any_sequence_of_cues_renders() -> None:
         )
         f = p.frame(cast(float, np.float32(t)), cue)
         assert f.shape == (128, 128, 3) and f.dtype == np.uint8
+
+
+def _avatar_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """An assets folder with the shipped avatars' YAML, for variants of them."""
+    from engine.models.lite.performer.spec import avatars_dir
+
+    src = avatars_dir()
+    folder = tmp_path / "assets" / "avatars"
+    folder.mkdir(parents=True)
+    for f in src.glob("*.yaml"):
+        (folder / f.name).write_bytes(f.read_bytes())
+    monkeypatch.setenv("DUET_ASSETS_DIR", str(tmp_path / "assets"))
+    return folder
+
+
+def _variant(folder: Path, name: str, old: str, new: str) -> str:
+    text = (folder / "ada.yaml").read_text(encoding="utf-8").replace("id: ada", f"id: {name}")
+    assert old in text
+    (folder / f"{name}.yaml").write_text(text.replace(old, new, 1), encoding="utf-8")
+    return str(folder / f"{name}.yaml")
+
+
+def test_avatar_file_errors_are_one_line_with_file_and_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder = _avatar_dir(tmp_path, monkeypatch)
+    cases = {
+        "tabbed": ("  iris:", "\tiris:",
+                   ":19: invalid YAML: tabs are not allowed for indentation: use spaces"),
+        "twice": ("  iris: [74, 132, 108]\n", "  iris: [74, 132, 108]\n  iris: [255, 0, 0]\n",
+                  ":20: duplicate key 'iris' (also at line 19): keep one of them"),
+        "badvoice": ("voice: joe-bright", "voice: joe-brite",
+                     ":6: voice: unknown voice 'joe-brite'; available: joe, joe-bright, joe-warm"),
+    }  # fmt: skip
+    for name, (old, new, expected) in cases.items():
+        path = _variant(folder, name, old, new)
+        with pytest.raises(AvatarError) as e:
+            load_avatar(name)
+        assert str(e.value).startswith(path + expected), str(e.value)
+        assert "\n" not in str(e.value)
+    latin = folder / "latin.yaml"
+    text = (folder / "ada.yaml").read_text(encoding="utf-8").replace("id: ada", "id: latin")
+    latin.write_bytes(text.replace("Friendly guide", "Freundliche Führerin").encode("latin-1"))
+    with pytest.raises(AvatarError) as e:
+        load_avatar("latin")
+    assert str(e.value) == f"{latin}: not UTF-8 text (byte 0xfc at line 5): save it as UTF-8"
+
+
+def test_an_avatar_voice_is_optional(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from engine.models.lite.persona import parse_persona, voice_of
+
+    folder = _avatar_dir(tmp_path, monkeypatch)
+    _variant(folder, "quiet", "voice: joe-bright\n", "")
+    _variant(folder, "blank", "voice: joe-bright\n", "voice:\n")
+    persona = parse_persona("name: P\ngreeting: Hi.\nfallback: Sorry?\nrepeat_request: Again?\n")
+    for name in ("quiet", "blank"):
+        assert load_avatar(name).voice == ""
+        assert voice_of(persona, name) == "joe"  # neither names one: joe

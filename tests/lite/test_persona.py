@@ -69,9 +69,9 @@ def test_unknown_field_and_invalid_yaml() -> None:
     msg = _error(GOOD + "gretting: typo\n")
     assert msg.startswith("p.yaml:9:") and "gretting" in msg
     msg = _error(GOOD + "intents:\n  - [unclosed\n")
-    assert msg.startswith("p.yaml:") and "invalid YAML" in msg
+    assert msg == "p.yaml:10: invalid YAML: this '[' is never closed with ']'"
     msg = _error(GOOD + "small_talk:\n  - examples: [is it open?]\n    answer: Yes\n")
-    assert msg.startswith("p.yaml:10:") and "quotes" in msg
+    assert msg.startswith("p.yaml:10: invalid YAML:") and '"quotes"' in msg
     assert "empty" in _error("")
     assert "mapping" in _error("- just a list\n")
 
@@ -88,3 +88,104 @@ def test_avatar_of_a_persona(tmp_path: Path) -> None:
     plain.write_text("name: Plain\ngreeting: Hi.\nfallback: Sorry?\n", encoding="utf-8")
     assert avatar_of(str(plain)) == "ada"  # names none: the default
     assert avatar_of("no-such-persona") == "ada"  # its own error comes when the model loads it
+
+
+def test_yaml_mistakes_get_the_hint_that_fits() -> None:
+    """A tab, a line indented off, a ':' in a text: each says what is wrong on which line, and only
+    the errors that quoting fixes suggest quotes."""
+    tab = _error(GOOD.replace("    answer: Nine", "\tanswer: Nine"))
+    assert tab == "p.yaml:8: invalid YAML: tabs are not allowed for indentation: use spaces"
+    indent = _error(GOOD.replace("    answer: Nine", "      answer: Nine"))
+    assert (
+        indent.startswith("p.yaml:8: invalid YAML: the indentation does not fit") and "quotes" not in indent
+    )
+    indent = _error(GOOD.replace("    examples:", "   examples:"))
+    assert indent.startswith("p.yaml:7: invalid YAML: the indentation") and "quotes" not in indent
+    colon = _error(GOOD.replace("answer: Nine to five.", "answer: Hours: nine to five."))
+    assert (
+        colon
+        == 'p.yaml:8: invalid YAML: a text that contains \': \' must be in "quotes", e.g. "Price: free."'
+    )
+    unclosed = _error(GOOD + 'small_talk:\n  - examples: ["hi]\n    answer: Hello.\n')
+    assert unclosed.startswith("p.yaml:10: invalid YAML: a quoted text is never closed")
+    assert "\n" not in tab + indent + colon + unclosed
+
+
+def test_duplicate_keys_and_intent_names_name_both_lines() -> None:
+    msg = _error(GOOD + "greeting: Hi again.\n")
+    assert msg == "p.yaml:9: the persona: duplicate key 'greeting' (also at line 2): keep one of them"
+    msg = _error(GOOD.replace("    answer: Nine to five.", "    answer: Nine to five.\n    answer: Ten."))
+    assert msg.startswith("p.yaml:9: intents[0]: duplicate key 'answer' (also at line 8)")
+    twice = GOOD + "  - name: hours\n    examples: [what time do you close]\n    answer: At five.\n"
+    msg = _error(twice)
+    assert msg.startswith("p.yaml:9: intents[1]: the intent name 'hours' is also used at line 6")
+    msg = _error(GOOD + "small_talk:\n  - name: hours\n    examples: [hi]\n    answer: Hello.\n")
+    assert msg.startswith("p.yaml:10: small_talk[0]: the intent name 'hours' is also used at line 6")
+
+
+def test_texts_are_read_as_written_and_true_false_say_how_to_quote() -> None:
+    p = parse_persona(GOOD.replace("answer: Nine to five.", "answer: Yes") + "small_talk:\n"
+                      "  - examples: [yes, no, on, off, ok]\n    answer: 'true'\n")  # fmt: skip
+    assert p.intents[0].answers == ("Yes",)
+    assert p.small_talk[0].examples == ("yes", "no", "on", "off", "ok") and p.small_talk[0].answers == (
+        "true",
+    )
+    msg = _error(GOOD.replace("answer: Nine to five.", "answer: true"))
+    assert msg == 'p.yaml:8: intents[0].answer must be text, got true/false: write it in quotes, e.g. "true"'
+    msg = _error(GOOD.replace("answer: Nine to five.", "answer: 42"))
+    assert msg.endswith('got a number: write it in quotes, e.g. "42"')
+
+
+def test_empty_optional_fields_and_empty_examples() -> None:
+    p = parse_persona(GOOD + "voice:\navatar:\ndescription:\n")
+    assert (p.voice, p.avatar, p.description) == ("", "", "")  # empty = left out
+    for empty in ("examples:", "examples: []"):
+        msg = _error(GOOD.replace("examples: [when are you open]", empty))
+        assert msg == "p.yaml:7: intents[0].examples needs at least one example phrase"
+
+
+def test_unreadable_persona_files_say_what_to_do(tmp_path: Path) -> None:
+    latin = tmp_path / "latin.yaml"
+    latin.write_bytes(GOOD.replace("Hello there.", "Grüß Gott.").encode("latin-1"))
+    with pytest.raises(PersonaError) as e:
+        load_persona(str(latin))
+    assert str(e.value) == f"{latin}: not UTF-8 text (byte 0xfc at line 2): save it as UTF-8"
+    folder = tmp_path / "folder.yaml"
+    folder.mkdir()
+    with pytest.raises(PersonaError, match=r"folder\.yaml: is a folder, not a YAML file$"):
+        load_persona(str(folder))
+    bom = tmp_path / "bom.yaml"
+    bom.write_text("\ufeff" + GOOD, encoding="utf-8")
+    assert load_persona(str(bom)).name == "Test"
+
+
+def test_voice_and_avatar_must_exist_named_with_the_persona_line(tmp_path: Path) -> None:
+    path = tmp_path / "p.yaml"
+    path.write_text(GOOD + "voice: joe-warmm\n", encoding="utf-8")
+    with pytest.raises(PersonaError) as e:
+        load_persona(str(path))
+    assert str(e.value).startswith(
+        f"{path}:9: unknown voice 'joe-warmm' (did you mean 'joe-warm'?); available: joe,"
+    )
+    path.write_text(GOOD + "avatar: maxx\n", encoding="utf-8")
+    with pytest.raises(PersonaError) as e:
+        load_persona(str(path))
+    assert str(e.value).startswith(
+        f"{path}:9: unknown avatar 'maxx' (did you mean 'max'?); available: ada, max"
+    )
+    path.write_text(GOOD + "voice: joe-bright\navatar: max\n", encoding="utf-8")
+    p = load_persona(str(path))
+    assert (p.voice, p.avatar, p.where("avatar")) == ("joe-bright", "max", f"{path}:10")
+
+
+def test_the_voice_is_the_personas_else_the_avatars_else_joe(tmp_path: Path) -> None:
+    """An avatar's `voice:` is what a persona without one speaks with (ada: joe-bright)."""
+    from engine.models.lite.performer import load_avatar
+    from engine.models.lite.persona import voice_of
+
+    assert load_avatar("ada").voice == "joe-bright" and load_avatar("max").voice == "joe"
+    named = parse_persona(GOOD + "voice: joe-warm\n")
+    assert voice_of(named, "ada") == "joe-warm"
+    for text in (GOOD, GOOD + "voice:\n", GOOD + 'voice: ""\n'):
+        assert voice_of(parse_persona(text), "ada") == "joe-bright"
+        assert voice_of(parse_persona(text), "max") == "joe"

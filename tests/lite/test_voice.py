@@ -145,3 +145,39 @@ def test_resampler_is_band_limited() -> None:
 def test_money_is_read_as_money() -> None:
     assert normalize_text("It costs $5.50.") == "It costs 5 dollars 50."
     assert normalize_text("Only $12 or €3") == "Only 12 dollars or 3 euros"
+
+
+@pytest.mark.parametrize(
+    ("text", "spoken"),
+    [
+        ("It costs $1,299.99.", "It costs 1299 dollars 99."),
+        ("From $1 to $12,000, or $5.00.", "From 1 dollar to 12000 dollars, or 5 dollars."),
+        ("€1,299 or £3.50 or €3,50", "1299 euros or 3 pounds 50 or 3 euros 50"),
+        ("We had 1,299 visitors, then 10,000; 1,2,3.", "We had 1299 visitors, then 10000; 1,2,3."),
+        ("Grew 12.5% in 2024-2025.", "Grew 12.5 percent in 2024-2025."),  # not a phone number
+    ],
+)
+def test_amounts_with_thousands_separators(text: str, spoken: str) -> None:
+    assert normalize_text(text) == spoken
+
+
+@pytest.mark.parametrize(
+    ("text", "spoken"),
+    [
+        ("Call +49 30 1234567.", "Call plus four nine, three zero, one two three four five six seven."),
+        ("Or (555) 123-4567", "Or five five five, one two three, four five six seven"),
+        ("Our line: 030 1234567", "Our line: zero three zero, one two three four five six seven"),
+        ("On 2024-05-12 at 10:30", "On 2024-05-12 at 10:30"),  # a date stays a date
+        ("In 1999 2000 visitors came", "In 1999 2000 visitors came"),
+    ],
+)
+def test_phone_numbers_are_read_digit_by_digit(text: str, spoken: str) -> None:
+    assert normalize_text(text) == spoken
+
+
+def test_abbreviations_are_said_in_full() -> None:
+    assert normalize_text("Ask Dr. Smith at stand no. 5 on Dec. 5.") == (
+        "Ask Doctor Smith at stand number 5 on December 5."
+    )
+    assert normalize_text("Ms. Lee and Prof. Kim") == "Miz Lee and Professor Kim"
+    assert normalize_text("No. It is free.") == "No. It is free."  # an answer, not "number"

@@ -12,8 +12,10 @@ Session options (SessionSpec.options, all strings):
   tts_wait_ms     how long a step may wait for the worker's next sentence, default 100
                   (offline runs and tests may set it high for fully deterministic output)
   greet_at_start  "1": say the greeting when the session opens (default: greet faces only)
-  llm_first_s     seconds the LLM brain may take to its first sentence before the script answers
-  llm_idle_s      seconds a streaming LLM reply may stall before it is cut off
+  llm_first_s     seconds the LLM brain may take to the first text of a reply (default 4; then
+                  up to 8 s more for the first whole sentence) before the script answers
+  llm_idle_s      seconds a streaming LLM reply may go without text before it is cut off (default 3)
+The LLM brain's API key comes from the environment: DUET_LLM_API_KEY, else OPENAI_API_KEY.
 """
 
 from __future__ import annotations
@@ -53,7 +55,7 @@ from .echo import EchoSuppressor
 from .hearing import VAD_CHUNK, StreamingAsr, StreamingVad
 from .output import OutputQueue
 from .parts import frame_size_option, make_performer, make_voice, opt_float
-from .persona import Persona, load_persona
+from .persona import Persona, load_persona, voice_of
 from .seeing import FaceWatcher
 from .speaker import Speaker
 from .turn import TurnConfig, TurnDetector, TurnEvent
@@ -101,8 +103,9 @@ class LiteModel:
         self.frame_size = int(session.frame_size)
         if not 64 <= self.frame_size <= 2048:
             raise ValueError(f"frame_size must be in 64..2048, got {self.frame_size}")
-        self.voice_id = session.voice or persona.voice or "joe"
         self.avatar_id = session.avatar or persona.avatar or "ada"
+        # the persona's voice, else the avatar's own, else joe
+        self.voice_id = session.voice or voice_of(persona, self.avatar_id)
         if self.voice_id not in self._voice_cache:
             self._voice_cache[self.voice_id] = make_voice(self.voice_id, persona, self._voice_factory)
         self.voice = self._voice_cache[self.voice_id]
@@ -116,7 +119,7 @@ class LiteModel:
         self._notices: list[Any] = []  # events to send with the first step
         self._brain_error_said = ""  # the chat-server error last reported (see _brain_notice)
         if session.brain == "llm":
-            from .llm import LlmBrain
+            from .llm import LlmBrain, api_key_from_env
 
             first_s, idle_s = opt_float(opts, "llm_first_s", 4.0), opt_float(opts, "llm_idle_s", 3.0)
             try:
@@ -125,8 +128,9 @@ class LiteModel:
                     session.llm_model,
                     persona,
                     fallback=self.script,
-                    first_sentence_timeout_s=first_s,
+                    first_token_timeout_s=first_s,
                     idle_timeout_s=idle_s,
+                    api_key=api_key_from_env(),
                 )
             except ValueError as e:  # unusable settings: talk from the script, and say why
                 self._notices.append(ErrorEvent("llm_settings", f"{e}; answering from the persona script"))
@@ -464,20 +468,22 @@ class LiteModel:
         return True
 
     def _brain_notice(self, events: list) -> None:
-        """The chat server failed and the persona script answered: say so once (until the server
-        answers again), so the user knows why the answers are the script's."""
-        brain = self.brain
-        error = getattr(brain, "last_error", "")
-        if getattr(brain, "last_source", "") == "llm":
+        """The chat server failed (the persona script answered) or stopped mid-answer: say so once
+        (until the server answers well again), so the user knows why the answers are the script's
+        or why one stopped short."""
+        source, error = getattr(self.brain, "outcome", ("", ""))  # (one read: set by another thread)
+        if source == "llm" and not error:
             self._brain_error_said = ""  # it works (again): a later failure is news
             return
-        if error and error != self._brain_error_said and getattr(brain, "last_source", "") == "script":
-            self._brain_error_said = error
-            events.append(
-                ErrorEvent(
-                    "llm", f"the chat server did not answer ({error}); the persona script answered instead"
-                )
-            )
+        if not error or source not in ("llm", "script"):
+            return
+        if source == "script":
+            message = f"the chat server did not answer ({error}); the persona script answered instead"
+        else:
+            message = f"the chat server stopped in the middle of an answer ({error}); the rest was dropped"
+        if message != self._brain_error_said:
+            self._brain_error_said = message
+            events.append(ErrorEvent("llm", message))
 
     def _busy(self) -> bool:
         """Is the avatar speaking or about to speak?"""

@@ -8,21 +8,28 @@ Schema (see assets/personas/booth.yaml for a commented example):
     greeting: str              required, said when a person walks up (or at session start)
     fallback: str | [str]      required, said when no intent matches
     repeat_request: str | [str] required, said when nothing intelligible was heard
-    voice: str                 optional voice id ("" = default voice)
-    avatar: str                optional avatar id
+    voice: str                 optional voice id (`duet-engine voices`); left out or empty: the
+                               avatar's `voice:`, else joe
+    avatar: str                optional avatar id (assets/avatars/<id>.yaml); left out or empty: ada
     description: str           optional, one line for menus
     system_prompt: str         optional, extra instructions for the LLM brain
     intents: [Intent]          optional: {name?, examples: [str], answer: str | answers: [str]}
     small_talk: [Intent]       optional, same shape as intents
+
+Texts are read as written: only true/false are YAML booleans here (yes, no, on, off stay words, as
+in YAML 1.2), so `answer: Yes` says "Yes". A key given twice, an intent name used twice, a voice
+or avatar that does not exist are errors; an empty optional field is the same as leaving it out.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import difflib
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
 
+from engine import yamlfile
 from engine.paths import assets_dir
 
 
@@ -51,6 +58,12 @@ class Persona:
     intents: tuple[Intent, ...] = ()
     small_talk: tuple[Intent, ...] = ()
     path: str = ""
+    lines: dict[str, int] = field(default_factory=dict, compare=False, repr=False)  # field -> line
+
+    def where(self, key: str) -> str:
+        """`FILE:LINE` of the top-level field `key` (just FILE when it is not in the file)."""
+        line = self.lines.get(key)
+        return f"{self.path}:{line}" if line else self.path
 
     def all_intents(self) -> tuple[Intent, ...]:
         return self.intents + self.small_talk
@@ -86,6 +99,8 @@ def resolve_persona_path(persona: str) -> Path:
         path = Path(persona).expanduser()
     else:
         path = personas_dir() / f"{persona}.yaml"
+    if path.is_dir():
+        raise PersonaError(f"{path}: is a folder, not a YAML file")
     if not path.is_file():
         known = ", ".join(list_personas()) or "none"
         raise PersonaError(f"persona {persona!r} not found ({path}); shipped personas: {known}")
@@ -93,24 +108,49 @@ def resolve_persona_path(persona: str) -> Path:
 
 
 def load_persona(persona: str) -> Persona:
+    """The persona, parsed and checked: its `voice:` and `avatar:` must exist (PersonaError naming
+    the file and the line otherwise), so a typo fails before a session or a file is made."""
     path = resolve_persona_path(persona)
     try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as e:
-        raise PersonaError(f"{path}: cannot read persona file: {e}") from None
-    return parse_persona(text, str(path))
+        text = yamlfile.read_text(path)
+    except yamlfile.YamlFileError as e:
+        raise PersonaError(str(e)) from None
+    loaded = parse_persona(text, str(path))
+    check_references(loaded)
+    return loaded
 
 
 def parse_persona(text: str, filename: str = "<persona>") -> Persona:
     try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        where = f"{filename}:{mark.line + 1}" if mark is not None else filename
-        problem = getattr(e, "problem", None) or str(e)
-        hint = " (put texts that contain ':', '?', '#' or commas in \"quotes\")" if mark is not None else ""
-        raise PersonaError(f"{where}: invalid YAML: {problem}{hint}") from None
+        root = yamlfile.compose(text, filename, yamlfile.WordsLoader)
+    except yamlfile.YamlFileError as e:
+        raise PersonaError(str(e)) from None
     return _Reader(filename).persona(root)
+
+
+def _did_you_mean(name: str, known: list[str]) -> str:
+    close = difflib.get_close_matches(name, known, n=1) or [k for k in known if k.lower() == name.lower()]
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def check_references(persona: Persona) -> None:
+    """PersonaError (file:line) when the persona's `voice:` is not a voice `duet-engine voices`
+    lists, or its `avatar:` is not in assets/avatars. Cheap and torch-free."""
+    from engine.models.lite.voice import list_voices
+
+    voices = list_voices()
+    if persona.voice and persona.voice not in voices:
+        raise PersonaError(
+            f"{persona.where('voice')}: unknown voice {persona.voice!r}{_did_you_mean(persona.voice, voices)}"
+            f"; available: {', '.join(voices)} (`duet-engine voices`; leave it out to use the avatar's voice)"
+        )
+    avatars = sorted(p.stem for p in (assets_dir() / "avatars").glob("*.yaml"))
+    if persona.avatar and persona.avatar not in avatars:
+        raise PersonaError(
+            f"{persona.where('avatar')}: unknown avatar {persona.avatar!r}"
+            f"{_did_you_mean(persona.avatar, avatars)}; available: {', '.join(avatars) or 'none'}"
+            f" (assets/avatars/<id>.yaml)"
+        )
 
 
 class _Reader:
@@ -118,6 +158,7 @@ class _Reader:
 
     def __init__(self, filename: str) -> None:
         self.filename = filename
+        self.intent_lines: dict[str, int] = {}  # intent name -> the line that names it
 
     def fail(self, node: yaml.Node | None, message: str) -> PersonaError:
         line = f":{node.start_mark.line + 1}" if node is not None else ""
@@ -127,17 +168,24 @@ class _Reader:
         if not isinstance(node, yaml.MappingNode):
             raise self.fail(node, f"{what} must be a mapping (key: value lines), got {_kind(node)}")
         out: dict[str, yaml.Node] = {}
+        first: dict[str, int] = {}
         for key, value in node.value:
             if not isinstance(key, yaml.ScalarNode):
                 raise self.fail(key, f"{what}: keys must be plain names")
             if key.value in out:
-                raise self.fail(key, f"{what}: duplicate key {key.value!r}")
+                raise self.fail(key, f"{what}: {yamlfile.duplicate_key_problem(key.value, first[key.value])}")
             out[key.value] = value
+            first[key.value] = key.start_mark.line + 1
         return out
 
     def string(self, node: yaml.Node, what: str, allow_empty: bool = False) -> str:
+        if allow_empty and isinstance(node, yaml.ScalarNode) and node.tag == "tag:yaml.org,2002:null":
+            return ""  # `voice:` with nothing after it: as if it were left out
         if not isinstance(node, yaml.ScalarNode) or node.tag != "tag:yaml.org,2002:str":
-            raise self.fail(node, f"{what} must be text, got {_kind(node)}")
+            hint = ""
+            if isinstance(node, yaml.ScalarNode) and _kind(node) in ("a number", "true/false"):
+                hint = f': write it in quotes, e.g. "{node.value}"'
+            raise self.fail(node, f"{what} must be text, got {_kind(node)}{hint}")
         value = str(node.value).strip()
         if not value and not allow_empty:
             raise self.fail(node, f"{what} must not be empty")
@@ -172,7 +220,21 @@ class _Reader:
                 expected = "name, examples, answer(s)"
                 raise self.fail(fields[key], f"{where}: unknown field {key!r} (expected {expected})")
             name = self.string(fields["name"], f"{where}.name") if "name" in fields else f"{what}_{i}"
-            examples = self.strings(self.require(fields, "examples", item, where), f"{where}.examples")
+            if "name" in fields:
+                line = fields["name"].start_mark.line + 1
+                if name in self.intent_lines:
+                    raise self.fail(
+                        fields["name"],
+                        f"{where}: the intent name {name!r} is also used at line "
+                        f"{self.intent_lines[name]}: give each intent its own name",
+                    )
+                self.intent_lines[name] = line
+            examples_node = self.require(fields, "examples", item, where)
+            if _kind(examples_node) == "an empty value" or (
+                isinstance(examples_node, yaml.SequenceNode) and not examples_node.value
+            ):
+                raise self.fail(examples_node, f"{where}.examples needs at least one example phrase")
+            examples = self.strings(examples_node, f"{where}.examples")
             if "answer" in fields and "answers" in fields:
                 raise self.fail(fields["answers"], f"{where}: give either 'answer' or 'answers', not both")
             key = "answers" if "answers" in fields else "answer"
@@ -197,6 +259,9 @@ class _Reader:
             if k in fields
         }
         stem = Path(self.filename).stem
+        lines: dict[str, int] = {}
+        for key_node, _ in root.value:
+            lines.setdefault(str(key_node.value), key_node.start_mark.line + 1)
         return Persona(
             id=stem,
             name=self.string(self.require(fields, "name", root, "the persona"), "name"),
@@ -208,6 +273,7 @@ class _Reader:
             intents=self.intents(fields["intents"], "intents") if "intents" in fields else (),
             small_talk=self.intents(fields["small_talk"], "small_talk") if "small_talk" in fields else (),
             path=self.filename,
+            lines=lines,
             **optional,
         )
 
@@ -225,6 +291,17 @@ def _kind(node: yaml.Node | None) -> str:
 
 
 DEFAULT_AVATAR = "ada"
+DEFAULT_VOICE = "joe"
+
+
+def voice_of(persona: Persona, avatar: str) -> str:
+    """The voice a session speaks with: the persona's `voice:`, else the `voice:` of `avatar` (the
+    avatar the session shows; loading it may raise AvatarError), else DEFAULT_VOICE."""
+    if persona.voice:
+        return persona.voice
+    from engine.models.lite.performer.spec import load_avatar
+
+    return load_avatar(avatar).voice or DEFAULT_VOICE
 
 
 def avatar_of(persona: str, avatar: str = "") -> str:

@@ -19,7 +19,7 @@ import logging
 import re
 import threading
 import unicodedata
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -155,11 +155,48 @@ _ACRONYMS = frozenset(
     ]
 )
 _SPOKEN_WORDS = {"OK": "okay", "DUET": "Duet", "FPS": "frames per second"}
-_REPLACEMENTS = [
-    (re.compile(r"\$(\d+)\.(\d\d)\b"), r"\1 dollars \2"),
-    (re.compile(r"\$(\d+(?:,\d{3})*)\b"), r"\1 dollars"),
-    (re.compile(r"€(\d+(?:[.,]\d+)?)"), r"\1 euros"),
-    (re.compile(r"£(\d+(?:[.,]\d+)?)"), r"\1 pounds"),
+_DIGIT_NAMES = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
+# a phone number: "+49 30 1234567", "+1 (555) 123-4567", "(555) 123-4567", "555-123-4567",
+# "030 1234567" (a leading 0): read digit by digit, its groups apart, never as millions
+_PHONE = re.compile(
+    r"(?<![\w+])(?:\+\d[\d ()/.-]{5,}\d"
+    r"|\(?\b\d{3}\)?[ .-]\d{3}[ .-]\d{4}\b"
+    r"|\b0\d{1,4}(?:[ /-]\d{2,})+\b)(?![\w.,]\d)"
+)
+# an amount in dollars, euros or pounds: "$5", "$5.50", "$1,299.99", "€1,299", "€3,50"
+_MONEY = re.compile(r"([$€£])(\d{1,3}(?:,\d{3})+|\d+)(?:[.,](\d\d))?(?![\d,.]\d)")  # €3,50 too
+_CURRENCY = {"$": ("dollar", "dollars"), "€": ("euro", "euros"), "£": ("pound", "pounds")}
+_THOUSANDS = re.compile(r"(?<![\d,.])\d{1,3}(?:,\d{3})+(?![,\d])")  # 1,299 -> 1299 (as espeak reads it)
+_MONTHS = {
+    "Jan": "January", "Feb": "February", "Mar": "March", "Apr": "April", "Jun": "June", "Jul": "July",
+    "Aug": "August", "Sep": "September", "Sept": "September", "Oct": "October", "Nov": "November",
+    "Dec": "December",
+}  # fmt: skip
+
+
+def _phone(m: re.Match[str]) -> str:
+    """'+49 30 1234567' -> 'plus four nine, three zero, one two three four five six seven'."""
+    text = m.group(0)
+    if sum(c.isdigit() for c in text) < 7:
+        return text  # too short for a phone number ("(555) 12")
+    groups = [" ".join(_DIGIT_NAMES[int(d)] for d in g) for g in re.findall(r"\d+", text)]
+    return ("plus " if text.startswith("+") else "") + ", ".join(groups)
+
+
+def _money(m: re.Match[str]) -> str:
+    """'$1,299.99' -> '1299 dollars 99', '$1' -> '1 dollar', '$5.00' -> '5 dollars'."""
+    one, many = _CURRENCY[m.group(1)]
+    whole, cents = m.group(2).replace(",", ""), m.group(3)
+    said = f"{whole} {one if whole == '1' else many}"
+    return f"{said} {cents}" if cents and cents != "00" else said
+
+
+_REPLACEMENTS: list[tuple[re.Pattern[str], str | Callable[[re.Match[str]], str]]] = [
+    (_PHONE, _phone),
+    (_MONEY, _money),
+    (_THOUSANDS, lambda m: m.group(0).replace(",", "")),
+    (re.compile(r"\b[Nn]o\.\s?(?=\d)"), "number "),  # "stand no. 5"
+    (re.compile(rf"\b({'|'.join(_MONTHS)})\.(?=\s)"), lambda m: _MONTHS[m.group(1)]),  # "Dec. 5"
     (re.compile(r"\be\.g\.", re.I), "for example"),
     (re.compile(r"\bi\.e\.", re.I), "that is"),
     (re.compile(r"\betc\.", re.I), "et cetera"),
@@ -167,6 +204,9 @@ _REPLACEMENTS = [
     (re.compile(r"\bDr\.(?=\s)"), "Doctor"),
     (re.compile(r"\bMr\.(?=\s)"), "Mister"),
     (re.compile(r"\bMrs\.(?=\s)"), "Missus"),
+    (re.compile(r"\bMs\.(?=\s)"), "Miz"),
+    (re.compile(r"\bProf\.(?=\s)"), "Professor"),
+    (re.compile(r"\bSt\.(?=\s)"), "St"),  # espeak reads "St Louis" as saint, "Main St" as street
     (re.compile(r"\s&\s"), " and "),
     (re.compile(r"(?<=\d)\s?%"), " percent"),
     (re.compile(r"(?<=\s)\+(?=\s)"), "plus"),
@@ -199,7 +239,8 @@ def _word_for_speech(m: re.Match[str]) -> str:
 
 def normalize_text(text: str) -> str:
     """Text as it should be spoken: markdown, links and emoji removed; abbreviations, symbols
-    and acronyms expanded (numbers are read by espeak-ng itself)."""
+    and acronyms expanded; amounts ("$1,299.99") said with their currency and phone numbers digit by
+    digit (other numbers are read by espeak-ng itself: "1,299" as "1299")."""
     if not isinstance(text, str):
         raise TypeError(f"text must be a str, got {type(text).__name__}")
     t = unicodedata.normalize("NFC", text)

@@ -1,7 +1,9 @@
 """Avatar descriptions: assets/avatars/<id>.yaml -> AvatarSpec (validated, with clear errors).
 
 Colours are RGB triples 0..255. Sizes are in design pixels of a 512x512 frame (the renderer scales
-them to the frame size it draws).
+them to the frame size it draws). `voice:` (optional) is the voice a session with this avatar speaks
+with when its persona names none (`duet-engine voices`); left out or empty: joe. A key given twice
+is an error (PyYAML would keep the last one silently).
 """
 
 from __future__ import annotations
@@ -10,9 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from engine import paths
+from engine import paths, yamlfile
 
 RGB = tuple[int, int, int]
 
@@ -29,7 +29,7 @@ class AvatarSpec:
     id: str
     name: str
     description: str
-    voice: str
+    voice: str  # "" = none of its own (joe)
     # palette
     background_top: RGB
     background_bottom: RGB
@@ -65,6 +65,7 @@ class AvatarSpec:
 
 
 _FIELDS = {f for f in AvatarSpec.__dataclass_fields__}
+_OPTIONAL = {"voice"}
 
 
 def _line_of(text: str, key: str) -> int | None:
@@ -82,6 +83,22 @@ def _rgb(v: Any, where: str) -> RGB:
     ):
         raise AvatarError(f"{where}: expected an RGB list of three integers 0..255, got {v!r}")
     return (int(v[0]), int(v[1]), int(v[2]))
+
+
+def _voice(v: Any, where: str) -> str:
+    """The avatar's voice id: "" when left out or empty, else one `duet-engine voices` lists."""
+    if v is None:
+        return ""
+    if not isinstance(v, str):
+        raise AvatarError(f"{where}: expected a voice id (`duet-engine voices`), got {v!r}")
+    from engine.models.lite.voice import list_voices
+
+    voices = list_voices()
+    if v.strip() and v.strip() not in voices:
+        raise AvatarError(
+            f"{where}: unknown voice {v.strip()!r}; available: {', '.join(voices)} (`duet-engine voices`)"
+        )
+    return v.strip()
 
 
 def _num(v: Any, where: str, lo: float, hi: float) -> float:
@@ -119,12 +136,14 @@ def parse_avatar(data: Any, source: str, text: str = "") -> AvatarSpec:
         raise AvatarError(
             f"{where(sorted(unknown)[0])}: unknown avatar field(s) {', '.join(sorted(unknown))}"
         )
-    missing = _FIELDS - set(flat)
+    missing = _FIELDS - _OPTIONAL - set(flat)
     if missing:
         raise AvatarError(f"{source}: missing avatar field(s) {', '.join(sorted(missing))}")
     for name, field in AvatarSpec.__dataclass_fields__.items():
-        v = flat[name]
-        if field.type == "RGB":
+        v = flat.get(name)
+        if name == "voice":
+            values[name] = _voice(v, where(name))
+        elif field.type == "RGB":
             values[name] = _rgb(v, where(name))
         elif name in _RANGES:
             values[name] = _num(v, where(name), *_RANGES[name])
@@ -163,13 +182,17 @@ def load_avatar(avatar_id: str) -> AvatarSpec:
         raise AvatarError(f"unknown avatar {avatar_id!r}; available: {', '.join(list_avatars()) or 'none'}")
     key = (str(path), path.stat().st_mtime)
     if key not in _CACHE:
-        text = path.read_text(encoding="utf-8")
-        try:
-            data = yaml.safe_load(text)
-        except yaml.YAMLError as e:
-            raise AvatarError(f"{path}: not valid YAML: {e}") from e
+        try:  # not UTF-8, bad YAML, a key given twice: one line naming the file and the line
+            text = yamlfile.read_text(path)
+            data = yamlfile.load(text, str(path))
+        except yamlfile.YamlFileError as e:
+            raise AvatarError(str(e)) from None
         spec = parse_avatar(data, str(path), text)
         if spec.id != avatar_id:
-            raise AvatarError(f"{path}: id is {spec.id!r} but the file is named {avatar_id}.yaml")
+            line = _line_of(text, "id")
+            where = f"{path}:{line}" if line else str(path)
+            raise AvatarError(
+                f"{where}: id is {spec.id!r} but the file is named {avatar_id}.yaml: make them the same"
+            )
         _CACHE[key] = spec
     return _CACHE[key]
