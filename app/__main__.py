@@ -135,6 +135,8 @@ def persona_avatar_problem(persona: str | None, avatar: str | None) -> str:
 
     if persona:
         if _persona_is_path(persona):
+            if Path(persona).expanduser().is_dir():
+                return f"--persona: {persona}: is a folder, not a YAML file"
             if not Path(persona).expanduser().is_file():
                 return f"--persona: no such persona file: {persona}"
         elif persona not in (ids := [c.id for c in catalog.personas()]):
@@ -197,7 +199,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from engine import registry
 
-    from . import catalog
+    from . import catalog, stderr_guard
     from .logs import setup_logging
     from .settings import Settings
 
@@ -207,6 +209,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"duet: {e}", file=sys.stderr)
         return 1
     log.info("Duet starting: duet %s", " ".join(argv if argv is not None else sys.argv[1:]))
+    if argv is None:  # the real app (not main() called by a test): C libraries cannot flood stderr
+        stderr_guard.install()
     if args.reset_settings:
         Settings.reset()
         log.info("settings reset")
@@ -318,6 +322,15 @@ def main(argv: list[str] | None = None) -> int:
         loop.run_until_complete(closed.wait())
     core.shutdown()
     log.info("Duet closed")
+    from .playback import abandoned_streams
+
+    if abandoned_streams():
+        # an audio stream whose device hung could not be closed: PortAudio's exit handler would
+        # wait on it forever. Everything else is closed and saved: leave without it.
+        log.warning("exiting past %d audio stream(s) that never closed", abandoned_streams())
+        logging.shutdown()
+        sys.stdout.flush()
+        os._exit(0)
     return 0
 
 

@@ -43,9 +43,9 @@ from .avsync import FrameScheduler
 from .conversation import Conversation
 from .engine_faults import CrashPolicy, load_error
 from .latency import LatencyTracker
-from .logs import engine_log_path
+from .logs import app_log_path, engine_log_path
 from .mic import MicCapture, SilenceSource, TickAssembler
-from .playback import AudioDeviceError, Player
+from .playback import AudioDeviceError, Player, StallWatch
 from .recording import FileInfo, RecordingController
 from .settings import ModelSource
 
@@ -64,6 +64,7 @@ def _default_client_factory(model: str, source: ModelSource) -> Any:
     )
 
 
+REOPEN_S = 3.0  # a lost microphone or speaker is tried again this often (s)
 ECHO_TAIL_S = 0.25  # a room's echo of the avatar's voice after it leaves the speaker (s)
 
 
@@ -125,6 +126,12 @@ class DuetCore(QObject):
         self._last_report = -1
         self._n = 0
         self._trouble = (0, 0, 0)  # (mic overflows, speaker underflows, playback underruns) logged
+        # devices lost mid-conversation (unplugged, the sound server went away): "mic"/"speaker" ->
+        # monotonic time of the next try to open them again (a booth comes back by itself)
+        self._reopen_at: dict[str, float] = {}
+        self._speaker_watch = StallWatch()
+        self._mic_watch = StallWatch()
+        self._engine_retry_at: float | None = None  # after the crash limit: the next automatic retry
         self.recording = RecordingController(self.assembler, self._file_info, parent=self)
         self.timer = QTimer(self)
         self.timer.setTimerType(Qt.TimerType.PreciseTimer)
@@ -260,14 +267,28 @@ class DuetCore(QObject):
             self._run_job("restart", lambda: client.restart())
         else:
             self.conversation.set_state("offline")
+            pause = self.crash_policy.pause_s()
+            self._engine_retry_at = time.monotonic() + pause
+            log.error(
+                "engine failed %d times within %.0f s: no restart for %.0f s (%s)",
+                self.crash_policy.max_crashes,
+                self.crash_policy.window_s,
+                pause,
+                text.replace("\n", " "),
+            )
             self.status.emit(
                 "error",
                 f"{text}\nThe engine failed {self.crash_policy.max_crashes} times within "
-                f"{self.crash_policy.window_s:.0f} s; not retrying. Log: {engine_log_path()}",
+                f"{self.crash_policy.window_s:.0f} s: trying again in {pause:.0f} s (or press Retry)."
+                f" Log: {app_log_path()}",
             )
 
     def retry(self) -> None:
-        """User asked to try again after the crash limit stopped retries."""
+        """Try again after the crash limit stopped restarts: the user pressed Retry, or the pause
+        after the limit (CrashPolicy.pause_s) is over."""
+        if self._engine_retry_at is not None and time.monotonic() < self._engine_retry_at:
+            log.info("engine: Retry pressed")
+        self._engine_retry_at = None
         self.crash_policy.times.clear()
         if self._job is None and self.client is not None:
             self._live = None
@@ -308,6 +329,7 @@ class DuetCore(QObject):
         if self._closing:
             return
         self._closing = True
+        self._engine_retry_at = None
         self.timer.stop()
         self._live = None
         self.close_mic()
@@ -345,6 +367,8 @@ class DuetCore(QObject):
             self.speaker_message.emit(f"{_cap(str(e))} — the avatar is muted.")
 
     def set_speaker(self, device: str) -> None:
+        self._reopen_at.pop("speaker", None)
+        self._speaker_watch.reset()
         self.player.stop()
         self.player.device = device or None
         self._open_speaker()
@@ -355,6 +379,8 @@ class DuetCore(QObject):
             self.mic = None
 
     def _open_mic(self, device: str) -> None:
+        self._reopen_at.pop("mic", None)
+        self._mic_watch.reset()
         self.close_mic()
         self.mic_device = device
         mic = MicCapture(self.assembler, device or None)
@@ -445,22 +471,74 @@ class DuetCore(QObject):
         self._poll_latency()
         if self._n % 20 == 0:
             self.recording.poll()
-        if self._n % 200 == 0:  # once a second: notice devices that died (unplugged)
-            self._check_devices()
+        if self._n % 50 == 0:  # 4x a second: notice devices that died or stalled; reopen lost ones
+            self._check_devices(now)
+        if self._engine_retry_at is not None and now >= self._engine_retry_at:
+            log.info("engine: trying again after the pause (automatic retry)")
+            self.retry()
 
-    def _check_devices(self) -> None:
-        if isinstance(self.mic, MicCapture) and not self.mic.running:
-            log.warning("microphone stream stopped")
+    def _check_devices(self, now: float) -> None:
+        """A stream that stopped (unplugged) or whose callback stalled (the sound server died under
+        it) is closed, the window says so, and it is opened again every REOPEN_S until it works."""
+        mic = self.mic
+        if isinstance(mic, MicCapture) and (not mic.running or self._mic_watch.stalled(mic.callbacks, now)):
+            why = "stopped" if not mic.running else "stalled"
+            log.warning("microphone stream %s: closing it, trying it again every %.0f s", why, REOPEN_S)
             self.close_mic()
             self.mic = SilenceSource(self.assembler)
             self.mic.start()
+            self._reopen_at["mic"] = now + REOPEN_S
             self.mic_message.emit(
-                "The microphone stopped (unplugged?) — type to talk, or pick a microphone / Rescan devices."
+                "The microphone stopped (unplugged?) — trying it again; type to talk meanwhile, or pick"
+                " a microphone / Rescan devices."
             )
-        if self.player._stream is not None and not self.player.running:
-            log.warning("speaker stream stopped")
-            self.player.stop()
-            self.speaker_message.emit("The speaker stopped (unplugged?) — pick a speaker / Rescan devices.")
+        player = self.player
+        if player._stream is not None and (
+            not player.running or self._speaker_watch.stalled(player.callbacks, now)
+        ):
+            why = "stopped" if not player.running else "stalled"
+            log.warning("speaker stream %s: closing it, trying it again every %.0f s", why, REOPEN_S)
+            player.stop()
+            self._reopen_at["speaker"] = now + REOPEN_S
+            self.speaker_message.emit(
+                "The speaker stopped (unplugged?) — trying it again; pick a speaker / Rescan devices."
+            )
+        for kind, due in list(self._reopen_at.items()):
+            if now >= due:
+                self._reopen(kind, now)
+
+    def _reopen(self, kind: str, now: float) -> None:
+        """One try to open a lost device again (the same one the user picked)."""
+        if kind == "speaker":
+            if self.player._stream is not None:  # picked again meanwhile
+                self._reopen_at.pop(kind, None)
+                return
+            try:
+                self.player.start()
+            except AudioDeviceError as e:
+                log.debug("speaker still unavailable: %s", e)
+                self._reopen_at[kind] = now + REOPEN_S
+                return
+            self._speaker_watch.reset()
+            log.warning("speaker is back")
+            self.speaker_message.emit("")
+        else:
+            if isinstance(self.mic, MicCapture):
+                self._reopen_at.pop(kind, None)
+                return
+            mic = MicCapture(self.assembler, self.mic_device or None)
+            try:
+                mic.start()
+            except AudioDeviceError as e:
+                log.debug("microphone still unavailable: %s", e)
+                self._reopen_at[kind] = now + REOPEN_S
+                return
+            self.close_mic()  # the silence source
+            self.mic = mic
+            self._mic_watch.reset()
+            log.warning("microphone is back")
+            self.mic_message.emit("")
+        self._reopen_at.pop(kind, None)
 
     def frame_presented(self, t: float) -> None:
         """The view drew the last frame at monotonic t: learn the display delay and lead by it."""
@@ -544,6 +622,7 @@ class DuetCore(QObject):
                 self.engine_overruns = dict(o)
             case ErrorEvent(code="session", message=msg) if not self.session_open:
                 # the persona or avatar could not be loaded: no conversation until another is picked
+                log.warning("could not start the conversation: %s", msg)  # the reason, in duet-app.log
                 self.conversation.set_state("no session")
                 self.status.emit(
                     "error",

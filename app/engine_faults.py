@@ -13,19 +13,35 @@ _EXCEPTION_LINE = re.compile(r"^(?:[A-Za-z_][\w]*\.)*([A-Za-z_]\w*(?:Error|Excep
 
 
 class CrashPolicy:
-    """Restart after a crash unless `max_crashes` happened within `window_s` seconds."""
+    """Restart after a crash unless `max_crashes` happened within `window_s` seconds; then pause
+    (pause_s: 30 s, doubling up to 5 min while it keeps failing) before the next automatic try, so
+    an unattended booth comes back by itself without restarting in a tight loop."""
+
+    FIRST_PAUSE_S = 30.0
+    MAX_PAUSE_S = 300.0
 
     def __init__(self, max_crashes: int = 3, window_s: float = 60.0) -> None:
         self.max_crashes = max_crashes
         self.window_s = window_s
         self.times: deque[float] = deque()
+        self.pauses = 0  # pauses in a row (reset once a crash comes after a calm window_s)
+        self._last_crash: float | None = None  # monotonic s (times is cleared by a retry; this is not)
 
     def crashed(self, now: float) -> bool:
         """Record a crash; True if we should restart."""
+        if self._last_crash is not None and now - self._last_crash > self.window_s:
+            self.pauses = 0  # it ran well for a while: the next give-up starts at the first pause
+        self._last_crash = now
         self.times.append(now)
         while self.times and now - self.times[0] > self.window_s:
             self.times.popleft()
         return len(self.times) < self.max_crashes
+
+    def pause_s(self) -> float:
+        """The pause before the next automatic try, after crashed() said no (each call is one more)."""
+        pause = min(self.MAX_PAUSE_S, self.FIRST_PAUSE_S * 2.0**self.pauses)
+        self.pauses += 1
+        return pause
 
 
 def load_error(err: BaseException, events: list[object], model: str) -> str:

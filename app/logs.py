@@ -28,5 +28,9 @@ def setup_logging(verbose: bool = False) -> Path:
     return path
 
 
+def app_log_path() -> Path:
+    return paths.log_dir() / LOG_NAME
+
+
 def engine_log_path() -> Path:
     return paths.log_dir() / "duet-engine.log"

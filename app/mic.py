@@ -153,6 +153,7 @@ class MicCapture:
         self.assembler = assembler
         self.device = device
         self.overflows = 0
+        self.callbacks = 0  # audio callbacks run (a stalled count: the device is gone)
         self._stream: Any = None
 
     def start(self) -> None:
@@ -191,6 +192,7 @@ class MicCapture:
         if not (0.0 <= behind < 1.0):
             behind = frames / MIC_RATE
         self.assembler.feed(indata[:, 0], now - behind)
+        self.callbacks += 1
 
 
 class SilenceSource:

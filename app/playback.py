@@ -9,6 +9,7 @@ which avatar tick is at the DAC now.
 
 from __future__ import annotations
 
+import logging
 import math
 import queue
 import threading
@@ -20,6 +21,13 @@ from typing import Any
 import numpy as np
 
 from engine.protocol import AVATAR_RATE, AVATAR_SAMPLES_PER_TICK, FPS
+
+log = logging.getLogger(__name__)
+
+# a stream whose callback has not run for this long while it is open has lost its device (a sound
+# server that died keeps PortAudio's stream "active" while its audio thread spins on errors)
+STALL_S = 1.0
+CLOSE_TIMEOUT_S = 2.0  # how long closing a stream may take before it is given up (see close_stream)
 
 VOICE_RMS = 0.01  # a tick whose RMS is above this is "voiced" (avatar speech onset detection)
 
@@ -278,13 +286,60 @@ class AudioDeviceError(RuntimeError):
     """A sound device is missing, busy or failed; the message is shown to the user as is."""
 
 
-def close_stream(stream: Any) -> None:
-    """Stop and close a sounddevice stream (None: nothing); close even if stopping fails."""
-    if stream is not None:
+_abandoned: list[Any] = []  # streams whose close never returned: kept referenced, never touched again
+
+
+def close_stream(stream: Any, timeout_s: float = CLOSE_TIMEOUT_S) -> bool:
+    """Abort and close a sounddevice stream (None: nothing) without hanging on a dead device.
+
+    Abort, not stop: nothing queued needs to play out, and when the sound server died under the
+    stream PortAudio's ALSA thread spins on errors, so stop() would wait for it forever while abort
+    cancels it. Both run in a helper thread given timeout_s; a stream that does not close by then is
+    abandoned (logged; False). Errors are logged, never raised: closing is always a way out."""
+    if stream is None:
+        return True
+
+    def close() -> None:
         try:
-            stream.stop()
-        finally:
+            stream.abort()
+        except Exception as e:  # PortAudioError: already stopped, device gone
+            log.debug("abort audio stream: %s", e)
+        try:
             stream.close()
+        except Exception as e:
+            log.warning("closing an audio stream failed: %s", e)
+
+    worker = threading.Thread(target=close, name="duet-audio-close", daemon=True)
+    worker.start()
+    worker.join(timeout_s)
+    if worker.is_alive():
+        _abandoned.append(stream)
+        log.warning("an audio stream did not close within %.1f s (its device hangs): abandoned", timeout_s)
+        return False
+    return True
+
+
+def abandoned_streams() -> int:
+    """How many streams close_stream gave up on (the process should not wait on them at exit)."""
+    return len(_abandoned)
+
+
+class StallWatch:
+    """Notices an audio stream whose callback stopped running (see STALL_S). GUI thread only; the
+    callback only increments the counter it reads."""
+
+    def __init__(self) -> None:
+        self._seen = -1  # callback count at the last change
+        self._since = 0.0  # monotonic time of the last change (s)
+
+    def stalled(self, callbacks: int, now: float, limit_s: float = STALL_S) -> bool:
+        if callbacks != self._seen:
+            self._seen, self._since = callbacks, now
+            return False
+        return now - self._since > limit_s
+
+    def reset(self) -> None:
+        self._seen = -1
 
 
 def stream_active(stream: Any) -> bool:

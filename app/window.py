@@ -41,6 +41,7 @@ from .window_layout import WindowLayout
 log = logging.getLogger(__name__)
 CAMERA_OFF = "__off__"
 SETTINGS_SAVE_MS = 2000  # a changed setting is on disk within this long (a crash loses no more)
+RECORD_NOTE_S = 10  # "Saved: ... recording goes on in a new file" shows this long (s)
 
 
 DEFAULT_SIZE = (1180, 760)  # the window's first size (pixels) where the screen has room
@@ -555,9 +556,17 @@ class MainWindow(WindowLayout, FullscreenMixin, QMainWindow):
         if error:  # logged by the Recorder
             self._show_record_note("error", f"Recording stopped: {error}. The conversation goes on.")
         elif self.core.recording.wanted:  # a switch or restart: the next file is on its way
-            self._show_record_note("info", f"Saved: {path} — recording goes on in a new file")
+            # news of the moment (the next file is the one that matters): gone after a while, so a
+            # booth's screen does not keep a path and a stale "goes on" (the log keeps both)
+            text = f"Saved: {path} — recording goes on in a new file"
+            self._show_record_note("info", text)
+            QTimer.singleShot(RECORD_NOTE_S * 1000, lambda: self._clear_record_note(text))
         else:
             self._show_record_note("info", f"Saved: {path}")
+
+    def _clear_record_note(self, text: str) -> None:
+        if self.record_note.text() == text:
+            self._show_record_note("", "")
 
     def _show_record_note(self, level: str, text: str) -> None:
         self.record_note.setProperty("level", level)

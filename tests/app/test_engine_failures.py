@@ -1,7 +1,9 @@
-"""Engine failures: SIGKILL and hang -> banner, restart, conversation resumes; 3 within 60 s -> stop."""
+"""Engine failures: SIGKILL and hang -> banner, restart, conversation resumes; 3 within 60 s -> a
+pause (Retry, or it tries again by itself, each pause longer)."""
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -18,9 +20,10 @@ if TYPE_CHECKING:
 pytestmark = [pytest.mark.gui, pytest.mark.audio]
 
 
-def test_crash_and_hang_restart_then_repeated_crashes_stop(
-    duet_window: DuetWindow, qtbot: QtBot, pipewire: None
+def test_crash_and_hang_restart_then_repeated_crashes_pause(
+    duet_window: DuetWindow, qtbot: QtBot, pipewire: None, caplog: pytest.LogCaptureFixture
 ) -> None:
+    caplog.set_level(logging.INFO, logger="app.core")
     w = duet_window("testcrash")
     qtbot.waitUntil(lambda: w.core.ready_info is not None and w.core._live is not None, timeout=60_000)
     first_pid = w.core.client.pid
@@ -45,15 +48,36 @@ def test_crash_and_hang_restart_then_repeated_crashes_stop(
     say(qtbot, w, "crash")  # third failure within 60 s: give up and say where the log is
     qtbot.waitUntil(lambda: w.banner.level == "error", timeout=15_000)
     text = w.banner.label.text()
-    assert "not retrying" in text and "Log:" in text and w.banner.retry_button.isVisible()
+    assert "trying again in 30 s (or press Retry)" in text and "Log:" in text
+    assert w.banner.retry_button.isVisible()
     assert w.core.conversation.state == "offline" and w.core._live is None
     qtbot.wait(500)
-    assert w.core.restarts == 2  # no further attempt
+    assert w.core.restarts == 2  # no further attempt during the pause
 
     qtbot.mouseClick(w.banner.retry_button, qtbot_button())  # the user asks to try again
     qtbot.waitUntil(lambda: w.core._live is not None and not w.banner.isVisible(), timeout=60_000)
     say(qtbot, w, "back")
     qtbot.waitUntil(lambda: replied(w, "back"), timeout=10_000)
+
+    # an unattended booth: after the next give-up nobody presses Retry; it tries again by itself,
+    # after a longer pause (shortened here: 1 s doubled once = 2 s)
+    w.core.crash_policy.FIRST_PAUSE_S = 1.0
+    for _ in range(3):
+        before = w.core.client.pid
+
+        def restarted_or_paused(before: int = before) -> bool:  # a new engine's session, or the pause
+            new = w.core._live is not None and w.core.client.pid != before
+            return new or w.banner.level == "error"
+
+        say(qtbot, w, "crash")
+        qtbot.waitUntil(restarted_or_paused, timeout=60_000)
+    assert "trying again in 2 s" in w.banner.label.text()
+    qtbot.waitUntil(lambda: w.core._live is not None and not w.banner.isVisible(), timeout=60_000)
+    say(qtbot, w, "back again")
+    qtbot.waitUntil(lambda: replied(w, "back again"), timeout=10_000)
+    log_text = caplog.text  # what duet-app.log gets
+    assert "no restart for 30 s" in log_text and "no restart for 2 s" in log_text
+    assert "Retry pressed" in log_text and "automatic retry" in log_text
 
 
 def test_unknown_model_shows_start_error(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import time
 from pathlib import Path
 
@@ -57,6 +58,32 @@ def test_app_starts_and_sigterm_shuts_down_cleanly(pipewire: None) -> None:
 
     Settings.reset()
     assert not (paths.config_dir() / "settings.json").exists()
+
+
+def test_unreadable_assets_do_not_stop_the_app_and_a_session_error_is_logged(
+    pipewire: None, tmp_path: Path
+) -> None:
+    """A persona and an avatar saved as Latin-1 in the assets folder (an old editor): the window
+    opens anyway (it once crashed with a UnicodeDecodeError), duet-app.log says what is wrong with
+    each file, and why the session could not open (not only duet-engine.log)."""
+    assets = tmp_path / "assets"
+    shutil.copytree(paths.assets_dir(), assets)
+    (assets / "personas" / "latin.yaml").write_bytes("greeting: Hi!\nname: Jürgen\n".encode("latin-1"))
+    (assets / "avatars" / "latin.yaml").write_bytes("id: latin\nname: Jürgen\n".encode("latin-1"))
+    broken = tmp_path / "broken.yaml"  # testecho refuses it, as lite a persona it cannot parse
+    broken.write_text("name: x\n", encoding="utf-8")
+    log = paths.log_dir() / "duet-app.log"
+    argv = ["--model", "testecho", "--persona", str(broken)]
+    with running_app(argv, env={"DUET_ASSETS_DIR": str(assets)}) as proc:
+        text = wait_for_log(proc, log, "could not start the conversation", 90)
+        out = stop_app(proc, timeout_s=20)
+    assert "window shown" in text and "Traceback" not in out, out
+    for kind in ("personas", "avatars"):
+        assert (
+            f"{assets / kind / 'latin.yaml'}: not UTF-8 text (byte 0xfc at line 2): save it as UTF-8" in text
+        )
+    reason = f"{broken}:3: invalid YAML: mapping values are not allowed here"
+    assert f"could not start the conversation: {reason}" in text
 
 
 def _cmd(pid: int) -> str:

@@ -118,3 +118,16 @@ def test_crash_policy_stops_after_three_crashes_in_a_minute() -> None:
     assert not p.crashed(20.0)
     p2 = CrashPolicy(max_crashes=3, window_s=60)
     assert p2.crashed(0.0) and p2.crashed(50.0) and p2.crashed(120.0)  # spread out: keeps retrying
+
+
+def test_crash_policy_pauses_longer_while_it_keeps_failing() -> None:
+    p = CrashPolicy(max_crashes=1, window_s=60)
+    assert [p.pause_s() for _ in range(6)] == [30.0, 60.0, 120.0, 240.0, 300.0, 300.0]
+    assert not p.crashed(1000.0)
+    assert p.pause_s() == 300.0  # the first crash after the pauses: still failing
+    p.times.clear()  # a retry
+    assert not p.crashed(1030.0)  # fails again right away
+    assert p.pause_s() == 300.0
+    p.times.clear()
+    assert not p.crashed(2000.0)  # after a good long run
+    assert p.pause_s() == 30.0  # starts over

@@ -216,8 +216,11 @@ def test_unwritable_sessions_folder_and_a_full_disk_say_why_and_the_conversation
 
 
 def test_persona_switch_ends_the_file_and_recording_goes_on_in_a_new_one(
-    duet_window: DuetWindow, qtbot: QtBot, pipewire: None
+    duet_window: DuetWindow, qtbot: QtBot, pipewire: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    import app.window
+
+    monkeypatch.setattr(app.window, "RECORD_NOTE_S", 2)  # the note of the switch clears itself
     w = duet_window("testecho", persona="guide")
     open_session(w, qtbot)
     w.record_button.click()
@@ -238,7 +241,7 @@ def test_persona_switch_ends_the_file_and_recording_goes_on_in_a_new_one(
     saved = f"Saved: {first.path} — recording goes on in a new file"
     qtbot.waitUntil(lambda: w.record_note.text() == saved, timeout=5_000)
     qtbot.waitUntil(lambda: w.rec_indicator.toolTip() == f"Recording to {second.path}", timeout=5_000)
-    qtbot.wait(800)
+    qtbot.waitUntil(lambda: not w.record_note.isVisible() and w.record_note.text() == "", timeout=5_000)
     w.record_button.click()
     qtbot.waitUntil(lambda: second.done, timeout=10_000)
     qtbot.waitUntil(lambda: w.record_note.text() == f"Saved: {second.path}", timeout=5_000)
