@@ -189,3 +189,23 @@ def test_the_voice_is_the_personas_else_the_avatars_else_joe(tmp_path: Path) -> 
     for text in (GOOD, GOOD + "voice:\n", GOOD + 'voice: ""\n'):
         assert voice_of(parse_persona(text), "ada") == "joe-bright"
         assert voice_of(parse_persona(text), "max") == "joe"
+
+
+def test_the_chat_models_prompt_holds_the_whole_script_within_a_budget() -> None:
+    from dataclasses import replace
+
+    from engine.models.lite.persona import Intent
+
+    booth = load_persona("booth")
+    prompt = booth.llm_system_prompt()
+    assert f"You greet people like this: {booth.greeting}" in prompt
+    assert f"When you do not know, say so briefly, e.g.: {booth.fallback[0]}" in prompt
+    for it in booth.intents:  # every topic, up to three phrasings and every answer
+        line = next(x for x in prompt.splitlines() if x.startswith(f"- {it.examples[0]}"))
+        assert all(a in line for a in it.answers) and " / ".join(it.examples[:3]) in line
+    topics = tuple(Intent(f"t{i}", (f"question {i}",), ("x" * 200,)) for i in range(100))
+    many = replace(booth, intents=topics)
+    big = many.llm_system_prompt(budget_chars=3000)
+    assert len(big) < 3500 and "more topics are left out here" in big
+    kept = sum(line.startswith("- question") for line in big.splitlines())
+    assert 5 < kept < 100 and f"({100 - kept} more topics" in big

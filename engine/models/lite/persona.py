@@ -32,6 +32,9 @@ import yaml
 from engine import yamlfile
 from engine.paths import assets_dir
 
+# the persona's script in the LLM's system prompt stops here (~1500 tokens): room for the conversation
+PROMPT_BUDGET_CHARS = 6000
+
 
 class PersonaError(ValueError):
     """A persona file that cannot be used; the message names the file and line."""
@@ -68,8 +71,11 @@ class Persona:
     def all_intents(self) -> tuple[Intent, ...]:
         return self.intents + self.small_talk
 
-    def llm_system_prompt(self) -> str:
-        """The persona as a system prompt for a chat model: who it is plus its script as knowledge."""
+    def llm_system_prompt(self, budget_chars: int = PROMPT_BUDGET_CHARS) -> str:
+        """The persona as a system prompt for a chat model: who it is, its script as knowledge
+        (each intent's phrasings and every answer), how it greets and what it says when it does
+        not know. The facts stop at budget_chars (a small local model has a few thousand tokens of
+        context; what is left out is said)."""
         lines = [
             f"You are {self.name}, a friendly talking avatar in a live spoken conversation.",
             "Answer in one to three short spoken sentences, plain words, no lists, no markup.",
@@ -78,11 +84,27 @@ class Persona:
             lines.append(self.description)
         if self.system_prompt:
             lines.append(self.system_prompt.strip())
-        if self.intents:
-            lines.append("Facts you know (question -> answer):")
-            for it in self.intents:
-                lines.append(f"- {it.examples[0]} -> {it.answers[0]}")
+        if self.greeting:
+            lines.append(f"You greet people like this: {self.greeting}")
+        facts = [_fact(it) for it in self.intents]
+        if facts:
+            lines.append("Facts you know (what people ask -> what you answer):")
+            used = sum(len(line) + 1 for line in lines)
+            for i, fact in enumerate(facts):
+                if used + len(fact) + 1 > budget_chars:
+                    lines.append(f"({len(facts) - i} more topics are left out here: answer those briefly.)")
+                    break
+                lines.append(fact)
+                used += len(fact) + 1
+        if self.fallback:
+            lines.append(f"When you do not know, say so briefly, e.g.: {self.fallback[0]}")
         return "\n".join(lines)
+
+
+def _fact(it: Intent) -> str:
+    """One intent as a line of knowledge: up to three phrasings -> its answers."""
+    asked = " / ".join(it.examples[:3])
+    return f"- {asked} -> {' | '.join(it.answers)}"
 
 
 def personas_dir() -> Path:

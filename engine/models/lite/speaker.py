@@ -146,6 +146,7 @@ class Speaker:
                     self.brain_ms = (time.perf_counter() - t0) * 1000
                 first = False
                 parts = split_first_clause(sentence)  # the first audio comes sooner
+            parts = [piece for part in parts for piece in split_long(part)]
             for part in parts:
                 t1 = time.perf_counter()
                 speech = self._synthesize(part)
@@ -154,6 +155,37 @@ class Speaker:
                 if cancel.is_set():
                     return
                 self._ready.put(Utterance(job.turn, part, speech))
+
+
+# a sentence longer than this many words is synthesised in pieces: piper takes ~10 ms a word here,
+# so a run-on answer (an LLM's, without punctuation) would otherwise keep the avatar silent for
+# seconds before its first word
+MAX_PART_WORDS = 30
+_JOINERS = frozenset({"and", "but", "or", "so", "because", "which", "while", "then", "when", "where"})
+
+
+def split_long(text: str, max_words: int = MAX_PART_WORDS, min_words: int = 6) -> list[str]:
+    """`text` in pieces of at most max_words words, each cut where speech would pause: after the
+    last , ; : or dash in reach, else before a joining word (and, but, because ...), else at
+    max_words; no piece but the last shorter than min_words."""
+    words = text.split()
+    out: list[str] = []
+    while len(words) > max_words:
+        cut = 0
+        for i in range(max_words, min_words - 1, -1):  # a pause mark ends word i-1
+            if words[i - 1][-1] in ",;:" or words[i - 1] in ("-", "–", "—"):
+                cut = i
+                break
+        if not cut:
+            for i in range(max_words, min_words - 1, -1):  # a joining word starts word i
+                if words[i].lower() in _JOINERS:
+                    cut = i
+                    break
+        cut = cut or max_words
+        out.append(" ".join(words[:cut]))
+        words = words[cut:]
+    out.append(" ".join(words))
+    return out if len(out) > 1 else [text]
 
 
 def split_first_clause(sentence: str, min_words: int = 3) -> list[str]:
