@@ -8,6 +8,7 @@ import logging
 import os
 import signal
 import sys
+from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -190,6 +191,20 @@ def ignored_option_notes(settings: Settings) -> list[str]:
     ]
 
 
+def display_problem(env: Mapping[str, str], platform: str) -> str:
+    """Why the window cannot open here ("" when it can): Linux with no display to draw on (Qt
+    would abort with a message about its xcb plugin)."""
+    if not platform.startswith("linux") or env.get("QT_QPA_PLATFORM"):
+        return ""
+    if env.get("DISPLAY") or env.get("WAYLAND_DISPLAY"):
+        return ""
+    return (
+        "no display to open the window on (DISPLAY and WAYLAND_DISPLAY are not set): run it in a"
+        " desktop session, or `duet-engine demo` for a headless session (installers/duet.sh does"
+        " that by itself)"
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.bench is not None:
@@ -209,8 +224,6 @@ def main(argv: list[str] | None = None) -> int:
         print(f"duet: {e}", file=sys.stderr)
         return 1
     log.info("Duet starting: duet %s", " ".join(argv if argv is not None else sys.argv[1:]))
-    if argv is None:  # the real app (not main() called by a test): C libraries cannot flood stderr
-        stderr_guard.install()
     if args.reset_settings:
         Settings.reset()
         log.info("settings reset")
@@ -265,6 +278,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.hud:
         settings.hud = True
 
+    if problem := display_problem(os.environ, sys.platform):
+        log.error("not started: %s", problem)
+        print(f"duet: {problem}", file=sys.stderr)
+        return 2
+
     import qasync
     from PySide6.QtCore import QTimer
     from PySide6.QtGui import QIcon
@@ -301,6 +319,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.record:
         window.record_button.setChecked(True)  # the file starts when the session opens
     window.start()
+    if argv is None:  # the real app (not main() called by a test): C libraries cannot flood stderr
+        # only now: Qt's own start-up failures (no display, a missing xcb library) are written to
+        # stderr just before Qt aborts, and must reach the terminal whole
+        stderr_guard.install()
     if settings.load_note:
         core.notify("warn", settings.load_note)
     log.info("window shown; logs at %s", log_path)

@@ -300,6 +300,7 @@ class DuetCore(QObject):
         """Run `model` (a new engine process); `force` restarts even when it is the current one."""
         if model == self.model and self.client is not None and not force:
             return
+        self._engine_retry_at = None  # a pause after crashes belonged to the engine being replaced
         self._live = None
         self.recording.session_closed()
         old = self.client
@@ -526,14 +527,17 @@ class DuetCore(QObject):
             if isinstance(self.mic, MicCapture):
                 self._reopen_at.pop(kind, None)
                 return
+            # one feeder at a time: the silence source stops before the microphone's callback starts
+            self.close_mic()
             mic = MicCapture(self.assembler, self.mic_device or None)
             try:
                 mic.start()
             except AudioDeviceError as e:
                 log.debug("microphone still unavailable: %s", e)
+                self.mic = SilenceSource(self.assembler)
+                self.mic.start()
                 self._reopen_at[kind] = now + REOPEN_S
                 return
-            self.close_mic()  # the silence source
             self.mic = mic
             self._mic_watch.reset()
             log.warning("microphone is back")
@@ -603,6 +607,8 @@ class DuetCore(QObject):
                 )
                 self.session_open = True
                 self._session_avatar = avatar
+                self._engine_retry_at = None  # running again: no retry pending
+                self.crash_policy.started(time.monotonic())
                 self.recording.session_opened(ev)
                 notice, self._notice = self._notice, None
                 self.status.emit(*(notice or ("", "")))

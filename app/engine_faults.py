@@ -24,14 +24,17 @@ class CrashPolicy:
         self.max_crashes = max_crashes
         self.window_s = window_s
         self.times: deque[float] = deque()
-        self.pauses = 0  # pauses in a row (reset once a crash comes after a calm window_s)
-        self._last_crash: float | None = None  # monotonic s (times is cleared by a retry; this is not)
+        self.pauses = 0  # pauses in a row (reset once an engine ran well for window_s)
+        self._started: float | None = None  # monotonic s: the engine's session last opened
+
+    def started(self, now: float) -> None:
+        """An engine is up (its session opened) at monotonic `now`."""
+        self._started = now
 
     def crashed(self, now: float) -> bool:
         """Record a crash; True if we should restart."""
-        if self._last_crash is not None and now - self._last_crash > self.window_s:
+        if self._started is not None and now - self._started > self.window_s:
             self.pauses = 0  # it ran well for a while: the next give-up starts at the first pause
-        self._last_crash = now
         self.times.append(now)
         while self.times and now - self.times[0] > self.window_s:
             self.times.popleft()

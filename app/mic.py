@@ -8,6 +8,7 @@ When no microphone can be opened, `SilenceSource` keeps the session clock runnin
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections import deque
@@ -20,6 +21,8 @@ import numpy as np
 from engine.protocol import MIC_RATE, MIC_SAMPLES_PER_TICK, TICK_S
 
 from .playback import AudioDeviceError, close_stream, stream_active
+
+log = logging.getLogger(__name__)
 
 TickSink = Callable[[int, np.ndarray], None]  # (tick, float32 (640,))
 
@@ -244,12 +247,20 @@ def list_devices(kind: str) -> list[str]:
     return [str(d["name"]) for d in devs if d.get(key, 0) > 0]
 
 
-def rescan_devices() -> None:
-    """Re-initialise PortAudio so newly plugged devices show up (only call with all streams closed)."""
+def rescan_devices() -> bool:
+    """Re-initialise PortAudio so newly plugged devices show up (only call with all streams closed).
+    False when it cannot: a stream whose device hung could not be closed (playback.close_stream),
+    and PortAudio's re-init would wait on it forever; only restarting Duet lists new devices then."""
     import sounddevice as sd
 
+    from .playback import abandoned_streams
+
+    if abandoned_streams():
+        log.warning("device rescan skipped: an audio stream that never closed is still open")
+        return False
     try:
         sd._terminate()
         sd._initialize()
     except Exception:
         pass
+    return True

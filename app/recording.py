@@ -15,6 +15,7 @@ camera track (a new file with one), or the app quits. A write error ends recordi
 from __future__ import annotations
 
 import logging
+import shutil
 import time
 from collections import deque
 from collections.abc import Callable
@@ -36,6 +37,8 @@ RECENT_TICKS = 50  # avatar media kept to seed a file started mid-reply (only ti
 CAMERA_FRESH_S = 1.0  # a camera frame this recent means "the camera is on" when a file starts
 SHUTDOWN_WAIT_S = 15.0  # closing the app waits this long for files to finish
 LAG_STEP_TICKS = 0.25  # a playback lag that moved this much (10 ms) is written into the file again
+DISK_CHECK_S = 30.0  # while recording, the free space of the sessions folder is looked at this often
+LOW_DISK_BYTES = 2_000_000_000  # under this much free space the window warns (once, until it rises)
 
 
 @dataclass(frozen=True)
@@ -52,6 +55,7 @@ class FileInfo:
 class RecordingController(QObject):
     changed = Signal()  # recording wanted / file started / file ended: refresh the indicator
     finished = Signal(str, str)  # (path, error): a file was closed; error "" = saved
+    disk_low = Signal(str)  # the sessions folder is running out of space: what to tell the user
 
     def __init__(
         self,
@@ -82,6 +86,8 @@ class RecordingController(QObject):
         self._lag_mark: tuple[Recorder, float, int] | None = None
         self.last_path = ""  # the last file saved
         self.last_error = ""  # why the last recording stopped early ("" = it did not)
+        self._disk_checked = 0.0  # monotonic time of the last free-space look (s)
+        self._disk_warned = False  # said once; again only after the space came back
 
     # ------------------------------------------------------------------ user intent
     @property
@@ -192,6 +198,28 @@ class RecordingController(QObject):
         for g in [g for g in self._closing if g.done]:
             self._closing.remove(g)
             self._report(g)
+        now = time.monotonic()
+        if self._file is not None and now - self._disk_checked >= DISK_CHECK_S:
+            self._disk_checked = now
+            self._check_disk(self._file)
+
+    def _check_disk(self, f: Recorder) -> None:
+        """Warn once when the sessions folder has less than LOW_DISK_BYTES left (a booth recording
+        all day writes ~0.55 GB an hour); recording itself stops cleanly if the disk does fill."""
+        folder = f.path.parent if f.path is not None else self.folder()
+        try:
+            free = shutil.disk_usage(folder).free
+        except OSError:
+            return
+        if free >= 2 * LOW_DISK_BYTES:
+            self._disk_warned = False
+        if free >= LOW_DISK_BYTES or self._disk_warned:
+            return
+        self._disk_warned = True
+        size = f.path.stat().st_size if f.path is not None and f.path.exists() else 0
+        text = disk_note(folder, free, size / max(self.elapsed_s(), 1.0))
+        log.warning("%s", text)
+        self.disk_low.emit(text)
 
     def _report(self, f: Recorder) -> None:
         if f.error is not None:
@@ -294,6 +322,15 @@ class RecordingController(QObject):
             if epoch != f.epoch:
                 tick = f.start_tick
         f.add_event(tick, src, ev)
+
+
+def disk_note(folder: Path, free: int, bytes_per_s: float) -> str:
+    """What to say when `folder` has `free` bytes left, recording at about bytes_per_s."""
+    note = f"Disk space low: {free / 1e9:.1f} GB left in {folder}"
+    if bytes_per_s > 1000:
+        minutes = int(free / bytes_per_s / 60)
+        note += f", about {minutes // 60} h {minutes % 60:02d} min of recording"
+    return note + ". Recording stops cleanly when it is full; free some space or move DUET_SESSIONS_DIR."
 
 
 def _file_name(f: Recorder) -> str:

@@ -9,7 +9,9 @@ loses that message: nothing in the app can hang on stderr), read by a thread tha
 to the real stderr: repeats folded into one "repeated N times" line, at most LINES_PER_S a second
 (bursts of BURST), reading at most READ_HZ times a second so a flood costs it little CPU; what the
 kernel drops meanwhile is the flood itself. Python's own sys.stderr (tracebacks, logging to the
-terminal) writes straight to the real stderr, as before.
+terminal) and Qt's messages (a handler installed here: a fatal one is written just before Qt aborts,
+when the pump could not pass it on any more) write straight to the real stderr, as before.
+Installed once the window is up: until then nothing floods, and a failure to start is said whole.
 """
 
 from __future__ import annotations
@@ -94,8 +96,26 @@ def install() -> bool:
         io.FileIO(real, "w", closefd=False), encoding="utf-8", errors="backslashreplace", line_buffering=True
     )
     threading.Thread(target=_pump, args=(read_end, real), name="duet-stderr", daemon=True).start()
+    _qt_messages_to(sys.stderr)
     _installed = True
     return True
+
+
+def _qt_messages_to(stream: io.TextIOBase) -> None:
+    """Qt's messages (qWarning ... qFatal) as Qt would print them, but to `stream`."""
+    try:
+        from PySide6.QtCore import QtMsgType, qInstallMessageHandler
+    except ImportError:  # no Qt in this process
+        return
+
+    def handler(kind: QtMsgType, _context: object, message: str) -> None:
+        if kind == QtMsgType.QtDebugMsg:
+            return  # Qt prints debug messages only in debug builds
+        with contextlib.suppress(OSError, ValueError):
+            stream.write(message + "\n")
+            stream.flush()
+
+    qInstallMessageHandler(handler)
 
 
 def _pump(read_end: int, real: int) -> None:
@@ -119,7 +139,8 @@ def _pump(read_end: int, real: int) -> None:
         *lines, partial = (partial + data).split(b"\n")
         partial = partial[-4096:]  # an endless line without a newline is cut
         _write(real, b"".join(gate.feed(line, now) for line in lines))
-        time.sleep(1.0 / READ_HZ)
+        if len(data) >= CHUNK // 4:  # a flood: read less often (what the pipe cannot hold is lost)
+            time.sleep(1.0 / READ_HZ)
 
 
 def _write(fd: int, data: bytes) -> None:

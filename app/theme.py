@@ -61,6 +61,7 @@ QScrollArea, #captionList { background: transparent; border: none; }
 #recordNote { color: #9aa3b5; background: transparent; }
 #subtitle { color: #e8ecf5; background: transparent; font-size: 22px; padding: 2px 40px; }
 #recordNote[level="error"] { color: #ffb3b3; }
+#recordNote[level="warn"] { color: #ffd08a; }
 QPushButton#record:checked { background: #5a2330; border-color: #ff6b6b; }
 #recIndicator { color: #ff6b6b; font-weight: 600; background: transparent; }
 #fieldNote { color: #8a93a6; font-size: 11px; background: transparent; }

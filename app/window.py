@@ -152,6 +152,7 @@ class MainWindow(WindowLayout, FullscreenMixin, QMainWindow):
         core.conversation.state_changed.connect(self.state_pill.set_state)
         core.recording.changed.connect(self._recording_changed)
         core.recording.finished.connect(self._recording_finished)
+        core.recording.disk_low.connect(lambda text: self._show_record_note("warn", text))
 
         QShortcut(QKeySequence(Qt.Key.Key_F11), self, self.toggle_fullscreen)
         QShortcut(QKeySequence("Ctrl+H"), self, self.hud_button.toggle)
@@ -497,7 +498,12 @@ class MainWindow(WindowLayout, FullscreenMixin, QMainWindow):
         """Re-list devices (PortAudio needs a re-init with all streams closed) and reopen them."""
         self.core.close_mic()
         self.core.player.stop()
-        rescan_devices()
+        if not rescan_devices():
+            self.core.notify(
+                "warn",
+                "A sound device stopped answering and could not be closed: restart Duet to see new"
+                " devices (the ones it knows are opened again).",
+            )
         self.core.set_speaker(self.settings.speaker_device)
         self.core.set_mic(self.settings.mic_device)
         self._fill_devices()

@@ -18,7 +18,7 @@ say() { echo "[setup] $*" >&2; }
 die() { echo "[setup] error: $*" >&2; exit 1; }
 
 # ------------------------------------------------------------------ system packages
-installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
+installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep "install ok installed" >/dev/null; }
 if command -v apt-get >/dev/null 2>&1; then
   # "a|b": either name will do (Debian 13 / Ubuntu 24.04 renamed some libraries, e.g. ...t64)
   wanted=(libxcb-icccm4 libxcb-keysyms1 libxcb-image0 libxcb-render-util0 libxcb-shape0 libxcb-xinerama0
@@ -37,15 +37,28 @@ if command -v apt-get >/dev/null 2>&1; then
   if [ ${#missing[@]} -gt 0 ]; then
     SUDO=()
     if [ "$(id -u)" -ne 0 ]; then
-      if command -v sudo >/dev/null 2>&1 && { sudo -n true 2>/dev/null || [ -t 0 ]; }; then
-        SUDO=(sudo)
-      else
-        SUDO=(none)
+      SUDO=(none)
+      if command -v sudo >/dev/null 2>&1; then
+        if sudo -n true 2>/dev/null; then
+          SUDO=(sudo)
+        elif [ -t 0 ]; then
+          say "sudo is needed to install ${missing[*]//|/ or }"
+          if sudo -v; then SUDO=(sudo); fi  # asks for the password; not in sudoers: stays "none"
+        fi
       fi
     fi
     if [ "${SUDO[*]}" = "none" ]; then
+      names=()
+      for spec in "${missing[@]}"; do  # the name this machine's apt knows (as an admin would type it)
+        IFS='|' read -ra alts <<<"$spec"
+        pick="${alts[-1]}"
+        for name in "${alts[@]}"; do
+          if apt-cache policy "$name" 2>/dev/null | grep 'Candidate: [^(]' >/dev/null; then pick="$name"; break; fi
+        done
+        names+=("$pick")
+      done
       say "warning: these system packages are missing and this user cannot install them (not root, no sudo):"
-      say "  apt-get install --no-install-recommends ${missing[*]//|/ or }"
+      say "  sudo apt-get install --no-install-recommends ${names[*]}"
       say "  ask an administrator to run that; going on with the virtualenv"
     else
       say "apt: installing ${missing[*]}"
@@ -55,7 +68,7 @@ if command -v apt-get >/dev/null 2>&1; then
         IFS='|' read -ra names <<<"$spec"
         pick="${names[-1]}"
         for name in "${names[@]}"; do
-          if apt-cache policy "$name" 2>/dev/null | grep -q 'Candidate: [^(]'; then pick="$name"; break; fi
+          if apt-cache policy "$name" 2>/dev/null | grep 'Candidate: [^(]' >/dev/null; then pick="$name"; break; fi
         done
         pkgs+=("$pick")
       done
@@ -88,21 +101,27 @@ fi
 
 # ------------------------------------------------------------------ the virtualenv
 rebuild=""
-if [ -x "$VENV/bin/python" ]; then
+if [ -f "$VENV/pyvenv.cfg" ] && [ -x "$VENV/bin/python" ]; then
+  # a venv left by a failed first run (no pip: the venv module was missing) or made with an old Python
   py_ok "$VENV/bin/python" && "$VENV/bin/python" -m pip --version >/dev/null 2>&1 || rebuild=1
-elif [ -f "$VENV/pyvenv.cfg" ]; then
-  rebuild=1  # half made
 fi
 if [ -n "$rebuild" ]; then
-  # a venv left by a failed first run (no pip: the venv module was missing) or made with an old Python
-  [ -f "$VENV/pyvenv.cfg" ] || die "$VENV exists but is not a virtualenv: move it away or set DUET_VENV"
+  # only Duet's own (the default folder, or one this script set up), and only one this user may
+  # replace: never someone else's environment
+  if [ "$VENV" != "$ROOT/.venv" ] && [ ! -f "$VENV/.duet-setup-stamp" ]; then
+    die "the virtualenv $VENV has no pip or is older than Python 3.11: make it again, or point DUET_VENV elsewhere"
+  fi
+  [ -w "$VENV" ] && [ -w "$(dirname "$VENV")" ] || die "the virtualenv $VENV is broken and this user cannot replace it"
   say "rebuilding the virtualenv $VENV (it has no pip or is older than Python 3.11)"
   rm -rf "$VENV"
 fi
 if [ ! -x "$VENV/bin/python" ]; then
+  if [ -n "$(ls -A "$VENV" 2>/dev/null)" ]; then  # something is there, but not a venv this user can run
+    die "$VENV exists but holds no Python this user can run: move it away, or set DUET_VENV"
+  fi
   say "creating virtualenv $VENV ($("$PY" --version 2>&1))"
   if ! "$PY" -m venv "$VENV"; then
-    rm -rf "$VENV"
+    rm -rf "$VENV"  # what this run just made (it was empty or absent)
     die "could not create a virtualenv with $PY: install its venv module (Debian/Ubuntu: apt install \
 python3-venv, or python3.X-venv for the version above)"
   fi

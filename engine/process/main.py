@@ -41,12 +41,34 @@ class EngineConfig:
 def _setup_logging(path: str) -> None:
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     # one writer at a time (a restarted engine reopens it); rotated like the app's log: 5 x 2 MB
-    handler = logging.handlers.RotatingFileHandler(path, maxBytes=2_000_000, backupCount=5, encoding="utf-8")
+    handler = _EngineLog(path, maxBytes=2_000_000, backupCount=5, encoding="utf-8")
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s [%(threadName)s] %(message)s"))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(logging.INFO)
     logging.captureWarnings(True)
+
+
+class _EngineLog(logging.handlers.RotatingFileHandler):
+    """The engine log; fd 2 follows it to the new file when it rotates (see _stderr_to)."""
+
+    def doRollover(self) -> None:
+        super().doRollover()
+        _stderr_to(self.baseFilename)
+
+
+def _stderr_to(path: str) -> None:
+    """File descriptor 2 (C libraries' messages, Python's last-resort tracebacks) appends to the
+    engine log too: their words land beside the log's, and the engine never writes into the
+    parent's stderr, which in the app is a non-blocking pipe (app/stderr_guard.py) where a full
+    pipe would make a write fail. Kept as it was if the log cannot be opened."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    except OSError:
+        return
+    sys.stderr.flush()
+    os.dup2(fd, 2)
+    os.close(fd)
 
 
 def _check_model(model: object) -> None:
@@ -69,6 +91,7 @@ def run_engine(config: EngineConfig) -> None:
     """Spawn target: load the model, send Ready, run until Shutdown or the client goes away."""
     os.environ.update(config.extra_env)
     _setup_logging(config.log_path)
+    _stderr_to(config.log_path)
     channel = Channel(config.control_recv, config.events_send, CONTROL_TYPES)
     code = _run(config, channel)
     log.info("engine exits with code %d", code)

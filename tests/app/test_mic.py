@@ -123,11 +123,14 @@ def test_crash_policy_stops_after_three_crashes_in_a_minute() -> None:
 def test_crash_policy_pauses_longer_while_it_keeps_failing() -> None:
     p = CrashPolicy(max_crashes=1, window_s=60)
     assert [p.pause_s() for _ in range(6)] == [30.0, 60.0, 120.0, 240.0, 300.0, 300.0]
-    assert not p.crashed(1000.0)
-    assert p.pause_s() == 300.0  # the first crash after the pauses: still failing
-    p.times.clear()  # a retry
-    assert not p.crashed(1030.0)  # fails again right away
-    assert p.pause_s() == 300.0
+    t = 1000.0
+    for _ in range(3):  # each retry's engine starts, then crashes 5 s later: the pause stays long
+        p.times.clear()
+        p.started(t)
+        assert not p.crashed(t + 5.0)
+        assert p.pause_s() == 300.0
+        t += 400.0
     p.times.clear()
-    assert not p.crashed(2000.0)  # after a good long run
+    p.started(t)
+    assert not p.crashed(t + 600.0)  # after a good long run
     assert p.pause_s() == 30.0  # starts over

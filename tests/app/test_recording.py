@@ -359,3 +359,43 @@ def test_the_recording_controller_leaves_qts_own_events_to_qobject(
     ctl.deleteLater()
     QCoreApplication.sendPostedEvents(ctl, QEvent.Type.DeferredDelete)
     assert not isValid(ctl) and not isValid(child)  # QObject.event deleted it, and its child
+
+
+def test_low_disk_space_is_said_once_while_recording(
+    qapp: QApplication, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A booth records ~0.55 GB an hour: under 2 GB free the window says how long is left, once
+    (again only after the space came back)."""
+    import shutil
+    from types import SimpleNamespace
+
+    import app.recording as recording
+    from app.mic import TickAssembler
+    from app.recording import RecordingController, disk_note
+
+    assert disk_note(tmp_path, 1_500_000_000, 150_000) == (
+        f"Disk space low: 1.5 GB left in {tmp_path}, about 2 h 46 min of recording."
+        " Recording stops cleanly when it is full; free some space or move DUET_SESSIONS_DIR."
+    )
+    ctl = RecordingController(TickAssembler(lambda *_: None), lambda: None, folder=lambda: tmp_path)
+    said: list[str] = []
+    ctl.disk_low.connect(said.append)
+    video = tmp_path / "duet-x.mkv"
+    video.write_bytes(b"x" * 3000)
+    ctl._file = SimpleNamespace(path=video, done=False, start_tick=0, epoch=-1)  # type: ignore[assignment]
+    free = {"bytes": 10_000_000_000}
+    usage = shutil.disk_usage(tmp_path)
+    monkeypatch.setattr(recording.shutil, "disk_usage", lambda _p: usage._replace(free=free["bytes"]))
+    monkeypatch.setattr(recording, "DISK_CHECK_S", 0.0)
+    ctl.poll()
+    assert said == []  # plenty
+    free["bytes"] = 1_000_000_000
+    ctl.poll()
+    ctl.poll()
+    assert len(said) == 1 and said[0].startswith(f"Disk space low: 1.0 GB left in {tmp_path}")
+    free["bytes"] = 5_000_000_000  # space freed
+    ctl.poll()
+    free["bytes"] = 900_000_000
+    ctl.poll()
+    assert len(said) == 2
+    ctl._file = None

@@ -396,3 +396,19 @@ def test_duet_weights_flag_runs_the_streamer_and_is_saved(pipewire: None, checkp
     saved = Settings.load()
     assert saved.model == "streamer"
     assert saved.source("streamer") == ModelSource(str(checkpoint), "", {"threads": "1"})
+
+
+def test_no_display_is_one_clear_line_not_a_qt_abort(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from app.__main__ import display_problem
+
+    assert display_problem({"DISPLAY": ":0"}, "linux") == ""
+    assert display_problem({"WAYLAND_DISPLAY": "wayland-0"}, "linux") == ""
+    assert display_problem({"QT_QPA_PLATFORM": "offscreen"}, "linux") == ""
+    assert display_problem({}, "darwin") == "" and display_problem({}, "win32") == ""
+    for var in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM"):
+        monkeypatch.delenv(var, raising=False)
+    assert main(["--no-camera"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("duet: no display to open the window on") and "duet-engine demo" in err

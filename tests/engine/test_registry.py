@@ -35,7 +35,7 @@ def test_values_the_check_accepts_are_read_the_same_by_the_model() -> None:
     model = StreamerModel(ModelOptions(device="cpu", extra=extra))
     assert model.config.video_out_size > 0 and str(model.dtype) == "torch.float32"
     assert not model.trained
-    defaults = {"allow_untrained": "1", "dtype": "", "size": "", "seed": "", "threads": ""}
+    defaults = {"allow_untrained": "1", "dtype": " ", "size": "", "seed": " ", "threads": "  "}
     check_options("streamer", defaults)
     assert StreamerModel(ModelOptions(device="cpu", extra=defaults)).config == model.config  # S
     with pytest.raises(ValueError, match="cuda_graph=2 is not on/off"):

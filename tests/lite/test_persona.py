@@ -206,6 +206,6 @@ def test_the_chat_models_prompt_holds_the_whole_script_within_a_budget() -> None
     topics = tuple(Intent(f"t{i}", (f"question {i}",), ("x" * 200,)) for i in range(100))
     many = replace(booth, intents=topics)
     big = many.llm_system_prompt(budget_chars=3000)
-    assert len(big) < 3500 and "more topics are left out here" in big
+    assert len(big) < 3500 and "more topics are not listed here" in big
     kept = sum(line.startswith("- question") for line in big.splitlines())
     assert 5 < kept < 100 and f"({100 - kept} more topics" in big

@@ -92,7 +92,10 @@ class Persona:
             used = sum(len(line) + 1 for line in lines)
             for i, fact in enumerate(facts):
                 if used + len(fact) + 1 > budget_chars:
-                    lines.append(f"({len(facts) - i} more topics are left out here: answer those briefly.)")
+                    lines.append(
+                        f"({len(facts) - i} more topics are not listed here: asked about something you"
+                        " have no facts for, say you do not know.)"
+                    )
                     break
                 lines.append(fact)
                 used += len(fact) + 1

@@ -92,7 +92,7 @@ def _whole(option: str, raw: str) -> int:
 
 def cpu_threads(requested: str | None = None) -> int:
     """A sensible torch thread count: half the cores (the GUI, rings and recorder need the rest)."""
-    if requested:
+    if requested and requested.strip():
         return max(1, _whole("threads", requested))
     return max(1, min(8, (os.cpu_count() or 2) // 2))
 
@@ -125,15 +125,15 @@ class StreamerModel:
             self.trained = str(meta.get("duet_trained", "")).strip().lower() in ("1", "true", "yes")
             self.source = str(folder)
         elif _flag(extra, "allow_untrained"):
-            torch.manual_seed(_whole("seed", extra.get("seed") or "0"))
-            self.config = preset((extra.get("size") or "S").strip())
+            torch.manual_seed(_whole("seed", (extra.get("seed") or "").strip() or "0"))
+            self.config = preset((extra.get("size") or "").strip() or "S")
             self.core = StreamerCore(self.config)
             self.trained = False
             self.source = "random init (untrained)"
         else:
             raise StreamerWeightsError(NO_WEIGHTS_HELP)
         default = "bfloat16" if self.device.type == "cuda" else "float32"
-        dtype_name = (extra.get("dtype") or default).strip().lower()
+        dtype_name = (extra.get("dtype") or "").strip().lower() or default
         dtype = getattr(torch, dtype_name, None)
         if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:
             raise ValueError(
