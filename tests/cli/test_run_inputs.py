@@ -89,13 +89,15 @@ def test_a_broken_avatar_file_is_one_line_naming_its_line(
     shutil.copytree(assets_dir(), assets)
     monkeypatch.setenv("DUET_ASSETS_DIR", str(assets))
     ada = (assets / "avatars" / "ada.yaml").read_text(encoding="utf-8")
+    iris = next(i for i, line in enumerate(ada.splitlines(), 1) if line.startswith("  iris:"))
+    voice = next(i for i, line in enumerate(ada.splitlines(), 1) if line.startswith("voice:"))
     out = tmp_path / "s.mkv"
     for name, old, new, needle in [
         ("tabbed", "  iris:", "\tiris:",
-         ":19: invalid YAML: tabs are not allowed for indentation: use spaces"),
+         f":{iris}: invalid YAML: tabs are not allowed for indentation: use spaces"),
         ("twice", "  iris: [74, 132, 108]\n", "  iris: [74, 132, 108]\n  iris: [255, 0, 0]\n",
-         ":20: duplicate key 'iris' (also at line 19): keep one of them"),
-        ("voiced", "voice: joe-bright", "voice: joe-brite", ":6: voice: unknown voice 'joe-brite'"),
+         f":{iris + 1}: duplicate key 'iris' (also at line {iris}): keep one of them"),
+        ("voiced", "voice: joe-bright", "voice: joe-brite", f":{voice}: voice: unknown voice 'joe-brite'"),
     ]:  # fmt: skip
         path = assets / "avatars" / f"{name}.yaml"
         path.write_text(ada.replace("id: ada", f"id: {name}").replace(old, new), encoding="utf-8")

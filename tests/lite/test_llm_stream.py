@@ -4,9 +4,11 @@ Azure's empty choices, API keys and URL mistakes. Each failure must reach the us
 
 from __future__ import annotations
 
+import http.client
 import json
 import logging
 import threading
+import time
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -56,14 +58,46 @@ def test_a_slow_but_flowing_stream_is_used(guide: Persona) -> None:
         assert brain.outcome == ("llm", "")
 
 
-def test_text_without_a_sentence_end_gives_up_after_the_sentence_wait(guide: Persona) -> None:
+RUN_ON = (
+    "well the fair opens at nine in the morning, the stands are in hall two and three "
+    "and the talks start at ten in the big room next to the cafe where you can also get lunch "
+    "but please bring your ticket because the staff at the door will want to scan it"
+)  # 50 words, no sentence end
+
+
+def test_a_slow_run_on_sentence_is_said_in_clauses(guide: Persona) -> None:
+    """A slow server's long unpunctuated sentence: what waited clause_wait_s is said up to its
+    last comma (or before "and" ...), not thrown away when the sentence wait runs out."""
     with FakeLlm() as server:
-        server.mode, server.script = "script", _words("and so on " * 200, 0.05)
+        server.mode, server.script = "script", _words(RUN_ON, 0.04)
+        brain = _brain(server.url, guide, idle_timeout_s=1.0, sentence_wait_s=0.8, clause_wait_s=0.4)
+        said = _ask(brain)
+        assert brain.outcome == ("llm", "")
+        assert " ".join(said) == RUN_ON  # every word, once, in order
+        assert len(said) >= 3 and said[0].endswith(",")
+
+
+def test_a_fast_run_on_sentence_is_said_every_30_words_at_most(guide: Persona) -> None:
+    with FakeLlm() as server:
+        server.mode, server.script = "script", [delta(RUN_ON + " "), sse("[DONE]")]
+        brain = _brain(server.url, guide)
+        said = _ask(brain)
+        assert " ".join(said) == RUN_ON
+        assert said[0] == "well the fair opens at nine in the morning,"  # its last comma in reach
+        assert len(said) >= 3 and all(len(s.split()) <= 30 for s in said)
+
+
+def test_reasoning_without_an_answer_gives_up_after_the_sentence_wait(guide: Persona) -> None:
+    with FakeLlm() as server:
+        server.mode = "script"
+        server.script = [b for _ in range(40) for b in (0.05, delta("hmm ", "reasoning_content"))]
         brain = _brain(server.url, guide, idle_timeout_s=1.0, sentence_wait_s=0.5)
         said = _ask(brain)
         assert said[0].startswith(SCRIPTED)
-        assert brain.last_source == "script"
-        assert brain.last_error == "no complete sentence 0.5 s after its first words"
+        assert brain.outcome == (
+            "script",
+            "nothing to say 0.5 s after its first words, the model was still reasoning",
+        )
 
 
 def test_a_reply_that_goes_on_too_long_is_capped(guide: Persona) -> None:
@@ -158,6 +192,15 @@ def test_an_error_event_in_the_stream_is_reported(guide: Persona) -> None:
         brain = _brain(server.url, guide)
         assert _ask(brain)[0].startswith(SCRIPTED)
         assert brain.last_error == "it reported an error: out of memory"
+
+
+def test_a_sentence_ending_in_a_number_is_said_when_the_stream_breaks_off(guide: Persona) -> None:
+    with FakeLlm() as server:
+        server.mode = "script"
+        server.script = [delta("The ticket costs 5."), 0.4, sse({"error": {"message": "overloaded"}})]
+        brain = _brain(server.url, guide)
+        assert _ask(brain) == ["The ticket costs 5."]
+        assert brain.outcome == ("llm", "it reported an error: overloaded")
 
 
 def test_a_good_reply_clears_the_last_error(guide: Persona) -> None:
@@ -296,6 +339,48 @@ def test_a_pasted_endpoint_url_just_works(guide: Persona, suffix: str) -> None:
         assert _ask(brain) == ["Hello from the model.", "This is a second sentence.", "Bye now!"]
         assert server.requests[0]["path"] == "/v1/chat/completions"
         assert brain.base_url == server.url and brain.endpoint == server.url + "/chat/completions"
+
+
+# ---------------------------------------------------------------------- 10. cancelled replies
+def _readers() -> set[threading.Thread]:
+    return {t for t in threading.enumerate() if t.name == "duet-llm"}
+
+
+def test_a_reply_cancelled_before_it_began_sends_nothing(guide: Persona) -> None:
+    with FakeLlm() as server:
+        brain = _brain(server.url, guide)
+        before = _readers()
+        cancel = threading.Event()
+        cancel.set()
+        assert list(brain.reply("hello", cancel)) == []
+        time.sleep(0.3)  # time for a reader to connect and ask, had one been started
+        assert server.requests == [] and _readers() <= before
+
+
+def test_a_reply_cancelled_while_connecting_sends_nothing(
+    guide: Persona, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The cancel lands after the reader made its connection object but before it connected:
+    reply()'s abort finds no socket; the reader must see that it was abandoned and not ask."""
+    cancel, gone = threading.Event(), threading.Event()
+    connect = http.client.HTTPConnection.connect
+
+    def late_connect(conn: http.client.HTTPConnection) -> None:
+        cancel.set()  # the user barges in ...
+        gone.wait(5)  # ... and reply() has returned before the connection is made
+        connect(conn)
+
+    monkeypatch.setattr(http.client.HTTPConnection, "connect", late_connect)
+    with FakeLlm("One two three four five six seven eight nine ten. " * 20) as server:
+        server.delay_s = 0.05
+        brain = _brain(server.url, guide)
+        before = _readers()
+        assert list(brain.reply("hello", cancel)) == []
+        (reader,) = _readers() - before
+        gone.set()
+        reader.join(timeout=2.0)
+        assert not reader.is_alive()
+        assert server.requests == []
 
 
 # ---------------------------------------------------------------------- helpers

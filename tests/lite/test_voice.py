@@ -181,3 +181,36 @@ def test_abbreviations_are_said_in_full() -> None:
     )
     assert normalize_text("Ms. Lee and Prof. Kim") == "Miz Lee and Professor Kim"
     assert normalize_text("No. It is free.") == "No. It is free."  # an answer, not "number"
+
+
+@pytest.mark.parametrize(
+    ("text", "spoken"),
+    [
+        # dates, lists and plain numbers are not phone numbers or thousands
+        ("The fair is on 05/12/2024.", "The fair is on 05/12/2024."),
+        ("Open 01/03/2025 to 07.03.2025 or 05-12-2024", "Open 01/03/2025 to 07.03.2025 or 05-12-2024"),
+        ("Rooms 101,102,103.", "Rooms 101, 102, 103."),
+        ("Scores 100 200 3000", "Scores 100 200 3000"),
+        ("ISBN 978-3-16-148410-0, 1990-2000", "ISBN 978-3-16-148410-0, 1990-2000"),
+        # amounts with a scale
+        ("It costs $100k.", "It costs 100 thousand dollars."),
+        ("A $5M budget", "A 5 million dollars budget"),
+        ("£1.5bn or $5.5 million", "1.5 billion pounds or 5.5 million dollars"),
+        (
+            "$2tn, €3B, $12K or $4 Billion",
+            "2 trillion dollars, 3 billion euros, 12 thousand dollars or 4 billion dollars",
+        ),
+        # what already read well stays so
+        ("In 2024 we had 1,200 visitors, then 12,345,678.", "In 2024 we had 1200 visitors, then 12345678."),
+        ("Python 3.11 and 3.11.4 at 10:30 on 2024-01-15", "Python 3.11 and 3.11.4 at 10:30 on 2024-01-15"),
+        ("Up 5% to 3.5% in the 21st century", "Up 5 percent to 3.5 percent in the 21st century"),
+        ("Stand No. 5 on Dec. 5", "Stand number 5 on December 5"),
+        ("$1,299.99 or €3,50", "1299 dollars 99 or 3 euros 50"),
+        ("Tel +49 30 1234567.", "Tel plus four nine, three zero, one two three four five six seven."),
+        ("Or (555) 123-4567", "Or five five five, one two three, four five six seven"),
+        ("Or 555-123-4567", "Or five five five, one two three, four five six seven"),
+        ("Or 030 1234567", "Or zero three zero, one two three four five six seven"),
+    ],
+)
+def test_numbers_are_read_as_what_they_are(text: str, spoken: str) -> None:
+    assert normalize_text(text) == spoken

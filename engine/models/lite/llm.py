@@ -9,7 +9,11 @@ Deadlines (all measured from what the server sends as text, content or reasoning
 and keep-alives do not count):
   first_token_timeout_s  (4 s, session option llm_first_s) for the first text of the reply;
   idle_timeout_s         (3 s, llm_idle_s) the longest gap between two pieces of text;
-  sentence_wait_s        (8 s) once text flows, for the first complete sentence;
+  clause_wait_s          (4 s) the longest that words wait for their sentence to end: then they are
+                         said up to their last clause boundary (, ; : dash, before "and" ...), as
+                         are the first 30 words of a longer run-on sentence right away;
+  sentence_wait_s        (8 s) once text flows, for something to say (missed only when nothing
+                         sayable came: the model was still reasoning, or sent only code or emoji);
   reply_cap_s            (90 s) for the whole reply.
 Before the first sentence a missed deadline (or an unreachable, erroring or silent server) makes
 the persona script answer instead; after it the answer ends with the last complete sentence.
@@ -41,6 +45,7 @@ log = logging.getLogger(__name__)
 _END = object()  # stream finished normally
 _ENDPOINT = "/chat/completions"
 _PAUSE_S = 0.25  # the stream has been quiet this long (s): say what is complete
+_RUN_ON_WORDS = 30  # words waiting for their sentence to end that are said (up to a clause) at once
 _MAX_LINE = 1 << 20  # bytes: the longest event line read
 _MAX_BODY = 4 << 20  # bytes: the largest whole (non-streamed) reply read
 
@@ -79,6 +84,7 @@ class LlmBrain:
         api_key: str = "",
         sentence_wait_s: float = 8.0,
         reply_cap_s: float = 90.0,
+        clause_wait_s: float = 4.0,
     ) -> None:
         parsed = urllib.parse.urlsplit(base_url.strip())
         if parsed.scheme not in ("http", "https") or not parsed.hostname:
@@ -100,6 +106,7 @@ class LlmBrain:
         self.first_token_timeout_s = first_token_timeout_s
         self.idle_timeout_s = idle_timeout_s
         self.sentence_wait_s = sentence_wait_s
+        self.clause_wait_s = clause_wait_s
         self.reply_cap_s = reply_cap_s
         self.max_history = max_history
         self.api_key = api_key.strip()
@@ -114,15 +121,21 @@ class LlmBrain:
         return self.persona.greeting
 
     def reply(self, text: str, cancel: threading.Event) -> Iterator[str]:
+        if cancel.is_set():
+            return  # cancelled before it began: no request (a single-slot server would queue it)
         pieces: queue.Queue[object] = queue.Queue()
         conn_box: list[http.client.HTTPConnection] = []
+        abandoned = threading.Event()  # set once nobody reads the reply: the reader must not ask
         messages = [
             {"role": "system", "content": self.persona.llm_system_prompt()},
             *self.history[-2 * self.max_history :],
             {"role": "user", "content": text},
         ]
         reader = threading.Thread(
-            target=self._read_stream, args=(messages, pieces, conn_box), name="duet-llm", daemon=True
+            target=self._read_stream,
+            args=(messages, pieces, conn_box, abandoned),
+            name="duet-llm",
+            daemon=True,
         )
         t0 = time.monotonic()
         reader.start()
@@ -130,7 +143,8 @@ class LlmBrain:
         try:
             error = yield from self._follow(pieces, cancel, t0, said)
         finally:
-            for conn in conn_box:
+            abandoned.set()  # first: a reader that has not connected yet sees it after connecting
+            for conn in list(conn_box):
                 _abort(conn)
         if cancel.is_set():
             return
@@ -159,14 +173,17 @@ class LlmBrain:
         text = ReplyText()
         first = -1.0  # arrival of the first text (s, monotonic; -1: none yet)
         last = t0  # arrival of the latest text (s, monotonic)
+        waiting = -1.0  # since when words wait for their sentence to end (s, monotonic; -1: none)
         reasoned = False  # reasoning-only deltas came
         while not cancel.is_set():
             try:
                 item = pieces.get(timeout=0.1)
             except queue.Empty:
                 now = time.monotonic()
+                n = len(said)
                 if now - last >= _PAUSE_S:  # the stream paused: say what is complete
                     yield from _keep(text.pause(), said)
+                waiting = yield from self._run_on(text, now, first, waiting, len(said) > n, said)
                 late = self._late(now, t0, first, last, bool(said), reasoned or text.saw_thinking)
                 if late:
                     return late
@@ -178,16 +195,39 @@ class LlmBrain:
                 only = " (only its reasoning)" if reasoned or text.saw_thinking else ""
                 return f"no text in its reply{only}"
             if isinstance(item, LlmError):
-                yield from _keep(text.pause(), said)  # a sentence that was complete still counts
+                yield from _keep(text.pause(final=True), said)  # a complete sentence still counts
                 return str(item)
             assert isinstance(item, _Piece)
             first, last = (item.t if first < 0 else first), item.t
             reasoned |= not item.text
+            n = len(said)
             yield from _keep(text.feed(item.text), said)
+            waiting = yield from self._run_on(text, item.t, first, waiting, len(said) > n, said)
             late = self._late(item.t, t0, first, last, bool(said), reasoned or text.saw_thinking)
             if late:
                 return late
         return ""
+
+    def _run_on(
+        self, text: ReplyText, now: float, first: float, waiting: float, cut: bool, said: list[str]
+    ) -> Generator[str, None, float]:
+        """Words of a run-on sentence said before it ends: its first _RUN_ON_WORDS words, or what
+        has waited clause_wait_s, up to a clause boundary (a slow server's long unpunctuated
+        sentence would otherwise be silence, then a missed deadline); at sentence_wait_s after the
+        first text with nothing said yet, whatever words wait. Times in s, monotonic: `first` the
+        first text's arrival, `waiting` since when words wait (-1: none); `cut`: a sentence was
+        just said. Returns the new `waiting`."""
+        words = text.waiting_words()
+        hurry = not said and first >= 0 and now - first > self.sentence_wait_s
+        aged = waiting >= 0 and now - waiting >= self.clause_wait_s
+        due = words > 0 and not cut and (aged or hurry)
+        while due or words >= _RUN_ON_WORDS:  # each take removes at least one word
+            yield from _keep(text.take_clause(_RUN_ON_WORDS), said)
+            cut, due = True, False
+            words = text.waiting_words()
+        if not words:
+            return -1.0
+        return now if cut or waiting < 0 else waiting  # words left after a cut are newer
 
     def _late(self, now: float, t0: float, first: float, last: float, said: bool, thinking: bool) -> str:
         """Which deadline has passed at `now` ("" if none); times in s, monotonic (first < 0: no
@@ -202,7 +242,7 @@ class LlmBrain:
             return f"its reply stalled: no text for {self.idle_timeout_s:.1f} s"
         if not said and now - first > self.sentence_wait_s:
             why = ", the model was still reasoning" if thinking else ""
-            return f"no complete sentence {self.sentence_wait_s:.1f} s after its first words{why}"
+            return f"nothing to say {self.sentence_wait_s:.1f} s after its first words{why}"
         if now - t0 > self.reply_cap_s:
             return f"its reply took longer than {self.reply_cap_s:g} s"
         return ""
@@ -216,9 +256,10 @@ class LlmBrain:
         messages: list[dict[str, str]],
         out: queue.Queue[object],
         conn_box: list[http.client.HTTPConnection],
+        abandoned: threading.Event,
     ) -> None:
         try:
-            for text in self._stream(messages, conn_box):
+            for text in self._stream(messages, conn_box, abandoned):
                 out.put(_Piece(text, time.monotonic()))
             out.put(_END)
         except LlmError as e:
@@ -230,9 +271,13 @@ class LlmBrain:
             out.put(LlmError(f"{type(e).__name__}: {e}"))
 
     def _stream(
-        self, messages: list[dict[str, str]], conn_box: list[http.client.HTTPConnection]
+        self,
+        messages: list[dict[str, str]],
+        conn_box: list[http.client.HTTPConnection],
+        abandoned: threading.Event,
     ) -> Iterator[str]:
-        """The reply's text deltas; "" for a delta with only reasoning (the server is working)."""
+        """The reply's text deltas; "" for a delta with only reasoning (the server is working).
+        Nothing is sent once `abandoned` is set (reply() was cancelled or closed)."""
         p = self._parsed
         cls = http.client.HTTPSConnection if p.scheme == "https" else http.client.HTTPConnection
         conn = cls(p.hostname or "", p.port, timeout=self.connect_timeout_s)
@@ -245,6 +290,10 @@ class LlmBrain:
             conn.connect()
         except OSError as e:
             raise LlmError(f"cannot connect to {self.base_url}: {e}") from None
+        conn.auto_open = 0  # closed by reply() from now on: never reconnect by itself to send
+        if abandoned.is_set():  # reply() gave up while we connected (its abort found no socket)
+            _abort(conn)
+            return
         # a backstop only: reply() keeps the deadlines (and closes the connection past them)
         backstop_s = max(self.first_token_timeout_s, self.idle_timeout_s) + 1.0
         if conn.sock is not None:

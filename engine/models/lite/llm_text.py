@@ -4,9 +4,13 @@ A reply streams in as arbitrary text deltas. ReplyText turns them into clean sen
   1. ThinkFilter drops reasoning blocks (`<think>…</think>`, also split across deltas; an
      unterminated block at the end is dropped too).
   2. MarkdownCleaner turns markdown into plain text: no **, *, _, backticks or # heading marks;
-     headings, list items ("1. ", "- ", "* ") and table rows end as sentences of their own; fenced
-     code blocks are dropped; a bare URL becomes its host name ("example.com"); [text](url) -> text.
+     headings, list items ("1. ", "- ", "* ") and table rows end as sentences of their own (a
+     numbered line only where a list is plausible: "42. That is the answer." keeps its 42); fenced
+     code blocks are dropped; a bare URL becomes its host name ("example.com"); [text](url) -> text;
+     a lone " * " is "times".
   3. SentenceSplitter (brain.py) cuts complete sentences; tidy_sentence() drops emoji and spaces.
+     A pause in the stream may end a sentence early, never drop or glue words. take_clause() cuts
+     a run-on sentence (no end in sight) where speech would pause.
 Captions and speech get the same text (the voice still normalises it further for piper).
 """
 
@@ -25,6 +29,7 @@ _FENCES = ("```", "~~~")
 _RULE = re.compile(r"([-*_])(?:\s*\1){2,}\s*")  # ---, ***, ___ (a horizontal rule)
 _HEADING = re.compile(r"#{1,6}(?:\s+|$)")
 _ITEM = re.compile(r"(?:[-*+•]|\d{1,3}[.)])\s+")  # "- ", "* ", "+ ", "1. ", "2) "
+_NUMBERED = re.compile(r"(\d{1,3})[.)]\s")  # "2. " / "2) ": an item only where a list is plausible
 _QUOTE = re.compile(r">\s?")
 _TABLE_SEPARATOR = re.compile(r"\|?\s*:?-{2,}:?\s*(?:\|\s*:?-{2,}:?\s*)*\|?\s*")
 
@@ -34,8 +39,14 @@ _URL = re.compile(r"(?:https?://|www\.)[^\s<>()\[\]]+", re.I)
 _URL_TAIL = re.compile(r"[.,;:!?'\"]+$")
 _HTML_TAG = re.compile(r"</?[A-Za-z][^<>]*>")
 _EMPHASIS = re.compile(r"(?<!\w)(?:\*+|_+|~~)|(?:\*+|_+|~~)(?!\w)")  # snake_case keeps its _
-_SPACE_BEFORE_PUNCT = re.compile(r"\s+([,.;:!?])")
-_EXTRA_DOT = re.compile(r"(?<!\.)([!?:;,.])\s*\.(?!\.)")  # "Sure!." "options:." "model. ." (not ...)
+_TIMES = re.compile(r"(?<!\S)\*(?=\s)")  # a lone * between spaces: "5 * 3" is "5 times 3"
+# "word ," -> "word,", but not before ".NET", ".5", ".99": a letter or digit right after the mark
+_SPACE_BEFORE_PUNCT = re.compile(r"\s+([,.;:!?])(?!\w)")
+# "Sure!." "options:." "model. ." lose the extra dot (not "..." nor ": .99")
+_EXTRA_DOT = re.compile(r"(?<!\.)([!?:;,.])\s*\.(?![.\w])")
+_PAUSE_MARKS = ",;:"  # a word ending in one of these ends a clause: a run-on sentence may be cut after it
+_DASHES = frozenset(["-", "–", "—"])  # a dash between spaces ends a clause too
+_JOINERS = frozenset(["and", "but", "or", "so", "because", "which", "while", "then", "when", "where"])
 _SAID = ("text", "item", "table")  # kinds of line that are said
 _KEEP_SYMBOLS = frozenset("°©®™№")  # "Other symbol" characters worth keeping in a caption
 _INVISIBLE = frozenset("\ufe0e\ufe0f\u200d\u20e3")  # emoji variation selectors, joiner, keycap
@@ -98,6 +109,7 @@ class MarkdownCleaner:
         self._last = ""  # the last non-space character passed on ("" before any)
         self._ended = False  # does the text passed on so far end like a sentence ("." "!" "?" ...)?
         self._line_text = False  # has the current line passed on any text?
+        self._list = False  # may a numbered line be a list item (after an item, a heading or "...:")?
 
     def feed(self, delta: str) -> str:
         self._line += delta.replace("\r", "")
@@ -115,9 +127,12 @@ class MarkdownCleaner:
                 self._line = self._line[cut:]
         return "".join(out)
 
-    def pause(self) -> str:
-        """The stream paused: pass on the held last word if it ends a sentence."""
-        if self._kind in _SAID and _ENDS_SENTENCE.search(self._line.rstrip()):
+    def pause(self, final: bool = False) -> str:
+        """The stream paused: pass on the held last word if it ends a sentence (not "5." or "3.":
+        a number's decimals may follow, unless the stream is over: `final`)."""
+        held = self._line.rstrip()
+        decimals = not final and re.search(r"\d\.$", held)
+        if self._kind in _SAID and _ENDS_SENTENCE.search(held) and not decimals:
             seg, self._line = self._line, ""
             return self._emit(seg)
         return ""
@@ -148,7 +163,7 @@ class MarkdownCleaner:
         if _RULE.fullmatch(body) or (_TABLE_SEPARATOR.fullmatch(body) and "-" in body):
             self._kind = "drop"
             return
-        if m := _HEADING.match(body) or _ITEM.match(body):
+        if (m := _HEADING.match(body) or _ITEM.match(body)) and self._is_item(body):
             self._kind, self._line = "item", body[m.end() :]
         elif body.startswith("|"):
             self._kind, self._line = "table", body[1:]  # a row: its cells are said as a list
@@ -156,6 +171,13 @@ class MarkdownCleaner:
             self._kind, self._line = "text", body[m.end() :]
         else:
             self._kind = "text"
+
+    def _is_item(self, body: str) -> bool:
+        """Does a line starting with an item marker start a list item? "- " always; "2. " only where
+        a list is plausible (its number is 1, or an item, a heading or "...:" came before), so
+        "42. That is the answer." keeps its 42."""
+        m = _NUMBERED.match(body)
+        return m is None or int(m.group(1)) == 1 or self._list
 
     def _end_line(self) -> str:
         """The current line is complete: pass on its rest and decide how it ends."""
@@ -169,8 +191,9 @@ class MarkdownCleaner:
             if kind == "text" and self._pending == "soft":
                 self._pending = "hard"  # a blank line: the paragraph ended
             return out
+        self._list = kind == "item" or self._last == ":"  # blank lines between items keep it
         if self._last == ":" or (kind != "text" and not self._ended):
-            out += "."  # "Here are the options:" and each heading, list item or table row end here
+            out = out.rstrip() + "."  # "Here are the options:" and each heading, item or row end here
             self._last, self._ended = ".", True
         if self._ended:
             return out + " "  # the sentence may be cut right away
@@ -181,7 +204,9 @@ class MarkdownCleaner:
         """Clean a run of whole words of the current line; prefix the pending separator."""
         text = clean_inline(seg.replace("|", ",") if self._kind == "table" else seg)
         if not text.strip():
-            return ""
+            # the space between two words of this line (the first one went out at a pause): kept,
+            # or "sure." + " " + "The" would become "sure.The"
+            return " " if text and self._line_text else ""
         sep = ""
         if self._last and self._pending:
             if self._pending == "hard" or self._kind != "text":
@@ -209,6 +234,7 @@ def clean_inline(text: str) -> str:
     t = _LINK_REST.sub("", t)
     t = _HTML_TAG.sub(" ", t)
     t = t.replace("`", "")
+    t = _TIMES.sub("times", t)
     return _EMPHASIS.sub("", t)
 
 
@@ -243,13 +269,39 @@ def tidy_sentence(sentence: str) -> str:
     return t if any(c.isalnum() for c in t) else ""
 
 
+class _Splitter(SentenceSplitter):
+    """A SentenceSplitter whose waiting text (no sentence end yet) can be cut at a clause."""
+
+    def waiting_words(self) -> int:
+        return len(self._buf.split())
+
+    def take_clause(self, max_words: int, min_words: int) -> str:
+        """The first words of the waiting text, cut where speech would pause: after the last
+        , ; : or dash among its first max_words words, else before the last joining word (and,
+        but, because ...) there, else after max_words words (all of them if fewer); a cut leaves
+        at least min_words words in front of it. The rest keeps waiting."""
+        words = list(re.finditer(r"\S+", self._buf))[:max_words]
+        if not words:
+            return ""
+        cut = len(words)  # the piece is words[:cut]
+        ends = [i + 1 for i, w in enumerate(words) if w[0][-1] in _PAUSE_MARKS or w[0] in _DASHES]
+        joins = [i for i, w in enumerate(words) if w[0].lower() in _JOINERS]  # cut before word i
+        for options in (ends, joins):
+            if usable := [i for i in options if i >= min_words]:
+                cut = usable[-1]
+                break
+        end = words[cut - 1].end()
+        piece, self._buf = self._buf[:end].strip(), self._buf[end:]
+        return piece
+
+
 class ReplyText:
     """Streamed reply deltas -> clean sentences (think blocks, markdown and emoji removed)."""
 
     def __init__(self) -> None:
         self._think = ThinkFilter()
         self._markdown = MarkdownCleaner()
-        self._splitter = SentenceSplitter()
+        self._splitter = _Splitter()
 
     @property
     def saw_thinking(self) -> bool:
@@ -258,10 +310,21 @@ class ReplyText:
     def feed(self, delta: str) -> list[str]:
         return _tidy(self._splitter.feed(self._markdown.feed(self._think.feed(delta))))
 
-    def pause(self) -> list[str]:
-        """The stream paused: the text so far, if it ends like a sentence."""
-        self._splitter.feed(self._markdown.pause())
-        return _tidy(self._splitter.take_complete())
+    def pause(self, final: bool = False) -> list[str]:
+        """The stream paused (`final`: it broke off for good): the text so far, if it ends like a
+        sentence."""
+        done = self._splitter.feed(self._markdown.pause(final))  # "... 9 a.m." + "Welcome!" ends one
+        return _tidy(done + self._splitter.take_complete())
+
+    def waiting_words(self) -> int:
+        """How many words wait for their sentence to end (a word still arriving not counted)."""
+        return self._splitter.waiting_words()
+
+    def take_clause(self, max_words: int, min_words: int = 3) -> list[str]:
+        """For a run-on sentence: its first words (at most max_words), cut at the last clause
+        boundary (, ; : dash, or before "and", "but" ...) that leaves at least min_words in front,
+        else all of them; [] if no word waits (or only emoji and marks did)."""
+        return _tidy([self._splitter.take_clause(max_words, min_words)])
 
     def finish(self) -> list[str]:
         text = self._markdown.feed(self._think.finish()) + self._markdown.finish()

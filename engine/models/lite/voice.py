@@ -157,16 +157,32 @@ _ACRONYMS = frozenset(
 _SPOKEN_WORDS = {"OK": "okay", "DUET": "Duet", "FPS": "frames per second"}
 _DIGIT_NAMES = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
 # a phone number: "+49 30 1234567", "+1 (555) 123-4567", "(555) 123-4567", "555-123-4567",
-# "030 1234567" (a leading 0): read digit by digit, its groups apart, never as millions
+# "030 1234567" (a leading 0, groups apart by spaces or dashes): read digit by digit, its groups
+# apart, never as millions. Not a phone number: a date ("05/12/2024", "05.12.2024", "05-12-2024"),
+# plain numbers ("Scores 100 200 3000"), an ISBN or a range ("1990-2000")
 _PHONE = re.compile(
-    r"(?<![\w+])(?:\+\d[\d ()/.-]{5,}\d"
-    r"|\(?\b\d{3}\)?[ .-]\d{3}[ .-]\d{4}\b"
-    r"|\b0\d{1,4}(?:[ /-]\d{2,})+\b)(?![\w.,]\d)"
+    r"(?<![\w+])(?!\d{1,2}([-/.])\d{1,2}\1\d{2}(?:\d{2})?\b)"
+    r"(?:\+\d[\d ()/.-]{5,}\d"
+    r"|(?:\(\d{3}\)\s?|\b\d{3}([.-]))\d{3}(?(2)\2|[ .-])\d{4}\b"
+    r"|\b0\d{1,4}(?:[ -]\d{2,})+\b)(?![\w.,]\d)"
 )
 # an amount in dollars, euros or pounds: "$5", "$5.50", "$1,299.99", "€1,299", "€3,50"
 _MONEY = re.compile(r"([$€£])(\d{1,3}(?:,\d{3})+|\d+)(?:[.,](\d\d))?(?![\d,.]\d)")  # €3,50 too
+# an amount with a scale: "$100k", "$5M", "£1.5bn", "$2.5 million" -> "5 million dollars"
+_MONEY_SCALED = re.compile(
+    r"([$€£])(\d{1,3}(?:,\d{3})+|\d+(?:\.\d+)?)"
+    r"(?:(k|K|m|M|mn|bn|B|tn|T)|\s?((?i:thousand|million|billion|trillion)))\b"
+)
+_SCALES = {
+    "k": "thousand", "m": "million", "mn": "million", "b": "billion", "bn": "billion",
+    "t": "trillion", "tn": "trillion",
+}  # fmt: skip
 _CURRENCY = {"$": ("dollar", "dollars"), "€": ("euro", "euros"), "£": ("pound", "pounds")}
-_THOUSANDS = re.compile(r"(?<![\d,.])\d{1,3}(?:,\d{3})+(?![,\d])")  # 1,299 -> 1299 (as espeak reads it)
+# 1,299 / 12,345,678 -> 1299 / 12345678 (as espeak reads them); not a list ("1,299,3" or "1,2,3")
+_THOUSANDS = re.compile(r"(?<![\d,.])\d{1,3}(?:,\d{3})+(?!\d|,\d)")
+# "101,102,103": three or more 3-digit groups, none starting with 0, is a list of numbers
+# (a number that size would be hundreds of millions); read with pauses: "101, 102, 103"
+_NUMBER_LIST = re.compile(r"(?<![\d,.])[1-9]\d\d(?:,[1-9]\d\d){2,}(?!\d|,\d)")
 _MONTHS = {
     "Jan": "January", "Feb": "February", "Mar": "March", "Apr": "April", "Jun": "June", "Jul": "July",
     "Aug": "August", "Sep": "September", "Sept": "September", "Oct": "October", "Nov": "November",
@@ -183,6 +199,12 @@ def _phone(m: re.Match[str]) -> str:
     return ("plus " if text.startswith("+") else "") + ", ".join(groups)
 
 
+def _money_scaled(m: re.Match[str]) -> str:
+    """'$100k' -> '100 thousand dollars', '£1.5bn' -> '1.5 billion pounds'."""
+    scale = (m.group(4) or _SCALES[m.group(3).lower()]).lower()
+    return f"{m.group(2).replace(',', '')} {scale} {_CURRENCY[m.group(1)][1]}"
+
+
 def _money(m: re.Match[str]) -> str:
     """'$1,299.99' -> '1299 dollars 99', '$1' -> '1 dollar', '$5.00' -> '5 dollars'."""
     one, many = _CURRENCY[m.group(1)]
@@ -193,7 +215,9 @@ def _money(m: re.Match[str]) -> str:
 
 _REPLACEMENTS: list[tuple[re.Pattern[str], str | Callable[[re.Match[str]], str]]] = [
     (_PHONE, _phone),
+    (_MONEY_SCALED, _money_scaled),
     (_MONEY, _money),
+    (_NUMBER_LIST, lambda m: m.group(0).replace(",", ", ")),
     (_THOUSANDS, lambda m: m.group(0).replace(",", "")),
     (re.compile(r"\b[Nn]o\.\s?(?=\d)"), "number "),  # "stand no. 5"
     (re.compile(rf"\b({'|'.join(_MONTHS)})\.(?=\s)"), lambda m: _MONTHS[m.group(1)]),  # "Dec. 5"
@@ -239,8 +263,9 @@ def _word_for_speech(m: re.Match[str]) -> str:
 
 def normalize_text(text: str) -> str:
     """Text as it should be spoken: markdown, links and emoji removed; abbreviations, symbols
-    and acronyms expanded; amounts ("$1,299.99") said with their currency and phone numbers digit by
-    digit (other numbers are read by espeak-ng itself: "1,299" as "1299")."""
+    and acronyms expanded; amounts ("$1,299.99", "$5M") said with their currency and phone numbers
+    digit by digit; a list "101,102,103" gets its pauses (other numbers, dates and versions are read
+    by espeak-ng itself: "1,299" as "1299")."""
     if not isinstance(text, str):
         raise TypeError(f"text must be a str, got {type(text).__name__}")
     t = unicodedata.normalize("NFC", text)
