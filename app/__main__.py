@@ -283,6 +283,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"duet: {problem}", file=sys.stderr)
         return 2
 
+    # Qt Multimedia (the camera) says at every start that VA-API hardware decoding is not there,
+    # in 9 lines; nothing here decodes video with it (the user's own rules win)
+    quiet = "qt.multimedia.symbolsresolver=false;qt.multimedia.ffmpeg=false"
+    os.environ.setdefault("QT_LOGGING_RULES", quiet)
+
     import qasync
     from PySide6.QtCore import QTimer
     from PySide6.QtGui import QIcon

@@ -41,10 +41,10 @@ class BrainPanel(QWidget):
         self.kind.addItem("Chat server (OpenAI API)", LLM)
         self.kind.setToolTip("Answer from the persona's YAML script, or stream replies from a chat server")
         self.url = QLineEdit(settings.llm_url)
-        self.url.setPlaceholderText("http://127.0.0.1:11434/v1")
+        self.url.setPlaceholderText("e.g. http://127.0.0.1:11434/v1")
         self.url.setToolTip("Base URL of an OpenAI-compatible server (Ollama, llama.cpp, vLLM…)")
         self.model = QLineEdit(settings.llm_model)
-        self.model.setPlaceholderText("llama3.2")
+        self.model.setPlaceholderText("e.g. llama3.2")
         self.apply_button = QPushButton("Apply")
         self.note = QLabel()
         self.note.setObjectName("fieldNote")
@@ -63,7 +63,13 @@ class BrainPanel(QWidget):
         llm = self.kind.currentData() == LLM
         self.url.setEnabled(llm)
         self.model.setEnabled(llm)
-        self.note.setText("")
+        self.apply_button.setEnabled(llm)
+        if not llm and self.settings.brain == LLM:
+            self.apply()  # the script needs no fields: in effect at once, like the other pickers
+        elif llm and self.settings.brain != LLM:
+            self.note.setText("Enter the server and its model, then Apply.")
+        else:
+            self.note.setText("")
 
     def apply(self) -> bool:
         """Validate and save; True (and `applied` emitted) if the settings were taken."""
@@ -74,6 +80,9 @@ class BrainPanel(QWidget):
             if problem:
                 self.note.setText(problem)
                 return False
+        unchanged = self.settings.brain == brain and (
+            brain != LLM or (self.settings.llm_url, self.settings.llm_model) == (url, model)
+        )
         self.settings.brain = brain
         if brain == LLM:  # the script choice keeps the server fields for next time
             self.settings.llm_url, self.settings.llm_model = url, model
@@ -82,6 +91,8 @@ class BrainPanel(QWidget):
             if brain == LLM
             else "Replies come from the persona script."
         )
+        if unchanged:
+            return True  # nothing to reopen: the conversation stays
         spec = self.settings.session_spec()
         self.applied.emit({"brain": spec.brain, "llm_url": spec.llm_url, "llm_model": spec.llm_model})
         return True

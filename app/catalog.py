@@ -133,6 +133,8 @@ def normalize_weights(text: str) -> tuple[str, str]:
 def with_current(choices: list[Choice], current: str) -> list[Choice]:
     """Keep the saved/commanded value selectable even when it is not in the list."""
     if current and all(c.id != current for c in choices):
+        if current.endswith((".yaml", ".yml")) or "/" in current or "\\" in current:  # a persona file
+            return [*choices, Choice(current, f"{Path(current).stem} (file)", current)]
         return [*choices, Choice(current, current, "not found in assets")]
     return choices
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QByteArray, QEvent, Qt, QTimer
+from PySide6.QtCore import QByteArray, QEvent, QRect, Qt, QTimer
 from PySide6.QtWidgets import QLabel, QMainWindow, QWidget
 
 from .conversation import Conversation
@@ -27,6 +27,8 @@ FULLSCREEN_FIT_MS = 300  # after this long, a window the desktop did not resize 
 SUBTITLE_HOLD_MS = 6000  # a caption stays this long after the avatar is done (a booth's next
 # visitor must not read the last one's answer)
 SUBTITLE_LINES_PX = 72  # room for two lines of the 22 px subtitle font
+SUBTITLE_SCREEN_FRACTION = 1 / 36  # on a big screen the font grows to this part of its height
+# (22 px on a 768-line laptop, 30 px at 1080 lines: read from a few steps back at a booth)
 
 
 class Subtitle(QLabel):
@@ -50,7 +52,16 @@ class Subtitle(QLabel):
 
     def set_shown(self, on: bool) -> None:
         self._shown = on
+        if on:
+            self.fit_font()
         self.refresh()
+
+    def fit_font(self) -> None:
+        """Size the font for the screen it is on (at least the stylesheet's 22 px)."""
+        screen = self.screen()
+        px = max(22, round(screen.geometry().height() * SUBTITLE_SCREEN_FRACTION)) if screen else 22
+        self.setStyleSheet(f"#subtitle {{ font-size: {px}px; }}")
+        self.setMinimumHeight(round(SUBTITLE_LINES_PX * px / 22))
 
     def refresh(self) -> None:
         captions = self.conversation.captions
@@ -81,6 +92,7 @@ class FullscreenMixin(_Base):
     captions: CaptionPanel
     subtitle: Subtitle
     _normal_geometry: QByteArray | None  # the window's geometry before fullscreen
+    _normal_rect: QRect | None  # its client area then (screen pixels)
 
     if TYPE_CHECKING:  # the window's own (window.py, window_layout.py)
         from PySide6.QtWidgets import QPushButton
@@ -117,6 +129,7 @@ class FullscreenMixin(_Base):
         """The stage fills the screen. F11 or Esc leaves (not in a kiosk)."""
         if not self.isFullScreen():  # (already: keep the geometry to go back to)
             self._normal_geometry = self.saveGeometry()
+            self._normal_rect = self.geometry()
         self.showFullScreen()
         QTimer.singleShot(FULLSCREEN_FIT_MS, self._fit_screen)
 
@@ -141,6 +154,10 @@ class FullscreenMixin(_Base):
                 self.restoreGeometry(self._normal_geometry)
             if self.isFullScreen():  # a geometry saved in fullscreen (an older Duet) restores it
                 self.setWindowState(self.windowState() & ~Qt.WindowState.WindowFullScreen)
+            if self._normal_rect is not None:
+                # restoreGeometry assumes a window manager's frame: without one (a booth's bare X
+                # server) it moved the window by the frame it thought it had, and that was saved
+                self.setGeometry(self._normal_rect)
 
     def changeEvent(self, event: QEvent) -> None:
         if event.type() == QEvent.Type.WindowStateChange:  # F11, Esc, --fullscreen or the desktop's own

@@ -66,6 +66,7 @@ class Hud(QFrame):
         grid.setHorizontalSpacing(14)
         grid.setVerticalSpacing(4)
         self.labels: dict[str, QLabel] = {}
+        self._extra: list[QWidget] = []  # what a compact HUD leaves out (see set_compact)
         rows = [
             ("latency", "Response (glass→glass)"),
             ("turns", "Last turns"),
@@ -83,6 +84,8 @@ class Hud(QFrame):
             grid.addWidget(t, r, 0)
             grid.addWidget(v, r, 1)
             self.labels[key] = v
+            if key in ("turns", "drops", "audio"):
+                self._extra += [t, v]
         self.step_plot = Sparkline("#5ec8ff", budget=None)
         self.latency_plot = Sparkline("#ffb86b")
         cap1, cap2 = QLabel("step ms"), QLabel("latency ms")
@@ -92,6 +95,17 @@ class Hud(QFrame):
         grid.addWidget(self.step_plot, len(rows), 1)
         grid.addWidget(cap2, len(rows) + 1, 0)
         grid.addWidget(self.latency_plot, len(rows) + 1, 1)
+        self._extra += [cap1, self.step_plot, cap2, self.latency_plot]
+        self.compact = False
+
+    def set_compact(self, on: bool) -> None:
+        """Four rows (latency, A/V offset, frame rate, engine step) instead of all and the graphs:
+        on a small stage the whole HUD would cover the avatar's eyes."""
+        if on != self.compact:
+            self.compact = on
+            for w in self._extra:
+                w.setVisible(not on)
+            self.adjustSize()
 
     def refresh(self) -> None:
         c = self.core

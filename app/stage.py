@@ -39,7 +39,18 @@ class Stage(QWidget):
         sv = self.self_view
         sv.move(self.width() - sv.width() - 16, self.height() - sv.height() - 16)
         sv.raise_()
-        if self.hud is not None:
-            self.hud.adjustSize()
-            self.hud.move(16, 16)
-            self.hud.raise_()
+        hud = self.hud
+        if hud is not None:
+            # the avatar is a square as tall as the stage, centred: the whole HUD where the margin
+            # beside it has room, or where it ends above the avatar's eyes (~40% down); else compact
+            side = min(self.width(), self.height())
+            margin = (self.width() - side) // 2
+            eyes = (self.height() - side) // 2 + int(0.4 * side)
+            set_compact = getattr(hud, "set_compact", None)  # (app.hud.Hud; a test may give a plain widget)
+            if set_compact is not None:
+                set_compact(False)
+                full = hud.sizeHint()
+                set_compact(full.width() + 32 > margin and full.height() + 16 > eyes)
+            hud.adjustSize()
+            hud.move(16, 16)
+            hud.raise_()

@@ -168,7 +168,9 @@ class StatePill(QLabel):
 
     @staticmethod
     def text_for(state: str) -> str:
-        return {"starting": "starting engine…"}.get(state, state)
+        # "idle" is the model's word for "waiting for you"; the avatar hears all the time (grey
+        # "idle" read as "the microphone is off")
+        return {"starting": "starting…", "idle": "ready"}.get(state, state)
 
     def set_state(self, state: str) -> None:
         self.state = state
@@ -180,10 +182,9 @@ class StatePill(QLabel):
         if not self._fitted:  # styled by now (font weight, padding): measure every state once
             self._fitted = True
             current, widest = self.text(), 0
-            for state in STATE_COLORS:
-                if state != "starting":  # said once, while the engine loads
-                    self.setText(self.text_for(state))
-                    widest = max(widest, self.sizeHint().width())
+            for state in STATE_COLORS:  # every state, "starting…" too (a persona switch shows it)
+                self.setText(self.text_for(state))
+                widest = max(widest, self.sizeHint().width())
             self.setText(current)
             self.setMinimumWidth(widest)
         super().showEvent(event)

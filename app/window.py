@@ -160,6 +160,7 @@ class MainWindow(WindowLayout, FullscreenMixin, QMainWindow):
         QShortcut(QKeySequence("Ctrl+Shift+Q"), self, self.close)  # the way out of a kiosk, too
 
         self._normal_geometry = None  # the window's geometry before fullscreen (FullscreenMixin)
+        self._normal_rect = None
         if settings.geometry:
             self.restoreGeometry(QByteArray.fromHex(settings.geometry.encode()))
             if self.isFullScreen():  # saved in fullscreen by an older Duet: fit it (a kiosk)
@@ -399,6 +400,7 @@ class MainWindow(WindowLayout, FullscreenMixin, QMainWindow):
     def _set_muted(self, muted: bool) -> None:
         self.core.assembler.muted = muted
         self.mute_button.setText("Muted" if muted else "Mute")
+        self.level.setEnabled(not muted)
 
     def _set_ptt_mode(self, on: bool) -> None:
         # Space = push-to-talk anywhere but the text box; filter keys only while the mode is on
@@ -435,7 +437,8 @@ class MainWindow(WindowLayout, FullscreenMixin, QMainWindow):
             self.stage._layout()
 
     def _refresh_live(self) -> None:
-        self.level.setValue(min(100, int(self.core.assembler.level * 400)))
+        muted = self.core.assembler.muted  # the meter shows what the avatar hears: nothing
+        self.level.setValue(0 if muted else min(100, int(self.core.assembler.level * 400)))
         self._refresh_recording()
         if self.hud.isVisible():
             self.hud.refresh()
@@ -449,7 +452,13 @@ class MainWindow(WindowLayout, FullscreenMixin, QMainWindow):
             problem = f"{model} could not load its weights ({failed})"
         if problem:  # ask for the folder now; without one, stay on the model that runs
             folder = self._ask_weights_folder(model)
-            problem = self._use_weights(model, folder) if folder else problem
+            if folder:
+                problem = self._use_weights(model, folder)
+            elif not failed:  # said for the window (weights_problem speaks command-line)
+                problem = (
+                    f"{model} needs trained weights: a folder with config.json + model.safetensors"
+                    " (duet-engine train writes one; none is published)"
+                )
             if problem:
                 self._select_model(self.core.model)
                 self.core.notify(
@@ -494,19 +503,33 @@ class MainWindow(WindowLayout, FullscreenMixin, QMainWindow):
         self.settings.speaker_device = self.speaker_combo.currentData()
         self.core.set_speaker(self.settings.speaker_device)
 
+    def _flash(self, text: str, ms: int = 4000) -> None:
+        """A passing note in the banner: gone after `ms` unless something replaced it."""
+        self.banner.show_status("info", text)
+
+        def clear() -> None:
+            if self.banner.level == "info" and self.banner.label.text() == text:
+                self.banner.show_status("", "")
+
+        QTimer.singleShot(ms, clear)
+
     def rescan_devices(self) -> None:
         """Re-list devices (PortAudio needs a re-init with all streams closed) and reopen them."""
         self.core.close_mic()
         self.core.player.stop()
-        if not rescan_devices():
+        rescanned = rescan_devices()
+        self.core.set_speaker(self.settings.speaker_device)
+        self.core.set_mic(self.settings.mic_device)
+        self._fill_devices()
+        if rescanned:
+            mics, speakers = self.mic_combo.count() - 1, self.speaker_combo.count() - 1
+            self._flash(f"Devices rescanned: {mics} microphones, {speakers} speakers.")
+        else:
             self.core.notify(
                 "warn",
                 "A sound device stopped answering and could not be closed: restart Duet to see new"
                 " devices (the ones it knows are opened again).",
             )
-        self.core.set_speaker(self.settings.speaker_device)
-        self.core.set_mic(self.settings.mic_device)
-        self._fill_devices()
 
     def _self_image(self, image: QImage) -> None:
         """The self-view appears with the first camera frame (hidden while there is no camera)."""
@@ -579,10 +602,17 @@ class MainWindow(WindowLayout, FullscreenMixin, QMainWindow):
         self.record_note.style().unpolish(self.record_note)
         self.record_note.style().polish(self.record_note)
         self.record_note.setText(text)
-        self.record_note.setVisible(bool(text))
+        self._update_record_note()
+
+    def _update_record_note(self) -> None:
+        """'Saved: PATH' is for the operator, not a booth's visitors: not in fullscreen (it shows
+        again on leaving it); a problem (recording stopped, disk low) always shows."""
+        info = self.record_note.property("level") == "info"
+        self.record_note.setVisible(bool(self.record_note.text()) and not (info and self.isFullScreen()))
 
     def _update_note(self) -> None:
         notes = [n for n in (self._mic_note, self._speaker_note, self._camera_note) if n]
         self.device_note.setText("\n".join(notes))
         # for the operator, not a booth's visitors: not in fullscreen
         self.device_note.setVisible(bool(notes) and not self.isFullScreen())
+        self._update_record_note()

@@ -124,6 +124,7 @@ class WindowLayout:
         self.mute_button = QPushButton("Mute")
         self.mute_button.setObjectName("danger")
         self.mute_button.setCheckable(True)
+        self.mute_button.setToolTip("Mute your microphone: the avatar hears nothing until you unmute")
         self.mute_button.toggled.connect(self._set_muted)
         h.addWidget(self.mute_button)
         self.ptt_toggle = QPushButton("Push-to-talk")

@@ -65,13 +65,16 @@ def test_answers_switch_to_a_chat_server_and_back(
         assert request["model"] == "tiny" and request["stream"] is True
         assert request["messages"][-1]["content"] == "Who are you?"
 
-        panel.kind.setCurrentIndex(panel.kind.findData("script"))
-        assert panel.apply()
+        panel.kind.setCurrentIndex(panel.kind.findData("script"))  # in effect at once, no Apply
         assert w.core.spec.brain == "script" and w.settings.llm_url == server.url  # kept for next time
+        assert not panel.apply_button.isEnabled()
         qtbot.waitUntil(lambda: w.core.session_open, timeout=30_000)
         n_requests = len(server.requests)
         assert ask(w, qtbot, "What is Duet?").startswith("Duet is an app")
         assert len(server.requests) == n_requests  # the script answered, not the server
+        said = w.core.conversation.last("avatar")
+        assert panel.apply()  # nothing changed: the session stays open, the conversation too
+        assert w.core.session_open and w.core.conversation.last("avatar") is said
 
     # the server is gone: the script answers, and the window says why
     panel.kind.setCurrentIndex(panel.kind.findData("llm"))

@@ -120,9 +120,10 @@ def test_the_state_pill_keeps_its_width_as_the_state_changes(qapp: QApplication)
     bar.resize(800, 40)
     bar.show()
     widths = set()
-    for state in ("idle", "listening", "thinking", "speaking", "no session", "idle"):
+    for state in ("idle", "listening", "thinking", "speaking", "no session", "starting", "idle"):
         pill.set_state(state)
         qapp.processEvents()
         widths.add(pill.width())
+    assert pill.text() == "ready"  # idle: waiting for you, still hearing
     bar.close()
     assert len(widths) == 1 and widths.pop() >= pill.fontMetrics().horizontalAdvance("no session")

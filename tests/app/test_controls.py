@@ -22,9 +22,14 @@ def test_controls_drive_the_core(
     w = duet_window(start=False)
     asm = w.core.assembler
     qtbot.mouseClick(w.mute_button, Qt.MouseButton.LeftButton)
-    assert asm.muted and w.mute_button.text() == "Muted"
+    assert asm.muted and w.mute_button.text() == "Muted" and "microphone" in w.mute_button.toolTip()
+    asm.level = 0.2  # the room is loud, but muted the avatar hears nothing: the meter says so
+    w._refresh_live()
+    assert w.level.value() == 0 and not w.level.isEnabled()
     qtbot.mouseClick(w.mute_button, Qt.MouseButton.LeftButton)
     assert not asm.muted
+    w._refresh_live()
+    assert w.level.value() == 80 and w.level.isEnabled()
 
     qtbot.mouseClick(w.ptt_toggle, Qt.MouseButton.LeftButton)
     assert asm.ptt_mode and w.talk_button.isVisible() and w.settings.push_to_talk
@@ -169,3 +174,57 @@ def test_kiosk_mode_keeps_visitors_in_the_booth(duet_window: DuetWindow, qtbot: 
     assert w.isFullScreen() and not w.top_bar.isVisible()  # Esc and F11 do not leave
     qtbot.keyClick(w, Qt.Key.Key_Q, Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier)
     qtbot.waitUntil(lambda: not w.isVisible(), timeout=5_000)  # the operator's way out
+
+
+def test_fullscreen_keeps_the_operators_notes_off_the_visitors_screen(
+    duet_window: DuetWindow, qtbot: QtBot
+) -> None:
+    w = duet_window(start=False)
+    w._show_record_note("info", "Saved: /home/me/sessions/duet-1.mkv")
+    assert w.record_note.isVisible()
+    w.enter_fullscreen()
+    qtbot.waitUntil(w.isFullScreen, timeout=5_000)
+    assert not w.record_note.isVisible()  # a path is the operator's business
+    w.subtitle.ensurePolished()  # captions under the avatar: sized for the screen, read from afar
+    height = w.screen().geometry().height()
+    assert w.subtitle.font().pixelSize() == max(22, round(height / 36))
+    w._show_record_note("warn", "Disk space low: 1.2 GB left")
+    assert w.record_note.isVisible()  # a problem shows even in fullscreen
+    w._show_record_note("info", "Saved: /home/me/sessions/duet-2.mkv")
+    assert not w.record_note.isVisible()
+    w.toggle_fullscreen()
+    qtbot.waitUntil(lambda: not w.isFullScreen(), timeout=5_000)
+    assert w.record_note.isVisible() and w.record_note.text().endswith("duet-2.mkv")
+
+
+def test_leaving_fullscreen_puts_the_window_back_where_it_was(duet_window: DuetWindow, qtbot: QtBot) -> None:
+    """Also on a bare X server (no window manager: the tests' Xvfb), where restoreGeometry alone
+    moved the window by a frame it assumed, and that geometry was saved."""
+    w = duet_window(start=False)
+    qtbot.waitUntil(w.isVisible, timeout=5_000)
+    before = w.geometry()
+    for _ in range(2):
+        w.toggle_fullscreen()
+        qtbot.waitUntil(w.isFullScreen, timeout=5_000)
+        w.toggle_fullscreen()
+        qtbot.waitUntil(lambda: not w.isFullScreen(), timeout=5_000)
+        qtbot.waitUntil(lambda: w.geometry() == before, timeout=5_000)
+
+
+def test_rescan_says_what_it_found_and_the_note_passes(
+    duet_window: DuetWindow, qtbot: QtBot, pipewire: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    w = duet_window(start=False)
+    monkeypatch.setattr(w, "_flash", lambda text, ms=100: type(w)._flash(w, text, ms))
+    w.rescan_devices()
+    assert w.banner.isVisible() and w.banner.label.text().startswith("Devices rescanned: ")
+    assert "microphones" in w.banner.label.text() and "speakers" in w.banner.label.text()
+    qtbot.waitUntil(lambda: not w.banner.isVisible(), timeout=3_000)
+
+
+def test_a_persona_file_is_labelled_by_its_name() -> None:
+    from app.catalog import Choice, with_current
+
+    shipped = [Choice("booth", "Max (booth)", "")]
+    assert with_current(shipped, "/home/me/my-booth.yaml")[-1].label == "my-booth (file)"
+    assert with_current(shipped, "gone")[-1].label == "gone"

@@ -103,7 +103,7 @@ def test_closing_while_the_engine_starts_leaves_nothing_behind(duet_window: Duet
     import time
 
     w = duet_window("testecho")
-    qtbot.wait(200)  # the engine is still loading ("starting engine…")
+    qtbot.wait(200)  # the engine is still loading ("starting…")
     assert w.core._live is None and w.state_pill.text().startswith("starting")
     t0 = time.monotonic()
     w.close()
@@ -115,7 +115,7 @@ def test_a_persona_that_cannot_load_says_so_and_another_one_works(
     duet_window: DuetWindow, qtbot: QtBot, pipewire: None, tmp_path: Path
 ) -> None:
     """The session cannot open (a broken persona file): the pill says "no session" instead of
-    "starting engine…", the banner says why in plain words and what to do; picking another
+    "starting…", the banner says why in plain words and what to do; picking another
     persona opens a session and clears both."""
     broken = str(tmp_path / "broken.yaml")
     w = duet_window("testecho", persona=broken)

@@ -98,3 +98,13 @@ def _state(pid: int) -> str:
         return Path(f"/proc/{pid}/status").read_text().lower()
     except OSError:
         return "gone"
+
+
+def test_a_start_prints_nothing_but_problems(pipewire: None) -> None:
+    """Qt Multimedia's 9 lines about VA-API at every start are not the user's business."""
+    assert "QT_LOGGING_RULES" not in os.environ  # (the test environment sets no rules of its own)
+    log = paths.log_dir() / "duet-app.log"
+    with running_app(["--model", "testecho", "--no-camera"]) as proc:
+        wait_for_log(proc, log, "session open", 90)
+        out = stop_app(proc, timeout_s=20)
+    assert "qt.multimedia" not in out, out

@@ -305,7 +305,11 @@ def test_picking_the_streamer_without_weights_says_why_and_stays(
     _pick(w, "streamer")
     assert asked and "streamer" in asked[0]  # the window asked for the folder first
     assert w.banner.isVisible() and w.banner.level == "warn"
-    assert NEEDS_WEIGHTS in w.banner.label.text() and "Staying on testecho" in w.banner.label.text()
+    assert w.banner.label.text() == (
+        "streamer needs trained weights: a folder with config.json + model.safetensors (duet-engine"
+        " train writes one; none is published). Staying on testecho; pick streamer again to choose"
+        " a folder."
+    )
     assert w.model_combo.currentData() == "testecho" and w.settings.model == "testecho"
     qtbot.wait(1500)  # no engine was started for it, so nothing fails or restarts
     assert w.core.model == "testecho" and w.core.client.pid == pid and w.core.restarts == 0

@@ -161,3 +161,13 @@ def test_steps_without_open_and_with_no_camera() -> None:
     model.close()
     model.open(SessionSpec())
     assert model.step(UnitIn.silent(4, 4)).tick == 8
+
+
+def test_captions_of_bytes_that_are_not_text_show_nothing_broken() -> None:
+    """An untrained model's text head emits random bytes: its captions must not be boxes."""
+    from engine.models.streamer import tokenizer
+
+    ids = tokenizer.encode("Hello, Grüße")
+    assert tokenizer.decode(ids) == "Hello, Grüße"
+    assert tokenizer.decode([0xFF, 0xFE, 0x07, *tokenizer.encode("ok"), 0xC3]) == "ok"
+    assert tokenizer.decode(tokenizer.encode("tab\there\nnew")) == "tabherenew"
