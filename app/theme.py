@@ -45,6 +45,9 @@ QLineEdit:focus { border-color: #6c8cff; }
 #captionRow, #devicesBox { background: transparent; }
 #fieldLabel { color: #8a93a6; background: transparent; }
 #captionsTitle { color: #8a93a6; font-size: 11px; letter-spacing: 1px; background: transparent; }
+QToolButton#sectionTitle { color: #8a93a6; font-size: 11px; letter-spacing: 1px; background: transparent;
+    border: none; padding: 0; }
+QToolButton#sectionTitle:hover { color: #c9d6ff; }
 QScrollArea, #captionList { background: transparent; border: none; }
 #captionsHint { color: #6f7890; background: transparent; padding: 4px 2px; }
 #bubbleUser { background: #1f2a44; border-radius: 10px; }

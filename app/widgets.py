@@ -97,14 +97,31 @@ class CaptionPanel(QFrame):
         bar = self.scroller.verticalScrollBar()
         bar.rangeChanged.connect(lambda _lo, hi: bar.setValue(hi))  # follow the newest caption
         self._bubbles: list[_Bubble] = []  # oldest first, one a shown caption
+        self.sections: dict[str, QToolButton] = {}  # title -> its fold button (add_section)
         conversation.changed.connect(self.refresh)
 
-    def add_section(self, title: str, body: QWidget) -> None:
-        lab = QLabel(title)
-        lab.setObjectName("captionsTitle")
+    def add_section(self, title: str, body: QWidget, open_: bool = True) -> QToolButton:
+        """A settings section under the conversation; its title folds it away (the conversation
+        gets the room) and opens it again."""
+        head = QToolButton()
+        head.setObjectName("sectionTitle")
+        head.setText(title)
+        head.setCheckable(True)
+        head.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+
+        def show(on: bool) -> None:
+            body.setVisible(on)
+            head.setArrowType(Qt.ArrowType.DownArrow if on else Qt.ArrowType.RightArrow)
+            head.setToolTip(f"Hide {title.lower()}" if on else f"Show {title.lower()}")
+
+        head.toggled.connect(show)
+        head.setChecked(open_)
+        show(open_)
         self._outer.addSpacing(10)
-        self._outer.addWidget(lab)
+        self._outer.addWidget(head)
         self._outer.addWidget(body)
+        self.sections[title] = head
+        return head
 
     def texts(self) -> list[tuple[str, str, bool]]:
         return [(c.side, c.text, c.final) for c in self.conversation.captions]

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 from PySide6.QtCore import QByteArray, QEvent, QObject, Qt, QTimer
-from PySide6.QtGui import QCloseEvent, QIcon, QImage, QKeyEvent, QKeySequence, QShortcut
+from PySide6.QtGui import QCloseEvent, QGuiApplication, QIcon, QImage, QKeyEvent, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QFileDialog,
     QHBoxLayout,
@@ -41,6 +41,7 @@ from .window_layout import WindowLayout
 log = logging.getLogger(__name__)
 CAMERA_OFF = "__off__"
 SETTINGS_SAVE_MS = 2000  # a changed setting is on disk within this long (a crash loses no more)
+ROOMY_SCREEN_PX = 800  # on a screen less tall than this the Devices and Answers sections start folded
 RECORD_NOTE_S = 10  # "Saved: ... recording goes on in a new file" shows this long (s)
 
 
@@ -114,10 +115,13 @@ class MainWindow(WindowLayout, FullscreenMixin, QMainWindow):
         left.addWidget(self.record_note)
         body.addLayout(left, 1)
         self.captions = CaptionPanel(core.conversation)
-        self.captions.add_section("DEVICES", self._build_devices())
+        # on a laptop screen the settings start folded: the conversation gets the room
+        screen = QGuiApplication.primaryScreen()
+        roomy = screen is None or screen.availableGeometry().height() >= ROOMY_SCREEN_PX
+        self.captions.add_section("DEVICES", self._build_devices(), open_=roomy)
         self.brain_panel = BrainPanel(settings)
         self.brain_panel.applied.connect(self._brain_applied)
-        self.captions.add_section("ANSWERS", self.brain_panel)
+        self.captions.add_section("ANSWERS", self.brain_panel, open_=roomy)
         body.addWidget(self.captions)
         root.addLayout(body, 1)
         root.addWidget(self._build_bottom_bar())

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import numpy as np
+import pytest
 
 if TYPE_CHECKING:
     from PySide6.QtWidgets import QApplication
@@ -33,6 +34,7 @@ def test_one_measurement_is_drawn(qapp: QApplication) -> None:
     assert drawn_pixels([907.0, 650.0]) > drawn_pixels([907.0])  # then a line
 
 
+@pytest.mark.gui
 def test_the_hud_keeps_clear_of_the_avatars_eyes(duet_window: DuetWindow, qtbot: QtBot) -> None:
     """On a small stage the whole HUD reached below the avatar's eyes: it goes compact there,
     and whole again where the stage has room beside or above the face."""
