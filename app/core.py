@@ -132,6 +132,7 @@ class DuetCore(QObject):
         self._speaker_watch = StallWatch()
         self._mic_watch = StallWatch()
         self._engine_retry_at: float | None = None  # after the crash limit: the next automatic retry
+        self._fatal = ""  # the engine's fatal ErrorEvent, said again when the process goes down
         self.recording = RecordingController(self.assembler, self._file_info, parent=self)
         self.timer = QTimer(self)
         self.timer.setTimerType(Qt.TimerType.PreciseTimer)
@@ -174,7 +175,10 @@ class DuetCore(QObject):
         self.player.buffer.clear()
         self.scheduler.clear()
         self._last_report = -1
-        self.client.open_session(self.spec)
+        spec = self.spec
+        if self.ready_info is not None:  # the frames the engine announced (as the runner does)
+            spec = replace(spec, frame_size=self.ready_info.frame_size)
+        self.client.open_session(spec)
         self._live = self.client
         self.session_open = False  # until SessionOpened: the model may still load persona/voice
         self._session_avatar = ""  # the avatar id the engine opened the session with
@@ -637,6 +641,10 @@ class DuetCore(QObject):
                 )
             case ErrorEvent(code="llm" | "llm_settings", message=msg):  # the Answers panel's server
                 self.status.emit("warn", f"Answers: {msg}.")
+            case ErrorEvent(code=code, message=msg, fatal=True):  # the engine stops next: say why
+                log.error("engine error (%s, fatal): %s", code, msg)
+                self._fatal = msg
+                self.status.emit("error", f"Engine error ({code}): {msg}")
             case ErrorEvent(code=code, message=msg, fatal=fatal):
                 self.status.emit("error" if fatal else "warn", f"Engine error ({code}): {msg}")
             case EngineDown(reason=reason, detail=detail, exitcode=code):
@@ -644,9 +652,10 @@ class DuetCore(QObject):
                     reason, "crashed"
                 )
                 extra = f" (exit code {code})" if code is not None else ""
-                log.warning("engine down: %s %s %s", reason, detail, code)
-                self.last_error = detail or reason
-                self._engine_failed(f"The engine {what}{extra}")
+                why, self._fatal = self._fatal, ""  # the model's own last words, when it had any
+                log.warning("engine down: %s%s%s", reason, f": {detail}" if detail else "", extra)
+                self.last_error = why or detail or reason
+                self._engine_failed(f"The engine {what}{extra}" + (f": {why}" if why else ""))
             case _:
                 pass
 

@@ -22,8 +22,10 @@ step that does not return within the client's hang timeout shows up as "no Pong"
 from __future__ import annotations
 
 import collections
+import faulthandler
 import logging
 import os
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -63,6 +65,10 @@ T = TypeVar("T")
 
 OPEN_ALLOWANCE_S = 60.0  # open()/close() may take this long before Pongs stop
 MAX_STEP_FAILURES = 5  # consecutive failing steps before the engine gives up (fatal)
+# a step still running after this long has every thread's stack written to stderr (the engine log:
+# engine/process/main.py points fd 2 there): where a model is stuck, before the app (1.5 s) or the
+# runner (10 s) calls the engine hung and kills it
+STUCK_STEP_DUMP_S = 1.0
 HEALTH_PERIOD_S = 1.0
 EXIT_OK, EXIT_FATAL = 0, 3
 
@@ -95,6 +101,7 @@ class Engine:
         self._session_open = False
         self._step_failures = 0
         self._frame_error_sent = False
+        self._frame_size_said = False  # frames of another size than the model announced: said once
         self._parent = os.getppid()
 
     # ------------------------------------------------------------------ helpers
@@ -299,9 +306,15 @@ class Engine:
         gen0 = self._flush_gen
         t0 = time.perf_counter()
         try:
-            out = self._call("step", self.model.step, unit)
+            armed = _arm_stuck_dump()
+            try:
+                out = self._call("step", self.model.step, unit)
+            finally:
+                if armed:
+                    faulthandler.cancel_dump_traceback_later()
             if not isinstance(out, UnitOut):
                 raise TypeError(f"step() returned {type(out).__name__}, expected UnitOut")
+            self._check_output(unit, out)
         except MemoryError as e:
             raise Fatal("out of memory in step()") from e
         except Exception as e:
@@ -310,7 +323,9 @@ class Engine:
             self.consumed_tick = unit.tick + unit.n_ticks - 1
             self.send(ErrorEvent(code="step", message=f"step at tick {unit.tick}: {type(e).__name__}: {e}"))
             if self._step_failures >= MAX_STEP_FAILURES:
-                raise Fatal(f"{self._step_failures} consecutive steps failed; last: {e}") from e
+                raise Fatal(
+                    f"{self._step_failures} consecutive steps failed; last: {type(e).__name__}: {e}"
+                ) from e
             return
         self._step_failures = 0
         step_ms = (time.perf_counter() - t0) * 1000.0
@@ -327,6 +342,33 @@ class Engine:
                 tick=unit.tick, stages=dict(out.timings), step_ms=step_ms, queue_units=self.fifo.depth_units()
             )
         )
+
+    def _check_output(self, unit: UnitIn, out: UnitOut) -> None:
+        """What the engine and the session file rely on (see docs/CONTRACTS.md, Model contract);
+        a ValueError here counts as a failed step, naming what is wrong."""
+        lag = int(self.model.output_lag_units) * self.unit_ticks
+        if out.tick != unit.tick + lag or out.n_ticks != unit.n_ticks:
+            raise ValueError(
+                f"UnitOut covers ticks {out.tick}..{out.tick + out.n_ticks - 1}, expected"
+                f" {unit.tick + lag}..{unit.tick + lag + unit.n_ticks - 1} (unit.tick + output_lag_units"
+                f" * unit_ticks = {unit.tick} + {lag}, and n_ticks = {unit.n_ticks})"
+            )
+        if out.pcm is not None and (not isinstance(out.pcm, np.ndarray) or out.pcm.dtype.kind != "f"):
+            got = out.pcm.dtype if isinstance(out.pcm, np.ndarray) else type(out.pcm).__name__
+            raise ValueError(f"UnitOut.pcm must be float32 samples in -1..1 (or None), got {got}")
+        if not isinstance(out.frames, np.ndarray) or out.frames.dtype != np.uint8:
+            got = out.frames.dtype if isinstance(out.frames, np.ndarray) else type(out.frames).__name__
+            raise ValueError(f"UnitOut.frames must be uint8 RGB 0..255 (n_ticks, S, S, 3), got {got}")
+        side = int(self.model.frame_size)
+        if out.frames.shape[1:3] != (side, side) and not self._frame_size_said:
+            self._frame_size_said = True  # said once; the session file scales them to the announced size
+            self.send(
+                ErrorEvent(
+                    code="frame_size",
+                    message=f"model frames are {out.frames.shape[2]}x{out.frames.shape[1]} but it announced"
+                    f" frame_size {side}: they are scaled to {side}x{side}",
+                )
+            )
 
     def _write_output(self, out: UnitOut, gen0: int) -> None:
         frames = out.frames
@@ -362,3 +404,13 @@ class Engine:
         except Exception:
             log.exception("model.close() failed at shutdown")
         self._session_open = False
+
+
+def _arm_stuck_dump() -> bool:
+    """Arm the stuck-step stack dump (STUCK_STEP_DUMP_S); False where stderr is no real file
+    (an engine run inside a test that captures it)."""
+    try:
+        faulthandler.dump_traceback_later(STUCK_STEP_DUMP_S, file=sys.stderr)
+    except (AttributeError, OSError, ValueError):  # io.UnsupportedOperation is both of the last two
+        return False
+    return True

@@ -71,17 +71,26 @@ def _stderr_to(path: str) -> None:
     os.close(fd)
 
 
-def _check_model(model: object) -> None:
-    for attr in ("unit_ticks", "output_lag_units", "frame_size"):
-        value = getattr(model, attr, None)
-        if (
-            not isinstance(value, int)
-            or isinstance(value, bool)
-            or value < (1 if attr != "output_lag_units" else 0)
-        ):
-            raise TypeError(
-                f"model attribute {attr} must be a non-negative int (unit_ticks > 0), got {value!r}"
-            )
+def _check_model(model: object, max_frame_size: int) -> None:
+    """The attributes and methods the engine relies on (engine/models/base.py); TypeError naming
+    the first that is missing or wrong."""
+    least = {"unit_ticks": 1, "output_lag_units": 0, "frame_size": 1}
+    values: dict[str, int] = {}
+    for attr, lo in least.items():
+        if not hasattr(model, attr):
+            raise TypeError(f"model has no attribute {attr} (an int >= {lo}; see engine/models/base.py)")
+        value = getattr(model, attr)
+        if not isinstance(value, int) or isinstance(value, bool) or value < lo:
+            raise TypeError(f"model attribute {attr} must be an int >= {lo}, got {value!r}")
+        values[attr] = value
+    if values["frame_size"] > max_frame_size:
+        raise TypeError(
+            f"model frame_size {values['frame_size']} is larger than the engine's frames hold"
+            f" (at most {max_frame_size})"
+        )
+    trained = getattr(model, "trained", True)
+    if not isinstance(trained, bool):
+        raise TypeError(f"model attribute trained must be True or False, got {trained!r}")
     for method in ("open", "step", "flush", "user_text", "close"):
         if not callable(getattr(model, method, None)):
             raise TypeError(f"model has no {method}() method (see engine/models/base.py)")
@@ -125,7 +134,7 @@ def _run(config: EngineConfig, channel: Channel) -> int:
                 extra=dict(config.options.extra),
             )
             model = registry.create(config.model, options)
-            _check_model(model)
+            _check_model(model, rings.max_frame_size)
             description = registry.info(config.model).description
         except Exception as e:
             log.error("model %r failed to load:\n%s", config.model, traceback.format_exc())

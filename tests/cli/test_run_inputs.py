@@ -277,3 +277,24 @@ def test_a_revision_is_for_a_hub_repo(tmp_path: Path, wav: Path) -> None:
     assert p.stderr.splitlines()[0] == f"duet-engine: note: --revision ignored: {tmp_path} is a local folder"
     assert p.returncode == 1 and "config.json" in p.stderr  # an empty folder: no checkpoint in it
     assert not out.exists()
+
+
+def test_a_model_that_breaks_its_contract_is_told_what_and_where(tmp_path: Path, wav: Path) -> None:
+    """Output on the wrong ticks, float frames, integer PCM: each a failed step naming what is
+    wrong (not a 60 s stall, a flood of warnings or a clipped square wave); frames of another size
+    than the model announced: said once, and scaled."""
+    says = ("0.2:badtick", "0.5:floatframes", "0.8:intpcm", "1.1:smallframes")
+    args = [a for s in says for a in ("--say", s)]
+    p = cli("run", "--model", "testcrash", "--input", str(wav), "--output", str(tmp_path / "s.mkv"), *args)
+    assert p.returncode == 0, p.stderr
+    warnings = json.loads(p.stdout)["warnings"]
+    expected = [
+        "ValueError: UnitOut covers ticks",  # badtick
+        "UnitOut.frames must be uint8 RGB 0..255 (n_ticks, S, S, 3), got float32",
+        "UnitOut.pcm must be float32 samples in -1..1 (or None), got int16",
+        "frame_size: model frames are 64x64 but it announced frame_size 128: they are scaled to 128x128",
+    ]
+    for needle in expected:
+        assert sum(needle in w for w in warnings) == 1, (needle, warnings)
+    bad_tick = next(w for w in warnings if "UnitOut covers ticks" in w)
+    assert "(unit.tick + output_lag_units * unit_ticks" in bad_tick

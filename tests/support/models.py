@@ -11,8 +11,10 @@ testmarker MarkerTestModel: every 25th tick (tick % 25 == 0) the frame is white 
 testcrash  CrashTestModel: an echo model; user_text "crash" SIGKILLs the engine process, "hang"
            blocks the next step forever, "raise" raises RuntimeError in the next step, "slow" makes
            the next step take 0.5 s, "yield" makes the next step yield retroactively:
-           FlushOut(from_tick = its output tick - 2). Model option "slowload=SECONDS" makes the
-           factory (model load) sleep that long before the engine can be Ready.
+           FlushOut(from_tick = its output tick - 2); "badtick", "floatframes", "intpcm",
+           "smallframes" make the next step break the model contract that way. Model option
+           "slowload=SECONDS" makes the factory (model load) sleep that long before the engine
+           can be Ready.
 All of them refuse to open a session whose persona ends in "broken.yaml" (ValueError, as lite
 does for a persona file it cannot parse).
 """
@@ -173,7 +175,7 @@ class CrashTestModel(EchoTestModel):
     def user_text(self, text: str, operator: bool) -> None:
         if text == "crash":
             os.kill(os.getpid(), getattr(signal, "SIGKILL", signal.SIGTERM))
-        elif text in ("hang", "raise", "slow", "yield"):
+        elif text in ("hang", "raise", "slow", "yield", "badtick", "floatframes", "intpcm", "smallframes"):
             self._mode = text
         elif text == "warn":  # a non-fatal model error (as lite's "the chat server did not answer")
             self._pending.append(ErrorEvent(code="test", message="the test model warns"))
@@ -192,4 +194,13 @@ class CrashTestModel(EchoTestModel):
         if mode == "yield":  # the last 2 ticks already sent are stale; this step's output is not
             flush = FlushOut(from_tick=out.tick - 2, reason="yield")
             return dataclasses.replace(out, events=(flush, *out.events))
+        # a model that breaks its contract (docs/CONTRACTS.md) in one step
+        if mode == "badtick":
+            return dataclasses.replace(out, tick=unit.tick)  # forgot output_lag_units
+        if mode == "floatframes":
+            return dataclasses.replace(out, frames=out.frames.astype(np.float32) / 255.0)
+        if mode == "intpcm":
+            return dataclasses.replace(out, pcm=np.zeros(out.n_ticks * 960, np.int16))
+        if mode == "smallframes":
+            return dataclasses.replace(out, frames=out.frames[:, ::2, ::2])
         return out
