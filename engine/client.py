@@ -365,7 +365,13 @@ class EngineClient:
                 return
             if not self._down and now - last_pong > self.hang_timeout_s:
                 # keep draining events afterwards: a hung engine that recovers must not block on a full pipe
-                self._report_down(gen, "hung", f"no answer to pings for {now - last_pong:.1f} s", None)
+                self._report_down(
+                    gen,
+                    "hung",
+                    f"no answer to pings for {now - last_pong:.1f} s (most likely a model step that does"
+                    " not return: the engine log holds the stacks of a step stuck for over 1 s)",
+                    None,
+                )
             if now >= next_ping:
                 next_ping = now + self.ping_period_s
                 self._ping_seq += 1

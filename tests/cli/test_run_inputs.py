@@ -298,3 +298,17 @@ def test_a_model_that_breaks_its_contract_is_told_what_and_where(tmp_path: Path,
         assert sum(needle in w for w in warnings) == 1, (needle, warnings)
     bad_tick = next(w for w in warnings if "UnitOut covers ticks" in w)
     assert "(unit.tick + output_lag_units * unit_ticks" in bad_tick
+
+
+def test_a_stuck_step_is_found_in_the_engine_log(tmp_path: Path, wav: Path) -> None:
+    """A model step that never returns: the run stops as hung, and the engine log shows where the
+    model is stuck (its stacks, written once the step ran over a second)."""
+    log = tmp_path / "engine.log"
+    out = tmp_path / "s.mkv"
+    args = ("--input", str(wav), "--output", str(out), "--say", "0.2:hang", "--log", str(log))
+    p = cli("run", "--model", "testcrash", *args, timeout=120)
+    assert_one_line_error(p, "engine hung", "the engine log holds the stacks of a step stuck for over 1 s")
+    text = log.read_text()
+    assert "Timeout (0:00:01)!" in text
+    assert 'tests/support/models.py", line' in text and " in step" in text  # where it is stuck
+    assert read_session(out).n_ticks > 0  # what came before is kept
