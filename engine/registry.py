@@ -136,7 +136,9 @@ def info(name: str) -> ModelInfo:
         if i.name == name:
             return i
     names = ", ".join(i.name for i in available())
-    raise UnknownModelError(f"unknown model {name!r}; available: {names}")
+    extra = ", ".join(i.name for i in _extra_models())
+    more = f" (and from DUET_EXTRA_MODELS: {extra})" if extra else ""
+    raise UnknownModelError(f"unknown model {name!r}; available: {names}{more}")
 
 
 def check_options(name: str, extra: dict[str, str]) -> None:

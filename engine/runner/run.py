@@ -60,6 +60,7 @@ if TYPE_CHECKING:
 
 TAIL_MIN_S = 2.0  # auto tail: silence always fed after the input (end of turn + a reply starting)
 TAIL_QUIET_S = 1.0  # auto tail: the avatar counts as done after this long without its voice
+APP_HANG_MS = 1500.0  # the app calls an engine hung when a step takes longer (its hang timeout)
 TAIL_MAX_S = 30.0  # auto tail: never more than this (a model that never stops talking)
 VOICE_PEAK = 1e-3  # avatar audio ticks with a peak above this count as its voice
 
@@ -126,6 +127,7 @@ class _Run:
         self.state = "listening"  # the avatar's state from its latest StateChanged
         self.voice_hi = -1  # newest output tick received with the avatar's voice in it
         self.warnings: list[str] = []  # non-fatal model errors ("llm: the chat server ..."), once each
+        self.slow_steps = 0  # steps longer than the app's hang timeout (APP_HANG_MS)
 
     # -------------------------------------------------------------- engine -> runner
     def pump(self) -> None:
@@ -161,8 +163,10 @@ class _Run:
         self.writer.add_event(tick, "client" if isinstance(ev, EngineDown) else "engine", ev)
         self.n_events += 1
         match ev:
-            case Timings(tick=t):
+            case Timings(tick=t, step_ms=ms):
                 self.last_step = max(self.last_step, t)
+                if ms > APP_HANG_MS:
+                    self.slow_steps += 1
             case FlushOut(from_tick=t):
                 # raised by the step after the newest Timings: output of earlier steps from t on is stale
                 hi = self.last_step + self.unit + self.lag * self.unit
@@ -452,6 +456,12 @@ def run_session(cfg: RunConfig, client: EngineClient | None = None) -> dict[str,
             raise SessionWriteError(e.errno, f"{e}; {_kept(writer)}", e.filename) from None
         wall = time.monotonic() - t0
         n_ticks = run.tick
+        if run.slow_steps:  # fine here (the runner waits 10 s), but the window would restart it
+            steps = "1 model step" if run.slow_steps == 1 else f"{run.slow_steps} model steps"
+            run.warnings.append(
+                f"{steps} took longer than {APP_HANG_MS / 1000:g} s: in the app the engine would be"
+                " called hung and restarted"
+            )
         if run.state in ("thinking", "speaking"):  # the input and its tail ran out mid-answer
             ended = f"--tail-s {cfg.tail_s:g}" if cfg.tail_s is not None else f"the {TAIL_MAX_S:g} s tail"
             run.warnings.append(

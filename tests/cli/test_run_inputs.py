@@ -312,3 +312,12 @@ def test_a_stuck_step_is_found_in_the_engine_log(tmp_path: Path, wav: Path) -> N
     assert "Timeout (0:00:01)!" in text
     assert 'tests/support/models.py", line' in text and " in step" in text  # where it is stuck
     assert read_session(out).n_ticks > 0  # what came before is kept
+
+
+def test_a_step_too_slow_for_the_app_is_a_warning(tmp_path: Path, wav: Path) -> None:
+    out = tmp_path / "s.mkv"
+    p = cli("run", "--model", "testcrash", "--input", str(wav), "--output", str(out), "--say", "0.2:veryslow")
+    assert p.returncode == 0, p.stderr
+    assert json.loads(p.stdout)["warnings"] == [
+        "1 model step took longer than 1.5 s: in the app the engine would be called hung and restarted"
+    ]

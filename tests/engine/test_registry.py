@@ -46,3 +46,15 @@ def test_options_that_only_shape_an_untrained_model() -> None:
     assert ignored_with_weights("streamer", {"size": "M", "seed": "", "threads": "2"}) == ["size"]
     assert ignored_with_weights("streamer", {"seed": "1", "size": "L"}) == ["seed", "size"]
     assert ignored_with_weights("lite", {"frame_size": "256"}) == []
+
+
+def test_an_unknown_model_names_the_extra_ones_too(monkeypatch: pytest.MonkeyPatch) -> None:
+    from engine.registry import UnknownModelError, info
+
+    monkeypatch.setenv("DUET_EXTRA_MODELS", "mine=mypkg.mymodel:Factory")
+    with pytest.raises(UnknownModelError) as e:
+        info("mien")  # a typo of one's own model
+    assert str(e.value) == (
+        "unknown model 'mien'; available: lite, streamer (and from DUET_EXTRA_MODELS: mine)"
+    )
+    assert info("mine").target == "mypkg.mymodel:Factory"

@@ -10,8 +10,8 @@ testmarker MarkerTestModel: every 25th tick (tick % 25 == 0) the frame is white 
            audio starts with a 1 ms click; otherwise black and silent (A/V sync tests).
 testcrash  CrashTestModel: an echo model; user_text "crash" SIGKILLs the engine process, "hang"
            blocks the next step forever, "raise" raises RuntimeError in the next step, "slow" makes
-           the next step take 0.5 s, "yield" makes the next step yield retroactively:
-           FlushOut(from_tick = its output tick - 2); "badtick", "floatframes", "intpcm",
+           the next step take 0.5 s ("veryslow": 1.7 s), "yield" makes the next step yield
+           retroactively: FlushOut(from_tick = its output tick - 2); "badtick", "floatframes", "intpcm",
            "smallframes" make the next step break the model contract that way. Model option
            "slowload=SECONDS" makes the factory (model load) sleep that long before the engine
            can be Ready.
@@ -164,6 +164,10 @@ class MarkerTestModel(_BaseTestModel):
         )
 
 
+# user_text commands that set the next step's behaviour (see the module docstring)
+MODES = ("hang", "raise", "slow", "veryslow", "yield", "badtick", "floatframes", "intpcm", "smallframes")
+
+
 class CrashTestModel(EchoTestModel):
     def __init__(self, options: ModelOptions | None = None) -> None:
         super().__init__(options)
@@ -175,7 +179,7 @@ class CrashTestModel(EchoTestModel):
     def user_text(self, text: str, operator: bool) -> None:
         if text == "crash":
             os.kill(os.getpid(), getattr(signal, "SIGKILL", signal.SIGTERM))
-        elif text in ("hang", "raise", "slow", "yield", "badtick", "floatframes", "intpcm", "smallframes"):
+        elif text in MODES:
             self._mode = text
         elif text == "warn":  # a non-fatal model error (as lite's "the chat server did not answer")
             self._pending.append(ErrorEvent(code="test", message="the test model warns"))
@@ -188,6 +192,8 @@ class CrashTestModel(EchoTestModel):
             threading.Event().wait()  # forever
         if mode == "slow":
             time.sleep(0.5)
+        if mode == "veryslow":  # over the app's hang timeout (1.5 s), under the runner's (10 s)
+            time.sleep(1.7)
         if mode == "raise":
             raise RuntimeError(f"test model raised at tick {unit.tick}")
         out = super().step(unit)
