@@ -305,6 +305,7 @@ class DuetCore(QObject):
         if model == self.model and self.client is not None and not force:
             return
         self._engine_retry_at = None  # a pause after crashes belonged to the engine being replaced
+        self._fatal = ""  # and so did its last words
         self._live = None
         self.recording.session_closed()
         old = self.client

@@ -129,7 +129,10 @@ class FullscreenMixin(_Base):
         """The stage fills the screen. F11 or Esc leaves (not in a kiosk)."""
         if not self.isFullScreen():  # (already: keep the geometry to go back to)
             self._normal_geometry = self.saveGeometry()
-            self._normal_rect = self.geometry()
+            # for a bare X server only (no frame): with a window manager, or before the window was
+            # ever placed, restoreGeometry alone is right
+            framed = self.frameGeometry() != self.geometry()
+            self._normal_rect = self.geometry() if self.isVisible() and not framed else None
         self.showFullScreen()
         QTimer.singleShot(FULLSCREEN_FIT_MS, self._fit_screen)
 

@@ -114,12 +114,12 @@ class CaptionPanel(QFrame):
             head.setArrowType(Qt.ArrowType.DownArrow if on else Qt.ArrowType.RightArrow)
             head.setToolTip(f"Hide {title.lower()}" if on else f"Show {title.lower()}")
 
+        self._outer.addSpacing(10)
+        self._outer.addWidget(head)
+        self._outer.addWidget(body)  # parented first: showing it before would flash it as a window
         head.toggled.connect(show)
         head.setChecked(open_)
         show(open_)
-        self._outer.addSpacing(10)
-        self._outer.addWidget(head)
-        self._outer.addWidget(body)
         self.sections[title] = head
         return head
 

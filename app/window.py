@@ -526,8 +526,8 @@ class MainWindow(WindowLayout, FullscreenMixin, QMainWindow):
         self.core.set_mic(self.settings.mic_device)
         self._fill_devices()
         if rescanned:
-            mics, speakers = self.mic_combo.count() - 1, self.speaker_combo.count() - 1
-            self._flash(f"Devices rescanned: {mics} microphones, {speakers} speakers.")
+            mics, speakers = len(list_devices("input")), len(list_devices("output"))
+            self._flash(f"Devices rescanned: {_count(mics, 'microphone')}, {_count(speakers, 'speaker')}.")
         else:
             self.core.notify(
                 "warn",
@@ -620,3 +620,7 @@ class MainWindow(WindowLayout, FullscreenMixin, QMainWindow):
         # for the operator, not a booth's visitors: not in fullscreen
         self.device_note.setVisible(bool(notes) and not self.isFullScreen())
         self._update_record_note()
+
+
+def _count(n: int, thing: str) -> str:
+    return f"{n} {thing}" + ("" if n == 1 else "s")

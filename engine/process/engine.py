@@ -69,6 +69,7 @@ MAX_STEP_FAILURES = 5  # consecutive failing steps before the engine gives up (f
 # engine/process/main.py points fd 2 there): where a model is stuck, before the app (1.5 s) or the
 # runner (10 s) calls the engine hung and kills it
 STUCK_STEP_DUMP_S = 1.0
+MAX_STUCK_DUMPS = 3  # per engine: a model that is merely slow does not fill its log with stacks
 HEALTH_PERIOD_S = 1.0
 EXIT_OK, EXIT_FATAL = 0, 3
 
@@ -102,6 +103,7 @@ class Engine:
         self._step_failures = 0
         self._frame_error_sent = False
         self._frame_size_said = False  # frames of another size than the model announced: said once
+        self._stuck_dumps = 0  # steps that ran over STUCK_STEP_DUMP_S (their stacks are dumped)
         self._parent = os.getppid()
 
     # ------------------------------------------------------------------ helpers
@@ -306,12 +308,16 @@ class Engine:
         gen0 = self._flush_gen
         t0 = time.perf_counter()
         try:
-            armed = _arm_stuck_dump()
+            armed = self._stuck_dumps < MAX_STUCK_DUMPS and _arm_stuck_dump()
             try:
                 out = self._call("step", self.model.step, unit)
             finally:
                 if armed:
                     faulthandler.cancel_dump_traceback_later()
+                took = time.perf_counter() - t0
+                if took > STUCK_STEP_DUMP_S:  # (the dump above, if armed, has no tick or time)
+                    self._stuck_dumps += 1
+                    log.warning("step at tick %d took %.1f s", unit.tick, took)
             if not isinstance(out, UnitOut):
                 raise TypeError(f"step() returned {type(out).__name__}, expected UnitOut")
             self._check_output(unit, out)
@@ -409,8 +415,10 @@ class Engine:
 def _arm_stuck_dump() -> bool:
     """Arm the stuck-step stack dump (STUCK_STEP_DUMP_S); False where stderr is no real file
     (an engine run inside a test that captures it)."""
+    if sys.stderr is None:  # a windowed launch (pythonw): nowhere to write
+        return False
     try:
         faulthandler.dump_traceback_later(STUCK_STEP_DUMP_S, file=sys.stderr)
-    except (AttributeError, OSError, ValueError):  # io.UnsupportedOperation is both of the last two
+    except (AttributeError, OSError, RuntimeError, ValueError):  # io.UnsupportedOperation: OSError
         return False
     return True

@@ -60,7 +60,9 @@ if TYPE_CHECKING:
 
 TAIL_MIN_S = 2.0  # auto tail: silence always fed after the input (end of turn + a reply starting)
 TAIL_QUIET_S = 1.0  # auto tail: the avatar counts as done after this long without its voice
-APP_HANG_MS = 1500.0  # the app calls an engine hung when a step takes longer (its hang timeout)
+# the app calls an engine hung when no ping is answered for 1.5 s; its pings go every 0.2 s, so a
+# step of 1.3 s can already be one
+APP_HANG_MS = 1300.0
 TAIL_MAX_S = 30.0  # auto tail: never more than this (a model that never stops talking)
 VOICE_PEAK = 1e-3  # avatar audio ticks with a peak above this count as its voice
 
@@ -459,8 +461,8 @@ def run_session(cfg: RunConfig, client: EngineClient | None = None) -> dict[str,
         if run.slow_steps:  # fine here (the runner waits 10 s), but the window would restart it
             steps = "1 model step" if run.slow_steps == 1 else f"{run.slow_steps} model steps"
             run.warnings.append(
-                f"{steps} took longer than {APP_HANG_MS / 1000:g} s: in the app the engine would be"
-                " called hung and restarted"
+                f"{steps} took longer than {APP_HANG_MS / 1000:g} s: in the app (hang timeout 1.5 s)"
+                " the engine would be called hung and restarted"
             )
         if run.state in ("thinking", "speaking"):  # the input and its tail ran out mid-answer
             ended = f"--tail-s {cfg.tail_s:g}" if cfg.tail_s is not None else f"the {TAIL_MAX_S:g} s tail"

@@ -319,5 +319,6 @@ def test_a_step_too_slow_for_the_app_is_a_warning(tmp_path: Path, wav: Path) -> 
     p = cli("run", "--model", "testcrash", "--input", str(wav), "--output", str(out), "--say", "0.2:veryslow")
     assert p.returncode == 0, p.stderr
     assert json.loads(p.stdout)["warnings"] == [
-        "1 model step took longer than 1.5 s: in the app the engine would be called hung and restarted"
+        "1 model step took longer than 1.3 s: in the app (hang timeout 1.5 s) the engine would be called"
+        " hung and restarted"
     ]

@@ -170,4 +170,4 @@ def test_captions_of_bytes_that_are_not_text_show_nothing_broken() -> None:
     ids = tokenizer.encode("Hello, Grüße")
     assert tokenizer.decode(ids) == "Hello, Grüße"
     assert tokenizer.decode([0xFF, 0xFE, 0x07, *tokenizer.encode("ok"), 0xC3]) == "ok"
-    assert tokenizer.decode(tokenizer.encode("tab\there\nnew")) == "tabherenew"
+    assert tokenizer.decode(tokenizer.encode("tab\there\nnew\x07")) == "tab here new"

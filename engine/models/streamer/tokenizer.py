@@ -18,7 +18,7 @@ def decode(ids: list[int]) -> str:
     """Bytes back to text for a caption: specials, broken UTF-8 sequences and control characters
     are dropped (an untrained model's random bytes captioned as rows of '\ufffd' boxes)."""
     text = bytes(i for i in ids if 0 <= i < BYTE_VOCAB).decode("utf-8", errors="ignore")
-    return "".join(ch for ch in text if ch.isprintable() or ch == " ")
+    return "".join(ch if ch.isprintable() else " " if ch.isspace() else "" for ch in text)
 
 
 def pad_to(ids: list[int], n: int) -> list[int]:
