@@ -19,6 +19,18 @@ die() { echo "[setup] error: $*" >&2; exit 1; }
 
 # ------------------------------------------------------------------ system packages
 installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep "install ok installed" >/dev/null; }
+apt_names() {  # "a|b" specs -> for each, the first name this machine's apt knows (else the last)
+  local spec name pick out=()
+  for spec in "$@"; do
+    IFS='|' read -ra alts <<<"$spec"
+    pick="${alts[-1]}"
+    for name in "${alts[@]}"; do
+      if apt-cache policy "$name" 2>/dev/null | grep 'Candidate: [^(]' >/dev/null; then pick="$name"; break; fi
+    done
+    out+=("$pick")
+  done
+  echo "${out[*]}"
+}
 if command -v apt-get >/dev/null 2>&1; then
   # "a|b": either name will do (Debian 13 / Ubuntu 24.04 renamed some libraries, e.g. ...t64)
   wanted=(libxcb-icccm4 libxcb-keysyms1 libxcb-image0 libxcb-render-util0 libxcb-shape0 libxcb-xinerama0
@@ -48,30 +60,13 @@ if command -v apt-get >/dev/null 2>&1; then
       fi
     fi
     if [ "${SUDO[*]}" = "none" ]; then
-      names=()
-      for spec in "${missing[@]}"; do  # the name this machine's apt knows (as an admin would type it)
-        IFS='|' read -ra alts <<<"$spec"
-        pick="${alts[-1]}"
-        for name in "${alts[@]}"; do
-          if apt-cache policy "$name" 2>/dev/null | grep 'Candidate: [^(]' >/dev/null; then pick="$name"; break; fi
-        done
-        names+=("$pick")
-      done
       say "warning: these system packages are missing and this user cannot install them (not root, no sudo):"
-      say "  sudo apt-get install --no-install-recommends ${names[*]}"
+      say "  sudo apt-get install --no-install-recommends $(apt_names "${missing[@]}")"
       say "  ask an administrator to run that; going on with the virtualenv"
     else
       say "apt: installing ${missing[*]}"
       "${SUDO[@]}" apt-get update -qq
-      pkgs=()
-      for spec in "${missing[@]}"; do  # the first name this machine's apt knows
-        IFS='|' read -ra names <<<"$spec"
-        pick="${names[-1]}"
-        for name in "${names[@]}"; do
-          if apt-cache policy "$name" 2>/dev/null | grep 'Candidate: [^(]' >/dev/null; then pick="$name"; break; fi
-        done
-        pkgs+=("$pick")
-      done
+      read -ra pkgs <<<"$(apt_names "${missing[@]}")"
       if ! "${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive \
           apt-get install -y -qq --no-install-recommends --no-remove "${pkgs[@]}" >/dev/null; then
         die "apt could not install ${pkgs[*]} (above). If it says packages would be removed (pipewire-alsa \

@@ -35,6 +35,7 @@ import time
 import urllib.parse
 from collections.abc import Generator, Iterator, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from .brain import ScriptBrain
 from .llm_text import ReplyText
@@ -360,16 +361,22 @@ def _events(resp: http.client.HTTPResponse) -> Iterator[str]:
             yield text
 
 
+def _json_reply(raw: str | bytes, what: str) -> Any:
+    """A server's JSON (an event or a whole reply); LlmError if it is not JSON or reports an error."""
+    try:
+        event = json.loads(raw)
+    except ValueError:
+        raise LlmError(f"malformed {what}: {raw[:120]!r}") from None
+    if isinstance(event, dict) and event.get("error"):
+        raise LlmError(f"it reported an error: {_error_message(event)}")
+    return event
+
+
 def parse_event(data: str) -> str | None:
     """One `data:` payload -> its content text; "" when it carries only reasoning
     (reasoning_content / reasoning); None when it has no text (role-only, Azure's
     prompt_filter_results with "choices": [], a usage chunk). Raises LlmError if malformed."""
-    try:
-        event = json.loads(data)
-    except ValueError:
-        raise LlmError(f"malformed stream event: {data[:120]!r}") from None
-    if isinstance(event, dict) and event.get("error"):
-        raise LlmError(f"it reported an error: {_error_message(event)}")
+    event = _json_reply(data, "stream event")
     try:
         choices = event["choices"]
         if not choices:
@@ -385,12 +392,7 @@ def parse_event(data: str) -> str | None:
 
 def whole_reply(body: bytes) -> str:
     """The text of a non-streamed chat completion ({"choices": [{"message": {"content": ...}}]})."""
-    try:
-        event = json.loads(body)
-    except ValueError:
-        raise LlmError(f"malformed reply: {body[:120]!r}") from None
-    if isinstance(event, dict) and event.get("error"):
-        raise LlmError(f"it reported an error: {_error_message(event)}")
+    event = _json_reply(body, "reply")
     try:
         return str(event["choices"][0]["message"].get("content") or "")
     except (KeyError, IndexError, TypeError, AttributeError):
