@@ -32,6 +32,7 @@ from .core import DuetCore
 from .fullscreen import FULLSCREEN_FIT_MS, FullscreenMixin, Subtitle
 from .hud import Hud
 from .mic import list_devices, rescan_devices
+from .recording_view import RecordingViewMixin
 from .settings import Settings
 from .stage import Stage
 from .views import PainterView, make_avatar_view
@@ -42,7 +43,6 @@ log = logging.getLogger(__name__)
 CAMERA_OFF = "__off__"
 SETTINGS_SAVE_MS = 2000  # a changed setting is on disk within this long (a crash loses no more)
 ROOMY_SCREEN_PX = 800  # on a screen less tall than this the Devices and Answers sections start folded
-RECORD_NOTE_S = 10  # "Saved: ... recording goes on in a new file" shows this long (s)
 
 
 DEFAULT_SIZE = (1180, 760)  # the window's first size (pixels) where the screen has room
@@ -58,7 +58,7 @@ def first_size(available: tuple[int, int]) -> tuple[int, int]:
     )
 
 
-class MainWindow(WindowLayout, FullscreenMixin, QMainWindow):
+class MainWindow(WindowLayout, FullscreenMixin, RecordingViewMixin, QMainWindow):
     def __init__(
         self, core: DuetCore, settings: Settings, use_gl: bool | str = True, persist: bool = True
     ) -> None:
@@ -556,63 +556,6 @@ class MainWindow(WindowLayout, FullscreenMixin, QMainWindow):
     def _speaker_message(self, text: str) -> None:
         self._speaker_note = text
         self._update_note()
-
-    # ------------------------------------------------------------------ recording
-    def _set_recording(self, on: bool) -> None:
-        if on:
-            self._show_record_note("", "")
-        self.core.recording.set_wanted(on)
-        self._refresh_recording()
-
-    def _recording_changed(self) -> None:
-        rec = self.core.recording
-        if self.record_button.isChecked() != rec.wanted:  # stopped by an error
-            self.record_button.blockSignals(True)
-            self.record_button.setChecked(rec.wanted)
-            self.record_button.blockSignals(False)
-        self._refresh_recording()
-
-    def _refresh_recording(self) -> None:
-        rec = self.core.recording
-        if rec.recording:
-            s = int(rec.elapsed_s())
-            self.rec_indicator.setText(f"● REC {s // 60}:{s % 60:02d}")
-            current = rec.current
-            self.rec_indicator.setToolTip(f"Recording to {current.path}" if current and current.path else "")
-        elif rec.wanted:
-            self.rec_indicator.setText("● REC waiting for the session…")
-            self.rec_indicator.setToolTip("")
-        self.rec_indicator.setVisible(rec.wanted)
-        self.record_button.setText("Stop recording" if rec.wanted else "Record")
-
-    def _recording_finished(self, path: str, error: str) -> None:
-        if error:  # logged by the Recorder
-            self._show_record_note("error", f"Recording stopped: {error}. The conversation goes on.")
-        elif self.core.recording.wanted:  # a switch or restart: the next file is on its way
-            # news of the moment (the next file is the one that matters): gone after a while, so a
-            # booth's screen does not keep a path and a stale "goes on" (the log keeps both)
-            text = f"Saved: {path} — recording goes on in a new file"
-            self._show_record_note("info", text)
-            QTimer.singleShot(RECORD_NOTE_S * 1000, lambda: self._clear_record_note(text))
-        else:
-            self._show_record_note("info", f"Saved: {path}")
-
-    def _clear_record_note(self, text: str) -> None:
-        if self.record_note.text() == text:
-            self._show_record_note("", "")
-
-    def _show_record_note(self, level: str, text: str) -> None:
-        self.record_note.setProperty("level", level)
-        self.record_note.style().unpolish(self.record_note)
-        self.record_note.style().polish(self.record_note)
-        self.record_note.setText(text)
-        self._update_record_note()
-
-    def _update_record_note(self) -> None:
-        """'Saved: PATH' is for the operator, not a booth's visitors: not in fullscreen (it shows
-        again on leaving it); a problem (recording stopped, disk low) always shows."""
-        info = self.record_note.property("level") == "info"
-        self.record_note.setVisible(bool(self.record_note.text()) and not (info and self.isFullScreen()))
 
     def _update_note(self) -> None:
         notes = [n for n in (self._mic_note, self._speaker_note, self._camera_note) if n]

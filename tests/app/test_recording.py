@@ -218,9 +218,9 @@ def test_unwritable_sessions_folder_and_a_full_disk_say_why_and_the_conversation
 def test_persona_switch_ends_the_file_and_recording_goes_on_in_a_new_one(
     duet_window: DuetWindow, qtbot: QtBot, pipewire: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import app.window
+    import app.recording_view
 
-    monkeypatch.setattr(app.window, "RECORD_NOTE_S", 2)  # the note of the switch clears itself
+    monkeypatch.setattr(app.recording_view, "RECORD_NOTE_S", 2)  # the note of the switch clears itself
     w = duet_window("testecho", persona="guide")
     open_session(w, qtbot)
     w.record_button.click()
