@@ -190,6 +190,12 @@ def test_abbreviations_are_said_in_full() -> None:
         ("The fair is on 05/12/2024.", "The fair is on 05/12/2024."),
         ("Open 01/03/2025 to 07.03.2025 or 05-12-2024", "Open 01/03/2025 to 07.03.2025 or 05-12-2024"),
         ("Rooms 101,102,103.", "Rooms 101, 102, 103."),
+        ("Rooms 101,102 are upstairs.", "Rooms 101, 102 are upstairs."),
+        ("Try gates 3,4 or halls 1, 2,12.", "Try gates 3, 4 or halls 1, 2, 12."),
+        (
+            "It seats 1,200 people; the hall stands 1,500 m high.",
+            "It seats 1200 people; the hall stands 1500 m high.",
+        ),
         ("Scores 100 200 3000", "Scores 100 200 3000"),
         ("ISBN 978-3-16-148410-0, 1990-2000", "ISBN 978-3-16-148410-0, 1990-2000"),
         # amounts with a scale

@@ -183,6 +183,13 @@ _THOUSANDS = re.compile(r"(?<![\d,.])\d{1,3}(?:,\d{3})+(?!\d|,\d)")
 # "101,102,103": three or more 3-digit groups, none starting with 0, is a list of numbers
 # (a number that size would be hundreds of millions); read with pauses: "101, 102, 103"
 _NUMBER_LIST = re.compile(r"(?<![\d,.])[1-9]\d\d(?:,[1-9]\d\d){2,}(?!\d|,\d)")
+# "Rooms 101,102" / "gates 3,4": numbers after a plural of something counted one by one (rooms,
+# stands, ...) are a list even when there are only two of them or they look like thousands
+_COUNTED = (  # nouns only: never a verb that takes a quantity ("it seats 1,200", "stands 1,500 m")
+    "rooms|halls|booths|gates|tables|levels|floors|pages|platforms|doors|chapters|sections|lanes|"
+    "aisles|stalls|buildings|entrances|slides|bays|desks|zones|questions|buses"
+)
+_COUNTED_LIST = re.compile(rf"(?i:\b(?:{_COUNTED}))\s(?:nos?\.\s?)?\d+(?:,\s?\d+)+(?!\d|[,.]\d)")
 _MONTHS = {
     "Jan": "January", "Feb": "February", "Mar": "March", "Apr": "April", "Jun": "June", "Jul": "July",
     "Aug": "August", "Sep": "September", "Sept": "September", "Oct": "October", "Nov": "November",
@@ -217,6 +224,7 @@ _REPLACEMENTS: list[tuple[re.Pattern[str], str | Callable[[re.Match[str]], str]]
     (_PHONE, _phone),
     (_MONEY_SCALED, _money_scaled),
     (_MONEY, _money),
+    (_COUNTED_LIST, lambda m: re.sub(r",\s?", ", ", m.group(0))),
     (_NUMBER_LIST, lambda m: m.group(0).replace(",", ", ")),
     (_THOUSANDS, lambda m: m.group(0).replace(",", "")),
     (re.compile(r"\b[Nn]o\.\s?(?=\d)"), "number "),  # "stand no. 5"
@@ -264,7 +272,7 @@ def _word_for_speech(m: re.Match[str]) -> str:
 def normalize_text(text: str) -> str:
     """Text as it should be spoken: markdown, links and emoji removed; abbreviations, symbols
     and acronyms expanded; amounts ("$1,299.99", "$5M") said with their currency and phone numbers
-    digit by digit; a list "101,102,103" gets its pauses (other numbers, dates and versions are read
+    digit by digit; a list ("101,102,103", "rooms 101,102") gets its pauses (other numbers, dates and versions are read
     by espeak-ng itself: "1,299" as "1299")."""
     if not isinstance(text, str):
         raise TypeError(f"text must be a str, got {type(text).__name__}")
