@@ -272,8 +272,8 @@ def _word_for_speech(m: re.Match[str]) -> str:
 def normalize_text(text: str) -> str:
     """Text as it should be spoken: markdown, links and emoji removed; abbreviations, symbols
     and acronyms expanded; amounts ("$1,299.99", "$5M") said with their currency and phone numbers
-    digit by digit; a list ("101,102,103", "rooms 101,102") gets its pauses (other numbers, dates and versions are read
-    by espeak-ng itself: "1,299" as "1299")."""
+    digit by digit; a list ("101,102,103", "rooms 101,102") gets its pauses (other numbers, dates
+    and versions are read by espeak-ng itself: "1,299" as "1299")."""
     if not isinstance(text, str):
         raise TypeError(f"text must be a str, got {type(text).__name__}")
     t = unicodedata.normalize("NFC", text)
