@@ -35,10 +35,10 @@ TEST_MODELS = (
 def _ensure_test_models() -> None:
     """The marker model lives in the test suite: register it when running from a checkout."""
     if (ROOT / "tests" / "support" / "models.py").exists() and "testmarker" not in os.environ.get(
-        "DUET_EXTRA_MODELS", ""
+        "DUET_TEST_MODELS", ""
     ):
-        extra = os.environ.get("DUET_EXTRA_MODELS", "")
-        os.environ["DUET_EXTRA_MODELS"] = ",".join(filter(None, [extra, TEST_MODELS]))
+        extra = os.environ.get("DUET_TEST_MODELS", "")
+        os.environ["DUET_TEST_MODELS"] = ",".join(filter(None, [extra, TEST_MODELS]))
         os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
         if str(ROOT) not in sys.path:
             sys.path.insert(0, str(ROOT))

@@ -59,10 +59,12 @@ def avatars() -> list[Choice]:
     return [persona_own, *_yaml_choices(paths.assets_dir() / "avatars")]
 
 
-def models(include_hidden: bool = False) -> list[Choice]:
+def models(current: str = "") -> list[Choice]:
+    """The models offered to users (built-in and DUET_EXTRA_MODELS), and `current` too when it is
+    a test model (DUET_TEST_MODELS) the app was started with."""
     try:
-        infos = registry.available(include_hidden=include_hidden)
-    except registry.UnknownModelError as e:
+        infos = [i for i in registry.available(include_hidden=True) if not i.hidden or i.name == current]
+    except registry.UnknownModelError as e:  # a malformed DUET_EXTRA_MODELS: the built-in ones
         log.warning("model registry: %s", e)
         infos = list(registry.BUILTIN)
     return [Choice(i.name, i.name, i.description) for i in infos]

@@ -176,7 +176,7 @@ class MainWindow(WindowLayout, FullscreenMixin, RecordingViewMixin, QMainWindow)
         fills = (
             (
                 self.model_combo,
-                catalog.models(include_hidden=s.model not in {c.id for c in catalog.models()}),
+                catalog.models(current=s.model),
                 s.model,
             ),
             (self.persona_combo, catalog.personas(), s.persona),

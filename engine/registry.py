@@ -1,8 +1,10 @@
 """Models by name. Entries are import paths so that listing models never imports torch.
 
-Extra (non-user) models can be registered through the environment variable DUET_EXTRA_MODELS,
-"name=package.module:Factory[,name2=...]"; the test suite uses it for its deterministic test model.
-A factory is called as Factory(options: ModelOptions) -> InteractiveModel.
+Models of one's own are registered through the environment variable DUET_EXTRA_MODELS,
+"name=package.module:Factory[,name2=...]": they are listed (`duet-engine models`, the app's picker)
+and run like the built-in ones. DUET_TEST_MODELS takes the same form for models that are not
+offered to users (the test suite's deterministic test models). A factory is called as
+Factory(options: ModelOptions) -> InteractiveModel.
 """
 
 from __future__ import annotations
@@ -115,15 +117,24 @@ class UnknownModelError(LookupError):
     pass
 
 
-def _extra_models() -> list[ModelInfo]:
-    spec = os.environ.get("DUET_EXTRA_MODELS", "").strip()
+def _env_models(variable: str, hidden: bool) -> list[ModelInfo]:
+    spec = os.environ.get(variable, "").strip()
     out = []
     for item in filter(None, (s.strip() for s in spec.split(","))):
         name, _, target = item.partition("=")
-        if not target or ":" not in target:
-            raise UnknownModelError(f"DUET_EXTRA_MODELS entry {item!r} must look like name=module:Factory")
-        out.append(ModelInfo(name.strip(), target.strip(), f"extra model {target}", hidden=True))
+        name, target = name.strip(), target.strip()
+        module, _, attr = target.partition(":")
+        if not name or not module or not attr:
+            raise UnknownModelError(f"{variable} entry {item!r} must look like name=module:Factory")
+        if any(name == b.name for b in BUILTIN):
+            raise UnknownModelError(f"{variable} entry {item!r}: {name!r} is a built-in model's name")
+        out.append(ModelInfo(name, target, f"from {variable}: {target}", hidden=hidden))
     return out
+
+
+def _extra_models() -> list[ModelInfo]:
+    """Models of one's own (DUET_EXTRA_MODELS, listed) and test models (DUET_TEST_MODELS, not)."""
+    return [*_env_models("DUET_EXTRA_MODELS", False), *_env_models("DUET_TEST_MODELS", True)]
 
 
 def available(include_hidden: bool = False) -> list[ModelInfo]:
@@ -136,9 +147,7 @@ def info(name: str) -> ModelInfo:
         if i.name == name:
             return i
     names = ", ".join(i.name for i in available())
-    extra = ", ".join(i.name for i in _extra_models())
-    more = f" (and from DUET_EXTRA_MODELS: {extra})" if extra else ""
-    raise UnknownModelError(f"unknown model {name!r}; available: {names}{more}")
+    raise UnknownModelError(f"unknown model {name!r}; available: {names}")
 
 
 def check_options(name: str, extra: dict[str, str]) -> None:

@@ -21,7 +21,8 @@ def _isolated_dirs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("DUET_CONFIG_DIR", str(tmp_path / "config"))
     monkeypatch.setenv("DUET_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.setenv("DUET_LOG_DIR", str(tmp_path / "logs"))
-    monkeypatch.setenv("DUET_EXTRA_MODELS", TEST_MODELS)
+    monkeypatch.setenv("DUET_TEST_MODELS", TEST_MODELS)
+    monkeypatch.delenv("DUET_EXTRA_MODELS", raising=False)
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
     # the engine is spawned: make the repo (and so tests.support) importable there

@@ -94,9 +94,10 @@ def test_controls_drive_the_core(
     qtbot.waitUntil(lambda: w.size() == normal.size(), timeout=5_000)  # back to its size
 
 
-def test_pickers_list_assets_and_models(duet_window: DuetWindow) -> None:
+def test_pickers_list_assets_and_models(duet_window: DuetWindow, monkeypatch: pytest.MonkeyPatch) -> None:
     from app import catalog
 
+    monkeypatch.setenv("DUET_EXTRA_MODELS", "mine=tests.support.models:EchoTestModel")
     w = duet_window(start=False)
     personas = {w.persona_combo.itemData(i) for i in range(w.persona_combo.count())}
     assert {c.id for c in catalog.personas()} <= personas and "guide" in personas
@@ -106,6 +107,8 @@ def test_pickers_list_assets_and_models(duet_window: DuetWindow) -> None:
     assert "ada" in avatars
     models = [w.model_combo.itemData(i) for i in range(w.model_combo.count())]
     assert "lite" in models and "testecho" in models  # the current (test) model stays selectable
+    assert "mine" in models  # a model of one's own (DUET_EXTRA_MODELS) is offered
+    assert "testmarker" not in models  # test models are not
     assert w.model_combo.currentData() == "testecho"
 
 

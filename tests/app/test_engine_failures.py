@@ -85,9 +85,7 @@ def test_unknown_model_shows_start_error(
 ) -> None:
     import os
 
-    monkeypatch.setenv(
-        "DUET_EXTRA_MODELS", os.environ["DUET_EXTRA_MODELS"] + ",broken=tests.nonexistent:Nope"
-    )
+    monkeypatch.setenv("DUET_TEST_MODELS", os.environ["DUET_TEST_MODELS"] + ",broken=tests.nonexistent:Nope")
     w = duet_window("broken")
     qtbot.waitUntil(lambda: w.banner.level == "error", timeout=90_000)
     assert "could not start" in w.banner.label.text() and "not retrying" in w.banner.label.text()

@@ -60,11 +60,13 @@ def test_console_script_is_installed() -> None:
     assert EXE.is_file(), f"{EXE} missing: is the package installed (pip install -e .)?"
 
 
-def test_models_lists_user_models() -> None:
+def test_models_lists_user_models(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DUET_EXTRA_MODELS", "mine=tests.support.models:EchoTestModel")
     p = cli("models")
     assert p.returncode == 0, p.stderr
     names = [line.split()[0] for line in p.stdout.strip().splitlines()]
-    assert names[:2] == ["lite", "streamer"] and "testecho" not in names
+    assert names == ["lite", "streamer", "mine"]  # one's own model, not the test models
+    assert "from DUET_EXTRA_MODELS: tests.support.models:EchoTestModel" in p.stdout
     p = cli("models", "--json", "--all")
     rows = json.loads(p.stdout)
     by_name = {r["name"]: r for r in rows}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from engine.registry import ModelOptions, check_options, ignored_with_weights
+from engine.registry import ModelOptions, check_options, ignored_with_weights, info
 
 
 @pytest.mark.parametrize(
@@ -49,12 +49,46 @@ def test_options_that_only_shape_an_untrained_model() -> None:
 
 
 def test_an_unknown_model_names_the_extra_ones_too(monkeypatch: pytest.MonkeyPatch) -> None:
-    from engine.registry import UnknownModelError, info
+    from engine.registry import UnknownModelError
 
     monkeypatch.setenv("DUET_EXTRA_MODELS", "mine=mypkg.mymodel:Factory")
     with pytest.raises(UnknownModelError) as e:
         info("mien")  # a typo of one's own model
-    assert str(e.value) == (
-        "unknown model 'mien'; available: lite, streamer (and from DUET_EXTRA_MODELS: mine)"
-    )
+    assert str(e.value) == "unknown model 'mien'; available: lite, streamer, mine"  # not test models
     assert info("mine").target == "mypkg.mymodel:Factory"
+
+
+def test_models_of_ones_own_are_listed_and_test_models_are_not(monkeypatch: pytest.MonkeyPatch) -> None:
+    from engine.registry import available
+
+    monkeypatch.setenv("DUET_EXTRA_MODELS", " mine=mypkg.mymodel:Factory , other=pkg.m:Make")
+    monkeypatch.setenv("DUET_TEST_MODELS", "testecho=tests.support.models:EchoTestModel")
+    listed = {i.name: i for i in available()}
+    assert list(listed) == ["lite", "streamer", "mine", "other"]
+    assert listed["mine"].description == "from DUET_EXTRA_MODELS: mypkg.mymodel:Factory"
+    assert not listed["mine"].needs_weights and listed["mine"].options is None  # checked by the model
+    assert [i.name for i in available(include_hidden=True)][-1] == "testecho"
+    assert info("testecho").hidden  # still runs by name
+
+
+@pytest.mark.parametrize(
+    ("spec", "problem"),
+    [
+        ("mine", "DUET_EXTRA_MODELS entry 'mine' must look like name=module:Factory"),
+        (
+            "mine=mypkg.mymodel",
+            "DUET_EXTRA_MODELS entry 'mine=mypkg.mymodel' must look like name=module:Factory",
+        ),
+        ("=mypkg:F", "DUET_EXTRA_MODELS entry '=mypkg:F' must look like name=module:Factory"),
+        ("lite=mypkg:F", "DUET_EXTRA_MODELS entry 'lite=mypkg:F': 'lite' is a built-in model's name"),
+    ],
+)
+def test_a_malformed_extra_model_is_refused_in_one_line(
+    monkeypatch: pytest.MonkeyPatch, spec: str, problem: str
+) -> None:
+    from engine.registry import UnknownModelError, available
+
+    monkeypatch.setenv("DUET_EXTRA_MODELS", spec)
+    with pytest.raises(UnknownModelError) as e:
+        available()
+    assert str(e.value) == problem

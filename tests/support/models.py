@@ -1,4 +1,4 @@
-"""Deterministic test models (test-only; registered by tests/conftest.py through DUET_EXTRA_MODELS).
+"""Deterministic test models (test-only; registered by tests/conftest.py through DUET_TEST_MODELS).
 
 testecho   EchoTestModel: unit 4 ticks, lag 1 unit, 128x128 frames whose pixels encode the tick
            (R = tick % 256, G = tick // 256 % 256, B = tick // 65536 % 256); audio is a 440 Hz tone
