@@ -426,8 +426,11 @@ def run_session(cfg: RunConfig, client: EngineClient | None = None) -> dict[str,
         )
         run = _Run(cfg, client, writer, ready.unit_ticks, ready.output_lag_units)
         client.open_session(spec)
-        t0 = time.monotonic()
         try:
+            # the first tick is fed once the session is open: until then the engine keeps only the
+            # newest ticks, and a --realtime clock started earlier would lose the input's start
+            run.wait_until(lambda: run.opened, "the session to open", timeout_s=cfg.start_timeout_s)
+            t0 = time.monotonic()
             tail_ticks = 0
             for inp, tail in _inputs(media, run.tail_more, ready.unit_ticks):
                 tail_ticks += tail

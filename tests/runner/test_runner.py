@@ -146,6 +146,26 @@ def test_realtime_pacing(tmp_path: Path) -> None:
     assert summary["wall_s"] >= 0.9 * 12 * 0.04  # fed at 40 ms a tick, never faster
 
 
+def test_realtime_clock_starts_when_the_session_is_open(tmp_path: Path) -> None:
+    """A model slow to open its session (lite: ~1-5 s) hears the input from its first tick."""
+    wav = tmp_path / "speech.wav"
+    write_wav(wav, [True] * 12)
+    out = tmp_path / "r.mkv"
+    cfg = RunConfig(
+        model="testecho",
+        input=str(wav),
+        output=str(out),
+        realtime=True,
+        tail_s=1.0,
+        model_options={"slowopen": "1.0"},
+    )
+    run_session(cfg)
+    d = read_session(out)
+    timings = sorted(m.tick for _, _, m in d.events if isinstance(m, Timings))
+    assert timings[0] == 0  # the model stepped the input's first unit
+    assert tick_energy(d.avatar_pcm, 960)[LAG : LAG + 12].min() > 0.1  # and answered every tick of it
+
+
 def test_engine_crash_keeps_the_partial_session(tmp_path: Path) -> None:
     wav = tmp_path / "long.wav"
     write_wav(wav, [True] * 100)

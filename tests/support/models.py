@@ -15,8 +15,9 @@ testcrash  CrashTestModel: an echo model; user_text "crash" SIGKILLs the engine 
            "smallframes" make the next step break the model contract that way. Model option
            "slowload=SECONDS" makes the factory (model load) sleep that long before the engine
            can be Ready.
-All of them refuse to open a session whose persona ends in "broken.yaml" (ValueError, as lite
-does for a persona file it cannot parse).
+All of them take model option "slowopen=SECONDS": opening a session sleeps that long (a model
+that loads its persona slowly). All of them refuse to open a session whose persona ends in
+"broken.yaml" (ValueError, as lite does for a persona file it cannot parse).
 """
 
 from __future__ import annotations
@@ -85,6 +86,7 @@ class _BaseTestModel:
     def open(self, session: SessionSpec) -> None:
         if session.persona.endswith("broken.yaml"):  # like lite with a persona file it cannot parse
             raise ValueError(f"{session.persona}:3: invalid YAML: mapping values are not allowed here")
+        time.sleep(float(self.options.extra.get("slowopen", 0)))
         self.session = session
 
     def close(self) -> None:
