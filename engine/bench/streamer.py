@@ -4,9 +4,11 @@ Builds a random-initialised streamer of the given size (no weights needed: speed
 training), opens a session and steps N units of synthetic input (noise mic, a 640x480 camera frame
 per tick), timing each step. Default path: the full engine contract StreamerModel.step (numpy in,
 numpy out). --core times StreamerCore.step on device tensors only; --cuda-graph replays the
-step as a CUDA graph. Memory (process RSS and CUDA allocated) is sampled across the run to show it
-stays constant. Prints one JSON object. Goal (issue 5): L (~1B params, 256x256, bf16) under 80 ms a
-160 ms unit on one H100, constant memory over 10 000 units.
+step as a CUDA graph, after checking that the graph computes what the eager step does (past one
+wrap of the KV ring). Memory (process RSS and CUDA allocated) is sampled across the run to show it
+stays constant. --max-s (or SIGTERM) ends the timed loop early: the JSON then covers the units
+stepped so far and says why it stopped. Prints one JSON object. Goal (issue 5): L (~1B params,
+256x256, bf16) under 80 ms a 160 ms unit on one H100, constant memory over 10 000 units.
 """
 
 from __future__ import annotations
@@ -14,8 +16,10 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import sys
 import time
+from types import FrameType
 
 import numpy as np
 import torch
@@ -68,14 +72,35 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--threads", type=int, default=0, help="CPU threads (default: half the cores)")
     p.add_argument("--core", action="store_true", help="time only the core step on device tensors")
     p.add_argument("--cuda-graph", action="store_true", help="replay the step as a CUDA graph (GPU only)")
+    p.add_argument(
+        "--max-s", type=float, default=0.0, help="stop timing after this many seconds (0: all --units)"
+    )
     return p
+
+
+class _Stop:
+    """Why the timed loop should end early ("" while it should not): --max-s, or SIGTERM (an outer
+    time limit) -- either way the units stepped so far are reported."""
+
+    def __init__(self, max_s: float) -> None:
+        self.reason = ""
+        self.deadline = time.perf_counter() + max_s if max_s > 0 else float("inf")
+        signal.signal(signal.SIGTERM, self._term)
+
+    def _term(self, signum: int, frame: FrameType | None) -> None:
+        self.reason = "SIGTERM"
+
+    def check(self) -> str:
+        if not self.reason and time.perf_counter() > self.deadline:
+            self.reason = "--max-s"
+        return self.reason
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    if (args.units is not None and args.units < 1) or args.warmup < 0 or args.threads < 0:
+    if (args.units is not None and args.units < 1) or args.warmup < 0 or args.threads < 0 or args.max_s < 0:
         print(
-            "duet-engine bench streamer: error: --units must be >= 1, --warmup and --threads >= 0",
+            "duet-engine bench streamer: error: --units must be >= 1, --warmup, --threads and --max-s >= 0",
             file=sys.stderr,
         )
         return 2
@@ -102,6 +127,15 @@ def main(argv: list[str] | None = None) -> int:
     units = args.units if args.units is not None else (10_000 if cuda else 300)
     inputs = synthetic_units(cfg.unit_ticks, 8)
     model.open(SessionSpec())
+    graph_check: dict[str, object] | None = None
+    if args.cuda_graph:  # a capture that recorded nothing would time as very fast: check it first
+        from engine.models.streamer.graph import graph_vs_eager
+
+        assert model._state is not None
+        graph_check = graph_vs_eager(
+            model.core, model._state, [model._batch(u) for u in inputs], cfg.window_units + 2
+        )
+        torch.cuda.empty_cache()
     use_core = args.core
     graph_note = ""
     step_core = None
@@ -129,6 +163,14 @@ def main(argv: list[str] | None = None) -> int:
     times: list[float] = []
     samples: list[dict[str, float]] = []
     every = max(1, units // 10)
+
+    def sample(i: int) -> None:
+        s = {"unit": i, "rss_mb": round(rss_mb(), 1)}
+        if cuda:
+            s["cuda_allocated_mb"] = round(torch.cuda.memory_allocated(device) / 2**20, 1)
+        samples.append(s)
+
+    stop = _Stop(args.max_s)
     t_start = time.perf_counter()
     for i in range(units):
         t0 = time.perf_counter()
@@ -137,10 +179,10 @@ def main(argv: list[str] | None = None) -> int:
             torch.cuda.synchronize(device)
         times.append((time.perf_counter() - t0) * 1e3)
         if i % every == 0 or i == units - 1:
-            s = {"unit": i, "rss_mb": round(rss_mb(), 1)}
-            if cuda:
-                s["cuda_allocated_mb"] = round(torch.cuda.memory_allocated(device) / 2**20, 1)
-            samples.append(s)
+            sample(i)
+        elif stop.check():
+            sample(i)  # the last sample is the last unit stepped
+            break
     wall = time.perf_counter() - t_start
     unit_ms = cfg.unit_ticks * TICK_MS
     first, last = samples[0], samples[-1]
@@ -157,7 +199,10 @@ def main(argv: list[str] | None = None) -> int:
         "frame_size": cfg.video_out_size,
         "tokens_per_unit": cfg.unit_len,
         "kv_tokens": cfg.sink_len + cfg.window_units * cfg.unit_len,
-        "units": units,
+        "units": len(times),
+        "units_asked": units,
+        "stopped_early": stop.reason or None,
+        "graph_check": graph_check,
         "unit_ms": unit_ms,
         "step_ms": {
             "p50": _pct(times, 50),
@@ -166,7 +211,7 @@ def main(argv: list[str] | None = None) -> int:
             "max": round(float(np.max(times)), 3),
         },
         "rtf_p50": round(_pct(times, 50) / unit_ms, 3),
-        "realtime_units_per_s": round(units / wall, 2),
+        "realtime_units_per_s": round(len(times) / wall, 2),
         "memory": {
             "samples": samples,
             "rss_growth_mb": round(last["rss_mb"] - first["rss_mb"], 1),

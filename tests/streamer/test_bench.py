@@ -39,7 +39,7 @@ def test_bench_bad_arguments(capsys: pytest.CaptureFixture[str]) -> None:
     assert "CUDA" in capsys.readouterr().err
     for bad in (["--units", "0"], ["--warmup", "-1"], ["--threads", "-2"]):  # not "the default" in disguise
         assert bench.main(["--size", "S", "--device", "cpu", *bad]) == 2
-        assert "--units must be >= 1, --warmup and --threads >= 0" in capsys.readouterr().err
+        assert "--units must be >= 1, --warmup, --threads and --max-s >= 0" in capsys.readouterr().err
 
 
 def test_bench_gpu_runs_what_this_machine_can(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -53,7 +53,12 @@ def test_bench_gpu_runs_what_this_machine_can(tmp_path: Path, capsys: pytest.Cap
     assert "CUDA" in runs["engine_graph"]["skipped"] and "CUDA" in runs["core_graph"]["skipped"]
     eager = runs["engine_eager"]
     assert eager["path"] == "model.step" and eager["units"] == 3 and eager["step_ms"]["p50"] > 0
-    assert summary["met"] == {"step_under_80ms": None, "constant_memory": None, "enough_units": None}
+    assert summary["met"] == {
+        "step_under_80ms": None,
+        "constant_memory": None,
+        "enough_units": None,
+        "graph_ok": None,
+    }
     assert json.loads((out / "summary.json").read_text()) == summary
     assert json.loads((out / "engine_eager.json").read_text()) == eager
     trained = runs["train"]  # the same config trains, on synthetic sessions, in its own process
@@ -62,18 +67,79 @@ def test_bench_gpu_runs_what_this_machine_can(tmp_path: Path, capsys: pytest.Cap
 
 
 def test_bench_gpu_judges_the_goal() -> None:
-    run = {"units": 10_000, "step_ms": {"p99": 12.5}, "memory": {"cuda_allocated_growth_mb": 0.0}}
+    run = {
+        "units": 10_000,
+        "step_ms": {"p99": 12.5},
+        "memory": {"cuda_allocated_growth_mb": 0.0},
+        "cuda_graph_captured": True,
+        "graph_check": {"matches": True},
+    }
     assert gpu.judge({"engine_graph": run}) == {
         "step_under_80ms": True,
         "constant_memory": True,
         "enough_units": True,
+        "graph_ok": True,
     }
     slow = {"units": 500, "step_ms": {"p99": 95.0}, "memory": {"cuda_allocated_growth_mb": 40.0}}
     assert gpu.judge({"engine_graph": slow}) == {
         "step_under_80ms": False,
         "constant_memory": False,
         "enough_units": False,
+        "graph_ok": False,
     }
+    # fast, but the graph replays something else (or nothing): the times mean nothing
+    wrong = {**run, "graph_check": {"matches": False}}
+    assert gpu.judge({"engine_graph": wrong})["graph_ok"] is False
+    assert gpu.judge({"engine_graph": {**run, "cuda_graph_captured": False}})["graph_ok"] is False
+
+
+def test_bench_stops_at_max_s_and_reports_what_it_stepped(capsys: pytest.CaptureFixture[str]) -> None:
+    args = ["--size", "S", "--device", "cpu", "--units", "100000", "--warmup", "0", "--threads", "1"]
+    assert bench.main([*args, "--max-s", "0.3"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["stopped_early"] == "--max-s" and result["units_asked"] == 100000
+    assert 1 <= result["units"] < 100000 and result["memory"]["samples"][-1]["unit"] == result["units"] - 1
+    assert bench.main(["--size", "S", "--device", "cpu", "--max-s", "-1"]) == 2
+
+
+def test_sigterm_ends_the_timed_loop_with_a_report() -> None:
+    import signal
+
+    old = signal.getsignal(signal.SIGTERM)
+    try:
+        stop = bench._Stop(0.0)
+        assert stop.check() == ""  # no --max-s: runs to the end
+        os.kill(os.getpid(), signal.SIGTERM)  # an outer time limit
+        assert stop.check() == "SIGTERM"
+    finally:
+        signal.signal(signal.SIGTERM, old)
+
+
+def test_a_run_past_its_limit_keeps_what_it_printed_on_sigterm() -> None:
+    on_term = (
+        "import json, signal, sys, time\n"
+        "def term(*a):\n"
+        "    print(json.dumps({'units': 3}))\n"
+        "    sys.exit(0)\n"
+        "signal.signal(signal.SIGTERM, term)\n"
+        "print('ready', flush=True)\n"
+        "time.sleep(60)\n"
+    )
+    result = gpu.run_one("engine_graph", ["-c", on_term], timeout_s=2.0, module=True)
+    assert result == {"units": 3, "cut_by_time_limit": 2.0}
+    silent = gpu.run_one("engine_graph", ["-c", "import time; time.sleep(60)"], timeout_s=1.0, module=True)
+    assert silent["error"].startswith("engine_graph: no result within 1 s")
+
+
+def test_bench_gpu_keeps_within_its_budget(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """With no time left in --budget-s, runs are reported as skipped, and the summary still lands."""
+    out = tmp_path / "gpu"
+    args = ["--size", "S", "--device", "cpu", "--eager-units", "2", "--train-steps", "1"]
+    assert gpu.main([*args, "--budget-s", "1", "--out", str(out)]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["runs"]["engine_eager"] == {"skipped": "out of --budget-s 1"}
+    assert summary["runs"]["train"] == {"skipped": "out of --budget-s 1"}
+    assert json.loads((out / "summary.json").read_text()) == summary
 
 
 def test_bench_gpu_reports_a_failed_run(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -218,3 +218,29 @@ def test_step_body_is_one_static_graph() -> None:
     assert len(compiled) == 1 and compiled[0] > 100  # one graph holding the whole step
     got = CoreOutputs(*(torch.cat([getattr(o, f) for o in outs], dim=1) for f in FIELDS))
     assert_outputs_close(got, expected)
+
+
+def test_graph_check_tells_a_replay_of_the_step_from_a_broken_one(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`bench streamer --cuda-graph` trusts its times only after graph_vs_eager says the graphed
+    step computes what the eager one does, past a wrap of the ring; a step that replays stale
+    outputs (what an empty capture does) is caught."""
+    from engine.models.streamer.graph import GraphedStep, graph_vs_eager
+
+    cfg = StreamerConfig(window_units=2)
+    core, text, frame = make(cfg, b=1)
+    state = core.start(text, frame)
+    units = [random_units(cfg, 1, 1, seed=i) for i in range(3)]
+    before = [t.clone() for t in (state.pos, state.mask, state.caches[0].k)]
+    check = graph_vs_eager(core, state, units, cfg.window_units + 2)
+    assert check["matches"] is True and check["units"] == cfg.window_units + 2
+    assert not check["captured"]  # no GPU here: the static-buffer path runs eagerly
+    assert all(torch.equal(a, b) for a, b in zip(before, (state.pos, state.mask, state.caches[0].k)))
+    real_step = GraphedStep.step
+    first: dict[str, object] = {}
+
+    def stale(self: GraphedStep, unit: object) -> object:
+        out = real_step(self, unit)  # type: ignore[arg-type]
+        return first.setdefault("out", out)  # every later step "replays" the first outputs
+
+    monkeypatch.setattr(GraphedStep, "step", stale)
+    assert graph_vs_eager(core, state, units, cfg.window_units + 2)["matches"] is False

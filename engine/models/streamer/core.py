@@ -40,6 +40,20 @@ class StreamState:
     video_dec: Tensor | None = None
     units: int = 0  # units stepped so far
 
+    def clone(self) -> StreamState:
+        """A copy that shares no tensor with this state (stepping one leaves the other as it was)."""
+        copy = lambda ts: None if ts is None else [t.clone() for t in ts]  # noqa: E731
+        return StreamState(
+            [LayerCache(c.k.clone(), c.v.clone()) for c in self.caches],
+            self.mask.clone(),
+            self.write_idx.clone(),
+            self.pos.clone(),
+            audio_enc=copy(self.audio_enc),
+            audio_dec=copy(self.audio_dec),
+            video_dec=None if self.video_dec is None else self.video_dec.clone(),
+            units=self.units,
+        )
+
 
 class StreamerCore(nn.Module):
     def __init__(self, cfg: StreamerConfig) -> None:
