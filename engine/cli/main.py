@@ -36,6 +36,22 @@ DEMO_INPUT = "demo/user_turn.wav"  # under engine.paths.assets_dir()
 MAX_TAIL_S = 3600.0  # --tail-s: an hour of silence after the input is already more than a study needs
 # metadata `show` prints on its second line: how the session was run and where it came from
 SHOW_META = ("brain", "llm_model", "device", "recorded_by", "start_tick", "continues", "input")
+# metadata `show` prints on its third line: the settings that shaped the data
+SHOW_SETTINGS = (
+    "unit_ticks",
+    "output_lag_units",
+    "realtime",
+    "max_ahead_units",
+    "tail_s",
+    "max_s",
+    "echo_delay_ms",
+    "echo_gain",
+    "model_options",
+    "session_options",
+    "weights",
+    "revision",
+    "persona_sha256",
+)
 
 
 class CliError(Exception):
@@ -406,6 +422,9 @@ def cmd_show(a: argparse.Namespace) -> int:
     how = ", ".join(f"{k} {meta[k]}" for k in SHOW_META if k in meta)
     if how:
         print(f"  {how}")
+    settings = ", ".join(f"{k} {meta[k]}" for k in SHOW_SETTINGS if k in meta)
+    if settings:
+        print(f"  {settings}")
     for t in info["tracks"]:
         extra = f"{t['rate']} Hz" if "rate" in t else f"{t['size'][0]}x{t['size'][1]}, {t['frames']} frames"
         print(f"  {t['kind']:<13} {t['codec']:<10} {t['duration_s']:7.2f} s  {extra}")

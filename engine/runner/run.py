@@ -422,7 +422,7 @@ def run_session(cfg: RunConfig, client: EngineClient | None = None) -> dict[str,
             avatar=avatar,
             avatar_size=ready.frame_size,
             user_video_size=media.frame_size if media.has_video else None,
-            meta={"input": Path(cfg.input).name, **session_meta(spec, ready.device, ready.unit_ticks)},
+            meta=run_meta(cfg, spec, ready.device, ready.unit_ticks, ready.output_lag_units),
         )
         run = _Run(cfg, client, writer, ready.unit_ticks, ready.output_lag_units)
         client.open_session(spec)
@@ -507,6 +507,32 @@ def run_session(cfg: RunConfig, client: EngineClient | None = None) -> dict[str,
         raise
     _cleanup(_closers(media, writer, client if own_client else None), quiet=False)
     return summary
+
+
+def run_meta(
+    cfg: RunConfig, spec: SessionSpec, device: str, unit_ticks: int, output_lag_units: int
+) -> dict[str, str]:
+    """Container metadata of a runner file: session_meta (brain, device, unit, output lag, options,
+    persona hash) plus the input's name and the run settings that shape the data: realtime
+    ("true"/"false"), max_ahead_units (fast mode's pacing), echo_delay_ms and echo_gain (0: no
+    echo), tail_s ("auto" or the seconds asked for), max_s and weights/revision when given."""
+    meta = {
+        "input": Path(cfg.input).name,
+        **session_meta(spec, device, unit_ticks, output_lag_units, dict(cfg.model_options)),
+        "realtime": "true" if cfg.realtime else "false",
+        "echo_delay_ms": f"{cfg.echo_delay_ms:g}",
+        "echo_gain": f"{cfg.echo_gain:g}",
+        "tail_s": "auto" if cfg.tail_s is None else f"{cfg.tail_s:g}",
+    }
+    if not cfg.realtime:
+        meta["max_ahead_units"] = str(cfg.max_ahead_units)
+    if cfg.max_s is not None:
+        meta["max_s"] = f"{cfg.max_s:g}"
+    if cfg.weights:
+        meta["weights"] = cfg.weights
+    if cfg.revision:
+        meta["revision"] = cfg.revision
+    return meta
 
 
 def _persona_and_avatar(persona: str, avatar: str) -> str:

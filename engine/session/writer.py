@@ -29,6 +29,7 @@ from __future__ import annotations
 import contextlib
 import datetime as _dt
 import errno
+import hashlib
 import importlib.metadata
 import json
 import threading
@@ -40,7 +41,7 @@ from typing import Any
 import av
 import numpy as np
 
-from engine.paths import folder_reason
+from engine.paths import assets_dir, folder_reason
 from engine.protocol import (
     AVATAR_RATE,
     AVATAR_SAMPLES_PER_TICK,
@@ -59,6 +60,7 @@ CONTAINER_OPTIONS = {
     "flush_packets": "1",  # every packet reaches the OS at once
     "max_interleave_delta": "1",  # µs: we interleave ourselves; libav must not hold packets back
 }
+PERSONA_HASH_CHARS = 16  # persona_sha256: 64 bits tell files apart
 X264_OPTIONS = {"preset": "ultrafast", "tune": "zerolatency", "g": "50"}  # no encoder delay, 2 s GOP
 
 
@@ -69,13 +71,59 @@ class SessionWriteError(OSError):
         return str(self.strerror) if self.strerror else super().__str__()
 
 
-def session_meta(spec: SessionSpec, device: str, unit_ticks: int) -> dict[str, str]:
+def session_meta(
+    spec: SessionSpec,
+    device: str,
+    unit_ticks: int,
+    output_lag_units: int | None = None,
+    model_options: dict[str, str] | None = None,
+) -> dict[str, str]:
     """Container metadata that says how a session was run, beside model/persona/avatar: where
-    answers came from (brain; the chat server and model for "llm"), the device, the model's unit."""
+    answers came from (brain; the chat server and model for "llm"), the device, the model's unit
+    and output lag (Ready.output_lag_units; left out when None), the session's options
+    (SessionSpec.options, JSON, when there are any), the model's build options (ModelOptions.extra,
+    JSON, when given) and which persona file it was (persona_sha256: the first 16 hex digits of the
+    sha256 of the YAML file's bytes; left out when the file cannot be read)."""
     meta = {"brain": spec.brain, "device": device, "unit_ticks": str(unit_ticks)}
+    if output_lag_units is not None:
+        meta["output_lag_units"] = str(output_lag_units)
     if spec.brain == "llm":
         meta.update(llm_url=spec.llm_url, llm_model=spec.llm_model)
+    if spec.options:
+        meta["session_options"] = _json_dict(spec.options)
+    if model_options is not None:
+        meta["model_options"] = _json_dict(model_options)
+    digest = persona_sha256(spec.persona)
+    if digest:
+        meta["persona_sha256"] = digest
     return meta
+
+
+def _json_dict(d: dict[str, str]) -> str:
+    """{"k": "v", ...} with sorted keys: one string for container metadata (json.loads reads it back)."""
+    return json.dumps({str(k): str(v) for k, v in sorted(d.items())}, ensure_ascii=False)
+
+
+def persona_file(persona: str) -> Path:
+    """The YAML file a persona id or path names: assets/personas/<id>.yaml, or the path itself when
+    it ends in .yaml/.yml or has a folder in it (the rule of engine.models.lite.persona's
+    resolve_persona_path, kept here so that session files need no model code)."""
+    if persona.endswith((".yaml", ".yml")) or "/" in persona or "\\" in persona:
+        return Path(persona).expanduser()
+    return assets_dir() / "personas" / f"{persona}.yaml"
+
+
+def persona_sha256(persona: str) -> str:
+    """The first PERSONA_HASH_CHARS hex digits of the sha256 of the persona's YAML file (its bytes
+    as they are on disk); "" when there is no persona or its file cannot be read. Two files with
+    the same persona id but other words have different hashes."""
+    if not persona:
+        return ""
+    try:
+        data = persona_file(persona).read_bytes()
+    except OSError:
+        return ""
+    return hashlib.sha256(data).hexdigest()[:PERSONA_HASH_CHARS]
 
 
 def _duet_version() -> str:

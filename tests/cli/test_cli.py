@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import importlib
 import json
 import os
@@ -304,8 +305,15 @@ def test_model_warnings_are_said_once_and_the_file_says_how_it_was_run(tmp_path:
     assert meta["device"] == "cpu" and "llm_url" not in meta
     assert meta["duet_version"] == version("duet-avatar")
     assert len(meta["created"]) == len("2026-12-01T20:00:00.000+00:00")  # to the millisecond
+    assert meta["tail_s"] == "0.5" and meta["realtime"] == "false" and meta["echo_delay_ms"] == "0"
+    assert meta["output_lag_units"] == "1" and meta["model_options"] == "{}"
+    guide = (ROOT / "assets" / "personas" / "guide.yaml").read_bytes()
+    assert meta["persona_sha256"] == hashlib.sha256(guide).hexdigest()[:16]
     shown = cli("show", str(out)).stdout.splitlines()  # `show` says how it was run and what went wrong
     assert "  brain script, device cpu, input in.wav" in shown
+    settings = next(line for line in shown if line.startswith("  unit_ticks 4, output_lag_units 1,"))
+    assert "realtime false" in settings and "tail_s 0.5" in settings and "echo_gain 0" in settings
+    assert f"persona_sha256 {meta['persona_sha256']}" in settings
     assert "  error: test: the test model warns" in shown
     assert not any("playback lag" in line for line in shown)  # the runner has no speaker
     typed = [line for line in shown if line.endswith("] user (typed): warn")]  # typed, not heard

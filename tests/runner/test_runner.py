@@ -3,6 +3,7 @@ frames encoding their tick, a 440 Hz tone in output ticks whose input tick had m
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -125,6 +126,10 @@ def test_echo_feeds_the_avatar_back_into_the_mic(tmp_path: Path) -> None:
     assert 0.1 < np.abs(echo).max() < 0.2  # 0.5 x the 0.3 tone
     spectrum = np.abs(np.fft.rfft(echo))
     assert abs(np.argmax(spectrum) * 16000 / echo.shape[0] - 440) < 15  # the avatar's 440 Hz voice
+    # the file says how the data was made: the echo, fast pacing, the auto tail isn't asked for
+    assert d.meta["echo_delay_ms"] == "200" and d.meta["echo_gain"] == "0.5"
+    assert d.meta["realtime"] == "false" and d.meta["max_ahead_units"] == "2" and d.meta["tail_s"] == "0"
+    assert d.meta["output_lag_units"] == "1" and d.meta["model_options"] == "{}"
 
 
 def test_echo_too_short_for_a_model_without_lag_is_refused() -> None:
@@ -164,6 +169,9 @@ def test_realtime_clock_starts_when_the_session_is_open(tmp_path: Path) -> None:
     timings = sorted(m.tick for _, _, m in d.events if isinstance(m, Timings))
     assert timings[0] == 0  # the model stepped the input's first unit
     assert tick_energy(d.avatar_pcm, 960)[LAG : LAG + 12].min() > 0.1  # and answered every tick of it
+    assert d.meta["realtime"] == "true" and "max_ahead_units" not in d.meta and d.meta["tail_s"] == "1"
+    assert json.loads(d.meta["model_options"]) == {"slowopen": "1.0"}
+    assert d.meta["echo_gain"] == "0"  # no echo
 
 
 def test_engine_crash_keeps_the_partial_session(tmp_path: Path) -> None:
