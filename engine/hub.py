@@ -284,9 +284,44 @@ def load_state_dict(
     return out
 
 
-def load_weights(module: torch.nn.Module, directory: str | os.PathLike[str]) -> dict[str, str]:
-    """Load weights strictly into `module`; a key or shape mismatch names the file. Returns metadata."""
+CONFIG_META = "duet_config"  # the config the weights were saved with (JSON), in their metadata
+
+
+def check_config(directory: str | os.PathLike[str], config: Any, meta: Mapping[str, str]) -> None:
+    """CheckpointError when `config` (read from config.json) differs from the config the weights
+    were saved with: a change that keeps every tensor's shape (n_heads, window_units, rope_theta)
+    would otherwise load silently and compute something else. Weights saved without it, and keys
+    one side lacks (a field added later), are not checked."""
+    raw = meta.get(CONFIG_META)
+    if raw is None or not dataclasses.is_dataclass(config) or isinstance(config, type):
+        return
+    try:
+        saved = json.loads(raw)
+    except json.JSONDecodeError:
+        return  # metadata we did not write
+    if not isinstance(saved, dict):
+        return
+    now = dataclasses.asdict(config)
+    differ = [
+        f"{k} {now[k]!r} (saved with {saved[k]!r})" for k in sorted(now) if k in saved and saved[k] != now[k]
+    ]
+    if differ:
+        config_path = Path(directory) / CONFIG_NAME
+        raise CheckpointError(
+            f"{config_path}: does not match the config the weights were saved with: {', '.join(differ[:4])}"
+            + (f" (+{len(differ) - 4} more)" if len(differ) > 4 else "")
+            + f"; restore {CONFIG_NAME} or use the folder it came with"
+        )
+
+
+def load_weights(
+    module: torch.nn.Module, directory: str | os.PathLike[str], config: Any = None
+) -> dict[str, str]:
+    """Load weights strictly into `module`; a key or shape mismatch names the file, and so does a
+    `config` that differs from the one saved with the weights (check_config). Returns metadata."""
     files = weights_files(directory)
+    if config is not None:
+        check_config(directory, config, load_metadata(directory))
     state = load_state_dict(directory)
     expected = module.state_dict()
     missing = sorted(set(expected) - set(state))
@@ -333,7 +368,8 @@ def save_pretrained(
     folder = Path(directory)
     folder.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().to("cpu").contiguous().clone() for k, v in module.state_dict().items()}
-    meta = {"format": "pt", **{str(k): str(v) for k, v in (metadata or {}).items()}}
+    config_json = json.dumps(dataclasses.asdict(config), sort_keys=True)
+    meta = {"format": "pt", CONFIG_META: config_json, **{str(k): str(v) for k, v in (metadata or {}).items()}}
     tmp = folder / (WEIGHTS_NAME + ".tmp")
     save_file(state, str(tmp), metadata=meta)
     os.replace(tmp, folder / WEIGHTS_NAME)

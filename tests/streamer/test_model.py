@@ -104,8 +104,30 @@ def test_untrained_checkpoint_is_labelled_untrained(tmp_path: Path) -> None:
 
 def test_mismatched_config_is_refused(checkpoint: tuple[Path, StreamerCore]) -> None:
     folder, _ = checkpoint
-    data = json.loads((folder / "config.json").read_text())
-    data["d_model"] = 96
+    saved = json.loads((folder / "config.json").read_text())
+    data = {**saved, "d_model": 96}
+    (folder / "config.json").write_text(json.dumps(data))
+    with pytest.raises(
+        CheckpointError, match=r"config\.json: does not match the config the weights were saved"
+    ):
+        StreamerModel(ModelOptions(device="cpu", weights=str(folder)))
+    # changes that keep every tensor's shape would load silently: the saved config catches them
+    for key, value in (("n_heads", saved["n_heads"] * 2), ("window_units", 30), ("rope_theta", 5.0)):
+        (folder / "config.json").write_text(json.dumps({**saved, key: value}))
+        with pytest.raises(CheckpointError) as e:
+            StreamerModel(ModelOptions(device="cpu", weights=str(folder)))
+        assert f"{key} {value!r} (saved with {saved[key]!r})" in str(e.value)
+    # weights saved without their config (an older Duet): the shapes still decide
+    from safetensors import safe_open
+    from safetensors.torch import save_file
+
+    weights = folder / "model.safetensors"
+    with safe_open(str(weights), framework="pt") as f:
+        tensors = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118
+        meta = {k: v for k, v in (f.metadata() or {}).items() if k != "duet_config"}
+    save_file(tensors, str(weights), metadata=meta)
+    (folder / "config.json").write_text(json.dumps({**saved, "n_heads": saved["n_heads"] * 2}))
+    assert StreamerModel(ModelOptions(device="cpu", weights=str(folder))).trained  # not checkable
     (folder / "config.json").write_text(json.dumps(data))
     with pytest.raises(CheckpointError, match=r"model\.safetensors.*does not match.*config\.json"):
         StreamerModel(ModelOptions(device="cpu", weights=str(folder)))

@@ -184,6 +184,7 @@ def test_bfloat16_step_runs_close_to_float32() -> None:
     core16.to(torch.bfloat16)
     state = core16.start(text, frame.to(torch.bfloat16))
     outs = [core16.step(state, units.select(i, i + 1).to("cpu", torch.bfloat16)) for i in range(3)]
+    assert outs[0].pcm.dtype == torch.float32  # samples keep their precision in a bf16 model
     pcm = torch.cat([o.pcm for o in outs], 1).float()
     assert torch.isfinite(pcm).all()
     torch.testing.assert_close(pcm, ref.pcm, atol=0.1, rtol=0.1)
@@ -244,3 +245,18 @@ def test_graph_check_tells_a_replay_of_the_step_from_a_broken_one(monkeypatch: p
 
     monkeypatch.setattr(GraphedStep, "step", stale)
     assert graph_vs_eager(core, state, units, cfg.window_units + 2)["matches"] is False
+
+
+@pytest.mark.parametrize("impl", ["mask", "window"])
+def test_only_relative_positions_matter(impl: str) -> None:
+    """Hours into a session (unit 90 000 = 4 h) the model computes what it does at unit 0: the
+    rotary code sees only how far apart two units are, so a long session drifts nowhere."""
+    cfg = StreamerConfig(window_units=3)
+    core, text, frame = make(cfg, b=1)
+    units = random_units(cfg, 1, 5, seed=11)
+    with torch.no_grad():
+        sink = core.embed_sink(text, frame)
+        x, _ = core.embed_units(units, None)
+        at_start = core.transformer(sink, x, first_unit=0, impl=impl)
+        hours_in = core.transformer(sink, x, first_unit=90_000, impl=impl)
+    torch.testing.assert_close(hours_in, at_start, rtol=1e-4, atol=1e-4)

@@ -33,7 +33,11 @@ class AudioDecoder(nn.Module):
         h = h + F.gelu(y1)
         y2, n2 = self.conv2(h, s2)
         h = (h + F.gelu(y2)).transpose(1, 2)  # (B, F, Da)
-        pcm = torch.tanh(self.out(h)).reshape(b, u, n * self.frame)
+        # samples in float32 whatever the model's dtype (bf16 would leave ~8 bits: a -48 dB noise
+        # floor on the voice); autocast (training on a GPU) is kept from casting it back
+        with torch.autocast(h.device.type, enabled=False):
+            w, bias = self.out.weight.float(), self.out.bias.float()
+            pcm = torch.tanh(F.linear(h.float(), w, bias)).reshape(b, u, n * self.frame)
         return pcm, [n1, n2]
 
 

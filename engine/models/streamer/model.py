@@ -121,7 +121,7 @@ class StreamerModel:
             folder = hub.resolve(options.weights, options.revision or None)
             self.config = hub.load_config(folder, StreamerConfig)
             self.core = StreamerCore(self.config)
-            meta = hub.load_weights(self.core, folder)
+            meta = hub.load_weights(self.core, folder, config=self.config)
             self.trained = str(meta.get("duet_trained", "")).strip().lower() in ("1", "true", "yes")
             self.source = str(folder)
         elif _flag(extra, "allow_untrained"):

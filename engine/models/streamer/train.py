@@ -180,10 +180,11 @@ def train(
     core = StreamerCore(cfg)
     losses: list[dict[str, float]] = []
     start = 0
+    resuming = resume and out_dir is not None and (out_dir / hub.WEIGHTS_NAME).is_file()
+    meta = hub.load_weights(core, out_dir, config=cfg) if resuming and out_dir is not None else {}
+    core.to(device)  # before the optimizer: its state lives where the parameters do
     opt = torch.optim.AdamW(core.parameters(), lr=opts.lr, weight_decay=opts.weight_decay, betas=(0.9, 0.98))
-    if resume and out_dir is not None and (out_dir / hub.WEIGHTS_NAME).is_file():
-        meta = hub.load_weights(core, out_dir)
-        core.to(device)
+    if resuming and out_dir is not None:
         if (out_dir / OPTIMIZER_NAME).is_file():
             start = load_optimizer(opt, out_dir / OPTIMIZER_NAME)
             weights_step = meta.get("duet_steps")

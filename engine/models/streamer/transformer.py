@@ -115,7 +115,8 @@ class Attention(nn.Module):
         last `window_units` units' keys (units before the start are masked), like a streaming step.
         """
         b, n, _ = x.shape
-        w, ln = self.cfg.window_units, (n - n_sink) // n_units
+        # a crop shorter than the window needs no more than its own units (the rest would be masked)
+        w, ln = min(self.cfg.window_units, n_units), (n - n_sink) // n_units
         q, k, v = self._split(x)
         qs, ks, vs = q[:, :, :n_sink], k[:, :, :n_sink], v[:, :, :n_sink]
         qu = apply_rope(q[:, :, n_sink:], cos[n_sink:], sin[n_sink:])
