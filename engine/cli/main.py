@@ -397,11 +397,25 @@ def _print_conversation(path: str) -> None:
 
 
 def _conversation_lines(conversation: list[dict[str, Any]], indent: str = "") -> list[str]:
-    """`describe()["conversation"]` as text: "[  1.20 s] avatar: ..." (ticks are 40 ms)."""
+    """`describe()["conversation"]` as text: "[  1.20 s] avatar: ..." (ticks are 40 ms); typed lines
+    and operator lines say so ("user (typed)", "avatar (operator)"), a line that did not play to
+    its end ends "… [cut off at 4.12 s: barge-in]"."""
+    from engine.session.info import CUT_WORDS
+
     out = []
     for c in conversation:
-        who = c["side"] + (" (typed)" if c.get("typed") else "")
-        out.append(f"{indent}[{c['tick'] * 0.04:6.2f} s] {who:<6}: {c['text']}")
+        if c.get("typed"):
+            who = c["side"] + " (typed)"
+        elif c.get("operator"):
+            who = c["side"] + (" (operator)" if c.get("said", True) else " (operator, not said)")
+        else:
+            who = c["side"]
+        text = c["text"]
+        if "cut_tick" in c:
+            when = f"{c['cut_tick'] * 0.04:.2f} s" + ("" if c.get("heard", True) else ", before it was heard")
+            unheard = f"; not heard: {c['unheard']}" if c.get("unheard") else ""
+            text += f" … [cut off at {when}: {CUT_WORDS.get(c['cut'], c['cut'])}{unheard}]"
+        out.append(f"{indent}[{c['tick'] * 0.04:6.2f} s] {who:<6}: {text}")
     return out
 
 
@@ -430,13 +444,17 @@ def cmd_show(a: argparse.Namespace) -> int:
         print(f"  {t['kind']:<13} {t['codec']:<10} {t['duration_s']:7.2f} s  {extra}")
     from engine.session.writer import events_path_for
 
-    events_path = events_path_for(a.session)  # beside the path given, as describe() reads it
-    if events_path.is_file():
-        counts = ", ".join(f"{k} {v}" for k, v in sorted(info["events"].items())) or "none"
+    if not info["events_missing"]:  # counted by their `type` in NAME.events.jsonl
+        counts = ", ".join(f"{k} {v}" for k, v in sorted(info["event_types"].items())) or "none"
         bad = info["bad_event_lines"]
         print(f"  events: {counts}" + (f" ({bad} unreadable line(s) skipped)" if bad else ""))
-    else:
-        print(f"  events: none ({events_path.name} is missing beside it)")
+    else:  # beside the path given, as describe() reads it
+        print(f"  events: none ({events_path_for(a.session).name} is missing beside it)")
+    after = info["events_after_end"]
+    if after:
+        said = info["conversation_after_end"]
+        lines = f"; {said} line(s) said then are left out below" if said else ""
+        print(f"  after the file's end ({info['duration_s']:.2f} s): {after} event(s){lines}")
     lag = info["playback_lag_ms"]
     if lag is not None:
         print(f"  playback lag (speaker behind the avatar track): {lag['min']:.0f}-{lag['max']:.0f} ms")

@@ -4,7 +4,7 @@ No torch: the app records with SessionWriter too. Format: docs/CONTRACTS.md.
 """
 
 from .info import describe
-from .reader import SessionData, SessionReadError, read_events, read_session
+from .reader import EventLog, SessionData, SessionReadError, read_events, read_session
 from .writer import (
     EVENT_SOURCES,
     SESSION_VERSION,
@@ -17,6 +17,7 @@ from .writer import (
 __all__ = [
     "EVENT_SOURCES",
     "SESSION_VERSION",
+    "EventLog",
     "SessionData",
     "SessionReadError",
     "SessionWriteError",

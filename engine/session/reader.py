@@ -39,6 +39,26 @@ class SessionReadError(ValueError):
     """The file is not a readable Duet session. The message names the file."""
 
 
+class EventLog(list[tuple[int, str, object]]):
+    """The events of NAME.events.jsonl, in the order written: (tick, src, decoded message). A plain
+    list, with what reading it found: `missing` (there is no events file: no events is not the
+    same as none recorded), `truncated` (the last line was cut off mid-write), `bad_event_lines`
+    (lines skipped as unreadable: damaged, not UTF-8, an unknown message type)."""
+
+    def __init__(
+        self,
+        events: list[tuple[int, str, object]] | None = None,
+        *,
+        missing: bool = False,
+        truncated: bool = False,
+        bad_event_lines: int = 0,
+    ) -> None:
+        super().__init__(events or [])
+        self.missing = missing
+        self.truncated = truncated
+        self.bad_event_lines = bad_event_lines
+
+
 @dataclass
 class SessionData:
     user_pcm: np.ndarray  # float32 (n16k,) mic at 16 kHz
@@ -53,6 +73,9 @@ class SessionData:
     # lines of NAME.events.jsonl skipped as unreadable (damaged, not UTF-8, an unknown message type);
     # the rest of the log is in events
     bad_event_lines: int = 0
+    # there is no NAME.events.jsonl beside the file (events is empty because nothing could be read,
+    # not because nothing happened); a warning names the file
+    events_missing: bool = False
 
 
 def read_session(path: str | Path, frame_size: int | None = None, video: bool = True) -> SessionData:
@@ -84,18 +107,19 @@ def read_session(path: str | Path, frame_size: int | None = None, video: bool = 
         -(-avatar_pcm.shape[0] // AVATAR_SAMPLES_PER_TICK),
         *(max(d, default=-1) + 1 for k, d in decoded.items() if k.startswith("video:")),
     )
-    events, ev_truncated, bad_lines = _read_events(events_path_for(p))
+    events = _read_events(events_path_for(p))
     return SessionData(
         user_pcm=user_pcm,
         avatar_pcm=avatar_pcm,
         avatar_frames=_assemble_frames(decoded.get("video:avatar"), n_ticks) if video else None,
         user_frames=_assemble_frames(decoded.get("video:user"), n_ticks) if video else None,
-        events=events,
+        events=list(events),
         meta=meta,
         n_ticks=n_ticks,
         path=p,
-        truncated=truncated or ev_truncated or ends_early(declared, n_ticks * TICK_S),
-        bad_event_lines=bad_lines,
+        truncated=truncated or events.truncated or ends_early(declared, n_ticks * TICK_S),
+        bad_event_lines=events.bad_event_lines,
+        events_missing=events.missing,
     )
 
 
@@ -223,24 +247,26 @@ def _assemble_frames(frames: dict[int, np.ndarray] | None, n_ticks: int) -> np.n
     return out
 
 
-def read_events(path: str | Path) -> list[tuple[int, str, object]]:
-    """Only the events of a session (NAME.mkv or NAME.events.jsonl): (tick, src, message)."""
+def read_events(path: str | Path) -> EventLog:
+    """Only the events of a session (NAME.mkv or NAME.events.jsonl): a list of (tick, src,
+    message) with `.truncated` and `.bad_event_lines` (EventLog); a missing file is an error."""
     p = Path(path)
     if not p.name.endswith(EVENTS_SUFFIX):
         p = events_path_for(p)
     if not p.is_file():
         raise SessionReadError(f"events file not found: {p}")
-    return _read_events(p)[0]
+    return _read_events(p)
 
 
-def _read_events(path: Path) -> tuple[list[tuple[int, str, object]], bool, int]:
-    """(events, truncated, bad lines) of NAME.events.jsonl; a missing file has none.
+def _read_events(path: Path) -> EventLog:
+    """The events of NAME.events.jsonl; a missing file has none (`missing`, and a warning).
 
     truncated: the last line has no newline after it and does not parse (the writer was cut off
     mid-line). Bad lines (not UTF-8, not JSON, an unknown message type, ...) anywhere else are
     skipped and counted, the rest is read; a warning names the file and the first few."""
     if not path.is_file():
-        return [], False, 0
+        log.warning("%s is missing: the session reads without events", path)
+        return EventLog(missing=True)
     try:
         data = path.read_bytes()
     except OSError as e:
@@ -270,7 +296,7 @@ def _read_events(path: Path) -> tuple[list[tuple[int, str, object]], bool, int]:
         log.warning(
             "%s: skipped %d unreadable event line(s) (%s%s)", path, len(bad), "; ".join(bad[:3]), more
         )
-    return events, truncated, len(bad)
+    return EventLog(events, truncated=truncated, bad_event_lines=len(bad))
 
 
 def _why(e: Exception) -> str:

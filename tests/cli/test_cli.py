@@ -113,6 +113,8 @@ def test_run_writes_a_session_and_prints_json(tmp_path: Path) -> None:
     assert set(kinds) == {"audio:user", "audio:avatar", "video:avatar"}
     assert kinds["audio:avatar"]["duration_s"] == 0.96 and kinds["video:avatar"]["frames"] == 20
     assert info["events"]["Timings"] == 5  # one per unit of 4 ticks
+    assert info["event_types"]["timings"] == 5 and not info["events_missing"]  # as the JSONL names them
+    assert info["events_after_end"] == 0 and info["conversation_after_end"] == 0
     assert any(c["side"] == "user" for c in info["conversation"])
     p = cli("show", str(out))
     assert p.returncode == 0 and "audio:user" in p.stdout
@@ -125,6 +127,9 @@ def test_run_writes_a_session_and_prints_json(tmp_path: Path) -> None:
     events.unlink()
     p = cli("show", str(out))
     assert p.returncode == 0 and "events: none (s.events.jsonl is missing beside it)" in p.stdout
+    assert "s.events.jsonl is missing" in p.stderr  # a warning, as for damaged lines
+    info = json.loads(cli("show", str(out), "--json").stdout)
+    assert info["events_missing"] and info["events"] == {}  # a script can tell "none" from "lost"
 
 
 def test_demo_writes_into_the_sessions_folder(tmp_path: Path) -> None:

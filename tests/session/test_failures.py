@@ -14,7 +14,8 @@ import av
 import numpy as np
 import pytest
 
-from engine.protocol import MIC_SAMPLES_PER_TICK
+from engine.cli.main import main
+from engine.protocol import MIC_SAMPLES_PER_TICK, Closed, Decision, DecisionChanged, Transcript
 from engine.session import (
     SessionReadError,
     SessionWriteError,
@@ -221,11 +222,15 @@ def test_bad_event_lines(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> No
     assert info["bad_event_lines"] == 5 and not info["truncated"]
     assert info["events"] == {"StateChanged": 2, "Transcript": 1}
     assert info["conversation"] == [{"tick": 3, "side": "user", "text": "still here"}]
-    assert len(read_events(path)) == 3
+    log = read_events(path)
+    assert len(log) == 3 and log.bad_event_lines == 5 and not log.truncated and not log.missing
+    assert info["event_types"] == {"state": 2, "transcript": 1}  # as NAME.events.jsonl names them
 
     ev.write_bytes(good.encode() + bad[0].encode() + b'{"tick": 2, "src": "\xe6\x97')  # both
     d = read_session(path)
     assert len(d.events) == 1 and d.bad_event_lines == 1 and d.truncated
+    log = read_events(path)
+    assert list(log) == d.events and log.truncated and log.bad_event_lines == 1
 
 
 def test_wrong_paths_say_what_they_are(tmp_path: Path) -> None:
@@ -254,3 +259,69 @@ def test_wrong_paths_say_what_they_are(tmp_path: Path) -> None:
     path.unlink()
     with pytest.raises(SessionReadError, match=r"pass s\.mkv beside it, which is not there"):
         read_session(events_path_for(path))
+
+
+def test_a_file_cut_in_half_says_what_is_past_its_end(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The media stop half way, the events log goes on: describe() and `show` count the events
+    past the end, leave out what was said after it and cut the answer being said there."""
+    path = tmp_path / "half.mkv"
+    said: dict[int, list[object]] = {
+        5: [Transcript(5, "user", "hi", True)],
+        10: [Transcript(10, "avatar", "Hello,", True), DecisionChanged(10, Decision.SPEAK)],
+        70: [Transcript(70, "avatar", "nice to meet you.", True)],
+        80: [DecisionChanged(80, Decision.LISTEN)],
+        90: [Transcript(90, "user", "bye", True)],
+    }
+    with SessionWriter(path, avatar_size=32) as w:
+        for t in range(100):
+            w.add_user_audio(t, np.full(640, 0.1, np.float32))
+            w.add_avatar_audio(t, np.full(960, 0.1, np.float32))
+            w.add_avatar_frame(t, np.full((32, 32, 3), 50, np.uint8))
+            for m in said.get(t, []):
+                w.add_event(t, "engine", m)
+        w.add_event(100, "engine", Closed("session"))
+    info = describe(path)
+    assert info["events_after_end"] == 0 and info["conversation_after_end"] == 0  # whole: Closed at its end
+    assert [c["text"] for c in info["conversation"]] == ["hi", "Hello, nice to meet you.", "bye"]
+
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+    info = describe(path)
+    end = info["ticks"]
+    assert info["truncated"] and 15 < end < 70
+    assert info["events_after_end"] == 4  # at 70, 80, 90 and the Closed at 100
+    assert info["events"]["Transcript"] == 4  # counted all the same
+    assert info["conversation_after_end"] == 1  # "bye"
+    hi, hello = info["conversation"]
+    assert hi == {"tick": 5, "side": "user", "text": "hi"}
+    assert (
+        hello["text"] == "Hello," and hello["unheard"] == "nice to meet you." and hello["cut"] == "file_end"
+    )
+    assert end - 2 <= hello["cut_tick"] <= end  # where the avatar's track ends
+
+    assert main(["show", str(path)]) == 0
+    shown = capsys.readouterr().out.splitlines()
+    assert (
+        f"  after the file's end ({end * 0.04:.2f} s): 4 event(s); 1 line(s) said then are left out below"
+        in shown
+    )
+    assert shown[-1].startswith("  [  0.40 s] avatar: Hello, … [cut off at ")
+    assert shown[-1].endswith(" s: the file ends; not heard: nice to meet you.]")
+    assert not any("bye" in line for line in shown)
+
+
+def test_a_missing_events_file_is_said(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    path = tmp_path / "alone.mkv"
+    _small_session(path, ticks=5)
+    assert not read_session(path).events_missing and not describe(path)["events_missing"]
+    events_path_for(path).unlink()
+    with caplog.at_level("WARNING", logger="engine.session"):
+        d = read_session(path)
+    assert d.events == [] and d.events_missing and d.n_ticks == 5
+    assert "alone.events.jsonl is missing: the session reads without events" in caplog.text
+    info = describe(path)
+    assert info["events_missing"] and info["events"] == {} and info["event_types"] == {}
+    with pytest.raises(SessionReadError, match="events file not found"):
+        read_events(path)
