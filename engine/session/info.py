@@ -86,6 +86,9 @@ def describe(path: str | Path) -> dict[str, Any]:
                 "codec": cc.name,
                 "duration_s": round(ends[s.index], 3),
             }
+            track = {str(k).lower(): str(v) for k, v in s.metadata.items()}.get("duet_track")
+            if track:  # which of the four ("user mic", ...); files before it have only the title
+                row["track"] = track
             if isinstance(s, av.audio.stream.AudioStream):
                 row["rate"] = s.codec_context.sample_rate
             elif isinstance(s, av.video.stream.VideoStream):

@@ -272,29 +272,41 @@ class SessionWriter:
         md.update({str(k): str(v) for k, v in (meta or {}).items()})
         for k, v in md.items():
             self._container.metadata[k] = v
-        self.user_audio = _AudioTrack(self._audio_stream(MIC_RATE, "user"), MIC_RATE, MIC_SAMPLES_PER_TICK)
-        self.avatar_audio = _AudioTrack(
-            self._audio_stream(AVATAR_RATE, "avatar"), AVATAR_RATE, AVATAR_SAMPLES_PER_TICK
+        self.user_audio = _AudioTrack(
+            self._audio_stream(MIC_RATE, "user", "user mic"), MIC_RATE, MIC_SAMPLES_PER_TICK
         )
-        self.avatar_video = _VideoTrack(self._video_stream(avatar_size, avatar_size, "avatar"))
+        self.avatar_audio = _AudioTrack(
+            self._audio_stream(AVATAR_RATE, "avatar", "avatar voice"), AVATAR_RATE, AVATAR_SAMPLES_PER_TICK
+        )
+        self.avatar_video = _VideoTrack(self._video_stream(avatar_size, avatar_size, "avatar", "avatar face"))
         self.user_video: _VideoTrack | None = None
         if user_video_size is not None:
             w, h = user_video_size
-            self.user_video = _VideoTrack(self._video_stream(w, h, "user"))
+            self.user_video = _VideoTrack(self._video_stream(w, h, "user", "user camera"))
 
     # ------------------------------------------------------------------ streams
-    def _audio_stream(self, rate: int, title: str) -> Any:
+    def _audio_stream(self, rate: int, title: str, track: str) -> Any:
+        # mono, as Matroska stores PCM: a channel count, no layout (ffmpeg says it "guessed" mono)
         s = self._container.add_stream("pcm_s16le", rate=rate, layout="mono")
-        s.metadata["title"] = title
+        self._name(s, title, track)
         return s
 
-    def _video_stream(self, width: int, height: int, title: str) -> Any:
+    def _video_stream(self, width: int, height: int, title: str, track: str) -> Any:
         s = self._container.add_stream("libx264", rate=FPS, options=dict(X264_OPTIONS))
         s.width, s.height = _even(int(width)), _even(int(height))
         s.pix_fmt = "yuv420p"
         s.time_base = Fraction(1, FPS)
-        s.metadata["title"] = title
+        self._name(s, title, track)
         return s
+
+    @staticmethod
+    def _name(stream: Any, title: str, track: str) -> None:
+        """title "user"|"avatar" (the side: what readers choose tracks by), duet_track: which of
+        the four it is ("user mic", "user camera", "avatar voice", "avatar face"), language "und"
+        (undetermined: Duet does not know what language was spoken)."""
+        stream.metadata["title"] = title
+        stream.metadata["duet_track"] = track
+        stream.metadata["language"] = "und"
 
     # ------------------------------------------------------------------ public API
     def add_user_audio(self, tick: int, pcm: np.ndarray) -> None:

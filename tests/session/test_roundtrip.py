@@ -22,7 +22,7 @@ from engine.protocol import (
     Timings,
     Transcript,
 )
-from engine.session import SessionWriter, events_path_for, read_session
+from engine.session import SessionWriter, describe, events_path_for, read_session
 
 S = 64  # avatar frame size in these tests
 N = 30  # ticks
@@ -135,6 +135,7 @@ def test_pyav_sees_the_documented_streams(tmp_path: Path) -> None:
     with av.open(str(path)) as c:
         kinds = {(s.type, s.metadata.get("title"), s.codec_context.name) for s in c.streams}
         rates = {s.metadata.get("title"): s.codec_context.sample_rate for s in c.streams.audio}
+        names = {(s.type, s.metadata.get("title"), s.metadata.get("DUET_TRACK")) for s in c.streams}
         video = {
             s.metadata.get("title"): (s.codec_context.width, s.codec_context.pix_fmt) for s in c.streams.video
         }
@@ -146,6 +147,19 @@ def test_pyav_sees_the_documented_streams(tmp_path: Path) -> None:
     }
     assert rates == {"user": MIC_RATE, "avatar": AVATAR_RATE}
     assert video == {"avatar": (S, "yuv420p"), "user": (64, "yuv420p")}
+    # the titles say the side (what readers choose by); duet_track tells the four tracks apart
+    assert names == {
+        ("audio", "user", "user mic"),
+        ("audio", "avatar", "avatar voice"),
+        ("video", "avatar", "avatar face"),
+        ("video", "user", "user camera"),
+    }
+    assert {t["kind"]: t["track"] for t in describe(path)["tracks"]} == {
+        "audio:user": "user mic",
+        "audio:avatar": "avatar voice",
+        "video:avatar": "avatar face",
+        "video:user": "user camera",
+    }
     lines = events_path_for(path).read_text().splitlines()
     assert json.loads(lines[0])["msg"]["type"] == "transcript"
 
@@ -319,3 +333,30 @@ def test_two_threads_append_both_sides(tmp_path: Path) -> None:
     np.testing.assert_allclose(
         d.avatar_pcm, np.concatenate([avatar_block(t) for t in range(N)]), atol=2 / 32768
     )
+
+
+def test_files_from_before_duet_track_still_read(tmp_path: Path) -> None:
+    """A file as Duet wrote it before the duet_track tag (streams named by their title only)."""
+    path = tmp_path / "old.mkv"
+    with av.open(str(path), "w", format="matroska") as c:
+        c.metadata["duet_session_version"] = "1"
+        c.metadata["model"] = "lite"
+        streams = []
+        for title, rate in (("user", MIC_RATE), ("avatar", AVATAR_RATE)):
+            s = c.add_stream("pcm_s16le", rate=rate, layout="mono")
+            s.metadata["title"] = title
+            streams.append((s, rate))
+        for s, rate in streams:
+            frame = av.AudioFrame.from_ndarray(
+                np.full((1, rate // 5), 1000, np.int16), format="s16", layout="mono"
+            )
+            frame.sample_rate, frame.pts = rate, 0
+            for pkt in [*s.encode(frame), *s.encode(None)]:
+                c.mux(pkt)
+    d = read_session(path)
+    assert d.n_ticks == 5 and d.user_pcm.shape == (5 * 640,) and abs(d.avatar_pcm[0] - 1000 / 32768) < 1e-6
+    info = describe(path)
+    assert [(t["kind"], "track" in t) for t in info["tracks"]] == [
+        ("audio:user", False),
+        ("audio:avatar", False),
+    ]
