@@ -209,8 +209,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_run_options(demo)
 
     show = sub.add_parser("show", help="summarize a session file (tracks, durations, events, captions)")
-    show.add_argument("session", help="NAME.mkv")
-    show.add_argument("--json", action="store_true", help="print JSON")
+    show.add_argument("session", nargs="+", help="NAME.mkv (several: each in turn)")
+    show.add_argument("--json", action="store_true", help="print JSON (several files: a list)")
 
     models = sub.add_parser("models", help="list the available models")
     models.add_argument("--json", action="store_true", help="print JSON")
@@ -420,12 +420,37 @@ def _conversation_lines(conversation: list[dict[str, Any]], indent: str = "") ->
 
 
 def cmd_show(a: argparse.Namespace) -> int:
+    """One file: as before (--json: one object). Several: each in turn (--json: a list); a file
+    that cannot be read is an error line on stderr, the others are still shown, exit 1."""
     from engine.session import describe
 
-    info = describe(a.session)
-    if a.json:
-        print(json.dumps(info, indent=2))
+    if len(a.session) == 1:
+        info = describe(a.session[0])
+        if a.json:
+            print(json.dumps(info, indent=2))
+        else:
+            _show_text(info, a.session[0])
         return 0
+    infos: list[dict[str, Any]] = []
+    failed = 0
+    for path in a.session:
+        try:
+            info = describe(path)
+        except _user_errors() as e:
+            print(f"{PROG}: error: {_one_line(str(e))}", file=sys.stderr)
+            failed += 1
+            continue
+        if not a.json:
+            if infos:
+                print()  # a blank line between files
+            _show_text(info, path)
+        infos.append(info)
+    if a.json:
+        print(json.dumps(infos, indent=2))
+    return 1 if failed else 0
+
+
+def _show_text(info: dict[str, Any], session: str) -> None:
     meta = info["meta"]
     print(
         f"{info['path']}: {info['duration_s']:.2f} s ({info['ticks']} ticks)"
@@ -449,7 +474,7 @@ def cmd_show(a: argparse.Namespace) -> int:
         bad = info["bad_event_lines"]
         print(f"  events: {counts}" + (f" ({bad} unreadable line(s) skipped)" if bad else ""))
     else:  # beside the path given, as describe() reads it
-        print(f"  events: none ({events_path_for(a.session).name} is missing beside it)")
+        print(f"  events: none ({events_path_for(session).name} is missing beside it)")
     after = info["events_after_end"]
     if after:
         said = info["conversation_after_end"]
@@ -462,7 +487,6 @@ def cmd_show(a: argparse.Namespace) -> int:
         print(f"  error: {e}")
     for line in _conversation_lines(info["conversation"], indent="  "):
         print(line)
-    return 0
 
 
 def cmd_models(a: argparse.Namespace) -> int:
