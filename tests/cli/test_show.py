@@ -8,9 +8,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from engine.cli.main import main
+from engine.cli.main import build_parser, cmd_show
 from engine.protocol import Transcript
 from engine.session import SessionWriter
+
+
+def show(argv: list[str]) -> int:
+    """`duet-engine show ARGV` in this process (without main(): it would add a logging handler
+    to the root logger for the rest of the test session)."""
+    return cmd_show(build_parser().parse_args(["show", *argv]))
 
 
 def write(path: Path, ticks: int, text: str) -> None:
@@ -25,17 +31,17 @@ def test_show_several_files(tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
     a, b = tmp_path / "a.mkv", tmp_path / "b.mkv"
     write(a, 10, "first")
     write(b, 20, "second")
-    assert main(["show", str(a)]) == 0
+    assert show([str(a)]) == 0
     one = capsys.readouterr().out
     assert one.startswith(f"{a.resolve()}: 0.40 s (10 ticks)") and "user  : first" in one
 
-    assert main(["show", str(a), str(b)]) == 0
+    assert show([str(a), str(b)]) == 0
     both = capsys.readouterr().out
     assert both.startswith(one) and both[len(one) :].startswith(f"\n{b.resolve()}: 0.80 s (20 ticks)")
 
-    assert main(["show", "--json", str(a)]) == 0
+    assert show(["--json", str(a)]) == 0
     assert json.loads(capsys.readouterr().out)["ticks"] == 10  # one file: one object, as before
-    assert main(["show", "--json", str(a), str(tmp_path / "gone.mkv"), str(b)]) == 1
+    assert show(["--json", str(a), str(tmp_path / "gone.mkv"), str(b)]) == 1
     out = capsys.readouterr()
     assert [d["ticks"] for d in json.loads(out.out)] == [10, 20]  # several: a list of those read
     assert out.err == f"duet-engine: error: session file not found: {tmp_path / 'gone.mkv'}\n"

@@ -14,7 +14,7 @@ import av
 import numpy as np
 import pytest
 
-from engine.cli.main import main
+from engine.cli.main import build_parser, cmd_show
 from engine.protocol import MIC_SAMPLES_PER_TICK, Closed, Decision, DecisionChanged, Transcript
 from engine.session import (
     SessionReadError,
@@ -48,6 +48,12 @@ CHILD = textwrap.dedent(
         time.sleep(0.005)
     """
 )
+
+
+def show(argv: list[str]) -> int:
+    """`duet-engine show ARGV` in this process (without main(): it would add a logging handler
+    to the root logger for the rest of the test session)."""
+    return cmd_show(build_parser().parse_args(["show", *argv]))
 
 
 def test_sigkill_mid_session_keeps_all_but_the_last_moment(tmp_path: Path) -> None:
@@ -301,7 +307,7 @@ def test_a_file_cut_in_half_says_what_is_past_its_end(
     )
     assert end - 2 <= hello["cut_tick"] <= end  # where the avatar's track ends
 
-    assert main(["show", str(path)]) == 0
+    assert show([str(path)]) == 0
     shown = capsys.readouterr().out.splitlines()
     assert (
         f"  after the file's end ({end * 0.04:.2f} s): 4 event(s); 1 line(s) said then are left out below"
