@@ -42,7 +42,7 @@ from engine.session import session_meta
 from .avsync import FrameScheduler
 from .conversation import Conversation
 from .devices import DevicesMixin
-from .engine_faults import CrashPolicy, load_error
+from .engine_faults import CrashPolicy, load_error, summary
 from .latency import LatencyTracker
 from .logs import app_log_path, engine_log_path
 from .mic import MicCapture, SilenceSource, TickAssembler
@@ -76,6 +76,7 @@ class DuetCore(DevicesMixin, QObject):
     speaker_message = Signal(str)
     timings = Signal(float)  # engine step ms
     model_changed = Signal(str)  # the engine now runs this model (a pick, or a fall back after a failure)
+    session_opened = Signal(object)  # engine.protocol.SessionOpened: a conversation can start
 
     def __init__(
         self,
@@ -191,7 +192,7 @@ class DuetCore(DevicesMixin, QObject):
             if load_error:
                 self._load_failed(load_error)
             else:
-                self._engine_failed(f"The engine could not start: {err}")
+                self._engine_failed(f"The engine could not start: {summary(str(err))}")  # all in the log
             return
         if kind in ("start", "restart"):
             self.ready_info = fut.result()
@@ -222,7 +223,7 @@ class DuetCore(DevicesMixin, QObject):
         log.warning("model %r failed to load: %s", model, message)
         self.load_failures[model] = message
         if fallback and fallback != model:
-            self.notify("warn", f"Could not start {model}: {message}\nBack to {fallback}.")
+            self.notify("warn", f"Could not start {model}: {summary(message)}\nBack to {fallback}.")
             self.switch_model(fallback)
             return
         self.conversation.set_state("offline")
@@ -235,7 +236,7 @@ class DuetCore(DevicesMixin, QObject):
         )
         self.status.emit(
             "error",
-            f"The engine could not start {model}: {message}\nThe model failed to load, so not "
+            f"The engine could not start {model}: {summary(message)}\nThe model failed to load, so not "
             f"retrying: fix it (e.g. pick its weights{hint}) and press Retry, or pick another model. "
             f"Log: {engine_log_path()}",
         )
@@ -480,13 +481,13 @@ class DuetCore(DevicesMixin, QObject):
 
     def handle_event(self, ev: object) -> None:
         match ev:
-            case SessionOpened(avatar=avatar):
+            case SessionOpened(persona=persona, avatar=avatar):
                 spec = self.spec
                 answers = f"{spec.llm_model} at {spec.llm_url}" if spec.brain == "llm" else "the script"
-                log.info(
+                log.info(  # the engine's own words: after a quick switch self.spec is the next one's
                     "session open: model %s, persona %s, avatar %s, answers from %s",
                     self.model,
-                    spec.persona,
+                    persona,
                     avatar,
                     answers,
                 )
@@ -499,6 +500,7 @@ class DuetCore(DevicesMixin, QObject):
                 self.status.emit(*(notice or ("", "")))
                 if self.conversation.state == "starting":
                     self.conversation.set_state("listening")
+                self.session_opened.emit(ev)
             case Transcript(side=side, text=text, final=final):
                 self.conversation.transcript(side, text, final)
             case StateChanged(state=state):

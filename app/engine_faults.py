@@ -8,6 +8,8 @@ from collections import deque
 
 from engine.protocol import ErrorEvent
 
+SUMMARY_CHARS = 240  # a failure said in the window is cut here (the log has all of it)
+
 # "pkg.mod.SomeError: why" in an engine log tail -> "SomeError: why"
 _EXCEPTION_LINE = re.compile(r"^(?:[A-Za-z_][\w]*\.)*([A-Za-z_]\w*(?:Error|Exception): .+)$")
 
@@ -64,3 +66,13 @@ def load_error(err: BaseException, events: list[object], model: str) -> str:
         if m:
             return f"model {model!r} failed to load: {m.group(1)}"
     return first
+
+
+def summary(text: str) -> str:
+    """A failure in one line for the window: its first line (an engine's start error goes on with
+    the tail of the engine log, which is for the log), cut short at SUMMARY_CHARS."""
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    first = lines[0] if lines else ""
+    if len(first) > SUMMARY_CHARS:
+        first = first[: SUMMARY_CHARS - 1].rstrip() + "…"
+    return first + (" (more in the log)" if len(lines) > 1 else "")

@@ -130,3 +130,31 @@ def test_a_persona_that_cannot_load_says_so_and_another_one_works(
     assert w.core.conversation.state == "listening"
     say(qtbot, w, "hello")
     qtbot.waitUntil(lambda: replied(w, "hello"), timeout=10_000)
+
+
+def test_a_start_failure_is_one_line_in_the_window_and_whole_in_the_log(
+    duet_window: DuetWindow, caplog: pytest.LogCaptureFixture
+) -> None:
+    """An engine's start error goes on with the tail of its log (Python tracebacks): the banner
+    says the first line, the log keeps all of it."""
+    import concurrent.futures as cf
+
+    from app.engine_faults import SUMMARY_CHARS, summary
+
+    assert summary("one line") == "one line"
+    assert summary("x" * 1000).endswith("…") and len(summary("x" * 1000)) == SUMMARY_CHARS
+    w = duet_window(start=False)
+    err = RuntimeError(
+        "engine 'testecho' did not say Ready within 120 s\n--- engine log ---\nTraceback (most recent"
+        ' call last):\n  File "x.py", line 1, in <module>\nKeyError: 7'
+    )
+    fut: cf.Future[object] = cf.Future()
+    fut.set_exception(err)
+    w.core._job_done("start", fut)
+    text = w.banner.label.text()
+    assert w.banner.level == "error"
+    assert text.startswith(
+        "The engine could not start: engine 'testecho' did not say Ready within 120 s (more in the log)\n"
+    )
+    assert "Traceback" not in text and "KeyError" not in text
+    assert "KeyError: 7" in caplog.text  # (duet-app.log)
