@@ -58,6 +58,10 @@ class CliError(Exception):
     """A user-facing error: printed as one line."""
 
 
+class UsageError(CliError):
+    """A setting no run could use, found after argparse: one line, exit 2 (a usage error)."""
+
+
 class Interrupted(KeyboardInterrupt):
     """Ctrl-C or SIGTERM, with what was kept (printed after "interrupted; ") and the exit status."""
 
@@ -300,6 +304,13 @@ def _run_config(a: argparse.Namespace) -> Any:
         raise CliError(f"--max-s must be a finite number of seconds > 0, got {a.max_s:g}")
     if a.revision and not a.weights:
         raise CliError("--revision needs --weights (a hub repo id)")
+    if a.weights:
+        from engine.runner.run import check_weights
+
+        try:
+            check_weights(a.model, a.weights)  # lite has none to load: said before any engine starts
+        except ValueError as e:
+            raise UsageError(str(e)) from None
     if a.brain == "llm" and not a.llm_url:
         raise CliError(
             "--brain llm needs --llm-url (an OpenAI-compatible server, e.g. http://127.0.0.1:11434/v1)"
@@ -589,6 +600,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt as e:
         print(f"{PROG}: interrupted" + (f"; {e}" if isinstance(e, Interrupted) else ""), file=sys.stderr)
         return e.code if isinstance(e, Interrupted) else 130
+    except UsageError as e:
+        print(f"{PROG}: error: {e}", file=sys.stderr)
+        return 2
     except BrokenPipeError as e:
         if not _stdout_closed():
             print(f"{PROG}: error: {e}", file=sys.stderr)

@@ -357,6 +357,22 @@ def _unreserve(paths: list[Path]) -> None:
                 p.unlink()
 
 
+def check_weights(model: str, weights: str) -> None:
+    """ValueError when `weights` are given to a built-in model that loads none (it would ignore
+    them while the session's metadata named them). Models of one's own (DUET_EXTRA_MODELS: their
+    options unknown) may take weights."""
+    entry = model_info(model)
+    if weights and entry.options is not None and not entry.needs_weights:
+        raise ValueError(f"model {model!r} takes no --weights")
+
+
+def weights_for_meta(weights: str) -> str:
+    """The weights as the session's metadata names them: a local folder by its absolute path (a
+    relative one means nothing once the file is elsewhere), a hub repo id as given."""
+    folder = Path(weights).expanduser()
+    return str(folder.resolve()) if folder.is_dir() else weights
+
+
 def run_session(cfg: RunConfig, client: EngineClient | None = None) -> dict[str, Any]:
     """Run `cfg.input` through the engine into `cfg.output`; returns the JSON summary.
 
@@ -365,6 +381,7 @@ def run_session(cfg: RunConfig, client: EngineClient | None = None) -> dict[str,
     """
     model_info(cfg.model)  # unknown model or option: clear error before anything is spawned
     check_options(cfg.model, cfg.model_options)
+    check_weights(cfg.model, cfg.weights)
     if cfg.tail_s is not None and not (cfg.tail_s >= 0 and math.isfinite(cfg.tail_s)):
         raise ValueError(f"tail_s must be a finite number of seconds >= 0 (or None: auto), got {cfg.tail_s}")
     if cfg.max_s is not None and not (cfg.max_s > 0 and math.isfinite(cfg.max_s)):
@@ -529,7 +546,7 @@ def run_meta(
     if cfg.max_s is not None:
         meta["max_s"] = f"{cfg.max_s:g}"
     if cfg.weights:
-        meta["weights"] = cfg.weights
+        meta["weights"] = weights_for_meta(cfg.weights)
     if cfg.revision:
         meta["revision"] = cfg.revision
     return meta

@@ -322,3 +322,32 @@ def test_a_step_too_slow_for_the_app_is_a_warning(tmp_path: Path, wav: Path) -> 
         "1 model step took longer than 1.3 s: in the app (hang timeout 1.5 s) the engine would be called"
         " hung and restarted"
     ]
+
+
+def test_weights_for_a_model_that_loads_none_are_a_usage_error(
+    tmp_path: Path, wav: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """lite has no weights: --weights would be ignored while the session's metadata named them.
+    Refused in one line before any engine starts; a model of one's own (DUET_EXTRA_MODELS, whose
+    options Duet does not know) still takes them, and a local folder is stored by its absolute path."""
+    out = tmp_path / "s.mkv"
+    (tmp_path / "w").mkdir()
+    p = cli(
+        "run", "--model", "lite", "--input", str(wav), "--output", str(out), "--weights", str(tmp_path / "w")
+    )
+    assert p.returncode == 2, p.stderr
+    assert p.stderr.strip().splitlines() == ["duet-engine: error: model 'lite' takes no --weights"]
+    assert not out.exists() and not out.with_name("s.events.jsonl").exists()
+    from engine.runner import RunConfig, run_session
+
+    with pytest.raises(ValueError, match="model 'lite' takes no --weights"):  # the runner's own check
+        run_session(RunConfig(model="lite", input=str(wav), output=str(out), weights=str(tmp_path / "w")))
+    assert not out.exists()
+    monkeypatch.setenv("DUET_EXTRA_MODELS", "mine=tests.support.models:EchoTestModel")
+    p = subprocess.run(
+        [str(EXE), "run", "--model", "mine", "--input", str(wav), "--output", str(out), "--weights", "w",
+         "--tail-s", "0"],
+        capture_output=True, text=True, timeout=120, env=dict(os.environ), cwd=tmp_path,
+    )  # fmt: skip
+    assert p.returncode == 0, p.stderr
+    assert read_session(out, video=False).meta["weights"] == str((tmp_path / "w").resolve())
