@@ -214,3 +214,35 @@ def test_ctrl_c_before_an_overwrite_runs_first_save_keeps_the_old_checkpoint(
     assert f"interrupted at step 12; its checkpoint is complete in {out}" in capsys.readouterr().err
     with safe_open(str(out / "model.safetensors"), "pt") as f:
         assert f.metadata()["duet_steps"] == "12"
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "needle"),
+    [
+        (
+            "video_out_size",
+            1024,
+            "video_out_size must be 1..512 (the largest avatar frame the engine can show)",
+        ),
+        ("video_out_size", 0, "video_out_size must be 1..512"),
+        ("text_out_slots", 0, "text_out_slots must be >= 1"),
+        ("audio_enc_dim", 0, "audio_enc_dim, audio_dec_dim and video_dec_dim must be >= 1"),
+        ("video_in_size", 0, "video_in_size must be >= 1"),
+    ],
+)
+def test_a_config_that_could_never_run_is_refused_before_any_session_is_read(
+    tmp_path: Path, sessions: Path, capsys: pytest.CaptureFixture[str], field: str, value: int, needle: str
+) -> None:
+    """A frame larger than the engine's frame ring holds would train (for hours, or until memory
+    runs out) into weights `run` refuses; a zero size fails deep inside torch or makes every loss
+    nan. One line, before the sessions are read, and no --out folder left behind."""
+    with pytest.raises(ValueError, match=needle.replace("(", r"\(").replace(")", r"\)")):
+        StreamerConfig(**{field: value})
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({field: value}))
+    out = tmp_path / "out"
+    assert train_mod.main([*base(sessions, out), "--steps", "1", "--config", str(bad)]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(f"duet-engine train: error: {bad}: {needle}"), err
+    assert not out.exists()
+    assert StreamerConfig(video_out_size=512).video_out_size == 512  # the largest that runs

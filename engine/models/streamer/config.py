@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
+from engine.ipc.rings import DEFAULT_MAX_FRAME_SIZE
 from engine.protocol import AVATAR_SAMPLES_PER_TICK, MIC_SAMPLES_PER_TICK
 
 
@@ -50,7 +51,21 @@ class StreamerConfig:
             (self.n_layers >= 1 and self.ffn_mult >= 1, "n_layers and ffn_mult must be >= 1"),
             (self.window_units >= 1, "window_units must be >= 1"),
             (self.sink_text_tokens >= 0, "sink_text_tokens must be >= 0"),
-            (self.text_in_slots >= 0 and self.text_out_slots >= 0, "text slots must be >= 0"),
+            (self.text_in_slots >= 0, "text_in_slots must be >= 0"),
+            # the text loss averages over these slots: none would make every loss nan
+            (self.text_out_slots >= 1, "text_out_slots must be >= 1"),
+            (
+                min(self.audio_enc_dim, self.audio_dec_dim, self.video_dec_dim) >= 1,
+                "audio_enc_dim, audio_dec_dim and video_dec_dim must be >= 1",
+            ),
+            (self.video_in_size >= 1, "video_in_size must be >= 1"),
+            # the engine's avatar frame ring holds frames up to this size: larger ones could train
+            # but never run (`run` refuses such a model)
+            (
+                1 <= self.video_out_size <= DEFAULT_MAX_FRAME_SIZE,
+                f"video_out_size must be 1..{DEFAULT_MAX_FRAME_SIZE} (the largest avatar frame the"
+                f" engine can show), got {self.video_out_size}",
+            ),
             (MIC_SAMPLES_PER_TICK % max(self.audio_subframes, 1) == 0, "640 % audio_subframes != 0"),
             (self.audio_subframes >= 1 and self.audio_kernel >= 1, "audio_subframes, audio_kernel >= 1"),
             (AVATAR_SAMPLES_PER_TICK % max(self.audio_out_tokens, 1) == 0, "960 % audio_out_tokens != 0"),
