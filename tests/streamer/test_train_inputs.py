@@ -15,7 +15,7 @@ from safetensors.torch import save_file
 from engine import hub
 from engine.models.streamer import train as train_mod
 from engine.models.streamer.config import StreamerConfig
-from engine.models.streamer.data import load_examples, sample_batch, session_to_example
+from engine.models.streamer.data import find_sessions, load_examples, sample_batch, session_to_example
 
 from .synth import make_session
 from .test_train import write_session
@@ -246,3 +246,60 @@ def test_a_config_that_could_never_run_is_refused_before_any_session_is_read(
     assert len(err) == 1 and err[0].startswith(f"duet-engine train: error: {bad}: {needle}"), err
     assert not out.exists()
     assert StreamerConfig(video_out_size=512).video_out_size == 512  # the largest that runs
+
+
+def test_a_file_that_is_not_a_session_is_skipped_not_fatal(
+    tmp_path: Path, sessions: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An empty, damaged or non-Duet .mkv among the sessions is skipped with a warning, like a
+    session without its events file; so is an events file named instead of its .mkv. Only when
+    nothing usable is left is it an error, counting what was skipped and why."""
+    events = (sessions / "s0.events.jsonl").read_text()
+    (sessions / "zero.mkv").write_bytes(b"")
+    (sessions / "zero.events.jsonl").write_text(events)
+    (sessions / "random.mkv").write_bytes(bytes(range(256)) * 64)
+    (sessions / "random.events.jsonl").write_text(events)
+    out = tmp_path / "out"
+    named = str(sessions / "s0.events.jsonl")
+    args = [*base(sessions, out), "--steps", "1"]
+    assert train_mod.main([*args[:2], named, *args[2:]]) == 0
+    captured = capsys.readouterr()
+    assert json.loads(captured.out.strip().splitlines()[-1])["sessions"] == 1
+    warnings = [line for line in captured.err.splitlines() if "warning: " in line]
+    assert warnings == [
+        f"duet-engine train: warning: {sessions / 'random.mkv'} is not a readable session file:"
+        " Invalid data found when processing input: skipped",
+        f"duet-engine train: warning: {sessions / 'zero.mkv'} is empty (0 bytes), not a session file:"
+        " skipped",
+        f"duet-engine train: warning: {named}: skipped: an events file; pass the .mkv, not its events file",
+    ]
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    for name in ("zero", "random"):
+        shutil.copy(sessions / f"{name}.mkv", bad)
+        shutil.copy(sessions / f"{name}.events.jsonl", bad)
+    shutil.copy(sessions / "s0.mkv", bad / "noevents.mkv")
+    assert train_mod.main([*base(bad, tmp_path / "out2"), "--steps", "1"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1] == (
+        f"duet-engine train: error: no session to train on under {bad}: 3 file(s) skipped"
+        " (1 no events file beside it, 2 not a readable session file)"
+    )
+    assert sum("error" in line for line in err) == 1 and not (tmp_path / "out2").exists()
+
+
+def test_a_session_reached_twice_counts_once_and_upper_case_mkv_is_found(
+    tmp_path: Path, sessions: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    upper = tmp_path / "upper"
+    upper.mkdir()
+    write_session(upper / "X.MKV", 1)  # from a camera card or a case-insensitive file system
+    assert (upper / "X.events.jsonl").is_file()
+    again = sessions / ".." / "sessions" / "s0.mkv"  # the same file by another path
+    out = tmp_path / "out"
+    args = [*base(sessions, out), "--steps", "1"]
+    assert train_mod.main([*args[:2], str(again), str(sessions), str(upper), *args[2:]]) == 0
+    captured = capsys.readouterr()
+    assert json.loads(captured.out.strip().splitlines()[-1])["sessions"] == 3 - 1
+    assert f"note: {again} is {sessions / 's0.mkv'} (and 1 more): each session is used once" in captured.err
+    assert find_sessions([str(upper), str(upper / "X.MKV")]) == [upper / "X.MKV"]

@@ -204,54 +204,109 @@ def session_to_example(data: SessionLike, cfg: StreamerConfig, name: str = "") -
     return Example(sink_text, identity, inputs, targets, name)
 
 
-def find_sessions(paths: list[str]) -> list[Path]:
-    """Session .mkv files from files and folders (folders searched recursively)."""
+EVENTS_SUFFIX = ".events.jsonl"
+
+# why a session file was skipped -> the words of the summary when nothing was left to train on
+SKIP_WORDS = {
+    "unreadable": "not a readable session file",
+    "events_file": "an events file, not the .mkv",
+    "no_events": "no events file beside it",
+    "bad_events": "damaged or empty events file",
+    "short": "too short",
+}
+
+
+def _is_mkv(p: Path) -> bool:
+    return p.suffix.lower() == ".mkv"  # X.MKV from a case-insensitive file system too
+
+
+def find_sessions(paths: list[str], note: Callable[[str], None] | None = None) -> list[Path]:
+    """Session .mkv files from files and folders (folders searched recursively, .mkv in any case).
+    A file reached twice (named twice, or a file and its folder) is counted once, said through
+    `note`."""
     found: list[Path] = []
+    seen: dict[Path, Path] = {}  # resolved -> as first found
+    twice: list[tuple[Path, Path]] = []
     for p in map(Path, paths):
         if p.is_dir():
-            found.extend(sorted(p.rglob("*.mkv")))
+            files = sorted(f for f in p.rglob("*") if _is_mkv(f) and f.is_file())
         elif p.is_file():
-            found.append(p)
+            files = [p]
         else:
             raise DataError(f"{p}: no such session file or folder")
+        for f in files:
+            key = f.resolve()
+            if key in seen:
+                twice.append((f, seen[key]))
+                continue
+            seen[key] = f
+            found.append(f)
+    if twice and note is not None:
+        f, first = twice[0]
+        same = f"{f} is {first}" if f != first else f"{f} was named more than once"
+        more = f" (and {len(twice) - 1} more)" if len(twice) > 1 else ""
+        note(f"{same}{more}: each session is used once")
     if not found:
         raise DataError(f"no session files (*.mkv) under {', '.join(paths)}")
     return found
 
 
 def load_examples(
-    paths: list[str], cfg: StreamerConfig, warn: Callable[[str], None] | None = None
+    paths: list[str],
+    cfg: StreamerConfig,
+    warn: Callable[[str], None] | None = None,
+    note: Callable[[str], None] | None = None,
 ) -> list[Example]:
-    """The sessions under `paths` as examples. A file that is not a readable session is an error
-    (DataError); one that cannot teach anything right is skipped, said through `warn`: shorter than
-    two units, or its events file is missing, empty or damaged (decisions or captions missing: the
-    labels would be wrong). DataError when nothing is left."""
+    """The sessions under `paths` as examples. A file that cannot teach anything right is skipped,
+    said through `warn`: not a readable Duet session (empty, damaged, another program's .mkv), an
+    events file named instead of its .mkv, shorter than two units, or its events file is missing,
+    empty or damaged (decisions or captions missing: the labels would be wrong). DataError when
+    nothing is left, counting what was skipped and why. `note`: files named twice (counted once)."""
     from engine.session import SessionReadError, events_path_for, read_session
 
-    examples, skipped = [], []
-    for path in find_sessions(paths):
+    examples: list[Example] = []
+    skipped: list[tuple[str, str]] = []  # (SKIP_WORDS key, warning line)
+    for path in find_sessions(paths, note=note):
+        if path.name.lower().endswith(EVENTS_SUFFIX):
+            skipped.append(
+                ("events_file", f"{path}: skipped: an events file; pass the .mkv, not its events file")
+            )
+            continue
         events = events_path_for(path)
         if not events.is_file():
-            skipped.append(f"{path}: skipped: {events.name} is missing beside it (its decisions, captions)")
+            skipped.append(
+                (
+                    "no_events",
+                    f"{path}: skipped: {events.name} is missing beside it (its decisions, captions)",
+                )
+            )
             continue
         try:
             data: Any = read_session(path, frame_size=cfg.video_out_size)
             example = session_to_example(data, cfg, name=str(path))
-            if data.bad_event_lines or not data.events:  # decisions may be missing: wrong labels
-                bad = data.bad_event_lines
-                why = f"{bad} unreadable line(s) in" if bad else "no events in"
-                skipped.append(f"{path}: skipped: {why} {events.name} (the decisions)")
-                continue
-            examples.append(example)
         except SessionReadError as e:
-            raise DataError(str(e)) from e
+            skipped.append(("unreadable", f"{e}: skipped"))
+            continue
         except TooShort as e:
-            skipped.append(f"{e}: skipped")
-    for line in skipped:
+            skipped.append(("short", f"{e}: skipped"))
+            continue
+        if data.bad_event_lines or not data.events:  # decisions may be missing: wrong labels
+            bad = data.bad_event_lines
+            why = f"{bad} unreadable line(s) in" if bad else "no events in"
+            skipped.append(("bad_events", f"{path}: skipped: {why} {events.name} (the decisions)"))
+            continue
+        examples.append(example)
+    for _, line in skipped:
         if warn is not None:
             warn(line)
     if not examples:
-        why = f" ({skipped[0]})" if skipped else ""
+        why = ""
+        if skipped:
+            counts: dict[str, int] = {}
+            for key, _ in skipped:
+                counts[key] = counts.get(key, 0) + 1
+            reasons = ", ".join(f"{n} {SKIP_WORDS[k]}" for k, n in counts.items())
+            why = f": {len(skipped)} file(s) skipped ({reasons})"
         raise DataError(f"no session to train on under {', '.join(paths)}{why}")
     return examples
 

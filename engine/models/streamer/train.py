@@ -444,7 +444,10 @@ def main(argv: list[str] | None = None) -> int:
         )
         _check_out(out_dir)  # before hours of training, not at the first checkpoint
         examples = load_examples(
-            args.sessions, cfg, warn=lambda m: print(f"duet-engine train: warning: {m}", file=sys.stderr)
+            args.sessions,
+            cfg,
+            warn=lambda m: print(f"duet-engine train: warning: {m}", file=sys.stderr),
+            note=lambda m: print(f"duet-engine train: note: {m}", file=sys.stderr),
         )
         t0 = time.perf_counter()
         result = train(examples, cfg, opts, out_dir=out_dir, resume=args.resume)
