@@ -11,8 +11,9 @@ from __future__ import annotations
 import urllib.parse
 
 from PySide6.QtCore import Signal
-from PySide6.QtWidgets import QComboBox, QLabel, QLineEdit, QPushButton, QWidget
+from PySide6.QtWidgets import QLabel, QLineEdit, QPushButton, QWidget
 
+from .controls import PickerCombo
 from .settings import Settings
 from .widgets import form_grid
 
@@ -36,16 +37,22 @@ class BrainPanel(QWidget):
         super().__init__(parent)
         self.settings = settings
         self.setObjectName("brainBox")
-        self.kind = QComboBox()
+        self.kind = PickerCombo(
+            "Answers from", "Answer from the persona's YAML script, or stream replies from a chat server"
+        )
         self.kind.addItem("Persona script", SCRIPT)
         self.kind.addItem("Chat server (OpenAI API)", LLM)
-        self.kind.setToolTip("Answer from the persona's YAML script, or stream replies from a chat server")
         self.url = QLineEdit(settings.llm_url)
         self.url.setPlaceholderText("e.g. http://127.0.0.1:11434/v1")
         self.url.setToolTip("Base URL of an OpenAI-compatible server (Ollama, llama.cpp, vLLM…)")
+        self.url.setAccessibleName("Chat server URL")
         self.model = QLineEdit(settings.llm_model)
         self.model.setPlaceholderText("e.g. llama3.2")
+        self.model.setToolTip("The name the server knows the model by (e.g. llama3.2)")
+        self.model.setAccessibleName("Chat model name")
         self.apply_button = QPushButton("Apply")
+        self.apply_button.setToolTip("Answer from this server and model (Enter in either field does too)")
+        self.apply_button.setAccessibleName("Apply chat server")
         self.note = QLabel()
         self.note.setObjectName("fieldNote")
         self.note.setWordWrap(True)

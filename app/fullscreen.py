@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QByteArray, QEvent, QRect, Qt, QTimer
+from PySide6.QtGui import QShortcut
 from PySide6.QtWidgets import QLabel, QMainWindow, QWidget
 
 from .conversation import Conversation
@@ -17,6 +18,7 @@ from .conversation import Conversation
 if TYPE_CHECKING:
     from .core import DuetCore
     from .settings import Settings
+    from .stage import Stage
     from .widgets import CaptionPanel
 
     _Base = QMainWindow
@@ -26,6 +28,8 @@ else:
 FULLSCREEN_FIT_MS = 300  # after this long, a window the desktop did not resize is fitted
 SUBTITLE_HOLD_MS = 6000  # a caption stays this long after the avatar is done (a booth's next
 # visitor must not read the last one's answer)
+LEAVE_HINT_MS = 4000  # "Esc or F11 leaves full screen" shows this long on entering it (not in a kiosk)
+LEAVE_HINT = "Press Esc or F11 to leave full screen"
 SUBTITLE_LINES_PX = 72  # room for two lines of the 22 px subtitle font
 SUBTITLE_SCREEN_FRACTION = 1 / 36  # on a big screen the font grows to this part of its height
 # (22 px on a 768-line laptop, 30 px at 1080 lines: read from a few steps back at a booth)
@@ -91,16 +95,18 @@ class FullscreenMixin(_Base):
     top_bar: QWidget
     captions: CaptionPanel
     subtitle: Subtitle
+    stage: Stage
     _normal_geometry: QByteArray | None  # the window's geometry before fullscreen
     _normal_rect: QRect | None  # its client area then (screen pixels)
+    esc_shortcut: QShortcut  # Esc leaves full screen (keyboard.py): enabled only in it
 
     if TYPE_CHECKING:  # the window's own (window.py, window_layout.py)
-        from PySide6.QtWidgets import QPushButton
+        from .controls import BarButton
 
-        mute_button: QPushButton
-        ptt_toggle: QPushButton
-        talk_button: QPushButton
-        record_button: QPushButton
+        mute_button: BarButton
+        ptt_toggle: BarButton
+        talk_button: BarButton
+        record_button: BarButton
 
         def _set_ptt_mode(self, on: bool) -> None: ...
         def _update_note(self) -> None: ...
@@ -135,6 +141,8 @@ class FullscreenMixin(_Base):
             self._normal_rect = self.geometry() if self.isVisible() and not framed else None
         self.showFullScreen()
         QTimer.singleShot(FULLSCREEN_FIT_MS, self._fit_screen)
+        if not self.kiosk:  # the way out, said once on the way in (a booth's visitors have none)
+            self.stage.show_toast(LEAVE_HINT, LEAVE_HINT_MS)
 
     def _windowed_geometry(self) -> QByteArray:
         """What is saved for the next start: the window as it is, or as it was before fullscreen
@@ -165,8 +173,11 @@ class FullscreenMixin(_Base):
     def changeEvent(self, event: QEvent) -> None:
         if event.type() == QEvent.Type.WindowStateChange:  # F11, Esc, --fullscreen or the desktop's own
             full = self.isFullScreen()
+            self.esc_shortcut.setEnabled(full)
             self.top_bar.setVisible(not full)
             self.captions.setVisible(not full)
             self.subtitle.set_shown(full)
+            if not full:
+                self.stage.hide_toast()
             self._update_note()
         super().changeEvent(event)

@@ -9,9 +9,10 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QTimer
-from PySide6.QtWidgets import QLabel, QMainWindow, QPushButton
+from PySide6.QtWidgets import QLabel, QMainWindow
 
 if TYPE_CHECKING:
+    from .controls import BarButton, BarLabel
     from .core import DuetCore
 
     _Base = QMainWindow
@@ -24,8 +25,8 @@ RECORD_NOTE_S = 10  # "Saved: ... recording goes on in a new file" shows this lo
 class RecordingViewMixin(_Base):
     # MainWindow's (window.py, window_layout.py)
     core: DuetCore
-    record_button: QPushButton
-    rec_indicator: QLabel
+    record_button: BarButton
+    rec_indicator: BarLabel
     record_note: QLabel
 
     # ------------------------------------------------------------------ recording
@@ -47,14 +48,14 @@ class RecordingViewMixin(_Base):
         rec = self.core.recording
         if rec.recording:
             s = int(rec.elapsed_s())
-            self.rec_indicator.setText(f"● REC {s // 60}:{s % 60:02d}")
+            self.rec_indicator.set_texts(f"● REC {s // 60}:{s % 60:02d}", f"● {s // 60}:{s % 60:02d}")
             current = rec.current
             self.rec_indicator.setToolTip(f"Recording to {current.path}" if current and current.path else "")
         elif rec.wanted:
-            self.rec_indicator.setText("● REC waiting for the session…")
+            self.rec_indicator.set_texts("● REC waiting for the session…", "● REC …")
             self.rec_indicator.setToolTip("")
         self.rec_indicator.setVisible(rec.wanted)
-        self.record_button.setText("Stop recording" if rec.wanted else "Record")
+        self.record_button.show_label(1 if rec.wanted else 0)
 
     def _recording_finished(self, path: str, error: str) -> None:
         if error:  # logged by the Recorder

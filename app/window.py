@@ -12,8 +12,8 @@ from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
-from PySide6.QtCore import QByteArray, QEvent, QObject, Qt, QTimer
-from PySide6.QtGui import QCloseEvent, QGuiApplication, QIcon, QImage, QKeyEvent, QKeySequence, QShortcut
+from PySide6.QtCore import QByteArray, Qt, QTimer
+from PySide6.QtGui import QCloseEvent, QGuiApplication, QIcon, QImage
 from PySide6.QtWidgets import (
     QFileDialog,
     QHBoxLayout,
@@ -23,7 +23,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from engine.protocol import Ready
+from engine.protocol import Ready, SessionOpened
 
 from . import catalog
 from .brain_panel import BrainPanel
@@ -31,12 +31,13 @@ from .camera import CameraCapture
 from .core import DuetCore
 from .fullscreen import FULLSCREEN_FIT_MS, FullscreenMixin, Subtitle
 from .hud import Hud
+from .keyboard import KeyboardMixin
 from .mic import list_devices, rescan_devices
 from .recording_view import RecordingViewMixin
 from .settings import Settings
 from .stage import Stage
 from .views import PainterView, make_avatar_view
-from .widgets import EMPTY_HINT, EMPTY_HINT_PTT, Banner, CaptionPanel, widget_app
+from .widgets import EMPTY_HINT, EMPTY_HINT_PTT, Banner, CaptionPanel
 from .window_layout import WindowLayout
 
 log = logging.getLogger(__name__)
@@ -46,19 +47,31 @@ ROOMY_SCREEN_PX = 800  # on a screen less tall than this the Devices and Answers
 
 
 DEFAULT_SIZE = (1180, 760)  # the window's first size (pixels) where the screen has room
-MIN_SIZE = (820, 560)
+MIN_SIZE = (720, 440)  # the smallest the window gets, where the screen has room for that
+
+
+def min_size(available: tuple[int, int]) -> tuple[int, int]:
+    """The window's minimum size on a screen with `available` room (logical pixels: a 1366x768
+    screen at 150% has 910x512, less its panels): MIN_SIZE, or the screen where it is smaller."""
+    return min(MIN_SIZE[0], available[0]), min(MIN_SIZE[1], available[1])
 
 
 def first_size(available: tuple[int, int]) -> tuple[int, int]:
     """The window's size before any saved geometry: DEFAULT_SIZE, shrunk to the screen's available
-    area (a 1024x640 laptop keeps the bottom bar on screen), never under MIN_SIZE."""
+    area (a small or scaled screen keeps the bottom bar on it), never under min_size."""
+    low = min_size(available)
     return (
-        max(MIN_SIZE[0], min(DEFAULT_SIZE[0], available[0])),
-        max(MIN_SIZE[1], min(DEFAULT_SIZE[1], available[1])),
+        max(low[0], min(DEFAULT_SIZE[0], available[0])),
+        max(low[1], min(DEFAULT_SIZE[1], available[1])),
     )
 
 
-class MainWindow(WindowLayout, FullscreenMixin, RecordingViewMixin, QMainWindow):
+def _sentence(text: str) -> str:
+    """`text` as the start of a sentence ("streamer needs…" -> "Streamer needs…")."""
+    return text[:1].upper() + text[1:]
+
+
+class MainWindow(WindowLayout, KeyboardMixin, FullscreenMixin, RecordingViewMixin, QMainWindow):
     def __init__(
         self, core: DuetCore, settings: Settings, use_gl: bool | str = True, persist: bool = True
     ) -> None:
@@ -76,8 +89,9 @@ class MainWindow(WindowLayout, FullscreenMixin, RecordingViewMixin, QMainWindow)
         icon = catalog.icon_path()
         if icon is not None:
             self.setWindowIcon(QIcon(str(icon)))
-        self.setMinimumSize(*MIN_SIZE)
-        self.resize(*first_size(self.screen().availableGeometry().size().toTuple()))
+        available = self.screen().availableGeometry().size().toTuple()
+        self.setMinimumSize(*min_size(available))
+        self.resize(*first_size(available))
         central = QWidget()
         central.setObjectName("central")
         self.setCentralWidget(central)
@@ -154,14 +168,12 @@ class MainWindow(WindowLayout, FullscreenMixin, RecordingViewMixin, QMainWindow)
         core.mic_message.connect(self._mic_message)
         core.speaker_message.connect(self._speaker_message)
         core.conversation.state_changed.connect(self.state_pill.set_state)
+        core.session_opened.connect(self._session_opened)
         core.recording.changed.connect(self._recording_changed)
         core.recording.finished.connect(self._recording_finished)
         core.recording.disk_low.connect(lambda text: self._show_record_note("warn", text))
 
-        QShortcut(QKeySequence(Qt.Key.Key_F11), self, self.toggle_fullscreen)
-        QShortcut(QKeySequence("Ctrl+H"), self, self.hud_button.toggle)
-        QShortcut(QKeySequence(Qt.Key.Key_Escape), self, self._leave_fullscreen)
-        QShortcut(QKeySequence("Ctrl+Shift+Q"), self, self.close)  # the way out of a kiosk, too
+        self._add_shortcuts()
 
         self._normal_geometry = None  # the window's geometry before fullscreen (FullscreenMixin)
         self._normal_rect = None
@@ -170,6 +182,7 @@ class MainWindow(WindowLayout, FullscreenMixin, RecordingViewMixin, QMainWindow)
             if self.isFullScreen():  # saved in fullscreen by an older Duet: fit it (a kiosk)
                 QTimer.singleShot(FULLSCREEN_FIT_MS, self._fit_screen)
         self._fill_devices()
+        self.text_box.setFocus()  # typing goes to the avatar at once; a picker never takes a key by surprise
 
     def _fill_pickers(self) -> None:
         s = self.settings
@@ -191,6 +204,7 @@ class MainWindow(WindowLayout, FullscreenMixin, RecordingViewMixin, QMainWindow)
             idx = combo.findData(current)
             combo.setCurrentIndex(max(idx, 0))
             combo.blockSignals(False)
+            combo.updateGeometry()  # (its size follows its choice: no signal said it changed)
         self._refresh_model_labels()
         self.model_combo.currentIndexChanged.connect(self._model_picked)
         self.persona_combo.currentIndexChanged.connect(self._persona_picked)
@@ -213,6 +227,7 @@ class MainWindow(WindowLayout, FullscreenMixin, RecordingViewMixin, QMainWindow)
                 idx = combo.count() - 1
             combo.setCurrentIndex(max(idx, 0))
             combo.blockSignals(False)
+            combo.updateGeometry()  # (its size follows its choice: no signal said it changed)
         if not self._devices_wired:
             self._devices_wired = True
             self.mic_combo.currentIndexChanged.connect(self._mic_picked)
@@ -234,6 +249,7 @@ class MainWindow(WindowLayout, FullscreenMixin, RecordingViewMixin, QMainWindow)
         idx = combo.findData(want)
         combo.setCurrentIndex(max(idx, 0))
         combo.blockSignals(False)
+        combo.updateGeometry()  # (its size follows its choice: no signal said it changed)
 
     # ------------------------------------------------------------------ start / stop
     def start(self) -> None:
@@ -243,14 +259,14 @@ class MainWindow(WindowLayout, FullscreenMixin, RecordingViewMixin, QMainWindow)
         if problem and model != fallback:  # e.g. saved weights were forgotten: never start a failure
             self.core.model = fallback
             self._model_changed(fallback)
-            self.core.notify("warn", f"{problem}. Started {fallback} instead.")
+            self.core.notify("warn", f"{_sentence(problem)}. Started {fallback} instead.")
         self.core.start()
         self.stage.self_view.hide()  # shown with the first camera frame
         if self.settings.camera_enabled:
             self.camera.start(self.settings.camera)
 
     def closeEvent(self, event: QCloseEvent) -> None:
-        widget_app().removeEventFilter(self)
+        self._watch_space(False)
         self._hud_timer.stop()
         self.settings.hud = self.hud.isVisible()
         self._settings_timer.stop()
@@ -341,7 +357,7 @@ class MainWindow(WindowLayout, FullscreenMixin, RecordingViewMixin, QMainWindow)
         for i in range(combo.count()):
             model = combo.itemData(i)
             note = self._model_note(model)
-            combo.setItemText(i, model + (f"  ({note})" if note else ""))
+            combo.setItemText(i, model + (f" ({note})" if note else ""))
         self._update_weights_button()
 
     def _update_weights_button(self) -> None:
@@ -362,6 +378,7 @@ class MainWindow(WindowLayout, FullscreenMixin, RecordingViewMixin, QMainWindow)
             idx = combo.count() - 1
         combo.setCurrentIndex(idx)
         combo.blockSignals(False)
+        combo.updateGeometry()  # (its size follows its choice: no signal said it changed)
         self._update_weights_button()
 
     def _model_changed(self, model: str) -> None:
@@ -395,7 +412,7 @@ class MainWindow(WindowLayout, FullscreenMixin, RecordingViewMixin, QMainWindow)
         if folder:
             problem = self._use_weights(model, folder)
             if problem:
-                self.core.notify("warn", problem)
+                self.core.notify("warn", _sentence(problem))
 
     def _send_text(self) -> None:
         if self.core.send_text(self.text_box.text()):
@@ -403,35 +420,29 @@ class MainWindow(WindowLayout, FullscreenMixin, RecordingViewMixin, QMainWindow)
 
     def _set_muted(self, muted: bool) -> None:
         self.core.assembler.muted = muted
-        self.mute_button.setText("Muted" if muted else "Mute")
+        self.mute_button.show_label(1 if muted else 0)
         self.level.setEnabled(not muted)
+        self._show_input()
 
     def _set_ptt_mode(self, on: bool) -> None:
-        # Space = push-to-talk anywhere but the text box; filter keys only while the mode is on
-        app = widget_app()
-        if on and not self.core.assembler.ptt_mode:
-            app.installEventFilter(self)
-        elif not on and self.core.assembler.ptt_mode:
-            app.removeEventFilter(self)
+        # Space = push-to-talk (app/keyboard.py); keys are watched only while the mode is on
+        if on != self.core.assembler.ptt_mode:
+            self._watch_space(on)
         self.core.assembler.ptt_mode = on
-        self.core.assembler.ptt_down = False
+        self._set_ptt(False)
         self.talk_button.setVisible(on)
         self.captions.empty_hint.setText(EMPTY_HINT_PTT if on else EMPTY_HINT)
         self.settings.push_to_talk = on
 
     def _set_ptt(self, down: bool) -> None:
         self.core.assembler.ptt_down = down
-        self.talk_button.setText("Talking…" if down else "Hold to talk")
+        self.talk_button.show_label(1 if down else 0)
+        self.talk_button.setDown(down)  # held by Space: it looks held too
+        self._show_input()
 
-    def eventFilter(self, obj: QObject, event: QEvent) -> bool:
-        t = event.type()
-        if t in (QEvent.Type.KeyPress, QEvent.Type.KeyRelease) and self.core.assembler.ptt_mode:
-            assert isinstance(event, QKeyEvent)
-            if event.key() == Qt.Key.Key_Space and not self.text_box.hasFocus() and self.isActiveWindow():
-                if not event.isAutoRepeat():
-                    self._set_ptt(t == QEvent.Type.KeyPress)
-                return True
-        return super().eventFilter(obj, event)
+    def _show_input(self) -> None:
+        asm = self.core.assembler
+        self.state_pill.set_input(asm.muted, asm.ptt_mode, asm.ptt_down)
 
     def _toggle_hud(self, on: bool) -> None:
         self.hud.setVisible(on)
@@ -453,21 +464,22 @@ class MainWindow(WindowLayout, FullscreenMixin, RecordingViewMixin, QMainWindow)
         problem = catalog.weights_problem(model, self.core.source(model))
         failed = self.core.load_failures.get(model, "")
         if not problem and failed and catalog.needs_weights(model):  # its weights did not load last time
-            problem = f"{model} could not load its weights ({failed})"
+            problem = f"The {model} model could not load its weights ({failed})"
         if problem:  # ask for the folder now; without one, stay on the model that runs
             folder = self._ask_weights_folder(model)
             if folder:
                 problem = self._use_weights(model, folder)
             elif not failed:  # said for the window (weights_problem speaks command-line)
                 problem = (
-                    f"{model} needs trained weights: a folder with config.json + model.safetensors"
-                    " (duet-engine train writes one; none is published)"
+                    f"The {model} model needs trained weights: a folder with config.json and"
+                    " model.safetensors (training makes one; none is published yet)"
                 )
             if problem:
                 self._select_model(self.core.model)
                 self.core.notify(
                     "warn",
-                    f"{problem}. Staying on {self.core.model}; pick {model} again to choose a folder.",
+                    f"{_sentence(problem)}. Still running {self.core.model}: pick {model} again to"
+                    " choose a folder.",
                 )
                 return
         self.settings.model = model
@@ -479,6 +491,11 @@ class MainWindow(WindowLayout, FullscreenMixin, RecordingViewMixin, QMainWindow)
     def _persona_picked(self) -> None:
         self.settings.persona = self.persona_combo.currentData()
         self.core.update_session(persona=self.settings.persona)
+
+    def _session_opened(self, opened: SessionOpened) -> None:
+        """Name the avatar's bubbles after the avatar the session shows ("Ada")."""
+        names = {c.id: c.label for c in catalog.avatars() if c.id}
+        self.captions.set_avatar_name(names.get(opened.avatar, opened.avatar.capitalize() or "Avatar"))
 
     def _brain_applied(self, changes: dict) -> None:
         self.core.update_session(**changes)

@@ -47,8 +47,9 @@ def test_controls_drive_the_core(
     qtbot.mouseRelease(w.talk_button, Qt.MouseButton.LeftButton)
     assert not asm.ptt_down
     w.text_box.setFocus()
-    qtbot.keyClick(w.text_box, Qt.Key.Key_Space)  # typing a space is not push-to-talk
-    assert w.text_box.text() == " " and not asm.ptt_down
+    qtbot.keyClicks(w.text_box, "hi")
+    qtbot.keyClick(w.text_box, Qt.Key.Key_Space)  # typing a line: Space types (test_keyboard.py has more)
+    assert w.text_box.text() == "hi " and not asm.ptt_down
     qtbot.mouseClick(w.ptt_toggle, Qt.MouseButton.LeftButton)
     assert not asm.ptt_mode and not w.talk_button.isVisible()
     assert w.captions.empty_hint.text().startswith("Just talk")

@@ -81,11 +81,11 @@ def open_session(w: MainWindow, qtbot: QtBot) -> None:
 def test_record_a_spoken_turn_and_read_it_back(duet_window: DuetWindow, qtbot: QtBot, pipewire: None) -> None:
     w = duet_window("testecho")
     open_session(w, qtbot)
-    assert w.record_button.text() == "Record" and not w.rec_indicator.isVisible()
+    assert w.record_button.full_text() == "Record" and not w.rec_indicator.isVisible()
     w.record_button.click()
-    assert w.core.recording.recording and w.record_button.text() == "Stop recording"
+    assert w.core.recording.recording and w.record_button.full_text() == "Stop recording"
     qtbot.wait(600)
-    assert w.rec_indicator.isVisible() and w.rec_indicator.text().startswith("● REC 0:0")
+    assert w.rec_indicator.isVisible() and w.rec_indicator.full_text().startswith("● REC 0:0")
     player = play_into_mic()
     qtbot.waitUntil(lambda: player.done(), timeout=15_000)  # the window runs meanwhile
     qtbot.waitUntil(lambda: w.core.conversation.last("user") is not None, timeout=10_000)
@@ -100,7 +100,7 @@ def test_record_a_spoken_turn_and_read_it_back(duet_window: DuetWindow, qtbot: Q
     rec = w.core.recording.current
     assert rec is not None
     w.record_button.click()
-    assert not w.rec_indicator.isVisible() and w.record_button.text() == "Record"
+    assert not w.rec_indicator.isVisible() and w.record_button.full_text() == "Record"
     qtbot.waitUntil(lambda: w.record_note.text().startswith("Saved: "), timeout=15_000)
     path = saved_path(w)
     assert path == rec.path and rec.error is None
@@ -271,11 +271,11 @@ def test_engine_crash_ends_the_file_cleanly_and_recording_goes_on_after_the_rest
     qtbot.keyClick(w.text_box, "\r")
     qtbot.waitUntil(lambda: first.done, timeout=10_000)
     assert first.error is None and w.record_button.isChecked()
-    assert w.rec_indicator.isVisible() and "waiting" in w.rec_indicator.text()  # until the restart
+    assert w.rec_indicator.isVisible() and "waiting" in w.rec_indicator.full_text()  # until the restart
     qtbot.waitUntil(lambda: w.core.recording.current is not None, timeout=60_000)  # restarted
     second = w.core.recording.current
     assert second is not None
-    qtbot.waitUntil(lambda: w.rec_indicator.text().startswith("● REC"), timeout=5_000)
+    qtbot.waitUntil(lambda: w.rec_indicator.full_text().startswith("● REC"), timeout=5_000)
     qtbot.wait(800)
     w.record_button.click()
     qtbot.waitUntil(lambda: second.done, timeout=10_000)

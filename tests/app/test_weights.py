@@ -271,7 +271,7 @@ def test_window_runs_the_streamer_with_saved_weights(
 @pytest.mark.audio
 def test_untrained_streamer_shows_the_badge(duet_window: DuetWindow, qtbot: QtBot, pipewire: None) -> None:
     w = duet_window("streamer", **_streamer_settings(options={"allow_untrained": "1", "threads": "1"}))
-    assert w.model_combo.currentText() == "streamer  (untrained)"
+    assert w.model_combo.currentText() == "streamer (untrained)"
     qtbot.waitUntil(lambda: w.core.session_open, timeout=120_000)
     assert w.core.ready_info is not None and w.core.ready_info.trained is False
     assert w.untrained_badge.isVisible() and w.untrained_badge.text() == "untrained model"
@@ -300,15 +300,15 @@ def test_picking_the_streamer_without_weights_says_why_and_stays(
     qtbot.waitUntil(lambda: w.core.session_open, timeout=60_000)
     pid = w.core.client.pid
     assert not w.weights_button.isVisible()
-    assert w.model_combo.itemText(w.model_combo.findData("streamer")) == "streamer  (needs weights)"
+    assert w.model_combo.itemText(w.model_combo.findData("streamer")) == "streamer (needs weights)"
 
     _pick(w, "streamer")
     assert asked and "streamer" in asked[0]  # the window asked for the folder first
     assert w.banner.isVisible() and w.banner.level == "warn"
     assert w.banner.label.text() == (
-        "streamer needs trained weights: a folder with config.json + model.safetensors (duet-engine"
-        " train writes one; none is published). Staying on testecho; pick streamer again to choose"
-        " a folder."
+        "The streamer model needs trained weights: a folder with config.json and model.safetensors"
+        " (training makes one; none is published yet). Still running testecho: pick streamer again"
+        " to choose a folder."
     )
     assert w.model_combo.currentData() == "testecho" and w.settings.model == "testecho"
     qtbot.wait(1500)  # no engine was started for it, so nothing fails or restarts
