@@ -161,7 +161,7 @@ def test_flags_that_would_do_nothing_are_said(
     tmp_path: Path, sessions: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     out = tmp_path / "out"
-    assert train_mod.main([*base(sessions, out), "--steps", "1", "--save-every", "0"]) == 1
+    assert train_mod.main([*base(sessions, out), "--steps", "1", "--save-every", "0"]) == 2  # usage
     assert "error: --save-every must be >= 1" in capsys.readouterr().err
     assert train_mod.main([*base(sessions, out), "--steps", "2"]) == 0
     capsys.readouterr()
@@ -206,8 +206,12 @@ def test_ctrl_c_before_an_overwrite_runs_first_save_keeps_the_old_checkpoint(
     capsys.readouterr()
     overwrite = [*base(sessions, out), "--steps", "50", "--save-every", "10", "--overwrite"]
     assert train_mod.main(overwrite) == 130
-    err = capsys.readouterr().err
+    captured = capsys.readouterr()
+    err = captured.err
     assert "interrupted at step 2, before this run's first checkpoint: the checkpoint already in" in err
+    summary = json.loads(captured.out.strip().splitlines()[-1])
+    # "steps": how far this run got; "saved_step": the checkpoint actually in --out (the old one)
+    assert (summary["steps"], summary["saved_step"], summary["interrupted"]) == (2, 3, True)
     assert snapshot(out) == before
     calls.update(n=0, ctrl_c_at=12)
     assert train_mod.main(overwrite) == 130
@@ -237,7 +241,7 @@ def test_a_config_that_could_never_run_is_refused_before_any_session_is_read(
     runs out) into weights `run` refuses; a zero size fails deep inside torch or makes every loss
     nan. One line, before the sessions are read, and no --out folder left behind."""
     with pytest.raises(ValueError, match=needle.replace("(", r"\(").replace(")", r"\)")):
-        StreamerConfig(**{field: value})
+        StreamerConfig().replace(**{field: value})
     bad = tmp_path / "bad.json"
     bad.write_text(json.dumps({field: value}))
     out = tmp_path / "out"

@@ -88,3 +88,84 @@ def test_a_second_ctrl_c_waits_for_the_checkpoint_being_saved() -> None:
     assert finished == ["the whole save"]
     with pytest.raises(KeyboardInterrupt):
         stop._on_sigint(signal.SIGINT, None)  # not saving: at once
+
+
+def test_a_second_sigterm_stops_at_once_with_sigterms_status() -> None:
+    from engine.models.streamer.train import StopNow, _StopOnCtrlC
+
+    stop = _StopOnCtrlC()
+    stop._on_sigint(signal.SIGTERM, None)
+    assert stop.requested and stop.code == 143  # the first: a request, like Ctrl-C
+    with pytest.raises(StopNow) as caught:
+        stop._on_sigint(signal.SIGTERM, None)
+    assert caught.value.code == 143
+
+
+def test_sigterm_finishes_the_step_saves_it_and_says_so(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`kill`, `timeout` or a service manager stopping training: as the first Ctrl-C (the step in
+    progress finishes and is checkpointed, --resume goes on), exit 143; the handlers are put back."""
+    from engine.models.streamer import train as train_mod
+
+    sessions = tmp_path / "sessions"
+    write_session(sessions / "s0.mkv", 0)
+    out = tmp_path / "model"
+    real_loss = train_mod.streamer_loss
+    calls = {"n": 0}
+
+    def loss_then_sigterm(*args: object, **kwargs: object) -> object:
+        calls["n"] += 1
+        if calls["n"] == 3:
+            signal.raise_signal(signal.SIGTERM)  # as `kill PID` during that step
+        return real_loss(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(train_mod, "streamer_loss", loss_then_sigterm)
+    before = signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGINT)
+    args = [
+        "--sessions",
+        str(sessions),
+        "--out",
+        str(out),
+        "--batch",
+        "1",
+        "--seq-units",
+        "4",
+        "--no-progress",
+    ]
+    assert train_mod.main([*args, "--steps", "50", "--save-every", "100"]) == 143
+    assert (signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGINT)) == before
+    captured = capsys.readouterr()
+    summary = json.loads(captured.out.strip().splitlines()[-1])
+    assert summary["steps"] == 3 and summary["saved_step"] == 3 and summary["interrupted"] is True
+    assert captured.err.splitlines()[-1] == (
+        f"duet-engine train: interrupted at step 3; its checkpoint is complete in {out}: --resume continues"
+    )
+    with safe_open(str(out / "model.safetensors"), "pt") as f:
+        assert f.metadata()["duet_steps"] == "3"
+    monkeypatch.setattr(train_mod, "streamer_loss", real_loss)
+    assert train_mod.main([*args, "--steps", "4", "--resume"]) == 0
+    losses = [json.loads(x) for x in (out / "losses.jsonl").read_text().splitlines()]
+    assert [x["step"] for x in losses] == [1, 2, 3, 4]
+
+
+def test_sigterm_while_the_sessions_are_read_stops_with_a_word(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from engine.models.streamer import train as train_mod
+
+    sessions = tmp_path / "sessions"
+    write_session(sessions / "s0.mkv", 0)
+    real_load = train_mod.load_examples
+
+    def load_then_sigterm(*args: object, **kwargs: object) -> object:
+        signal.raise_signal(signal.SIGTERM)
+        return real_load(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(train_mod, "load_examples", load_then_sigterm)
+    out = tmp_path / "new" / "model"
+    args = ["--sessions", str(sessions), "--out", str(out), "--no-progress"]
+    assert train_mod.main(args) == 143
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1] == "duet-engine train: interrupted before training began: nothing was saved"
+    assert not (tmp_path / "new").exists()  # the folders it made for --out go again
