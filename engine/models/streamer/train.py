@@ -741,7 +741,8 @@ def _main(args: argparse.Namespace) -> int:
         units = sum(e.n_units for e in examples)
         minutes = units * cfg.unit_ticks * TICK_S / 60
         _say(
-            f"{len(examples)} sessions ({units} units, {minutes:.1f} min), size {size_name(cfg)}"
+            f"{len(examples)} session{'s' if len(examples) != 1 else ''} ({units} units, {minutes:.1f} min),"
+            f" size {size_name(cfg)}"
             f" ({_parameters(cfg) / 1e6:.1f} M params), device {device}, threads {torch.get_num_threads()}"
             f" -> {out_dir}"
         )
