@@ -161,7 +161,11 @@ class DuetCore(DevicesMixin, QObject):
         if ready is None:
             return None
         avatar = self._session_avatar or self.spec.avatar  # the engine names the persona's own
-        meta = session_meta(self.spec, ready.device, ready.unit_ticks)
+        source = self.source(self.model)  # what the running engine was started with
+        meta = session_meta(
+            self.spec, ready.device, ready.unit_ticks, ready.output_lag_units, dict(source.options)
+        )
+        meta.update({k: v for k, v in (("weights", source.weights), ("revision", source.revision)) if v})
         return FileInfo(self.model, self.spec.persona, avatar, ready.frame_size, meta)
 
     def _open_session(self) -> None:

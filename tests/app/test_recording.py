@@ -115,6 +115,9 @@ def test_record_a_spoken_turn_and_read_it_back(duet_window: DuetWindow, qtbot: Q
     n_avatar = data.avatar_pcm.shape[0] // AVATAR_SAMPLES_PER_TICK
     assert abs(n_user - expect) <= 3 and abs(n_avatar - expect) <= 3, (n_user, n_avatar, expect)
     assert data.meta["model"] == "testecho" and int(data.meta["start_tick"]) > 0
+    # how it was run: testecho's one unit of output lag, no model options, which persona file
+    assert data.meta["output_lag_units"] == "1" and data.meta["model_options"] == "{}"
+    assert len(data.meta["persona_sha256"]) == 16 and "weights" not in data.meta
     # the played speech is in the user track; testecho answered each spoken tick 4 ticks later
     # (one unit of lag) with a tone, and the file has both on the same ticks
     user = tick_rms(data.user_pcm, MIC_SAMPLES_PER_TICK)
