@@ -80,9 +80,9 @@ def apply_model_flags(args: argparse.Namespace, settings: Settings) -> str:
     model = settings.model
     source = settings.source(model)
     # `--weights ''` forgets a model's weights; a model without any has nothing to forget
-    forget_none = args.weights == "" and args.revision is None and not catalog.needs_weights(model)
+    forget_none = args.weights == "" and args.revision is None and not catalog.takes_weights(model)
     if (args.weights is not None or args.revision is not None) and not forget_none:
-        if not catalog.needs_weights(model):
+        if not catalog.takes_weights(model):
             return f"--weights/--revision: model {model!r} does not load weights (try --model streamer)"
         weights = source.weights
         if args.weights is not None:

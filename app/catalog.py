@@ -78,6 +78,16 @@ def needs_weights(model: str) -> bool:
         return False
 
 
+def takes_weights(model: str) -> bool:
+    """`model` may be given weights: one that loads them, or a model of one's own (DUET_EXTRA_MODELS,
+    whose options Duet does not know); as `duet-engine run` decides."""
+    try:
+        entry = registry.info(model)
+    except registry.UnknownModelError:
+        return False
+    return entry.needs_weights or entry.options is None
+
+
 def _truthy(value: str | None) -> bool:
     return (value or "").strip().lower() in ("1", "true", "yes", "on")
 

@@ -65,11 +65,11 @@ _CHORD = _MOD.ControlModifier | _MOD.AltModifier | _MOD.MetaModifier
 class Shortcut:
     keys: str  # as shown ("Ctrl+T")
     what: str
-    kiosk: bool = True  # works in a kiosk too (Mute, Push-to-talk, leaving fullscreen do not)
+    kiosk: bool = True  # listed in a kiosk's sheet (not what a visitor cannot use, nor the way out)
 
 
 SHORTCUTS = (
-    Shortcut("Space (hold)", "Talk, in push-to-talk mode (not while typing a line)"),
+    Shortcut("Space (hold)", "Talk, in push-to-talk mode (not while typing a line)", kiosk=False),
     Shortcut("Enter", "Send the typed line"),
     Shortcut("Ctrl+I", "Interrupt the avatar"),
     Shortcut("Ctrl+M", "Mute or unmute the microphone", kiosk=False),
@@ -77,9 +77,9 @@ SHORTCUTS = (
     Shortcut("Ctrl+H", "Latency HUD"),
     Shortcut("F11", "Full screen (Esc leaves it)", kiosk=False),
     Shortcut("Tab, Shift+Tab", "Move between the controls"),
-    Shortcut("Alt+Down, Space", "Open a picker's list (Enter chooses, Esc keeps the choice)"),
+    Shortcut("Alt+Down, Space", "Open a picker's list (Enter chooses, Esc keeps the choice)", kiosk=False),
     Shortcut("F1, Ctrl+/", "This list"),
-    Shortcut("Ctrl+Shift+Q", "Quit Duet"),
+    Shortcut("Ctrl+Shift+Q", "Quit Duet", kiosk=False),  # the operator's way out: not shown to visitors
 )
 
 
@@ -194,7 +194,9 @@ class KeyboardMixin(_Base):
             self._set_ptt(False)
         elif t in (QEvent.Type.KeyPress, QEvent.Type.KeyRelease):
             assert isinstance(event, QKeyEvent)
-            if event.key() == Qt.Key.Key_Space and not event.modifiers() & _CHORD:
+            # a chord (Ctrl+Space) is not talk; but the release of a held Space ends the turn
+            # whatever is held with it (Space down, Ctrl+I to interrupt, Space up with Ctrl down)
+            if event.key() == Qt.Key.Key_Space and (self._space_talking or not event.modifiers() & _CHORD):
                 return self._space(obj, event)
         return super().eventFilter(obj, event)
 

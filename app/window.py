@@ -29,6 +29,7 @@ from . import catalog
 from .brain_panel import BrainPanel
 from .camera import CameraCapture
 from .core import DuetCore
+from .engine_faults import summary
 from .fullscreen import FULLSCREEN_FIT_MS, FullscreenMixin, Subtitle
 from .hud import Hud
 from .keyboard import KeyboardMixin
@@ -47,7 +48,8 @@ ROOMY_SCREEN_PX = 800  # on a screen less tall than this the Devices and Answers
 
 
 DEFAULT_SIZE = (1180, 760)  # the window's first size (pixels) where the screen has room
-MIN_SIZE = (720, 440)  # the smallest the window gets, where the screen has room for that
+MIN_SIZE = (760, 440)  # the smallest the window gets, where the screen has room for that (the
+# bottom bar's widest state, push-to-talk + recording + the "untrained" badge, needs ~736)
 
 
 def min_size(available: tuple[int, int]) -> tuple[int, int]:
@@ -434,6 +436,10 @@ class MainWindow(WindowLayout, KeyboardMixin, FullscreenMixin, RecordingViewMixi
         self.captions.empty_hint.setText(EMPTY_HINT_PTT if on else EMPTY_HINT)
         self.settings.push_to_talk = on
 
+    def _talk_button_released(self) -> None:
+        if not self._space_talking:  # let go while Space still holds the turn: Space's release ends it
+            self._set_ptt(False)
+
     def _set_ptt(self, down: bool) -> None:
         self.core.assembler.ptt_down = down
         self.talk_button.show_label(1 if down else 0)
@@ -464,7 +470,7 @@ class MainWindow(WindowLayout, KeyboardMixin, FullscreenMixin, RecordingViewMixi
         problem = catalog.weights_problem(model, self.core.source(model))
         failed = self.core.load_failures.get(model, "")
         if not problem and failed and catalog.needs_weights(model):  # its weights did not load last time
-            problem = f"The {model} model could not load its weights ({failed})"
+            problem = f"The {model} model could not load its weights ({summary(failed)})"
         if problem:  # ask for the folder now; without one, stay on the model that runs
             folder = self._ask_weights_folder(model)
             if folder:

@@ -190,7 +190,13 @@ def run_one(name: str, argv: list[str], timeout_s: float, module: bool = False) 
     if (proc.returncode != 0 and not cut) or not lines:
         tail = (stderr or stdout).strip().splitlines()[-5:]
         return {"error": f"{name}: exit {proc.returncode}", "stderr_tail": tail}
-    result: dict[str, Any] = json.loads(lines[-1])
+    try:
+        result: dict[str, Any] = json.loads(lines[-1])
+    except json.JSONDecodeError:  # a line cut off by the kill
+        return {
+            "error": f"{name}: its JSON was cut off (exit {proc.returncode})",
+            "stdout_tail": lines[-1][-200:],
+        }
     if cut:
         result["cut_by_time_limit"] = round(timeout_s, 1)
     return result
@@ -281,7 +287,9 @@ def main(argv: list[str] | None = None) -> int:
         if main_run and left() < limit + AFTER_MAIN_S:  # step for what the budget leaves it
             max_s = max(30.0, left() - AFTER_MAIN_S - MAIN_SETUP_S)
             extra = ["--max-s", f"{max_s:.0f}"]
-            limit = max_s + SETUP_S
+            # a slower start than MAIN_SETUP_S is cut (SIGTERM: it still reports what it stepped)
+            # rather than eat what engine_eager and train were left
+            limit = max_s + MAIN_SETUP_S + 30.0
         limit = min(limit, max(1.0, left() - TERM_GRACE_S))
         runs[name] = run_one(name, [*common, "--units", str(units), *flags, *extra], limit)
         record(name)

@@ -18,8 +18,10 @@ import json
 import os
 import signal
 import sys
+import threading
 import time
 from types import FrameType
+from typing import Any
 
 import numpy as np
 import torch
@@ -80,12 +82,24 @@ def build_parser() -> argparse.ArgumentParser:
 
 class _Stop:
     """Why the timed loop should end early ("" while it should not): --max-s, or SIGTERM (an outer
-    time limit) -- either way the units stepped so far are reported."""
+    time limit) -- either way the units stepped so far are reported. The SIGTERM handler is ours
+    only inside `with` (main thread only: where Python delivers signals); the one before comes back."""
 
     def __init__(self, max_s: float) -> None:
         self.reason = ""
         self.deadline = time.perf_counter() + max_s if max_s > 0 else float("inf")
-        signal.signal(signal.SIGTERM, self._term)
+        self._previous: Any = None
+        self._installed = False
+
+    def __enter__(self) -> _Stop:
+        if threading.current_thread() is threading.main_thread():
+            self._previous = signal.signal(signal.SIGTERM, self._term)
+            self._installed = True
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._installed:  # None: a handler not set from Python; the default is the closest
+            signal.signal(signal.SIGTERM, self._previous if self._previous is not None else signal.SIG_DFL)
 
     def _term(self, signum: int, frame: FrameType | None) -> None:
         self.reason = "SIGTERM"
@@ -170,19 +184,19 @@ def main(argv: list[str] | None = None) -> int:
             s["cuda_allocated_mb"] = round(torch.cuda.memory_allocated(device) / 2**20, 1)
         samples.append(s)
 
-    stop = _Stop(args.max_s)
-    t_start = time.perf_counter()
-    for i in range(units):
-        t0 = time.perf_counter()
-        one(args.warmup + i)
-        if cuda:
-            torch.cuda.synchronize(device)
-        times.append((time.perf_counter() - t0) * 1e3)
-        if i % every == 0 or i == units - 1:
-            sample(i)
-        elif stop.check():
-            sample(i)  # the last sample is the last unit stepped
-            break
+    with _Stop(args.max_s) as stop:
+        t_start = time.perf_counter()
+        for i in range(units):
+            t0 = time.perf_counter()
+            one(args.warmup + i)
+            if cuda:
+                torch.cuda.synchronize(device)
+            times.append((time.perf_counter() - t0) * 1e3)
+            if i % every == 0 or i == units - 1:
+                sample(i)
+            elif stop.check():
+                sample(i)  # the last sample is the last unit stepped
+                break
     wall = time.perf_counter() - t_start
     unit_ms = cfg.unit_ticks * TICK_MS
     first, last = samples[0], samples[-1]

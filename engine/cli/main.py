@@ -486,9 +486,8 @@ def _show_text(info: dict[str, Any], session: str) -> None:
         print(f"  events: {counts}" + (f" ({bad} unreadable line(s) skipped)" if bad else ""))
     else:  # beside the path given, as describe() reads it
         print(f"  events: none ({events_path_for(session).name} is missing beside it)")
-    after = info["events_after_end"]
+    after, said = info["events_after_end"], info["conversation_after_end"]
     if after:
-        said = info["conversation_after_end"]
         lines = f"; {said} line(s) said then are left out below" if said else ""
         print(f"  after the file's end ({info['duration_s']:.2f} s): {after} event(s){lines}")
     lag = info["playback_lag_ms"]

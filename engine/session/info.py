@@ -14,6 +14,7 @@ from engine.protocol import (
     EVENT_TYPES,
     TICK_MS,
     TICK_S,
+    Closed,
     Decision,
     DecisionChanged,
     ErrorEvent,
@@ -115,9 +116,15 @@ def describe(path: str | Path) -> dict[str, Any]:
         "event_types": dict(Counter(_type_name(m) for _, _, m in events)),
         # there is no NAME.events.jsonl beside the file: "events" is empty for want of it
         "events_missing": events.missing,
-        # events stamped later than the file's last tick (a file cut short: its media stop before
-        # its events log does); they are counted in "events" all the same
-        "events_after_end": sum(1 for t, _, _ in events if t > ticks),
+        # events stamped later than the file's last tick: a file cut short (its media stop before
+        # its events log does), or an app recording stopped while the avatar spoke (its lines are
+        # stamped with output ticks, ahead of the mic tick the file ends on); counted in "events"
+        # all the same
+        # (from the tick after the last one on, like "conversation"; the Closed that ends a whole
+        # file is stamped there and is not counted)
+        "events_after_end": sum(
+            1 for t, _, m in events if t > ticks or (t == ticks and not isinstance(m, Closed))
+        ),
         # what was said from the file's last tick on is not in "conversation" (not in the media)
         "conversation": [c for c in conversation if c["tick"] < ticks],
         "conversation_after_end": sum(1 for c in conversation if c["tick"] >= ticks),
@@ -157,6 +164,7 @@ def _conversation(events: list[tuple[int, str, object]], end_tick: int | None = 
     typed: list[dict[str, Any]] = []  # typed lines whose echo has not come yet
     operators: list[dict[str, Any]] = []  # operator lines not yet said to the end: {"rest", "line"}
     voice = _Voice(end_tick)
+    flushed: set[int] = set()  # from_tick of the FlushOuts seen
     for t, _, m in events:
         if isinstance(m, Transcript) and m.final and m.text.strip():
             text = m.text.strip()
@@ -213,7 +221,9 @@ def _conversation(events: list[tuple[int, str, object]], end_tick: int | None = 
                 out.append({"tick": t, "side": "user", "text": m.text, "typed": True})
                 typed.append(out[-1])
         elif isinstance(m, FlushOut):
-            voice.cut(m.from_tick, m.reason or "flush")
+            if m.from_tick not in flushed:  # a flush said again cuts nothing new (not the next line)
+                flushed.add(m.from_tick)
+                voice.cut(m.from_tick, m.reason or "flush")
         elif isinstance(m, DecisionChanged):
             voice.decision(m.tick, m.decision)
     voice.file_ends()

@@ -50,6 +50,20 @@ def test_space_talks_only_where_it_means_nothing_else(duet_window: DuetWindow, q
     qtbot.keyRelease(w.text_box, Qt.Key.Key_Space)
     assert not asm.ptt_down and not w.talk_button.isDown() and w.text_box.text() == ""
     assert w.state_pill.text() == "hold to talk"
+    # Space held, Ctrl+I to interrupt, Space let go with Ctrl still down: the turn ends all the same
+    ctrl = Qt.KeyboardModifier.ControlModifier
+    qtbot.keyPress(w.text_box, Qt.Key.Key_Space)
+    assert asm.ptt_down
+    qtbot.keyClick(w.text_box, Qt.Key.Key_I, ctrl)
+    qtbot.keyRelease(w.text_box, Qt.Key.Key_Space, ctrl)
+    assert not asm.ptt_down and w.text_box.text() == ""
+    # Space held, and "Hold to talk" clicked and let go meanwhile: Space still holds the turn
+    qtbot.keyPress(w.text_box, Qt.Key.Key_Space)
+    w.talk_button.pressed.emit()
+    w.talk_button.released.emit()
+    assert asm.ptt_down
+    qtbot.keyRelease(w.text_box, Qt.Key.Key_Space)
+    assert not asm.ptt_down
     # a line begun: Space types
     qtbot.keyClicks(w.text_box, "hi")
     qtbot.keyClick(w.text_box, Qt.Key.Key_Space)
@@ -160,6 +174,8 @@ def test_full_screen_says_how_to_leave_it_and_a_kiosk_does_not(
     assert sheet is not None
     keys = {key for key, _ in sheet.rows}
     assert "Ctrl+M" not in keys and "Ctrl+T" not in keys and "F11" not in keys and "Ctrl+I" in keys
+    # nothing a visitor cannot use (push-to-talk is off, the pickers are hidden), nor the way out
+    assert not {"Space (hold)", "Alt+Down, Space", "Ctrl+Shift+Q"} & keys
     sheet.close()
 
 

@@ -157,6 +157,14 @@ def test_bad_flags_are_clear_errors(checkpoint: Path, tmp_path: Path) -> None:
     assert s.model_sources == {}
 
 
+def test_a_model_of_ones_own_may_be_given_weights(checkpoint: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """As `duet-engine run` decides: Duet does not know what a DUET_EXTRA_MODELS model loads."""
+    monkeypatch.setenv("DUET_EXTRA_MODELS", "mine=tests.support.models:EchoTestModel")
+    mine = Settings(model="mine")
+    assert flags(mine, "--weights", str(checkpoint)) == ""
+    assert mine.source("mine").weights == str(checkpoint.resolve())
+
+
 def test_options_for_an_untrained_model_are_noted_as_ignored_with_weights(checkpoint: Path) -> None:
     s = Settings(model="streamer")
     assert flags(s, "--model-option", "size=M", "--model-option", "seed=3") == ""

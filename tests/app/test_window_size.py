@@ -79,6 +79,7 @@ def test_nothing_is_cut_off_from_the_widest_window_to_the_narrowest(
     w.record_button.click()  # recording (waiting for a session: the bar's widest state)
     assert w.rec_indicator.isVisible() and w.record_button.full_text() == "Stop recording"
     w.weights_button.show()  # (a model that loads trained weights)
+    w.untrained_badge.show()  # (and runs untrained)
     bar = w.bottom_bar
     seen = set()
     for size in ((1180, 760), *SCALED_SCREENS, MIN_SIZE):

@@ -194,6 +194,24 @@ def test_a_barge_in_cuts_the_line_being_said() -> None:
     assert lines[3] == {"tick": 192, "side": "avatar", "text": "Duet is an app."}
 
 
+def test_a_flush_said_again_does_not_cut_the_next_line() -> None:
+    """The app's own flush and the model's for one barge-in can both be logged: the second one,
+    arriving after a new line began, is the same cut, not a cut of the new line."""
+    events: list[tuple[int, str, object]] = [
+        (10, "engine", Transcript(10, "avatar", "Duet is an app for talking,", True)),
+        (10, "engine", DecisionChanged(10, Decision.SPEAK)),
+        (30, "engine", FlushOut(25, "barge_in")),
+        (30, "engine", DecisionChanged(30, Decision.LISTEN)),
+        (50, "engine", Transcript(50, "avatar", "Ask me anything.", True)),
+        (50, "engine", DecisionChanged(50, Decision.SPEAK)),
+        (52, "client", FlushOut(25, "barge_in")),  # the same cut, logged late
+        (90, "engine", DecisionChanged(90, Decision.LISTEN)),
+    ]
+    lines = full(events, end_tick=200)
+    assert lines[0]["cut_tick"] == 25 and lines[0]["cut"] == "barge_in"
+    assert lines[1] == {"tick": 50, "side": "avatar", "text": "Ask me anything."}
+
+
 def test_parts_after_the_cut_were_not_heard() -> None:
     events: list[tuple[int, str, object]] = [
         (10, "engine", Transcript(10, "avatar", "Duet is an app,", True)),

@@ -331,3 +331,17 @@ def test_a_missing_events_file_is_said(tmp_path: Path, caplog: pytest.LogCapture
     assert info["events_missing"] and info["events"] == {} and info["event_types"] == {}
     with pytest.raises(SessionReadError, match="events file not found"):
         read_events(path)
+
+
+def test_a_line_said_on_the_tick_after_the_last_is_counted_as_after_the_end(tmp_path: Path) -> None:
+    """The file holds ticks 0..N-1: a caption stamped N is left out of the conversation, and the
+    count of events after the end says so (the Closed that ends a whole file there is not one)."""
+    path = tmp_path / "edge.mkv"
+    with SessionWriter(path, model="testecho", persona="guide", avatar="ada") as w:
+        for t in range(50):
+            w.add_user_audio(t, np.zeros(640, np.float32))
+        w.add_event(50, "engine", Transcript(tick=50, side="avatar", text="Too late.", final=True))
+        w.add_event(50, "engine", Closed("session"))
+    info = describe(path)
+    assert info["ticks"] == 50 and info["conversation"] == []
+    assert info["conversation_after_end"] == 1 and info["events_after_end"] == 1

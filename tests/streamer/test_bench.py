@@ -95,7 +95,11 @@ def test_bench_gpu_judges_the_goal() -> None:
 
 def test_bench_stops_at_max_s_and_reports_what_it_stepped(capsys: pytest.CaptureFixture[str]) -> None:
     args = ["--size", "S", "--device", "cpu", "--units", "100000", "--warmup", "0", "--threads", "1"]
+    import signal
+
+    before = signal.getsignal(signal.SIGTERM)
     assert bench.main([*args, "--max-s", "0.3"]) == 0
+    assert signal.getsignal(signal.SIGTERM) == before  # a caller's SIGTERM still works after it
     result = json.loads(capsys.readouterr().out)
     assert result["stopped_early"] == "--max-s" and result["units_asked"] == 100000
     assert 1 <= result["units"] < 100000 and result["memory"]["samples"][-1]["unit"] == result["units"] - 1
@@ -107,10 +111,11 @@ def test_sigterm_ends_the_timed_loop_with_a_report() -> None:
 
     old = signal.getsignal(signal.SIGTERM)
     try:
-        stop = bench._Stop(0.0)
-        assert stop.check() == ""  # no --max-s: runs to the end
-        os.kill(os.getpid(), signal.SIGTERM)  # an outer time limit
-        assert stop.check() == "SIGTERM"
+        with bench._Stop(0.0) as stop:
+            assert stop.check() == ""  # no --max-s: runs to the end
+            os.kill(os.getpid(), signal.SIGTERM)  # an outer time limit
+            assert stop.check() == "SIGTERM"
+        assert signal.getsignal(signal.SIGTERM) == old  # the process's own handler is back
     finally:
         signal.signal(signal.SIGTERM, old)
 

@@ -145,7 +145,7 @@ class _StopOnCtrlC:
 
     def __exit__(self, *exc: object) -> None:
         for sig, previous in self._previous.items():
-            signal.signal(sig, previous)
+            signal.signal(sig, previous if previous is not None else signal.SIG_DFL)
 
     def _on_sigint(self, signum: int, frame: object) -> None:
         if not self.requested:
@@ -175,6 +175,15 @@ def _raise_stop_now(signum: int, frame: object) -> None:
 
 
 def current_umask() -> int:
+    """The process's umask, read without setting it where the system says it (Linux: another
+    thread creating a file meanwhile would get a passing mask)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
     mask = os.umask(0o022)
     os.umask(mask)
     return mask
@@ -279,10 +288,12 @@ def train(
     replacing = out_dir is not None and not resume and (out_dir / hub.WEIGHTS_NAME).is_file()
     kept_previous = False
     stop = _StopOnCtrlC()
+    doing = step + 1
     try:
         with stop:
             stopping = False
             while step < opts.steps and not stopping:
+                doing = step + 1  # the step an out-of-memory error is reported at (its save included)
                 sink, ident, inputs, targets = sample_batch(examples, opts.batch, opts.seq_units, gen)
                 # bf16 autocast on CUDA (the losses are computed in float32); plain float32 on CPU
                 with torch.autocast(device_type="cuda", dtype=torch.bfloat16, enabled=device.type == "cuda"):
@@ -328,7 +339,7 @@ def train(
     except (MemoryError, RuntimeError) as e:
         if not is_out_of_memory(e):
             raise
-        raise TrainOutOfMemory(step + 1, e) from None
+        raise TrainOutOfMemory(doing, e) from None
     finally:
         if bar is not None:
             bar.close()
@@ -669,8 +680,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return _main(args)
     finally:
-        if handled:
-            signal.signal(signal.SIGTERM, previous)
+        if handled:  # None: a handler not set from Python; the default is the closest
+            signal.signal(signal.SIGTERM, previous if previous is not None else signal.SIG_DFL)
 
 
 def _main(args: argparse.Namespace) -> int:
