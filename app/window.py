@@ -423,7 +423,6 @@ class MainWindow(WindowLayout, KeyboardMixin, FullscreenMixin, RecordingViewMixi
     def _set_muted(self, muted: bool) -> None:
         self.core.assembler.muted = muted
         self.mute_button.show_label(1 if muted else 0)
-        self.level.setEnabled(not muted)
         self._show_input()
 
     def _set_ptt_mode(self, on: bool) -> None:
@@ -449,6 +448,12 @@ class MainWindow(WindowLayout, KeyboardMixin, FullscreenMixin, RecordingViewMixi
     def _show_input(self) -> None:
         asm = self.core.assembler
         self.state_pill.set_input(asm.muted, asm.ptt_mode, asm.ptt_down)
+        self.level.setEnabled(self._mic_heard())
+
+    def _mic_heard(self) -> bool:
+        """The avatar hears the microphone now: not muted, and in push-to-talk only while held."""
+        asm = self.core.assembler
+        return not asm.muted and not (asm.ptt_mode and not asm.ptt_down)
 
     def _toggle_hud(self, on: bool) -> None:
         self.hud.setVisible(on)
@@ -458,8 +463,9 @@ class MainWindow(WindowLayout, KeyboardMixin, FullscreenMixin, RecordingViewMixi
             self.stage._layout()
 
     def _refresh_live(self) -> None:
-        muted = self.core.assembler.muted  # the meter shows what the avatar hears: nothing
-        self.level.setValue(0 if muted else min(100, int(self.core.assembler.level * 400)))
+        # the meter shows what the avatar hears: nothing while muted or push-to-talk is not held
+        heard = self._mic_heard()
+        self.level.setValue(min(100, int(self.core.assembler.level * 400)) if heard else 0)
         self._refresh_recording()
         if self.hud.isVisible():
             self.hud.refresh()

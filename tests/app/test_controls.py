@@ -38,8 +38,12 @@ def test_controls_drive_the_core(
     w.activateWindow()
     w.stage.setFocus()
     qtbot.waitUntil(w.isActiveWindow, timeout=5_000)
+    w._refresh_live()
+    assert w.level.value() == 0 and not w.level.isEnabled()  # Space is up: the avatar hears nothing
     qtbot.keyPress(w.stage, Qt.Key.Key_Space)
     assert asm.ptt_down
+    w._refresh_live()
+    assert w.level.value() == 80 and w.level.isEnabled()  # held: the meter shows what it hears
     qtbot.keyRelease(w.stage, Qt.Key.Key_Space)
     assert not asm.ptt_down
     qtbot.mousePress(w.talk_button, Qt.MouseButton.LeftButton)
