@@ -63,6 +63,11 @@ def _pct(xs: list[float], q: float) -> float:
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="duet-engine bench streamer", description=__doc__)
     p.add_argument("--size", default="S", help="S (tiny, CPU) | M | L (~1B params, GPU)")
+    p.add_argument(
+        "--weights",
+        default="",
+        help="a trained checkpoint (folder or hub repo id) to time instead of a random --size model",
+    )
     p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
     p.add_argument(
         "--units", type=int, default=None, help="units to time (default: 300 on CPU, 10000 on GPU)"
@@ -119,18 +124,17 @@ def main(argv: list[str] | None = None) -> int:
         )
         return 2
     try:
-        cfg = preset(args.size)
-        extra = {
-            "allow_untrained": "1",
-            "size": args.size,
-            "threads": str(cpu_threads(str(args.threads) if args.threads else None)),
-        }
+        extra = {"threads": str(cpu_threads(str(args.threads) if args.threads else None))}
+        if not args.weights:  # speed does not depend on training: a random model of the size
+            preset(args.size)  # (an unknown size is said before anything is built)
+            extra.update(allow_untrained="1", size=args.size)
         if args.dtype:
             extra["dtype"] = args.dtype
         if args.cuda_graph:
             extra["cuda_graph"] = "1"
-        model = StreamerModel(ModelOptions(device=args.device, extra=extra))
-    except (ValueError, RuntimeError) as e:
+        model = StreamerModel(ModelOptions(device=args.device, weights=args.weights, extra=extra))
+        cfg = model.config
+    except (ValueError, RuntimeError) as e:  # a bad size or device; CheckpointError is a ValueError
         print(f"duet-engine bench streamer: error: {e}", file=sys.stderr)
         return 2
     device = model.device
@@ -203,7 +207,8 @@ def main(argv: list[str] | None = None) -> int:
     captured = bool(graph_note) or (model._graph is not None and model._graph.graph is not None)
     result = {
         "bench": "streamer",
-        "size": args.size.upper(),
+        "size": None if args.weights else args.size.upper(),  # a checkpoint: its config decides
+        **({"weights": model.source} if args.weights else {}),
         "params_m": round(sum(p.numel() for p in model.core.parameters()) / 1e6, 2),
         "device": str(device) + (f" ({torch.cuda.get_device_name(device)})" if cuda else ""),
         "dtype": str(model.dtype).replace("torch.", ""),

@@ -197,3 +197,25 @@ def test_bench_gpu_runs_without_the_apps_media_and_gui_packages(tmp_path: Path) 
     p = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, env=env, timeout=60)
     assert p.stdout == "True\n" and p.returncode == 1
     assert p.stderr.strip().endswith("No module named 'av' (not on the GPU image)")
+
+
+def test_bench_times_a_trained_checkpoint(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A researcher times the model they trained (its config.json decides the size)."""
+    from engine import hub
+    from engine.models.streamer.config import StreamerConfig
+    from engine.models.streamer.core import StreamerCore
+
+    cfg = StreamerConfig(d_model=48, n_heads=4)
+    folder = hub.save_pretrained(StreamerCore(cfg), cfg, tmp_path / "mine", metadata={"duet_trained": "true"})
+    args = ["--device", "cpu", "--units", "3", "--warmup", "0", "--threads", "1"]
+    assert bench.main(["--weights", str(folder), *args]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["weights"] == str(folder) and result["size"] is None and result["units"] == 3
+    assert result["params_m"] == round(sum(p.numel() for p in StreamerCore(cfg).parameters()) / 1e6, 2)
+    assert bench.main(["--weights", str(tmp_path / "missing"), *args]) == 2
+    err = capsys.readouterr().err
+    assert (
+        err.startswith("duet-engine bench streamer: error: ")
+        and "missing" in err
+        and len(err.splitlines()) == 1
+    )
