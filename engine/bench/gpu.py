@@ -1,4 +1,4 @@
-"""`duet-engine bench gpu [--out DIR]`: issue 5's GPU benchmark of the streamer in one command.
+"""`duet-engine bench gpu [--out DIR]`: the streamer's GPU benchmark in one command.
 
 Runs `duet-engine bench streamer` three ways, each in a fresh process (so one run's CUDA memory
 and graph pool never count against the next), in this order:

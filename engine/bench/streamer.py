@@ -7,7 +7,7 @@ numpy out). --core times StreamerCore.step on device tensors only; --cuda-graph 
 step as a CUDA graph, after checking that the graph computes what the eager step does (past one
 wrap of the KV ring). Memory (process RSS and CUDA allocated) is sampled across the run to show it
 stays constant. --max-s (or SIGTERM) ends the timed loop early: the JSON then covers the units
-stepped so far and says why it stopped. Prints one JSON object. Goal (issue 5): L (~1B params,
+stepped so far and says why it stopped. Prints one JSON object. The GPU goal: L (~1B params,
 256x256, bf16) under 80 ms a 160 ms unit on one H100, constant memory over 10 000 units.
 """
 
