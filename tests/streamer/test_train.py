@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import torch
 
+from engine.models.streamer import checkpoint as checkpoint_mod
 from engine.models.streamer import train as train_mod
 from engine.models.streamer.config import StreamerConfig
 from engine.models.streamer.data import DataError, decision_per_tick, session_to_example
@@ -181,7 +182,7 @@ def test_a_full_disk_keeps_the_last_checkpoint(
     out = tmp_path / "model"
     args = ["--sessions", str(sessions), "--out", str(out), "--batch", "1", "--seq-units", "4"]
     args += ["--no-progress", "--save-every", "2"]
-    real = train_mod.save_optimizer
+    real = checkpoint_mod.save_optimizer
 
     def fill_up(opt: torch.optim.Optimizer, path: Path, step: int) -> None:
         if step == 4:
@@ -192,7 +193,7 @@ def test_a_full_disk_keeps_the_last_checkpoint(
             raise SafetensorError("Error while serializing: I/O error: No space left on device (os error 28)")
         real(opt, path, step)
 
-    monkeypatch.setattr(train_mod, "save_optimizer", fill_up)
+    monkeypatch.setattr(checkpoint_mod, "save_optimizer", fill_up)
     assert train_mod.main([*args, "--steps", "6"]) == 1
     err = capsys.readouterr().err.strip()
     assert [line for line in err.splitlines() if "error" in line] == [
@@ -212,7 +213,7 @@ def test_a_full_disk_keeps_the_last_checkpoint(
     with safe_open(str(out / "model.safetensors"), "pt") as f:
         assert f.metadata()["duet_steps"] == "2"
     assert StreamerModel(ModelOptions(device="cpu", weights=str(out))).trained
-    monkeypatch.setattr(train_mod, "save_optimizer", real)  # space again
+    monkeypatch.setattr(checkpoint_mod, "save_optimizer", real)  # space again
     before = (out / "model.safetensors").read_bytes()
     assert train_mod.main([*args, "--steps", "4"]) == 1  # neither --resume nor --overwrite
     assert (
@@ -223,10 +224,10 @@ def test_a_full_disk_keeps_the_last_checkpoint(
     assert train_mod.main([*args, "--steps", "4", "--resume"]) == 0
     losses = [json.loads(x) for x in (out / "losses.jsonl").read_text().splitlines()]
     assert [x["step"] for x in losses] == [1, 2, 3, 4]
-    monkeypatch.setattr(train_mod, "save_optimizer", fill_up)
+    monkeypatch.setattr(checkpoint_mod, "save_optimizer", fill_up)
     assert train_mod.main([*args, "--steps", "6", "--overwrite"]) == 1  # fails at step 4 again
     assert "the checkpoint of step 2 is kept" in capsys.readouterr().err
-    monkeypatch.setattr(train_mod, "save_optimizer", real)
+    monkeypatch.setattr(checkpoint_mod, "save_optimizer", real)
     assert train_mod.main([*args, "--steps", "2", "--overwrite"]) == 0  # start over on purpose
     losses = [json.loads(x) for x in (out / "losses.jsonl").read_text().splitlines()]
     assert [x["step"] for x in losses] == [1, 2]

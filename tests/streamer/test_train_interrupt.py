@@ -76,7 +76,7 @@ def test_ctrl_c_saves_the_last_whole_step_and_resume_goes_on(tmp_path: Path) -> 
 def test_a_second_ctrl_c_waits_for_the_checkpoint_being_saved() -> None:
     """The first Ctrl-C asks for a stop; a second one stops at once, but not in the middle of a
     checkpoint being moved in (that would leave a folder half old, half new): right after it."""
-    from engine.models.streamer.train import _StopOnCtrlC
+    from engine.models.streamer.stopping import _StopOnCtrlC
 
     stop = _StopOnCtrlC()
     stop._on_sigint(signal.SIGINT, None)
@@ -91,7 +91,7 @@ def test_a_second_ctrl_c_waits_for_the_checkpoint_being_saved() -> None:
 
 
 def test_a_second_sigterm_stops_at_once_with_sigterms_status() -> None:
-    from engine.models.streamer.train import StopNow, _StopOnCtrlC
+    from engine.models.streamer.stopping import StopNow, _StopOnCtrlC
 
     stop = _StopOnCtrlC()
     stop._on_sigint(signal.SIGTERM, None)

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from engine.models.streamer import report, stopping
 from engine.models.streamer import train as train_mod
 from engine.models.streamer.config import StreamerConfig
 from engine.models.streamer.core import StreamerCore
@@ -87,7 +88,7 @@ def test_decision_accuracy_is_the_models_own_teacher_forced_decisions() -> None:
     torch.manual_seed(0)
     core = StreamerCore(CFG).eval()
     opts = train_mod.TrainOptions(batch=3, seq_units=4)
-    score = train_mod.decision_accuracy(core, examples, opts)
+    score = report.decision_accuracy(core, examples, opts)
     right = listen = same = 0
     with torch.no_grad():
         for ex in examples:
@@ -105,14 +106,14 @@ def test_decision_accuracy_is_the_models_own_teacher_forced_decisions() -> None:
     assert score.accuracy == pytest.approx(right / units)
     assert score.always_listen == pytest.approx(listen / units)
     assert score.keep_previous == pytest.approx(same / units)
-    capped = train_mod.decision_accuracy(core, examples, opts, max_units=8)
+    capped = report.decision_accuracy(core, examples, opts, max_units=8)
     assert capped.units == 8  # evenly spread crops stand for all past the cap
 
 
 def test_the_smoothed_loss_is_the_mean_of_the_last_tenth() -> None:
     rows = [{"step": i + 1, "loss": float(i)} for i in range(30)]
-    assert train_mod.smoothed_loss(rows) == pytest.approx((27 + 28 + 29) / 3)
-    assert train_mod.smoothed_loss(rows[:5]) == 4.0 and train_mod.smoothed_loss([]) is None
+    assert report.smoothed_loss(rows) == pytest.approx((27 + 28 + 29) / 3)
+    assert report.smoothed_loss(rows[:5]) == 4.0 and report.smoothed_loss([]) is None
 
 
 @pytest.fixture
@@ -184,8 +185,8 @@ def test_out_of_memory_is_one_line_naming_the_step_and_what_is_kept(
 
 
 def test_a_runtime_error_that_is_not_memory_is_not_called_memory() -> None:
-    assert not train_mod.is_out_of_memory(RuntimeError("shape mismatch"))
-    assert train_mod.is_out_of_memory(RuntimeError("CUDA error: out of memory"))
+    assert not stopping.is_out_of_memory(RuntimeError("shape mismatch"))
+    assert stopping.is_out_of_memory(RuntimeError("CUDA error: out of memory"))
 
 
 @pytest.mark.parametrize(
@@ -249,7 +250,7 @@ def test_the_loss_plot_smooths_names_the_run_and_marks_a_resume() -> None:
         for i in range(40)
     ]
     rows[20]["resumed_from"] = 20
-    fig = train_mod.loss_figure(rows, "size S, 2 sessions")
+    fig = report.loss_figure(rows, "size S, 2 sessions")
     try:
         ax = fig.axes[0]
         assert ax.get_title() == "streamer training: size S, 2 sessions"
@@ -265,4 +266,4 @@ def test_the_loss_plot_smooths_names_the_run_and_marks_a_resume() -> None:
         import matplotlib.pyplot as plt
 
         plt.close(fig)
-    assert train_mod.moving_average([1.0, 3.0, 5.0, 7.0], 2) == [1.0, 2.0, 4.0, 6.0]
+    assert report.moving_average([1.0, 3.0, 5.0, 7.0], 2) == [1.0, 2.0, 4.0, 6.0]

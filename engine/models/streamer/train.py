@@ -1,54 +1,61 @@
 """`duet-engine train`: fit the streamer on recorded sessions (NAME.mkv + NAME.events.jsonl).
 
 Writes to --out: config.json + model.safetensors (loadable with --weights), optimizer.safetensors
-(AdamW state, for --resume), losses.jsonl (one line per step) and loss.png (the loss curve).
-A checkpoint is all or nothing: its files are written into a staging folder first and moved in
-only when all of them were written, so a full disk or a crash mid-save keeps the previous one whole.
+(AdamW state, for --resume), losses.jsonl (one line per step) and loss.png (the loss curve); see
+checkpoint.py (all or nothing), report.py (what it says) and stopping.py (Ctrl-C, SIGTERM).
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import math
 import os
-import re
-import shutil
 import signal
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import torch
 from safetensors import SafetensorError, safe_open
-from safetensors.torch import save_file
 
 from engine import hub
 from engine.paths import folder_reason
-from engine.protocol import TICK_S, Decision
+from engine.protocol import TICK_S
 
+from .checkpoint import (
+    LOSSES_NAME,
+    OPTIMIZER_NAME,
+    CheckpointSaveError,
+    _read_losses,
+    load_optimizer,
+    save_checkpoint,
+)
 from .config import PRESETS, StreamerConfig, preset
 from .core import StreamerCore
 from .data import DataError, Example, load_examples, sample_batch
-from .heads import DECISION_INDEX
-from .inputs import UnitBatch, as_float
 from .losses import streamer_loss
 from .model import cpu_threads, pick_device
+from .report import (
+    DecisionScore,
+    _mean,
+    decision_accuracy,
+    decision_line,
+    size_name,
+    smoothed_loss,
+)
+from .stopping import (
+    StopNow,
+    TrainOutOfMemory,
+    _raise_stop_now,
+    _StopOnCtrlC,
+    is_out_of_memory,
+)
 
-OPTIMIZER_NAME = "optimizer.safetensors"
-LOSSES_NAME = "losses.jsonl"
 SIZE_DEFAULT = "S"
-PLOT_NAME = "loss.png"
-STAGING_PREFIX = ".saving-step-"  # a checkpoint being written (removed when it is moved in or fails)
-
-
-class CheckpointSaveError(OSError):
-    """A checkpoint could not be written; the previous one (if any) is untouched."""
 
 
 @dataclass
@@ -79,162 +86,6 @@ class TrainResult:
     # this run was saved and the checkpoint that was there is kept
     kept_previous: bool = False
     code: int = 130  # the exit status an interruption gives: 130 Ctrl-C, 143 SIGTERM
-
-
-class StopNow(KeyboardInterrupt):
-    """A second Ctrl-C or SIGTERM: training stops at once (the last checkpoint is kept).
-    `code`: the exit status (130 Ctrl-C, 143 SIGTERM, as a shell reports them)."""
-
-    def __init__(self, code: int = 130) -> None:
-        super().__init__()
-        self.code = code
-
-
-class TrainOutOfMemory(RuntimeError):
-    """Out of memory in training step `step` (1-based); nothing of that step was saved. A
-    RuntimeError, as torch's own (callers that caught those still do)."""
-
-    def __init__(self, step: int, cause: BaseException) -> None:
-        super().__init__(f"out of memory at step {step} ({cause})")
-        self.step = step
-
-
-def is_out_of_memory(e: BaseException) -> bool:
-    """MemoryError, torch's OutOfMemoryError (CUDA), or the CPU allocator's RuntimeError."""
-    if isinstance(e, (MemoryError, torch.OutOfMemoryError)):
-        return True
-    text = str(e)
-    return isinstance(e, RuntimeError) and (
-        "can't allocate memory" in text or "out of memory" in text.lower()
-    )
-
-
-def exit_code(signum: int | None) -> int:
-    """130 for Ctrl-C (SIGINT), 143 for SIGTERM: 128 + the signal, as a shell reports it."""
-    return 143 if signum == signal.SIGTERM else 130
-
-
-class _StopOnCtrlC:
-    """The first Ctrl-C (SIGINT) or SIGTERM (`kill`, `timeout`, a service manager stopping it) asks
-    training to stop after the step it is in, so that step is checkpointed whole (an optimizer
-    update cut in half would leave weights and moments apart); a second one stops at once
-    (StopNow), except while a checkpoint is being moved in (then right after it, so no folder is
-    left half old, half new). Only in the main thread (where Python delivers signals), and not
-    for a signal that is ignored (SIGINT in a job started in the background). The handler only
-    sets flags: printing from it could re-enter a stderr write in progress (the progress bar)."""
-
-    SIGNALS = (signal.SIGINT, signal.SIGTERM)
-
-    def __init__(self) -> None:
-        self.requested = False
-        self.signum: int | None = None  # the signal that asked to stop
-        self.saving = False  # a checkpoint is being written: a second signal waits for it
-        self._abort = False  # a second signal came while saving
-        self._previous: dict[int, Any] = {}  # signal -> the handler before ours
-
-    @property
-    def code(self) -> int:
-        return exit_code(self.signum)
-
-    def __enter__(self) -> _StopOnCtrlC:
-        if threading.current_thread() is threading.main_thread():
-            for sig in self.SIGNALS:
-                if signal.getsignal(sig) is not signal.SIG_IGN:
-                    self._previous[sig] = signal.signal(sig, self._on_sigint)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        for sig, previous in self._previous.items():
-            signal.signal(sig, previous if previous is not None else signal.SIG_DFL)
-
-    def _on_sigint(self, signum: int, frame: object) -> None:
-        if not self.requested:
-            self.requested = True
-            self.signum = signum
-        elif self.saving:
-            self._abort = True
-        else:
-            raise StopNow(exit_code(signum))
-
-    @contextlib.contextmanager
-    def save(self) -> Iterator[None]:
-        """Around a checkpoint save: a second signal during it stops training right after it."""
-        self.saving = True
-        try:
-            yield
-        finally:
-            self.saving = False
-        if self._abort:
-            raise StopNow(self.code)
-
-
-def _raise_stop_now(signum: int, frame: object) -> None:
-    """SIGTERM outside the training loop (reading the sessions, measuring the accuracy): stop now,
-    saying so, rather than die without a word."""
-    raise StopNow(exit_code(signum))
-
-
-def current_umask() -> int:
-    """The process's umask, read without setting it where the system says it (Linux: another
-    thread creating a file meanwhile would get a passing mask)."""
-    try:
-        with open("/proc/self/status", encoding="ascii") as f:
-            for line in f:
-                if line.startswith("Umask:"):
-                    return int(line.split()[1], 8)
-    except (OSError, ValueError, IndexError):
-        pass
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
-
-
-def _respect_umask(path: Path) -> None:
-    """safetensors creates its files -rw------- whatever the umask: give them the mode any other
-    new file gets (0666 less the umask), as config.json and losses.jsonl have."""
-    os.chmod(path, 0o666 & ~current_umask())
-
-
-# ---------------------------------------------------------------- optimizer state in safetensors
-def save_optimizer(opt: torch.optim.Optimizer, path: Path, step: int) -> None:
-    sd = opt.state_dict()
-    tensors: dict[str, torch.Tensor] = {}
-    scalars: dict[str, dict[str, float]] = {}
-    for idx, st in sd["state"].items():
-        for key, val in st.items():
-            if isinstance(val, torch.Tensor):
-                tensors[f"state.{idx}.{key}"] = val.detach().cpu().contiguous()
-            else:
-                scalars.setdefault(str(idx), {})[key] = float(val)
-    meta = {"step": str(step), "param_groups": json.dumps(sd["param_groups"]), "scalars": json.dumps(scalars)}
-    tmp = path.with_suffix(".tmp")
-    save_file(tensors, str(tmp), metadata=meta)
-    _respect_umask(tmp)
-    os.replace(tmp, path)
-
-
-def load_optimizer(opt: torch.optim.Optimizer, path: Path) -> int:
-    hub.check_safetensors_file(path)
-    state: dict[int, dict[str, object]] = {}
-    try:
-        with safe_open(str(path), framework="pt") as f:
-            meta = f.metadata() or {}
-            for key in f.keys():  # noqa: SIM118 - "state.{param index}.{name}"
-                prefix, idx, name = key.split(".", 2)
-                if prefix != "state":
-                    raise ValueError(f"unexpected tensor {key!r}")
-                state.setdefault(int(idx), {})[name] = f.get_tensor(key)
-        groups = json.loads(meta["param_groups"])
-        for idx, vals in json.loads(meta.get("scalars", "{}")).items():
-            state.setdefault(int(idx), {}).update(vals)
-        step = int(meta["step"])
-    except (KeyError, ValueError, SafetensorError) as e:
-        raise hub.CheckpointError(f"{path}: not a Duet optimizer checkpoint ({e})") from e
-    try:
-        opt.load_state_dict({"state": state, "param_groups": groups})
-    except (ValueError, KeyError) as e:
-        raise hub.CheckpointError(f"{path}: does not match the model ({e})") from e
-    return step
 
 
 # ---------------------------------------------------------------- training
@@ -355,229 +206,11 @@ def train(
     )
 
 
-def _mean(rows: list[dict[str, float]], key: str) -> float:
-    return sum(r[key] for r in rows) / max(1, len(rows))
-
-
-def smoothed_loss(losses: list[dict[str, float]]) -> float | None:
-    """The mean total loss over the last 10% of the steps (at least one): one step's loss is a
-    single random batch, too noisy to compare runs by."""
-    if not losses:
-        return None
-    tail = losses[-max(1, len(losses) // 10) :]
-    return _mean(tail, "loss")
-
-
-@dataclass(frozen=True)
-class DecisionScore:
-    """How often the model's decision matches the recorded one, and two baselines to judge it by."""
-
-    accuracy: float
-    always_listen: float  # the fraction of "listen" labels: a model that never speaks scores this
-    # the fraction of units whose decision is the one before (fed back to the model): a model that
-    # only copies its input scores this; above it, the model predicts turn changes
-    keep_previous: float
-    units: int  # units measured
-
-
-@torch.no_grad()
-def decision_accuracy(
-    core: StreamerCore, examples: list[Example], opts: TrainOptions, max_units: int | None = None
-) -> DecisionScore:
-    """The model's decisions teacher-forced over the sessions, against the labels the decision
-    loss uses (the recorded DecisionChanged events), and the baselines.
-    Each session is cut into consecutive crops of --seq-units units, as training sees them, run
-    --batch at a time; only the trunk and the decision head run (not the audio/video decoders).
-    Past `max_units` (default: 16 training batches' worth) evenly spread crops stand for all."""
-    seq = max(1, opts.seq_units)
-    crops = [
-        (i, lo, min(lo + seq, ex.n_units))
-        for i, ex in enumerate(examples)
-        for lo in range(0, ex.n_units, seq)
-    ]
-    limit = max_units if max_units is not None else 16 * opts.batch * seq
-    total = sum(hi - lo for _, lo, hi in crops)
-    if total > limit:
-        keep = max(1, limit // seq)
-        crops = [crops[round(k * len(crops) / keep)] for k in range(keep)]
-    p = next(core.parameters())
-    device = p.device
-    was_training = core.training
-    core.eval()
-    right = listen = same = units = 0
-    listen_index = DECISION_INDEX[Decision.LISTEN]
-    by_length: dict[int, list[tuple[int, int, int]]] = {}
-    for crop in crops:
-        by_length.setdefault(crop[2] - crop[1], []).append(crop)
-    try:
-        for group in by_length.values():
-            for k in range(0, len(group), max(1, opts.batch)):
-                part = group[k : k + max(1, opts.batch)]
-                ins = [examples[i].inputs.select(lo, hi) for i, lo, hi in part]
-                labels = torch.cat([examples[i].targets.decision[:, lo:hi] for i, lo, hi in part])
-                before = torch.cat([examples[i].inputs.prev_decision[:, lo:hi] for i, lo, hi in part])
-                batch = UnitBatch.stack(ins)
-                batch.video, batch.prev_frame = as_float(batch.video), as_float(batch.prev_frame)
-                sink_text = torch.cat([examples[i].sink_text for i, _, _ in part]).to(device)
-                identity = torch.cat([examples[i].identity for i, _, _ in part]).to(device)
-                with torch.autocast(device_type="cuda", dtype=torch.bfloat16, enabled=device.type == "cuda"):
-                    sink = core.embed_sink(sink_text, identity)
-                    x, _ = core.embed_units(batch.to(device), None)
-                    hidden = core.transformer(sink, x)
-                    logits = core.heads(hidden).decision_logits
-                guess = logits.float().argmax(-1).cpu()
-                right += int((guess == labels).sum())
-                listen += int((labels == listen_index).sum())
-                same += int((labels == before).sum())
-                units += labels.numel()
-    finally:
-        core.train(was_training)
-    n = max(1, units)
-    return DecisionScore(right / n, listen / n, same / n, units)
-
-
 def _lr_factor(step: int, opts: TrainOptions) -> float:
     if step < opts.warmup:
         return (step + 1) / opts.warmup
     progress = (step - opts.warmup) / max(1, opts.steps - opts.warmup)
     return 0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
-
-
-def save_checkpoint(
-    core: StreamerCore,
-    cfg: StreamerConfig,
-    opt: torch.optim.Optimizer,
-    out_dir: Path,
-    step: int,
-    losses: list[dict[str, float]],
-    n_sessions: int,
-    previous: int | None = None,
-) -> None:
-    """Weights, config, optimizer and losses of `step` into out_dir, all or nothing; then the plot.
-    `previous`: the step of the checkpoint already there (named in the error if this one fails)."""
-    meta = {"duet_trained": "true", "duet_steps": str(step), "duet_sessions": str(n_sessions)}
-    stage = out_dir / f"{STAGING_PREFIX}{step}"
-    try:
-        for left in out_dir.glob(f"{STAGING_PREFIX}*"):  # left by a crash mid-save (any step)
-            shutil.rmtree(left, ignore_errors=True)
-        stage.mkdir(parents=True)
-        hub.save_pretrained(core, cfg, stage, metadata=meta)
-        _respect_umask(stage / hub.WEIGHTS_NAME)
-        save_optimizer(opt, stage / OPTIMIZER_NAME, step)
-        (stage / LOSSES_NAME).write_text("".join(json.dumps(x) + "\n" for x in losses), encoding="utf-8")
-        # the weights last: a folder that has them has everything of the same step
-        for name in (hub.CONFIG_NAME, OPTIMIZER_NAME, LOSSES_NAME, hub.WEIGHTS_NAME):
-            os.replace(stage / name, out_dir / name)
-    except (OSError, SafetensorError) as e:  # safetensors reports a full disk as its own error
-        reason = (e.strerror or str(e)) if isinstance(e, OSError) else _io_reason(str(e))
-        if previous is not None:
-            kept = f"the checkpoint of step {previous} is kept"
-        elif (out_dir / hub.WEIGHTS_NAME).is_file():
-            kept = f"the checkpoint already in {out_dir} is kept"
-        else:
-            kept = "no checkpoint had been saved yet"
-        errno = (e.errno if isinstance(e, OSError) else None) or 5
-        raise CheckpointSaveError(
-            errno, f"cannot save the checkpoint of step {step} in {out_dir}: {reason}; {kept}"
-        ) from e
-    finally:
-        shutil.rmtree(stage, ignore_errors=True)
-    try:
-        plot_losses(losses, out_dir / PLOT_NAME, title=f"size {size_name(cfg)}, {n_sessions} sessions")
-    except OSError as e:  # the curve is a convenience: the checkpoint is already safe
-        print(f"duet-engine train: warning: cannot write {out_dir / PLOT_NAME}: {e}", file=sys.stderr)
-
-
-def _read_losses(path: Path) -> list[dict[str, float]]:
-    """The loss log, one JSON object a step; lines that do not parse (a hand edit, a cut-off write)
-    are skipped with a warning: the log only draws the curve, the checkpoint does not depend on it."""
-    out: list[dict[str, float]] = []
-    bad: list[int] = []
-    for n, line in enumerate(path.read_text(encoding="utf-8", errors="replace").splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError:
-            row = None
-        if isinstance(row, dict) and all(isinstance(row.get(k), (int, float)) for k in ("step", "loss")):
-            out.append(row)
-        else:
-            bad.append(n)
-    if bad:
-        where = ", ".join(map(str, bad[:5])) + (f" (+{len(bad) - 5} more)" if len(bad) > 5 else "")
-        print(f"duet-engine train: warning: {path}: skipped unreadable line(s) {where}", file=sys.stderr)
-    return out
-
-
-def _io_reason(message: str) -> str:
-    """safetensors' "Error while serializing: I/O error: No space left on device (os error 28)"
-    -> "No space left on device"."""
-    message = re.sub(r"^Error while serializing: (I/O error: )?", "", message)
-    return re.sub(r" \(os error \d+\)$", "", message)
-
-
-def size_name(cfg: StreamerConfig) -> str:
-    """The preset `cfg` is (S, M, L), else "custom"."""
-    return next((name for name, p in PRESETS.items() if p == cfg), "custom")
-
-
-def moving_average(values: list[float], window: int) -> list[float]:
-    """The mean of each value and the up to window - 1 before it (as long as the curve)."""
-    out, total = [], 0.0
-    for i, v in enumerate(values):
-        total += v
-        if i >= window:
-            total -= values[i - window]
-        out.append(total / min(i + 1, window))
-    return out
-
-
-def plot_losses(losses: list[dict[str, float]], path: Path, title: str = "") -> None:
-    import matplotlib.pyplot as plt
-
-    fig = loss_figure(losses, title)
-    try:
-        fig.savefig(path)
-    finally:
-        plt.close(fig)
-
-
-def loss_figure(losses: list[dict[str, float]], title: str = "") -> Any:
-    """The loss curves (a matplotlib Figure): each part's raw per-step loss faint, its moving
-    average over ~10% of the steps on top; the total is "total"; a dashed line where a resumed run
-    began; the legend outside, upper right."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(8, 4), dpi=100)
-    steps = [x["step"] for x in losses]
-    window = max(1, min(100, len(losses) // 10))
-    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
-    for n, key in enumerate(("loss", "text", "decision", "audio", "video")):
-        color = colors[n % len(colors)]
-        raw = [x[key] for x in losses]
-        ax.plot(steps, raw, color=color, linewidth=0.8, alpha=0.25)
-        ax.plot(
-            steps,
-            moving_average(raw, window),
-            color=color,
-            label="total" if key == "loss" else key,
-            linewidth=2.0 if key == "loss" else 1.2,
-        )
-    resumed = [x["step"] - 1 for x in losses if x.get("resumed_from")]
-    for k, at in enumerate(resumed):
-        ax.axvline(at, color="grey", linestyle="--", linewidth=1.0, label="resumed" if k == 0 else None)
-    ax.set_xlabel("step")
-    ax.set_ylabel(f"loss (moving average of {window} steps; raw faint)" if window > 1 else "loss")
-    ax.set_yscale("log")
-    ax.set_title("streamer training" + (f": {title}" if title else ""))
-    ax.grid(True, alpha=0.3)
-    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0)
-    fig.tight_layout()
-    return fig
 
 
 # ---------------------------------------------------------------- CLI
@@ -847,22 +480,6 @@ def _main(args: argparse.Namespace) -> int:
         )
         return result.code
     return 0
-
-
-def decision_line(score: DecisionScore) -> str:
-    """The accuracy beside its baselines, and what a score at a baseline means."""
-    best = max(score.always_listen, score.keep_previous)
-    if score.accuracy <= score.always_listen + 0.005:
-        verdict = ": no better than always 'listen' (undertrained: more --steps; or broken: see README)"
-    elif score.accuracy <= best + 0.005:
-        verdict = ": no better than keeping the previous decision (it has not learned turn changes yet)"
-    else:
-        verdict = ""
-    return (
-        f"decision accuracy {score.accuracy:.3f} on the training sessions ({score.units} units);"
-        f" always 'listen' would score {score.always_listen:.3f}, keeping the previous decision"
-        f" {score.keep_previous:.3f}{verdict}"
-    )
 
 
 def _parameters(cfg: StreamerConfig) -> int:
