@@ -8,7 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from engine.cli.main import build_parser, cmd_show
+from engine.cli.main import build_parser
+from engine.cli.show import cmd_show
 from engine.protocol import Transcript
 from engine.session import SessionWriter
 

@@ -267,7 +267,7 @@ def test_the_files_end_cuts_what_the_avatar_was_saying() -> None:
 
 
 def test_show_marks_operator_lines_and_cuts() -> None:
-    from engine.cli.main import _conversation_lines
+    from engine.cli.show import _conversation_lines
 
     conversation = [
         {"tick": 56, "side": "user", "text": "what is this"},

@@ -14,7 +14,8 @@ import av
 import numpy as np
 import pytest
 
-from engine.cli.main import build_parser, cmd_show
+from engine.cli.main import build_parser
+from engine.cli.show import cmd_show
 from engine.protocol import MIC_SAMPLES_PER_TICK, Closed, Decision, DecisionChanged, Transcript
 from engine.session import (
     SessionReadError,
