@@ -18,7 +18,6 @@ import json
 import os
 import signal
 import sys
-import threading
 import time
 from types import FrameType
 from typing import Any
@@ -30,6 +29,7 @@ from engine.models.streamer.config import preset
 from engine.models.streamer.model import StreamerModel, cpu_threads
 from engine.protocol import MIC_SAMPLES_PER_TICK, TICK_MS, SessionSpec, UnitIn
 from engine.registry import ModelOptions
+from engine.signals import handling
 
 
 def rss_mb() -> float:
@@ -88,23 +88,19 @@ def build_parser() -> argparse.ArgumentParser:
 class _Stop:
     """Why the timed loop should end early ("" while it should not): --max-s, or SIGTERM (an outer
     time limit) -- either way the units stepped so far are reported. The SIGTERM handler is ours
-    only inside `with` (main thread only: where Python delivers signals); the one before comes back."""
+    only inside `with` (engine.signals.handling); the one before comes back."""
 
     def __init__(self, max_s: float) -> None:
         self.reason = ""
         self.deadline = time.perf_counter() + max_s if max_s > 0 else float("inf")
-        self._previous: Any = None
-        self._installed = False
+        self._handling = handling(self._term, signal.SIGTERM)
 
     def __enter__(self) -> _Stop:
-        if threading.current_thread() is threading.main_thread():
-            self._previous = signal.signal(signal.SIGTERM, self._term)
-            self._installed = True
+        self._handling.__enter__()
         return self
 
-    def __exit__(self, *exc: object) -> None:
-        if self._installed:  # None: a handler not set from Python; the default is the closest
-            signal.signal(signal.SIGTERM, self._previous if self._previous is not None else signal.SIG_DFL)
+    def __exit__(self, *exc: Any) -> None:
+        self._handling.__exit__(*exc)
 
     def _term(self, signum: int, frame: FrameType | None) -> None:
         self.reason = "SIGTERM"

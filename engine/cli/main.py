@@ -22,6 +22,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from engine.signals import handling
+
 from .errors import PROG, CliError, UsageError, _one_line, _user_errors
 from .show import _print_conversation, cmd_show
 
@@ -63,29 +65,27 @@ def _run_keeping(a: argparse.Namespace) -> dict[str, Any]:
     cfg = _run_config(a)
     out = Path(a.output)
     before = _identity(out)  # an earlier file --overwrite will replace (None: none)
-    previous = signal.signal(signal.SIGTERM, _raise_terminated)  # the CLI runs in the main thread
-    try:
-        for attempt in range(1, 11):
-            try:
-                summary: dict[str, Any] = run_session(cfg)
-                break
-            except SessionWriteError as e:
-                # a default name another run took in the same second: the next free one
-                if e.errno != errno.EEXIST or not getattr(a, "default_prefix", "") or attempt == 10:
-                    raise
-                a.output = _default_output(a.default_prefix)
-                cfg, out = _run_config(a), Path(a.output)
-    except KeyboardInterrupt as e:
-        now = _identity(out)
-        if now is None:
-            kept = "no session file was written"
-        elif now == before:  # stopped before this run opened its file (while the model loaded)
-            kept = f"no session file was written ({out} is the earlier one, untouched)"
-        else:
-            kept = f"the session so far is in {out}"
-        raise Interrupted(kept, code=143 if isinstance(e, _Terminated) else 130) from None
-    finally:
-        signal.signal(signal.SIGTERM, previous)
+    with handling(_raise_terminated, signal.SIGTERM):  # stopped like Ctrl-C: the file is closed
+        try:
+            for attempt in range(1, 11):
+                try:
+                    summary: dict[str, Any] = run_session(cfg)
+                    break
+                except SessionWriteError as e:
+                    # a default name another run took in the same second: the next free one
+                    if e.errno != errno.EEXIST or not getattr(a, "default_prefix", "") or attempt == 10:
+                        raise
+                    a.output = _default_output(a.default_prefix)
+                    cfg, out = _run_config(a), Path(a.output)
+        except KeyboardInterrupt as e:
+            now = _identity(out)
+            if now is None:
+                kept = "no session file was written"
+            elif now == before:  # stopped before this run opened its file (while the model loaded)
+                kept = f"no session file was written ({out} is the earlier one, untouched)"
+            else:
+                kept = f"the session so far is in {out}"
+            raise Interrupted(kept, code=143 if isinstance(e, _Terminated) else 130) from None
     _warn(summary)
     return summary
 

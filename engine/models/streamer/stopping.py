@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import contextlib
 import signal
-import threading
 from collections.abc import Iterator
 from typing import Any
 
 import torch
+
+from engine.signals import handling
 
 
 class StopNow(KeyboardInterrupt):
@@ -61,22 +62,18 @@ class _StopOnCtrlC:
         self.signum: int | None = None  # the signal that asked to stop
         self.saving = False  # a checkpoint is being written: a second signal waits for it
         self._abort = False  # a second signal came while saving
-        self._previous: dict[int, Any] = {}  # signal -> the handler before ours
+        self._handling = handling(self._on_sigint, *self.SIGNALS)  # ours while inside `with`
 
     @property
     def code(self) -> int:
         return exit_code(self.signum)
 
     def __enter__(self) -> _StopOnCtrlC:
-        if threading.current_thread() is threading.main_thread():
-            for sig in self.SIGNALS:
-                if signal.getsignal(sig) is not signal.SIG_IGN:
-                    self._previous[sig] = signal.signal(sig, self._on_sigint)
+        self._handling.__enter__()
         return self
 
-    def __exit__(self, *exc: object) -> None:
-        for sig, previous in self._previous.items():
-            signal.signal(sig, previous if previous is not None else signal.SIG_DFL)
+    def __exit__(self, *exc: Any) -> None:
+        self._handling.__exit__(*exc)
 
     def _on_sigint(self, signum: int, frame: object) -> None:
         if not self.requested:

@@ -13,7 +13,6 @@ import math
 import os
 import signal
 import sys
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -25,6 +24,7 @@ from safetensors import SafetensorError, safe_open
 from engine import hub
 from engine.paths import folder_reason
 from engine.protocol import TICK_S
+from engine.signals import handling
 
 from .checkpoint import (
     LOSSES_NAME,
@@ -306,15 +306,8 @@ def main(argv: list[str] | None = None) -> int:
         _say(f"error: {e}")
         return 2
     # SIGTERM outside the training loop (which handles it itself) stops with a word, not silently
-    handled = threading.current_thread() is threading.main_thread() and (
-        signal.getsignal(signal.SIGTERM) is not signal.SIG_IGN
-    )
-    previous = signal.signal(signal.SIGTERM, _raise_stop_now) if handled else None
-    try:
+    with handling(_raise_stop_now, signal.SIGTERM):
         return _main(args)
-    finally:
-        if handled:  # None: a handler not set from Python; the default is the closest
-            signal.signal(signal.SIGTERM, previous if previous is not None else signal.SIG_DFL)
 
 
 def _main(args: argparse.Namespace) -> int:
