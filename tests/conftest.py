@@ -3,7 +3,9 @@ deterministic test models (tests/support/models.py) are registered for the engin
 
 from __future__ import annotations
 
+import logging
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -25,5 +27,33 @@ def _isolated_dirs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("DUET_EXTRA_MODELS", raising=False)
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+    # engine/hub.py reads these before HF_HOME: a developer's own cache must not leak in
+    monkeypatch.delenv("HF_HUB_CACHE", raising=False)
+    monkeypatch.delenv("HUGGINGFACE_HUB_CACHE", raising=False)
+    for name in (
+        "DUET_SESSIONS_DIR",
+        "DUET_ASSETS_DIR",
+        "DUET_ECHO_DUMP",
+        "DUET_LLM_API_KEY",
+        "OPENAI_API_KEY",
+    ):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("MPLCONFIGDIR", str(tmp_path / "mpl"))
     # the engine is spawned: make the repo (and so tests.support) importable there
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])))
+
+
+@pytest.fixture(autouse=True)
+def _restore_logging() -> Iterator[None]:
+    """Code under test that sets logging up in-process (app.__main__.main, the engine CLI) adds
+    root handlers writing into that test's tmp_path and changes levels: undo it after each test."""
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    client_level = logging.getLogger("duet.client").level
+    yield
+    for h in root.handlers:
+        if h not in handlers:
+            h.close()
+    root.handlers[:] = handlers
+    root.setLevel(level)
+    logging.getLogger("duet.client").setLevel(client_level)

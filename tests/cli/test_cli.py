@@ -345,17 +345,12 @@ def test_warnings_of_in_process_work_reach_stderr_once(capsys: pytest.CaptureFix
     import engine.cli.main as cli_main
 
     root = logging.getLogger()
-    before = list(root.handlers)
-    client_level = logging.getLogger("duet.client").level
-    try:
-        cli_main._log_warnings_to_stderr()
-        cli_main._log_warnings_to_stderr()  # idempotent: one handler
-        added = [h for h in root.handlers if h not in before]
-        assert len(added) == 1
-        logging.getLogger("engine.models.lite.speaker").warning("piper took 900 ms")
-        logging.getLogger("engine.models.lite.speaker").info("not shown")
-        logging.getLogger("duet.client").error("engine crashed: killed")
-        assert capsys.readouterr().err == "duet-engine: warning: piper took 900 ms\n"
-    finally:
-        root.handlers[:] = before
-        logging.getLogger("duet.client").setLevel(client_level)
+    before = list(root.handlers)  # (tests/conftest.py puts the handlers and levels back afterwards)
+    cli_main._log_warnings_to_stderr()
+    cli_main._log_warnings_to_stderr()  # idempotent: one handler
+    added = [h for h in root.handlers if h not in before]
+    assert len(added) == 1
+    logging.getLogger("engine.models.lite.speaker").warning("piper took 900 ms")
+    logging.getLogger("engine.models.lite.speaker").info("not shown")
+    logging.getLogger("duet.client").error("engine crashed: killed")
+    assert capsys.readouterr().err == "duet-engine: warning: piper took 900 ms\n"

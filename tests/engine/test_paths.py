@@ -47,7 +47,6 @@ def test_a_folder_that_cannot_be_made_names_its_setting(
         str(info.value)
         == f"cannot create the folder DUET_LOG_DIR={blocker / 'logs'}: a parent of it is not a folder"
     )
-    monkeypatch.delenv("DUET_SESSIONS_DIR", raising=False)
     monkeypatch.setenv("DUET_DATA_DIR", str(blocker))  # the default sessions folder goes under it
     with pytest.raises(OSError, match=r"DUET_DATA_DIR=.*: it is a file, not a folder$"):
         paths.sessions_dir()

@@ -93,7 +93,6 @@ def test_hub_repo_from_offline_cache_uses_same_path(
     folder, module, cfg = saved
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
-    monkeypatch.delenv("HF_HUB_CACHE", raising=False)
     snap = fake_hub_repo(tmp_path / "hf", "duet-test/tiny", folder)
     for revision in (None, "main", REV):
         loaded, cfg2, _, where = load("duet-test/tiny", revision)
@@ -115,7 +114,6 @@ def test_hub_cache_dir_env_is_read_at_call_time(
 def test_missing_repo_offline_is_a_clear_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
-    monkeypatch.delenv("HF_HUB_CACHE", raising=False)
     with pytest.raises(CheckpointError, match=r"duet-test/absent.*HF_HUB_OFFLINE"):
         hub.resolve("duet-test/absent", "v1")
 
@@ -178,7 +176,6 @@ def test_an_owner_name_that_is_neither_a_folder_nor_cached_says_both(
     """`models/streamer-s` may be a folder relative to the current one or a hub repo id."""
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
-    monkeypatch.delenv("HF_HUB_CACHE", raising=False)
     monkeypatch.chdir(tmp_path)
     with pytest.raises(CheckpointError) as info:
         hub.resolve("models/streamer-s")
@@ -407,7 +404,6 @@ def test_online_resolve_asks_only_for_config_and_safetensors(
 
     monkeypatch.setattr(huggingface_hub, "snapshot_download", fake_download)
     monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
-    monkeypatch.delenv("HF_HUB_CACHE", raising=False)
     monkeypatch.setenv("HF_HUB_OFFLINE", "0")
     loaded, _, _, where = load("duet-test/online", REV)
     assert where == folder

@@ -86,7 +86,6 @@ def test_loads_from_hub_repo_id_offline(
     folder, core = checkpoint
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
-    monkeypatch.delenv("HF_HUB_CACHE", raising=False)
     root = tmp_path / "hf" / "hub" / "models--duet--streamer-tiny"
     shutil.copytree(folder, root / "snapshots" / REV)
     (root / "refs").mkdir()
