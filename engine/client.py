@@ -466,6 +466,16 @@ class EngineClient:
         with self._media:
             return [] if self._rings is None else self._rings.avatar_frames.read()
 
+    def read_flushes(self) -> tuple[list[int], list[int]]:
+        """(audio, frames): from_tick of each engine flush mark that read_audio() / read_frames()
+        crossed since the last call, oldest first. Media an EARLIER read returned with tick >=
+        from_tick is stale (a reader that holds it drops it); media returned by the read that
+        crossed the mark, or later, is current (e.g. the yielding step's own output)."""
+        with self._media:
+            if self._rings is None:
+                return [], []
+            return self._rings.avatar_audio.take_flushes(), self._rings.avatar_frames.take_flushes()
+
     def overruns(self) -> dict[str, int]:
         with self._media:
             counts = {} if self._rings is None else self._rings.overruns()

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .ring import Item, SlotRing
+from .ring import FLUSH_TABLE, Item, SlotRing
 
 
 class FlushFilter:
@@ -20,16 +20,29 @@ class FlushFilter:
 
     A mark (threshold_epoch, from_tick) drops items written in an epoch < threshold_epoch whose
     ticks reach from_tick (audio blocks are cut at from_tick).
+
+    The writer's marks also tell a reader that HOLDS items from earlier reads what became stale:
+    `crossed` collects the from_tick of each writer mark as a read first sees it (see take_crossed).
     """
 
     def __init__(self) -> None:
         self._seen_epoch = 0
         self._marks: list[tuple[int, int]] = []
+        self._crossed: list[int] = []  # from_tick of writer marks seen, not taken yet (oldest first)
 
     def update(self, ring: SlotRing) -> None:
         for epoch, from_tick in ring.flush_marks(self._seen_epoch):
             self._marks.append((epoch, from_tick))
+            self._crossed.append(from_tick)
             self._seen_epoch = epoch
+        del self._crossed[: -4 * FLUSH_TABLE]  # a reader that never takes them: keep the newest
+
+    def take_crossed(self) -> list[int]:
+        """from_tick of the writer's flush marks that reads have crossed since the last call, oldest
+        first. Items returned by earlier reads with tick >= from_tick are stale; items returned by
+        the read that crossed the mark, or later, are not (the mark cut them already)."""
+        out, self._crossed = self._crossed, []
+        return out
 
     def local_flush(self, ring: SlotRing, from_tick: int) -> None:
         """The reader itself flushes: everything written up to now with tick >= from_tick is stale."""
@@ -102,6 +115,10 @@ class AudioRing:
     def local_flush(self, from_tick: int) -> None:
         self._filter.local_flush(self.ring, from_tick)
 
+    def take_flushes(self) -> list[int]:
+        """See FlushFilter.take_crossed (marks seen by read(apply_flush=True))."""
+        return self._filter.take_crossed()
+
     def read(self, apply_flush: bool = True) -> list[tuple[int, np.ndarray]]:
         """(tick, float32 (samples_per_tick * n,)) blocks in order, stale (flushed) audio removed."""
         items = self.ring.read()
@@ -167,6 +184,10 @@ class FrameRing:
 
     def local_flush(self, from_tick: int) -> None:
         self._filter.local_flush(self.ring, from_tick)
+
+    def take_flushes(self) -> list[int]:
+        """See FlushFilter.take_crossed (marks seen by read(apply_flush=True))."""
+        return self._filter.take_crossed()
 
     def read(self, apply_flush: bool = True) -> list[tuple[int, np.ndarray]]:
         """(tick, uint8 (h, w, 3)) frames in order, stale (flushed) frames removed."""
