@@ -272,6 +272,8 @@ class DuetCore(DevicesMixin, QObject):
             self._run_job("restart", lambda: client.restart())
         else:
             self.conversation.set_state("offline")
+            if self.client is not None:  # a hung engine is still running: not through the pause
+                self._pool.submit(self.client.stop)
             pause = self.crash_policy.pause_s()
             self._engine_retry_at = time.monotonic() + pause
             log.error(
@@ -314,6 +316,7 @@ class DuetCore(DevicesMixin, QObject):
         self.client = None
         self.ready_info = None
         if old is not None:
+            old.cancel_start()  # its start (up to 120 s for Ready) must not hold the pool: stop it now
             self._pool.submit(old.stop)
         self.crash_policy.times.clear()
         self.model_changed.emit(model)
