@@ -147,15 +147,21 @@ class CameraCapture(QObject):
 
     # ------------------------------------------------------------------ frames
     def handle_frame(self, frame: QVideoFrame) -> None:
-        """Any video frame (camera or test file) -> RGB -> engine, one per tick."""
+        """Any video frame (camera or test file) -> RGB -> engine, one per tick; every frame goes
+        to the self-view, pushed or not (no session yet, an engine restarting)."""
         self.frames_in += 1
         if not self.enabled or not frame.isValid():
             return
-        tick = self.tick_source()
-        if tick < 0 or tick <= self.last_pushed_tick:
-            return
         image = frame.toImage()
         if image.isNull():
+            return
+        self.image_ready.emit(image.scaled(192, 144, Qt.AspectRatioMode.KeepAspectRatio))
+        tick = self.tick_source()
+        if 0 <= tick < self.last_pushed_tick:
+            # the tick went back: a new session (a persona, avatar or model switch, an engine
+            # restart) counts from 0 again, and this one has pushed nothing yet
+            self.last_pushed_tick = -1
+        if tick < 0 or tick <= self.last_pushed_tick:
             return
         rgb = qimage_to_rgb(image)
         try:
@@ -165,4 +171,3 @@ class CameraCapture(QObject):
             return
         self.last_pushed_tick = tick
         self.frames_pushed += 1
-        self.image_ready.emit(image.scaled(192, 144, Qt.AspectRatioMode.KeepAspectRatio))

@@ -43,6 +43,7 @@ from .avsync import FrameScheduler
 from .conversation import Conversation
 from .devices import DevicesMixin
 from .engine_faults import CrashPolicy, load_error, summary
+from .intake import AvatarIntake
 from .latency import LatencyTracker
 from .logs import app_log_path, engine_log_path
 from .mic import MicCapture, SilenceSource, TickAssembler
@@ -131,6 +132,7 @@ class DuetCore(DevicesMixin, QObject):
         self._engine_retry_at: float | None = None  # after the crash limit: the next automatic retry
         self._fatal = ""  # the engine's fatal ErrorEvent, said again when the process goes down
         self.recording = RecordingController(self.assembler, self._file_info, parent=self)
+        self.intake = AvatarIntake(self.player, self.scheduler, self.recording)
         self.timer = QTimer(self)
         self.timer.setTimerType(Qt.TimerType.PreciseTimer)
         self.timer.setInterval(5)
@@ -173,8 +175,7 @@ class DuetCore(DevicesMixin, QObject):
         self.assembler.reset(0)
         # what the old session said may still be leaving the speaker: the new one must not hear it
         self.assembler.silence_until = self.player.voiced_until + ECHO_TAIL_S
-        self.player.buffer.clear()
-        self.scheduler.clear()
+        self.intake.clear()  # and the speaker's ticks are the new session's from here (Player.tick_at)
         self._last_report = -1
         spec = self.spec
         if self.ready_info is not None:  # the frames the engine announced (as the runner does)
@@ -381,7 +382,8 @@ class DuetCore(DevicesMixin, QObject):
             self.recording.user_frame(tick, rgb)
 
     def session_tick(self) -> int:
-        return self.assembler.tick if self._live is not None else -1
+        """The mic's next tick while a session is live (a reset not applied yet counts), else -1."""
+        return self.assembler.position()[1] if self._live is not None else -1
 
     def send_text(self, text: str) -> bool:
         text = text.strip()
@@ -401,12 +403,7 @@ class DuetCore(DevicesMixin, QObject):
         from_tick = played + 1 if played >= 0 else self.player.buffer.last_tick + 1
         self._live.flush(from_tick)
         self.recording.record_event(Flush(from_tick=from_tick), "client")
-        self._drop_from(from_tick)
-
-    def _drop_from(self, from_tick: int) -> None:
-        self.player.buffer.flush(from_tick)
-        self.scheduler.flush(from_tick)
-        self.recording.flush(from_tick)
+        self.intake.drop_from(from_tick)
 
     # ------------------------------------------------------------------ the 5 ms loop
     def _tick(self) -> None:
@@ -455,10 +452,12 @@ class DuetCore(DevicesMixin, QObject):
             events = client.poll_events()
             audio = client.read_audio()
             frames = client.read_frames()
+            marks = client.read_flushes()  # the flush marks these reads crossed
         except Exception as e:
             log.exception("engine poll failed")
             self._engine_failed(f"Lost the engine: {e}")
             return
+        self.intake.crossed(marks)  # before the events: their FlushOuts then know what is done
         for ev in events:
             if not isinstance(ev, SessionOpened):  # recorded once its file has started
                 self.recording.record_event(ev, "client" if isinstance(ev, EngineDown) else "engine")
@@ -467,12 +466,7 @@ class DuetCore(DevicesMixin, QObject):
                 return
         if stale:
             return
-        for tick, pcm in audio:
-            self.player.buffer.push(tick, pcm)
-            self.recording.avatar_audio(tick, pcm)
-        for tick, frame in frames:
-            self.scheduler.add(tick, frame)
-            self.recording.avatar_frame(tick, frame)
+        self.intake.take(audio, frames)
         if self._n % 10 == 0:
             now = time.monotonic()
             pos, mic = self.player.tick_at(now), self.assembler.tick_at(now)
@@ -513,7 +507,7 @@ class DuetCore(DevicesMixin, QObject):
             case StateChanged(state=state):
                 self.conversation.set_state(state)
             case FlushOut(from_tick=t):
-                self._drop_from(t)
+                self.intake.flush_out(t)
             case Timings(step_ms=ms, queue_units=q):
                 self.step_ms.append(ms)
                 self.engine_queue = q

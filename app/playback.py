@@ -39,6 +39,7 @@ class Mark:
     dac: float
     tick_pos: float  # avatar tick (fractional) of the first sample
     n: int  # samples at 24 kHz
+    gen: int = 0  # PlaybackBuffer.generation the samples were queued in (a session's tick clock)
 
 
 @dataclass(frozen=True)
@@ -77,6 +78,11 @@ class PlaybackBuffer:
         # the speaker's lag behind the engine jumps (reported to the engine for its echo canceller).
         # One tuple, swapped whole by the audio thread.
         self.segments: tuple[int, int] = (-1, -1)
+        # +1 per clear() (a new session: a new tick clock). `generation` is the producer's (GUI
+        # thread); `render_gen` the consumer's, taken from the clear command when it drains it:
+        # what render() plays is from that generation (Player tags its DAC marks with it).
+        self.generation = 0
+        self.render_gen = 0
 
     def segment_of(self, tick: float) -> int:
         """First tick of the stretch that `tick` (e.g. the one at the DAC now) was played in."""
@@ -96,7 +102,9 @@ class PlaybackBuffer:
         self._inbox.put(("flush", from_tick))
 
     def clear(self) -> None:
-        self._inbox.put(("clear",))
+        """Drop everything queued (a new session); the ticks pushed next start a new generation."""
+        self.generation += 1
+        self._inbox.put(("clear", self.generation))
 
     # ------------------------------------------------------------------ consumer side
     def queued_samples(self) -> int:
@@ -116,6 +124,7 @@ class PlaybackBuffer:
             elif kind == "flush":
                 self._drop_from(cmd[1])
             else:
+                self.render_gen = cmd[1]
                 self.flushed_ticks += len(self._blocks)
                 self._blocks.clear()
                 self._queued = 0
@@ -250,8 +259,9 @@ class Player:
         if not (0.0 <= ahead < 1.0):  # some host APIs report 0: fall back to the stream latency
             ahead = self.latency_s
         dac0 = now + ahead
+        gen = self.buffer.render_gen
         for off, tick_pos, n in segments:
-            self.marks.append(Mark(dac0 + off / AVATAR_RATE, tick_pos, n))
+            self.marks.append(Mark(dac0 + off / AVATAR_RATE, tick_pos, n, gen))
         onset = self.buffer.onset_pending
         if onset is not None and segments:
             # tick of the onset sample: the segment that contains it
@@ -265,9 +275,12 @@ class Player:
 
     # ------------------------------------------------------------------ GUI-side queries
     def tick_at(self, t: float | None = None) -> float | None:
-        """The avatar tick (fractional) at the DAC at monotonic time t (default now); None if silent."""
+        """The avatar tick (fractional) at the DAC at monotonic time t (default now); None if silent.
+        Only the current session's ticks count (buffer.generation): after a clear(), the previous
+        session's last samples still leaving the speaker are on another tick clock."""
         t = time.monotonic() if t is None else t
-        marks = list(self.marks)  # snapshot; the callback only appends
+        gen = self.buffer.generation
+        marks = [m for m in list(self.marks) if m.gen == gen]  # list(): a snapshot (one C call)
         for m in reversed(marks):
             if m.dac <= t:
                 end = m.dac + m.n / AVATAR_RATE

@@ -182,10 +182,11 @@ class Recorder:
         if not (self._stopping or self._done.is_set()):
             self._ops.append(("event", tick, src, msg))
 
-    def flush(self, from_tick: int) -> None:
-        """Barge-in: avatar media from session tick `from_tick` on was not (and will not be) heard."""
+    def flush(self, from_tick: int, audio: bool = True, frames: bool = True) -> None:
+        """Barge-in: avatar media (audio and/or frames) from session tick `from_tick` on was not (and
+        will not be) heard or seen."""
         if not (self._stopping or self._done.is_set()):
-            self._ops.append(("flush", from_tick))
+            self._ops.append(("flush", from_tick, audio, frames))
 
     def played(self, tick: int) -> None:
         """The avatar's session tick at the speaker now (user audio up to it may be written)."""
@@ -280,7 +281,12 @@ class Recorder:
                 tick, msg = max(0, tick - self.start_tick), rebase(msg, self.start_tick)
                 self._write(writer.add_event, tick, src, msg)
             elif kind == "flush":
-                writer.drop_avatar_from(max(0, op[1] - self.start_tick))
+                _, tick, audio, frames = op
+                tick = max(0, tick - self.start_tick)
+                if audio and frames:
+                    writer.drop_avatar_from(tick)
+                else:
+                    writer.drop_avatar_from(tick, audio=audio, frames=frames)
             else:
                 _, tick, data = op
                 self._bytes_out += data.nbytes

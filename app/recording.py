@@ -287,16 +287,18 @@ class RecordingController(QObject):
         if self._file is not None:
             self._file.played(tick)
 
-    def flush(self, from_tick: int) -> None:
-        """Barge-in: avatar media from `from_tick` on is dropped; what already played stays."""
+    def flush(self, from_tick: int, audio: bool = True, frames: bool = True) -> None:
+        """Barge-in: avatar media (audio and/or frames) from `from_tick` on is dropped; what
+        already played stays."""
         if self.horizon >= 0:
             from_tick = max(from_tick, self.horizon + 1)
-        for recent in (self._recent_audio, self._recent_frames):
-            kept = [item for item in recent if item[0] < from_tick]  # (a block that straddles: kept)
-            recent.clear()
-            recent.extend(kept)
+        for recent, kind in ((self._recent_audio, audio), (self._recent_frames, frames)):
+            if kind:
+                kept = [item for item in recent if item[0] < from_tick]  # (a block that straddles: kept)
+                recent.clear()
+                recent.extend(kept)
         if self._file is not None:
-            self._file.flush(from_tick)
+            self._file.flush(from_tick, audio, frames)
 
     def playback(self, report: PlaybackReport) -> None:
         """The speaker's lag behind the avatar track, into the file when it is new to the file or

@@ -343,15 +343,17 @@ class SessionWriter:
                 self._fail(e, self.events_path)
             self._n_events += 1
 
-    def drop_avatar_from(self, tick: int) -> None:
-        """Barge-in: forget avatar audio and frames from `tick` on that are not written yet."""
+    def drop_avatar_from(self, tick: int, *, audio: bool = True, frames: bool = True) -> None:
+        """Barge-in: forget avatar audio and/or frames from `tick` on that are not written yet."""
         with self._lock:
             a = self.avatar_audio
-            lo = max(tick * a.spt, a.written)
-            a.segments = [(s, p[: max(0, lo - s)]) for s, p in a.segments if s < lo]
-            a.end = max([a.written, *(s + p.shape[0] for s, p in a.segments)])
+            if audio:
+                lo = max(tick * a.spt, a.written)
+                a.segments = [(s, p[: max(0, lo - s)]) for s, p in a.segments if s < lo]
+                a.end = max([a.written, *(s + p.shape[0] for s, p in a.segments)])
             v = self.avatar_video
-            v.pending = {t: f for t, f in v.pending.items() if t < tick}
+            if frames:
+                v.pending = {t: f for t, f in v.pending.items() if t < tick}
 
     @property
     def n_ticks(self) -> int:
