@@ -3,10 +3,13 @@
 torch-free: the engine process imports model code, this module never does. Media travels through
 shared-memory rings (engine.ipc), control and events through a message channel. A monitor thread
 reads events, pings every `ping_period_s`, and reports a crashed engine (process exit) or a hung
-one (no Pong for `hang_timeout_s`) as EngineDown within ~2 s. No call blocks longer than its
-timeout; stop() always leaves no child process behind. A start() or restart() still waiting for
-Ready is aborted promptly (EngineStartError "cancelled") by cancel_start() or stop() from another
-thread.
+one (no Pong for `hang_timeout_s`) as EngineDown within ~2 s; EngineDown is that engine's last
+event (it is no longer pinged, what it still sends is dropped). No call blocks longer than its
+timeout, even on a frozen engine (SIGSTOP, a C call holding its GIL): a control message that cannot
+be written within SEND_TIMEOUT_S is not sent. stop() always leaves no child process behind; a
+down engine is terminated without being asked. A start() or restart() still waiting for Ready is
+aborted promptly (EngineStartError "cancelled") by cancel_start() or stop() from another thread.
+Events of an engine not read before the next start()/restart() spawns its successor are dropped.
 """
 
 from __future__ import annotations
@@ -54,6 +57,10 @@ from engine.registry import ModelOptions
 log = logging.getLogger("duet.client")
 MAX_QUEUED_EVENTS = 10_000
 MONITOR_SEQ_BASE = 1 << 40  # the monitor's own pings; Pongs to other pings are passed on as events
+# s: the longest a control message waits for room in the 64 KiB pipe. A live engine drains it within
+# milliseconds; one that has not made room is frozen, and the message is not sent (send() -> False).
+SEND_TIMEOUT_S = 1.0
+PING_SEND_TIMEOUT_S = 0.05  # s: the monitor's pings wait less (a skipped ping is sent again next period)
 
 
 class EngineStartError(RuntimeError):
@@ -101,7 +108,10 @@ class EngineClient:
         self.consumed_tick = -1
         self._start_timeout_s = 120.0
         self._life = threading.RLock()  # start/stop/restart
-        self._media = threading.Lock()  # ring access vs. closing the rings
+        self._media = threading.Lock()  # camera/avatar ring access vs. closing the rings
+        # push_mic (the PortAudio callback) takes only this one: it must never wait behind the GUI
+        # thread's read_frames copy (up to 32 x 512x512 frames, ~13 ms). Closing takes both, _media first.
+        self._mic_lock = threading.Lock()
         self._proc: Any = None  # multiprocessing SpawnProcess
         self._rings: MediaRings | None = None
         self._channel: Channel | None = None
@@ -110,7 +120,7 @@ class EngineClient:
         self._events_lock = threading.Lock()
         self._events_dropped = 0
         self._monitor: threading.Thread | None = None
-        self._gen = 0  # engine generation: a monitor only reports for its own engine
+        self._gen = 0  # engine generation: a monitor only reports (and queues events) for its own engine
         self._down = False
         self._ping_seq = MONITOR_SEQ_BASE
         # bumped by cancel_start()/stop() without taking _life: a start() that began before the bump
@@ -190,10 +200,12 @@ class EngineClient:
             raise
         for c in (control_recv, events_send, doorbell.reader):  # the child holds its own copies
             c.close()
-        with self._media:
+        with self._media, self._mic_lock:
             self._proc, self._rings, self._doorbell = proc, rings, doorbell
-        self._channel = Channel(events_recv, control_send, ENGINE_EVENT_TYPES)
-        self._gen += 1
+        self._channel = Channel(events_recv, control_send, ENGINE_EVENT_TYPES, send_timeout_s=SEND_TIMEOUT_S)
+        with self._events_lock:  # a new engine: what an earlier one said (and had not been read) is stale
+            self._gen += 1
+            self._events.clear()
         self._down = False
         self.consumed_tick = -1
         self.ready = None
@@ -234,7 +246,7 @@ class EngineClient:
                     return msg
                 if isinstance(msg, ErrorEvent):
                     error = error or msg.message
-                self._push_event(msg)
+                self._push_event(msg, self._gen)
             if exited and (closed or not msgs):
                 what = error or f"engine process {_exit_text(self._proc.exitcode)} before it was ready"
                 message = f"engine {self.model!r} failed to start: {what}"
@@ -259,19 +271,24 @@ class EngineClient:
     def stop(self, timeout_s: float = 3.0) -> None:
         """Ask the engine to shut down; terminate, then kill it if it does not. Idempotent.
 
-        Safe from any thread: a start()/restart() still waiting for Ready is cancelled first.
+        Safe from any thread: a start()/restart() still waiting for Ready is cancelled first. An
+        engine reported down (crashed or hung) is not asked: it is terminated at once (a frozen one
+        would never read the request). Returns within about timeout_s + 3 s (terminate, kill).
         """
         self.cancel_start()
         with self._life:
             proc = self._proc
             if proc is None:
                 return
+            down = self._down
             self._gen += 1  # silence the monitor: this exit is ours
-            if self._channel is not None and proc.exitcode is None:
-                with contextlib.suppress(ChannelClosed):
+            asked = False
+            if not down and self._channel is not None and proc.exitcode is None:
+                with contextlib.suppress(ChannelClosed):  # ChannelTimeout too: frozen, not asked
                     self._channel.send(Shutdown())
-            deadline = time.monotonic() + max(0.1, timeout_s)
-            proc.join(max(0.0, deadline - time.monotonic()))
+                    asked = True
+            if asked:
+                proc.join(max(0.1, timeout_s))
             self._kill_and_clean()
 
     def restart(self) -> Ready:
@@ -301,7 +318,7 @@ class EngineClient:
         if self._channel is not None:
             self._channel.close()
             self._channel = None
-        with self._media:
+        with self._media, self._mic_lock:
             if self._doorbell is not None:
                 self._doorbell.close()
             if self._rings is not None:
@@ -356,14 +373,18 @@ class EngineClient:
                         continue
                 if isinstance(msg, Timings) and self.ready is not None:
                     self.consumed_tick = max(self.consumed_tick, msg.tick + self.ready.unit_ticks - 1)
-                self._push_event(msg)
+                if self._down:  # reported hung: the app has given it up, its words would reach the next
+                    continue  # engine's session (drained all the same: one that recovers must not block)
+                self._push_event(msg, gen)
             if gen != self._gen:
                 return
             code = proc.exitcode
             if code is not None:
                 self._report_down(gen, "crashed", f"engine process {_exit_text(code)}", code)
                 return
-            if not self._down and now - last_pong > self.hang_timeout_s:
+            if self._down:  # hung: no more pings (a frozen engine's control pipe would fill up)
+                continue
+            if now - last_pong > self.hang_timeout_s:
                 # keep draining events afterwards: a hung engine that recovers must not block on a full pipe
                 self._report_down(
                     gen,
@@ -372,11 +393,13 @@ class EngineClient:
                     " not return: the engine log holds the stacks of a step stuck for over 1 s)",
                     None,
                 )
+                continue
             if now >= next_ping:
                 next_ping = now + self.ping_period_s
                 self._ping_seq += 1
-                with contextlib.suppress(ChannelClosed):  # an exit code shows up on the next turn
-                    channel.send(Ping(self._ping_seq, time.monotonic_ns()))
+                # an exit code shows up on the next turn; a full pipe (frozen engine) skips this ping
+                with contextlib.suppress(ChannelClosed):  # ChannelTimeout is one
+                    channel.send(Ping(self._ping_seq, time.monotonic_ns()), timeout_s=PING_SEND_TIMEOUT_S)
 
     def _report_down(self, gen: int, reason: str, detail: str, exitcode: int | None) -> None:
         if gen != self._gen or self._down:
@@ -384,10 +407,14 @@ class EngineClient:
         self._down = True
         log_path = self._resolved_log_path()
         log.error("engine %s: %s", reason, detail)
-        self._push_event(EngineDown(reason=reason, detail=detail, exitcode=exitcode, log_path=str(log_path)))
+        event = EngineDown(reason=reason, detail=detail, exitcode=exitcode, log_path=str(log_path))
+        self._push_event(event, gen)
 
-    def _push_event(self, msg: object) -> None:
+    def _push_event(self, msg: object, gen: int) -> None:
+        """Queue an event of engine generation `gen`; dropped if a newer engine has been spawned."""
         with self._events_lock:
+            if gen != self._gen:
+                return
             if len(self._events) >= MAX_QUEUED_EVENTS:
                 self._events.popleft()
                 self._events_dropped += 1
@@ -395,7 +422,8 @@ class EngineClient:
 
     # ------------------------------------------------------------------ control
     def send(self, msg: object) -> bool:
-        """Send any control message. False if there is no running engine to send it to."""
+        """Send any control message. False if there is no running engine to send it to, or if it
+        could not be written within SEND_TIMEOUT_S (the engine has stopped reading: frozen)."""
         channel = self._channel
         if channel is None:
             return False
@@ -432,7 +460,7 @@ class EngineClient:
         pcm = np.asarray(pcm, dtype=np.float32)
         if pcm.ndim != 1 or pcm.size == 0 or pcm.size % MIC_SAMPLES_PER_TICK:
             raise ValueError(f"mic audio must be float32 (640 * k,) for whole ticks, got shape {pcm.shape}")
-        with self._media:
+        with self._mic_lock:  # never _media (see __init__)
             if self._rings is None or self._doorbell is None:
                 return False
             dropped = self._rings.mic.write(tick, pcm)

@@ -1,6 +1,6 @@
 """Shared-memory rings (media) and the message channel (control/events). No torch, no Qt."""
 
-from .channel import ENGINE_EVENT_TYPES, Channel, ChannelClosed, decode_or_error
+from .channel import ENGINE_EVENT_TYPES, Channel, ChannelClosed, ChannelTimeout, decode_or_error
 from .doorbell import Doorbell
 from .media import AudioRing, AudioSpec, FlushFilter, FrameRing, FrameSpec
 from .ring import SlotRing
@@ -15,6 +15,7 @@ __all__ = [
     "AudioSpec",
     "Channel",
     "ChannelClosed",
+    "ChannelTimeout",
     "Doorbell",
     "FlushFilter",
     "FrameRing",

@@ -1,0 +1,127 @@
+"""A channel made with send_timeout_s never blocks on a reader that stopped reading (a frozen
+engine): the send gives up with ChannelTimeout; what it writes is still read by recv_bytes."""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import threading
+import time
+
+import pytest
+
+from engine.ipc.channel import ENGINE_EVENT_TYPES, Channel, ChannelClosed, ChannelTimeout
+from engine.protocol import CONTROL_TYPES, Ping, UserText
+
+TIMEOUT_S = 0.3
+
+
+def pair(send_timeout_s: float | None = TIMEOUT_S) -> tuple[Channel, Channel]:
+    """(engine side, client side): control flows client -> engine; only the client's sends time out."""
+    ctx = mp.get_context("spawn")
+    ev_recv, ev_send = ctx.Pipe(duplex=False)
+    ctl_recv, ctl_send = ctx.Pipe(duplex=False)
+    engine = Channel(ctl_recv, ev_send, CONTROL_TYPES)
+    client = Channel(ev_recv, ctl_send, ENGINE_EVENT_TYPES, send_timeout_s=send_timeout_s)
+    return engine, client
+
+
+def _fill(client: Channel) -> list[object]:
+    """Send until the pipe is full (nobody reads), even for a small message; returns what went."""
+    sent: list[object] = []
+    for msg in (UserText("x" * 1000), Ping(0, 0)):  # then small ones: they fit into the last page
+        for _ in range(100_000):  # far over a pipe's 64 KiB
+            try:
+                client.send(msg, timeout_s=0.0)
+            except ChannelTimeout:
+                break
+            sent.append(msg)
+    assert len(sent) > 10
+    return sent
+
+
+def test_a_send_into_a_full_pipe_times_out_and_the_channel_still_works() -> None:
+    engine, client = pair()
+    sent = _fill(client)
+    t0 = time.monotonic()
+    with pytest.raises(ChannelTimeout):
+        client.send(Ping(1, 0))
+    assert TIMEOUT_S - 0.05 < time.monotonic() - t0 < TIMEOUT_S + 0.5
+    t0 = time.monotonic()
+    with pytest.raises(ChannelTimeout):
+        client.send(Ping(2, 0), timeout_s=0.0)  # a shorter timeout for this one message
+    assert time.monotonic() - t0 < 0.1
+    got = [engine.recv() for _ in sent]  # the reader wakes up: all whole messages, in order
+    assert got == sent
+    client.send(Ping(3, 0))  # the messages that timed out were not sent at all
+    assert engine.recv_ready(1.0) == [Ping(3, 0)]
+    engine.close()
+    client.close()
+
+
+def test_a_send_waiting_for_the_lock_times_out_too() -> None:
+    engine, client = pair()
+    _fill(client)
+    errors: list[BaseException] = []
+
+    def stuck_send() -> None:  # holds the send lock for 2 s
+        try:
+            client.send(Ping(1, 0), timeout_s=2.0)
+        except ChannelTimeout as e:
+            errors.append(e)
+
+    stuck = threading.Thread(target=stuck_send)
+    stuck.start()
+    time.sleep(0.1)
+    t0 = time.monotonic()
+    with pytest.raises(ChannelTimeout):
+        client.send(Ping(2, 0))
+    assert time.monotonic() - t0 < TIMEOUT_S + 0.5
+    stuck.join(5)
+    assert len(errors) == 1
+    engine.close()
+    client.close()
+
+
+def test_messages_larger_than_the_pipe_go_through_a_reader_that_reads() -> None:
+    engine, client = pair(send_timeout_s=5.0)
+    big = UserText("y" * 300_000)  # several pipe-fulls: written in parts as the reader makes room
+    got: list[object] = []
+    reader = threading.Thread(target=lambda: got.extend(engine.recv() for _ in range(2)))
+    reader.start()
+    client.send(big)
+    client.send(Ping(1, 0))
+    reader.join(10)
+    assert got == [big, Ping(1, 0)]
+    engine.close()
+    client.close()
+
+
+def test_a_large_message_cut_short_breaks_the_channel() -> None:
+    engine, client = pair()
+    with pytest.raises(ChannelTimeout):
+        client.send(UserText("z" * 300_000))  # 64 KiB of it went, then nobody read
+    with pytest.raises(ChannelClosed, match="timed out after"):  # the reader would see half a message
+        client.send(Ping(1, 0))
+    engine.close()
+    client.close()
+
+
+def test_a_gone_reader_is_closed_not_a_timeout() -> None:
+    engine, client = pair()
+    engine.close()
+    with pytest.raises(ChannelClosed) as e:
+        client.send(Ping(1, 0))
+    assert not isinstance(e.value, ChannelTimeout)
+    client.close()
+    with pytest.raises(ChannelClosed):  # a closed channel says so instead of writing anywhere
+        client.send(Ping(2, 0))
+
+
+def test_a_channel_without_send_timeout_takes_no_per_message_timeout() -> None:
+    engine, client = pair(send_timeout_s=None)
+    with pytest.raises(ValueError):
+        client.send(Ping(1, 0), timeout_s=1.0)
+    client.send(Ping(2, 0))  # blocking sends as before
+    assert engine.recv_ready(1.0) == [Ping(2, 0)]
+    engine.close()
+    client.close()
