@@ -4,11 +4,16 @@ deterministic test models (tests/support/models.py) are registered for the engin
 from __future__ import annotations
 
 import logging
+import multiprocessing as mp
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+
+from tests.support.engines import ClientFactory
+from tests.support.logs import ENGINE_WARNINGS_ENV, our_warnings
 
 TEST_MODELS = (
     "testecho=tests.support.models:EchoTestModel,"
@@ -57,3 +62,31 @@ def _restore_logging() -> Iterator[None]:
     root.handlers[:] = handlers
     root.setLevel(level)
     logging.getLogger("duet.client").setLevel(client_level)
+
+
+@pytest.fixture
+def client_factory(monkeypatch: pytest.MonkeyPatch) -> Iterator[ClientFactory]:
+    """THE fixture for tests that start EngineClients outside a window (see ClientFactory)."""
+    from engine import paths
+    from engine.client import EngineClient
+
+    monkeypatch.setenv("PYTHONWARNINGS", ENGINE_WARNINGS_ENV)  # read by each spawned engine
+    made: list[EngineClient] = []
+
+    def make(model: str = "testecho", **kw: Any) -> EngineClient:
+        kw.setdefault("device", "cpu")
+        client = EngineClient(model, **kw)
+        made.append(client)
+        return client
+
+    yield make
+    for client in made:
+        client.stop()
+    left = mp.active_children()
+    for p in left:
+        p.kill()
+        p.join(2)
+    assert not left, f"engine processes left running: {left}"
+    logs = [paths.log_dir() / "engine.log"] + [c.log_path for c in made if c.log_path is not None]
+    warned = our_warnings(logs)
+    assert not warned, "the engine warned:\n" + "\n".join(warned)

@@ -4,7 +4,7 @@
 settings' per-model weights/options, real PipeWire audio when available), shows and starts it. At
 teardown every window is closed (engine stopped) and the test FAILS if a top-level window is still
 visible, a Python-created QThread still runs, an app thread ("duet-*") is still alive, or an engine
-process is left behind.
+process is left behind, or if an engine logged a warning from our code (tests/support/logs.py).
 """
 
 from __future__ import annotations
@@ -22,6 +22,8 @@ from typing import TYPE_CHECKING, Protocol
 
 import pytest
 
+from tests.support.logs import ENGINE_WARNINGS_ENV, our_warnings
+
 if TYPE_CHECKING:
     from PySide6.QtWidgets import QApplication
     from pytestqt.qtbot import QtBot
@@ -32,7 +34,7 @@ if TYPE_CHECKING:
 SPEECH_WAV = Path("/usr/share/sounds/alsa/Front_Center.wav")
 
 
-def _leaks() -> list[str]:
+def _leaks(before: frozenset[threading.Thread] = frozenset()) -> list[str]:
     from PySide6.QtCore import QThread
     from PySide6.QtWidgets import QApplication
 
@@ -50,7 +52,8 @@ def _leaks() -> list[str]:
         except RuntimeError:  # wrapper whose C++ object is gone
             continue
     for t in threading.enumerate():
-        if t.name.startswith("duet-") and t.is_alive():
+        # (not those alive before the test: a session-scoped fixture's, e.g. tests/lite's model)
+        if t.name.startswith("duet-") and t.is_alive() and t not in before:
             out.append(f"thread {t.name} still alive")
     for p in mp.active_children():
         out.append(f"engine process {p.name} (pid {p.pid}) left running")
@@ -68,14 +71,17 @@ class DuetWindow(Protocol):
 
 
 @pytest.fixture
-def duet_window(qtbot: QtBot, qapp: QApplication) -> Iterator[DuetWindow]:
+def duet_window(qtbot: QtBot, qapp: QApplication, monkeypatch: pytest.MonkeyPatch) -> Iterator[DuetWindow]:
     from app.core import DuetCore
+    from app.logs import engine_log_path
     from app.settings import Settings
     from app.theme import STYLESHEET
     from app.window import MainWindow
     from engine.protocol import SessionSpec
 
     qapp.setStyleSheet(STYLESHEET)
+    monkeypatch.setenv("PYTHONWARNINGS", ENGINE_WARNINGS_ENV)  # read by each spawned engine
+    threads_before = frozenset(threading.enumerate())
     made: list[MainWindow] = []
 
     def make(
@@ -98,15 +104,17 @@ def duet_window(qtbot: QtBot, qapp: QApplication) -> Iterator[DuetWindow]:
     for w in made:
         w.close()
     deadline = time.monotonic() + 5
-    leaks = _leaks()
+    leaks = _leaks(threads_before)
     while leaks and time.monotonic() < deadline:  # threads may need a moment to wind down
         qapp.processEvents()
         time.sleep(0.1)
-        leaks = _leaks()
+        leaks = _leaks(threads_before)
     for w in made:  # audio streams outlive nothing: a stream left open would keep playing
         if w.core.player.running or (w.core.mic is not None and getattr(w.core.mic, "running", False)):
             leaks.append(f"audio stream of {w.core.model!r} window still running")
     assert not leaks, "leaked: " + "; ".join(leaks)
+    warned = our_warnings([engine_log_path()])
+    assert not warned, "the engine warned:\n" + "\n".join(warned)
 
 
 @pytest.fixture
