@@ -12,22 +12,7 @@ from engine.models.streamer.config import StreamerConfig
 from engine.models.streamer.core import CoreOutputs, StreamerCore
 from engine.models.streamer.inputs import UnitBatch, sink_inputs
 
-FIELDS = ("decision_logits", "text_logits", "pcm", "frames")
-
-
-def random_units(cfg: StreamerConfig, b: int, u: int, seed: int) -> UnitBatch:
-    g = torch.Generator().manual_seed(seed)
-    s_in, s_out = cfg.video_in_size, cfg.video_out_size
-    return UnitBatch(
-        mic=torch.randn(b, u, cfg.mic_per_unit, generator=g) * 0.2,
-        video=torch.rand(b, u, 3, s_in, s_in, generator=g),
-        has_video=torch.rand(b, u, generator=g) > 0.3,
-        text_in=torch.randint(0, tokenizer.VOCAB_SIZE, (b, u, cfg.text_in_slots), generator=g),
-        prev_decision=torch.randint(0, 3, (b, u), generator=g),
-        prev_text=torch.randint(0, tokenizer.VOCAB_SIZE, (b, u, cfg.text_out_slots), generator=g),
-        prev_pcm=torch.randn(b, u, cfg.pcm_per_unit, generator=g) * 0.2,
-        prev_frame=torch.rand(b, u, 3, s_out, s_out, generator=g),
-    )
+from .units import FIELDS, random_units
 
 
 def make(cfg: StreamerConfig, b: int = 2) -> tuple[StreamerCore, torch.Tensor, torch.Tensor]:
@@ -65,10 +50,23 @@ def test_streaming_equals_batch(window: int, n_units: int, sink_text: int) -> No
 
 
 def test_sink_stays_visible_after_the_ring_wraps() -> None:
-    """After many wraps the persona/identity sink still changes the output (it was not evicted)."""
+    """24 units through a ring of 2 units (wrapped 11 times): the persona/identity sink is never
+    overwritten nor masked out, and still decides the output."""
     cfg = StreamerConfig(window_units=2)
     core, text, frame = make(cfg, b=1)
-    units = random_units(cfg, 1, 9, seed=5)
+    units = random_units(cfg, 1, 24, seed=5)
+    state = core.start(text, frame)
+    sink = slice(0, cfg.sink_len)
+    kept = [(c.k[:, :, sink].clone(), c.v[:, :, sink].clone()) for c in state.caches]
+    assert cfg.sink_len > 0 and len(kept) == cfg.n_layers
+    for i in range(units.shape[1]):
+        core.step(state, units.select(i, i + 1))
+    assert state.units == 24 > 2 * cfg.window_units
+    for layer, (c, (k, v)) in enumerate(zip(state.caches, kept)):
+        assert torch.equal(c.k[:, :, sink], k) and torch.equal(c.v[:, :, sink], v), f"layer {layer}"
+    assert state.mask[sink].all()  # every sink slot is still attended to
+    # and it still matters: another persona and avatar give another output, the one the
+    # reference (one pass with the block-causal mask) gives for them
     other_text, other_frame = sink_inputs(cfg, "a completely different persona", "bob")
     a = stream(core, text, frame, units)
     b = stream(core, other_text, other_frame, units)
