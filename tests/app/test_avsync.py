@@ -35,8 +35,11 @@ def test_flush_drops_frames_from_tick() -> None:
     s.flush(4)
     assert len(s) == 4 and s.stats.flushed == 6
     s.add(4, frame(99))  # replacement output after the flush is accepted
-    s.pick(4.0, now=0.0)
-    assert s.current_tick == 4
+    picked = s.pick(4.0, now=0.0)
+    assert picked is not None
+    tick, shown = picked
+    assert tick == 4 and s.current_tick == 4
+    np.testing.assert_array_equal(shown, frame(99))  # the replacement, not the flushed frame 4
 
 
 def test_late_and_stale_frames_are_counted() -> None:

@@ -62,8 +62,8 @@ def test_visemes_follow_the_audio(joe: Voice) -> None:
     quiet = rms < 0.01 * rms.max()
     assert loud.sum() > 5
     assert opens[loud].mean() > 0.3
-    if quiet.any():
-        assert opens[quiet].mean() < opens[loud].mean() / 2
+    assert quiet.sum() > 2  # the pauses between the words and sentences
+    assert opens[quiet].mean() < opens[loud].mean() / 2
     # "mama": the lips close for the m's
     vis = [k.viseme for k in sp.track.keys]
     assert vis.count("PP") >= 3

@@ -164,10 +164,20 @@ def test_bad_options() -> None:
 
 
 def test_decision_events_and_text_queue() -> None:
-    model = untrained(seed="1")
-    model.user_text("hello there, a long message that spans several units", operator=False)
-    outs = run(model, n_units=6, seed=2)
-    assert len(model._texts) < len("hello there, a long message that spans several units")  # consumed
+    message = "hello there, a long message that spans several units"  # 53 bytes
+
+    def go(text: str) -> tuple[StreamerModel, list[UnitOut]]:
+        model = untrained(seed="2")  # (this seed yields, then speaks: there are changes to check)
+        model.open(SessionSpec(persona="guide", avatar="ada"))  # (open() empties the text queue)
+        if text:
+            model.user_text(text, operator=False)
+        return model, [model.step(u) for u in unit_inputs(make_session(2, n_units=6))]
+
+    model, outs = go(message)
+    _, without = go("")
+    assert len(model._texts) == 53 - 6 * 4  # each unit takes 4 bytes of it (its text_in slots)
+    assert any(not np.array_equal(a.frames, b.frames) for a, b in zip(outs, without))  # it was read
+    assert {out.decision for out in outs} == {Decision.YIELD, Decision.SPEAK}
     current = Decision.LISTEN
     for out in outs:
         changes = [e for e in out.events if isinstance(e, DecisionChanged)]
