@@ -16,7 +16,7 @@ import json
 import os
 import re
 import struct
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -150,6 +150,26 @@ def resolve(path_or_repo: str | os.PathLike[str], revision: str | None = None) -
     return Path(folder)
 
 
+def _not_a_file(path: Path) -> str | None:
+    """What `path` is when it is not a regular file that can be opened (a folder, a symbolic link
+    loop or one that points nowhere), or None (a file, or nothing at all)."""
+    if path.is_file():
+        return None
+    if path.is_dir():
+        return f"{path}: is a folder, not a file"
+    if path.is_symlink():
+        try:
+            path.resolve(strict=True)
+        except RuntimeError:
+            return f"{path}: is a symbolic link loop, not a file"
+        except OSError:
+            return f"{path}: is a symbolic link to {os.readlink(path)}, which does not exist"
+        return f"{path}: is not a regular file"
+    if path.exists():
+        return f"{path}: is not a regular file"
+    return None
+
+
 # ---------------------------------------------------------------- config
 def config_from_dict(cls: type[T], data: Mapping[str, Any], source: str) -> T:
     """Validate `data` into the dataclass `cls`: unknown or ill-typed fields are errors, and so are
@@ -164,6 +184,9 @@ def config_from_dict(cls: type[T], data: Mapping[str, Any], source: str) -> T:
 
 def load_config(directory: str | os.PathLike[str], cls: type[T]) -> T:
     path = Path(directory) / CONFIG_NAME
+    odd = _not_a_file(path)
+    if odd:
+        raise CheckpointError(f"{odd} (a model folder needs {CONFIG_NAME} + {WEIGHTS_NAME})")
     if not path.is_file():
         raise CheckpointError(f"{path}: missing (a model folder needs {CONFIG_NAME} + {WEIGHTS_NAME})")
     try:
@@ -183,6 +206,22 @@ def _is_pickle_like(head: bytes) -> str | None:
     return None
 
 
+def pickle_files(folder: Path) -> list[str]:
+    """The names of pickle-based checkpoint files (.bin, .pt, ...) in `folder`."""
+    try:
+        return sorted(p.name for p in folder.iterdir() if p.suffix in PICKLE_SUFFIXES)
+    except OSError:
+        return []
+
+
+def pickle_refusal(folder: Path, pickles: list[str]) -> str:
+    """The one wording (engine and app) for a folder that holds only pickle-based weights."""
+    return (
+        f"{folder / pickles[0]}: pickle-based checkpoints ({', '.join(pickles)}) are refused: they can "
+        f"run arbitrary code when loaded. Convert them to {WEIGHTS_NAME} (safetensors) first."
+    )
+
+
 def weights_files(directory: str | os.PathLike[str]) -> list[Path]:
     """The safetensors weight files of a model folder; refuses pickle checkpoints."""
     folder = Path(directory)
@@ -192,14 +231,12 @@ def weights_files(directory: str | os.PathLike[str]) -> list[Path]:
     shards = sorted(p for p in folder.iterdir() if _SHARD_RE.match(p.name)) if folder.is_dir() else []
     if shards:
         return shards
-    pickles = (
-        sorted(p.name for p in folder.iterdir() if p.suffix in PICKLE_SUFFIXES) if folder.is_dir() else []
-    )
+    odd = _not_a_file(single)
+    if odd:
+        raise CheckpointError(f"{odd} (expected the safetensors weights)")
+    pickles = pickle_files(folder)
     if pickles:
-        raise CheckpointError(
-            f"{folder / pickles[0]}: pickle-based checkpoints ({', '.join(pickles)}) are refused: they can "
-            f"run arbitrary code when loaded. Convert them to {WEIGHTS_NAME} (safetensors) first."
-        )
+        raise CheckpointError(pickle_refusal(folder, pickles))
     raise CheckpointError(f"{single}: missing (no safetensors weights in {folder})")
 
 
@@ -314,42 +351,103 @@ def check_config(directory: str | os.PathLike[str], config: Any, meta: Mapping[s
         )
 
 
+def header_tensors(directory: str | os.PathLike[str]) -> dict[str, tuple[str, tuple[int, ...]]]:
+    """name -> (safetensors dtype, shape) of every tensor, read from the headers alone."""
+    out: dict[str, tuple[str, tuple[int, ...]]] = {}
+    for path in weights_files(directory):
+        for name, entry in check_safetensors_file(path).items():
+            if name == "__metadata__" or not isinstance(entry, dict):
+                continue
+            shape = entry.get("shape")
+            dims = tuple(shape) if isinstance(shape, list) and all(isinstance(d, int) for d in shape) else ()
+            out[name] = (str(entry.get("dtype", "")), dims)
+    return out
+
+
+def _mismatch(
+    directory: str | os.PathLike[str],
+    expected: Mapping[str, tuple[int, ...]],
+    found: Mapping[str, tuple[int, ...]],
+) -> None:
+    """CheckpointError "WEIGHTS: does not match config.json: ..." for missing, unexpected or
+    differently shaped tensors; nothing when the two agree."""
+    missing = sorted(set(expected) - set(found))
+    unexpected = sorted(set(found) - set(expected))
+    wrong = [
+        f"{k}: weights {found[k]} vs config {shape}"
+        for k, shape in expected.items()
+        if k in found and found[k] != shape
+    ]
+    if not (missing or unexpected or wrong):
+        return
+    parts = []
+    if wrong:
+        parts.append(f"shape mismatch {wrong[:4]}" + (f" (+{len(wrong) - 4} more)" if len(wrong) > 4 else ""))
+    if missing:
+        parts.append(
+            f"missing tensors {missing[:4]}" + (f" (+{len(missing) - 4})" if len(missing) > 4 else "")
+        )
+    if unexpected:
+        parts.append(
+            f"unexpected tensors {unexpected[:4]}"
+            + (f" (+{len(unexpected) - 4})" if len(unexpected) > 4 else "")
+        )
+    names = ", ".join(str(f) for f in weights_files(directory))
+    config = Path(directory) / CONFIG_NAME  # else the config came from elsewhere (train --size)
+    against = config if config.is_file() else "the model's config"
+    raise CheckpointError(f"{names}: does not match {against}: " + "; ".join(parts))
+
+
+def check_before_build(
+    directory: str | os.PathLike[str], config: Any, build: Callable[[], torch.nn.Module]
+) -> None:
+    """Check `config` against the weights before building the real module: against the config
+    saved in their metadata (check_config), then every tensor's shape in the safetensors headers
+    against `build()` run on the meta device (no memory). An edited config.json (d_model 16384)
+    gets the "does not match" CheckpointError instead of allocating gigabytes first."""
+    check_config(directory, config, load_metadata(directory))
+    with torch.device("meta"):
+        module = build()
+    expected = {k: tuple(v.shape) for k, v in module.state_dict().items()}
+    _mismatch(directory, expected, {k: shape for k, (_, shape) in header_tensors(directory).items()})
+
+
+def _bad_values(directory: str | os.PathLike[str], state: Mapping[str, torch.Tensor], expected: Any) -> None:
+    """CheckpointError naming the first tensor that holds integers where the module has floats, or
+    NaN/Inf values: such weights load without complaint and then output black frames and silence."""
+    names = ", ".join(str(f) for f in weights_files(directory))
+    for key, value in expected.items():
+        got = state[key]
+        if value.dtype.is_floating_point and not got.dtype.is_floating_point:
+            raise CheckpointError(
+                f"{names}: tensor {key!r} holds {str(got.dtype).removeprefix('torch.')} values where the "
+                "model has floating point weights; the file was not saved from this model, re-save it"
+            )
+        if got.dtype.is_floating_point and not bool(torch.isfinite(got).all()):
+            n_bad = int((~torch.isfinite(got)).sum())
+            raise CheckpointError(
+                f"{names}: tensor {key!r} holds {n_bad} NaN/Inf value(s) of {got.numel()}: the weights are "
+                "corrupt or training diverged; use an earlier checkpoint or retrain"
+            )
+
+
 def load_weights(
     module: torch.nn.Module, directory: str | os.PathLike[str], config: Any = None
 ) -> dict[str, str]:
     """Load weights strictly into `module`; a key or shape mismatch names the file, and so does a
-    `config` that differs from the one saved with the weights (check_config). Returns metadata."""
-    files = weights_files(directory)
+    `config` that differs from the one saved with the weights (check_config), integer tensors
+    where the module has floats and NaN/Inf values (the first bad tensor named). Returns metadata."""
+    weights_files(directory)
     if config is not None:
         check_config(directory, config, load_metadata(directory))
     state = load_state_dict(directory)
     expected = module.state_dict()
-    missing = sorted(set(expected) - set(state))
-    unexpected = sorted(set(state) - set(expected))
-    wrong = [
-        f"{k}: weights {tuple(state[k].shape)} vs config {tuple(v.shape)}"
-        for k, v in expected.items()
-        if k in state and tuple(state[k].shape) != tuple(v.shape)
-    ]
-    if missing or unexpected or wrong:
-        parts = []
-        if wrong:
-            parts.append(
-                f"shape mismatch {wrong[:4]}" + (f" (+{len(wrong) - 4} more)" if len(wrong) > 4 else "")
-            )
-        if missing:
-            parts.append(
-                f"missing tensors {missing[:4]}" + (f" (+{len(missing) - 4})" if len(missing) > 4 else "")
-            )
-        if unexpected:
-            parts.append(
-                f"unexpected tensors {unexpected[:4]}"
-                + (f" (+{len(unexpected) - 4})" if len(unexpected) > 4 else "")
-            )
-        names = ", ".join(str(f) for f in files)
-        config = Path(directory) / CONFIG_NAME  # else the config came from elsewhere (train --size)
-        against = config if config.is_file() else "the model's config"
-        raise CheckpointError(f"{names}: does not match {against}: " + "; ".join(parts))
+    _mismatch(
+        directory,
+        {k: tuple(v.shape) for k, v in expected.items()},
+        {k: tuple(v.shape) for k, v in state.items()},
+    )
+    _bad_values(directory, state, expected)
     with torch.no_grad():
         for key, value in expected.items():
             value.copy_(state[key].to(dtype=value.dtype))

@@ -120,6 +120,8 @@ class StreamerModel:
         if options.weights:
             folder = hub.resolve(options.weights, options.revision or None)
             self.config = hub.load_config(folder, StreamerConfig)
+            config = self.config  # checked against the weights before anything is allocated
+            hub.check_before_build(folder, config, lambda: StreamerCore(config))
             self.core = StreamerCore(self.config)
             meta = hub.load_weights(self.core, folder, config=self.config)
             self.trained = str(meta.get("duet_trained", "")).strip().lower() in ("1", "true", "yes")

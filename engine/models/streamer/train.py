@@ -104,10 +104,12 @@ def train(
         raise DataError("no training sessions")
     torch.manual_seed(opts.seed)
     device = pick_device(opts.device)
+    resuming = resume and out_dir is not None and (out_dir / hub.WEIGHTS_NAME).is_file()
+    if resuming and out_dir is not None:  # an edited config fails here, before allocating the model
+        hub.check_before_build(out_dir, cfg, lambda: StreamerCore(cfg))
     core = StreamerCore(cfg)
     losses: list[dict[str, float]] = []
     start = 0
-    resuming = resume and out_dir is not None and (out_dir / hub.WEIGHTS_NAME).is_file()
     meta = hub.load_weights(core, out_dir, config=cfg) if resuming and out_dir is not None else {}
     core.to(device)  # before the optimizer: its state lives where the parameters do
     opt = torch.optim.AdamW(core.parameters(), lr=opts.lr, weight_decay=opts.weight_decay, betas=(0.9, 0.98))
