@@ -4,10 +4,14 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+import pytest
+
 from app.conversation import Conversation
 
 if TYPE_CHECKING:
     from PySide6.QtWidgets import QApplication
+
+pytestmark = [pytest.mark.gui, pytest.mark.usefixtures("qt_clean")]
 
 
 def lines(conv: Conversation) -> list[tuple[str, str, bool]]:

@@ -13,6 +13,8 @@ if TYPE_CHECKING:
 
     from .conftest import DuetWindow
 
+pytestmark = [pytest.mark.gui, pytest.mark.usefixtures("qt_clean")]
+
 
 def drawn_pixels(values: list[float]) -> int:
     """Pixels of the graph's colour after drawing `values`."""
@@ -34,7 +36,6 @@ def test_one_measurement_is_drawn(qapp: QApplication) -> None:
     assert drawn_pixels([907.0, 650.0]) > drawn_pixels([907.0])  # then a line
 
 
-@pytest.mark.gui
 def test_the_hud_keeps_clear_of_the_avatars_eyes(duet_window: DuetWindow, qtbot: QtBot) -> None:
     """On a small stage the whole HUD reached below the avatar's eyes: it goes compact there,
     and whole again where the stage has room beside or above the face."""

@@ -15,7 +15,7 @@ if TYPE_CHECKING:
 
     from .conftest import DuetWindow
 
-pytestmark = pytest.mark.gui
+pytestmark = [pytest.mark.gui, pytest.mark.usefixtures("qt_clean")]
 
 
 def to_array(img: QImage) -> np.ndarray:

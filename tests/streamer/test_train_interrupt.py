@@ -29,22 +29,27 @@ def test_ctrl_c_saves_the_last_whole_step_and_resume_goes_on(tmp_path: Path) -> 
     cmd = [sys.executable, "-m", "engine.cli", "train", *args, "--steps", "100000", "--save-every", "100000"]
     env = dict(os.environ, PYTHONPATH=str(REPO), OMP_NUM_THREADS="1")
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
-    stream = proc.stderr
-    assert stream is not None and proc.stdout is not None
-    err: list[str] = []  # stderr so far, a character at a time (the bar rewrites its line with \r)
-    reader = threading.Thread(target=lambda: err.extend(iter(lambda: stream.read(1), "")), daemon=True)
-    reader.start()
-    done = re.compile(r"\|\s*(\d+)/100000")  # the progress bar: steps done
-    deadline = time.monotonic() + 240
-    while time.monotonic() < deadline and proc.poll() is None:
-        counts = [int(n) for n in done.findall("".join(err))]
-        if counts and max(counts) >= 3:
-            break
-        time.sleep(0.1)
-    assert proc.poll() is None, "".join(err)
-    proc.send_signal(signal.SIGINT)
-    proc.wait(timeout=120)
-    reader.join(10)  # stderr to its end (read by the reader alone)
+    try:
+        stream = proc.stderr
+        assert stream is not None and proc.stdout is not None
+        err: list[str] = []  # stderr so far, a character at a time (the bar rewrites its line with \r)
+        reader = threading.Thread(target=lambda: err.extend(iter(lambda: stream.read(1), "")), daemon=True)
+        reader.start()
+        done = re.compile(r"\|\s*(\d+)/100000")  # the progress bar: steps done
+        deadline = time.monotonic() + 240
+        while time.monotonic() < deadline and proc.poll() is None:
+            counts = [int(n) for n in done.findall("".join(err))]
+            if counts and max(counts) >= 3:
+                break
+            time.sleep(0.1)
+        assert proc.poll() is None, "".join(err)
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=120)
+        reader.join(10)  # stderr to its end (read by the reader alone)
+    finally:
+        if proc.poll() is None:  # a check above failed: leave no training run behind
+            proc.kill()
+            proc.wait()
     stdout = proc.stdout.read()
     stderr = "".join(err)
     assert proc.returncode == 130, stderr
