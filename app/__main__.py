@@ -247,6 +247,7 @@ def main(argv: list[str] | None = None) -> int:
         settings.brain = "llm" if args.llm_url else "script"
     if args.llm_model is not None:
         settings.llm_model = args.llm_model
+    source_before = settings.source(settings.model)
     error = persona_avatar_problem(args.persona, args.avatar) or apply_model_flags(args, settings)
     if not error and args.model:
         # a model asked for on the command line starts as asked, or not at all
@@ -310,8 +311,17 @@ def main(argv: list[str] | None = None) -> int:
     app.setQuitOnLastWindowClosed(True)
 
     spec = settings.session_spec()
+    # a model or weights given here are kept once they load; if they fail to, the app goes back to
+    # the model that ran before and the weights it had (the settings follow: core.source_reverted)
+    changed = settings.source(settings.model) != source_before
     core = DuetCore(
-        settings.model, spec, settings.mic_device, settings.speaker_device, sources=settings.sources()
+        settings.model,
+        spec,
+        settings.mic_device,
+        settings.speaker_device,
+        sources=settings.sources(),
+        fallback=model_before if model_before != settings.model else "",
+        untried={settings.model: source_before} if changed else None,
     )
     use_gl: bool | str = False if args.no_gl else True if args.gl else "auto"
     window = MainWindow(core, settings, use_gl=use_gl)

@@ -78,6 +78,8 @@ class DuetCore(DevicesMixin, QObject):
     timings = Signal(float)  # engine step ms
     model_changed = Signal(str)  # the engine now runs this model (a pick, or a fall back after a failure)
     session_opened = Signal(object)  # engine.protocol.SessionOpened: a conversation can start
+    # (model, ModelSource): weights/options that failed to load were dropped for the ones before
+    source_reverted = Signal(str, object)
 
     def __init__(
         self,
@@ -88,13 +90,21 @@ class DuetCore(DevicesMixin, QObject):
         client_factory: Callable[[str, ModelSource], Any] = _default_client_factory,
         parent: QObject | None = None,
         sources: Mapping[str, ModelSource] | None = None,
+        fallback: str = "",
+        untried: Mapping[str, ModelSource] | None = None,
     ) -> None:
+        """`fallback`: the model to go back to when `model` fails to load (the one that ran before
+        a `duet --model`); `untried`: per model, the source it had before the one in `sources`
+        (given on the command line, not yet loaded), restored if the new one fails to load."""
         super().__init__(parent)
         self.model = model
         self.spec = spec
         self.client_factory = client_factory
         self.sources: dict[str, ModelSource] = dict(sources or {})  # per model: weights/revision/options
-        self.good_model = ""  # the last model that loaded (fallback when a newly picked one cannot)
+        self.good_model = fallback  # the last model that loaded (fallback when a newly picked one cannot)
+        # per model: the source it had before new weights/options that have not loaded yet; they
+        # are given up (and this one restored) if they fail to load, kept once the model is Ready
+        self.untried: dict[str, ModelSource] = dict(untried or {})
         self.load_failures: dict[str, str] = {}  # model -> why it last failed to load (until it loads)
         self._notice: tuple[str, str] | None = None  # shown again once the next session opens
         self.conversation = Conversation(parent=self)
@@ -203,6 +213,7 @@ class DuetCore(DevicesMixin, QObject):
             self.ready_info = fut.result()
             self.good_model = self.model
             self.load_failures.pop(self.model, None)
+            self.untried.pop(self.model, None)  # its weights/options loaded: they are kept
             try:
                 self._open_session()
             except Exception as e:
@@ -227,9 +238,18 @@ class DuetCore(DevicesMixin, QObject):
         model, fallback = self.model, self.good_model
         log.warning("model %r failed to load: %s", model, message)
         self.load_failures[model] = message
+        reverted = model in self.untried
+        dropped = self._drop_untried(model)
         if fallback and fallback != model:
-            self.notify("warn", f"Could not start {model}: {summary(message)}\nBack to {fallback}.")
+            self.notify("warn", f"Could not start {model}: {summary(message)}\nBack to {fallback}.{dropped}")
             self.switch_model(fallback)
+            return
+        if reverted and not self.source(model).is_empty():  # the weights it ran with before
+            self.load_failures.pop(model, None)
+            self.notify(
+                "warn", f"Could not start {model}: {summary(message)}\nBack to what it ran with before."
+            )
+            self.switch_model(model, force=True)
             return
         self.conversation.set_state("offline")
         options = self.source(model).options
@@ -246,6 +266,19 @@ class DuetCore(DevicesMixin, QObject):
             f"Log: {engine_log_path()}",
         )
 
+    def _drop_untried(self, model: str) -> str:
+        """Give up `model`'s weights/options that just failed to load for the ones it had before
+        (source_reverted says so, the settings follow). A note for the banner ("" if none)."""
+        if model not in self.untried:
+            return ""
+        failed, before = self.source(model), self.untried.pop(model)
+        self.sources[model] = before
+        log.warning(
+            "model %r: its weights %r are not kept (back to %r)", model, failed.weights, before.weights
+        )
+        self.source_reverted.emit(model, before)
+        return f" Its weights {failed.weights} are not kept." if failed.weights != before.weights else ""
+
     def notify(self, level: str, text: str) -> None:
         """Show a status now; while an engine is (re)starting, show it again once its session is
         open (the start's own progress lines would otherwise replace it)."""
@@ -257,6 +290,7 @@ class DuetCore(DevicesMixin, QObject):
 
     def set_source(self, model: str, source: ModelSource) -> None:
         """New weights/options for `model`; the engine restarts with them if it runs that model."""
+        self.untried.setdefault(model, self.source(model))  # until they load: see _drop_untried
         self.sources[model] = source
         self.load_failures.pop(model, None)
         if model == self.model and self.client is not None:

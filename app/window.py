@@ -35,7 +35,7 @@ from .hud import Hud
 from .keyboard import KeyboardMixin
 from .mic import list_devices, rescan_devices
 from .recording_view import RecordingViewMixin
-from .settings import Settings
+from .settings import ModelSource, Settings
 from .stage import Stage
 from .views import PainterView, make_avatar_view
 from .widgets import EMPTY_HINT, EMPTY_HINT_PTT, Banner, CaptionPanel
@@ -167,6 +167,7 @@ class MainWindow(WindowLayout, KeyboardMixin, FullscreenMixin, RecordingViewMixi
         core.status.connect(self.banner.show_status)
         core.ready.connect(self._on_ready)
         core.model_changed.connect(self._model_changed)
+        core.source_reverted.connect(self._source_reverted)
         core.mic_message.connect(self._mic_message)
         core.speaker_message.connect(self._speaker_message)
         core.conversation.state_changed.connect(self.state_pill.set_state)
@@ -387,6 +388,11 @@ class MainWindow(WindowLayout, KeyboardMixin, FullscreenMixin, RecordingViewMixi
         """The core runs `model` now (picked here, or a fall back after a failed start)."""
         self.settings.model = model
         self._select_model(model)
+
+    def _source_reverted(self, model: str, source: ModelSource) -> None:
+        """Weights/options given for `model` failed to load: the saved ones are what it had before."""
+        self.settings.set_source(model, source)
+        self._refresh_model_labels()
 
     def _ask_weights_folder(self, model: str) -> str:
         """The folder dialog; "" when cancelled."""

@@ -1,0 +1,83 @@
+"""Bad input in the app loses nothing: weights that fail to load are not remembered and the model
+that ran before comes back."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pytest
+
+from app.settings import ModelSource, Settings
+from engine import paths
+
+from .app_process import running_app, stop_app, wait_for_log
+
+if TYPE_CHECKING:
+    from pytestqt.qtbot import QtBot
+
+    from .conftest import DuetWindow
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    import torch
+
+    from engine import hub
+    from engine.models.streamer.config import StreamerConfig
+    from engine.models.streamer.core import StreamerCore
+
+    torch.manual_seed(0)
+    cfg = StreamerConfig(window_units=3)
+    out = tmp_path_factory.mktemp("weights") / "good"
+    return hub.save_pretrained(StreamerCore(cfg), cfg, out, metadata={"duet_trained": "true"})
+
+
+@pytest.fixture(scope="module")
+def truncated(checkpoint: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """config.json + a model.safetensors cut in half: the app takes it, the engine cannot load it."""
+    out = tmp_path_factory.mktemp("weights") / "trunc"
+    out.mkdir()
+    (out / "config.json").write_bytes((checkpoint / "config.json").read_bytes())
+    data = (checkpoint / "model.safetensors").read_bytes()
+    (out / "model.safetensors").write_bytes(data[: len(data) // 2])
+    return out
+
+
+@pytest.mark.gui
+@pytest.mark.audio
+def test_weights_that_fail_to_load_are_not_saved_and_the_model_before_comes_back(
+    pipewire: None, truncated: Path
+) -> None:
+    """`duet --model testecho`, then `duet --model streamer --weights TRUNCATED`: the streamer fails
+    to load, the window goes back to testecho, and the settings keep testecho and no weights (the
+    next plain `duet` starts testecho, not a model that cannot load)."""
+    Settings(model="testecho").save()  # what the previous `duet --model testecho` left
+    log = paths.log_dir() / "duet-app.log"
+    argv = ["--model", "streamer", "--weights", str(truncated), "--no-camera"]
+    with running_app(argv) as proc:
+        text = wait_for_log(
+            proc, log, "failed to load", 120, also=lambda: log.read_text().count("engine ready") >= 1
+        )
+        assert "model='testecho'" in text.split("failed to load", 1)[1]  # ready: the one before
+        stop_app(proc)
+    saved = Settings.load()
+    assert saved.model == "testecho"
+    assert saved.source("streamer") == ModelSource()
+    assert "weights" in text and "are not kept" in text
+
+
+@pytest.mark.gui
+@pytest.mark.audio
+def test_new_weights_that_fail_to_load_give_back_the_previous_ones(
+    duet_window: DuetWindow, qtbot: QtBot, pipewire: None, checkpoint: Path, truncated: Path
+) -> None:
+    w = duet_window("streamer", model_sources={"streamer": {"weights": str(checkpoint)}})
+    qtbot.waitUntil(lambda: w.core.session_open, timeout=120_000)
+    assert w._use_weights("streamer", str(truncated)) == ""
+    assert w.settings.source("streamer").weights == str(truncated)
+    qtbot.waitUntil(lambda: "what it ran with before" in w.banner.label.text(), timeout=120_000)
+    assert "Could not start streamer" in w.banner.label.text() and w.banner.level == "warn"
+    qtbot.waitUntil(lambda: w.core.session_open, timeout=120_000)
+    assert w.core.model == "streamer" and w.core.source("streamer").weights == str(checkpoint)
+    assert w.settings.source("streamer").weights == str(checkpoint) and w.core.restarts == 0
