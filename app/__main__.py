@@ -224,10 +224,15 @@ def main(argv: list[str] | None = None) -> int:
         print(f"duet: {e}", file=sys.stderr)
         return 1
     log.info("Duet starting: duet %s", " ".join(argv if argv is not None else sys.argv[1:]))
-    if args.reset_settings:
-        Settings.reset()
-        log.info("settings reset")
-    settings = Settings.load()
+    try:
+        if args.reset_settings:
+            Settings.reset()
+            log.info("settings reset")
+        settings = Settings.load()
+    except OSError as e:  # DUET_CONFIG_DIR (or the default settings folder) cannot be made or read
+        log.error("not started: %s", e)
+        print(f"duet: {e}", file=sys.stderr)
+        return 1
     for note in drop_unknown_options(settings):
         log.warning("settings: %s", note)
     model_before = settings.model

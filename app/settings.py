@@ -169,12 +169,26 @@ class Settings:
         p.unlink(missing_ok=True)
 
 
+BROKEN_KEPT = 100  # settings.broken.json, settings.broken-2.json ... settings.broken-100.json
+
+
+def broken_name(p: Path) -> Path:
+    """Where an unusable settings file `p` is set aside: NAME.broken.json, or NAME.broken-N.json
+    (the lowest N free) when earlier ones are kept already: a second broken file never replaces
+    the first."""
+    for n in range(1, BROKEN_KEPT + 1):
+        kept = p.with_name(p.stem + (".broken.json" if n == 1 else f".broken-{n}.json"))
+        if not kept.exists() and not kept.is_symlink():
+            return kept
+    return p.with_name(p.stem + f".broken-{BROKEN_KEPT}.json")  # the last one is replaced
+
+
 def _set_aside(p: Path) -> str:
-    """Move a settings file that cannot be used to NAME.broken.json (the next save would replace
-    it: the user may want what was in it). Says where it went."""
-    kept = p.with_name(p.stem + ".broken.json")
+    """Move a settings file that cannot be used aside (broken_name: the next save would replace
+    it, and the user may want what was in it). Says where it went."""
+    kept = broken_name(p)
     try:
         p.replace(kept)
     except OSError as e:
-        return f"the old file could not be moved aside: {e.strerror or e}"
+        return f"the old file could not be moved aside ({e.strerror or e}): it stays as {p}"
     return f"the old file is kept as {kept}"

@@ -295,9 +295,11 @@ class MainWindow(WindowLayout, KeyboardMixin, FullscreenMixin, RecordingViewMixi
             if why != self._settings_error:
                 self._settings_error = why
                 log.warning("cannot save settings: %s", e)
+                # the note that the saved settings could not be read either stays in view
+                read = f"{self.settings.load_note}\n" if self.settings.load_note else ""
                 self.core.notify(
                     "warn",
-                    f"Your settings cannot be saved ({why}): changes last until Duet closes.",
+                    f"{read}Your settings cannot be saved ({why}): changes last until Duet closes.",
                 )
             return
         self._saved_settings, self._settings_error = text, ""

@@ -81,3 +81,47 @@ def test_new_weights_that_fail_to_load_give_back_the_previous_ones(
     qtbot.waitUntil(lambda: w.core.session_open, timeout=120_000)
     assert w.core.model == "streamer" and w.core.source("streamer").weights == str(checkpoint)
     assert w.settings.source("streamer").weights == str(checkpoint) and w.core.restarts == 0
+
+
+# ---------------------------------------------------------------- settings folder and file
+@pytest.mark.parametrize("argv", [["--no-camera"], ["--reset-settings", "--no-camera"]])
+def test_an_unusable_settings_folder_is_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, argv: list[str]
+) -> None:
+    from app.__main__ import main
+
+    blocker = tmp_path / "passwd"
+    blocker.write_text("root:x:0:0::/root:/bin/sh\n")
+    monkeypatch.setenv("DUET_CONFIG_DIR", str(blocker))
+    assert main(argv) == 1
+    assert capsys.readouterr().err == (
+        f"duet: cannot create the folder DUET_CONFIG_DIR={blocker}: it is a file, not a folder\n"
+    )
+    assert blocker.read_text() == "root:x:0:0::/root:/bin/sh\n"
+
+
+def test_a_second_broken_settings_file_does_not_replace_the_first() -> None:
+    path = Settings.path()
+    kept = [path.with_name("settings.broken.json"), path.with_name("settings.broken-2.json")]
+    path.write_text("{first")
+    assert Settings.load().load_note.endswith(f"(the old file is kept as {kept[0]}).")
+    path.write_text("[2]")
+    assert Settings.load().load_note.endswith(f"(the old file is kept as {kept[1]}).")
+    assert kept[0].read_text() == "{first" and kept[1].read_text() == "[2]"
+    kept[0].unlink()  # the lowest free name is used again
+    path.write_text("{third")
+    assert Settings.load().load_note.endswith(f"(the old file is kept as {kept[0]}).")
+    assert kept[0].read_text() == "{third" and kept[1].read_text() == "[2]"
+
+
+@pytest.mark.gui
+def test_settings_that_could_not_be_read_nor_saved_say_both(duet_window: DuetWindow, qtbot: QtBot) -> None:
+    note = "Your saved settings could not be read, so Duet started with its defaults (kept as X)."
+    w = duet_window("testecho", start=False)
+    w.settings.load_note = note
+    path = Settings.path()
+    path.mkdir(parents=True)  # settings.json cannot be written
+    w.hud_button.setChecked(True)
+    qtbot.waitUntil(lambda: w.banner.isVisible(), timeout=5_000)
+    text = w.banner.label.text()
+    assert text.startswith(note) and "Your settings cannot be saved (" in text

@@ -30,14 +30,17 @@ def test_bad_files_fall_back_to_defaults() -> None:
     assert kept.read_text() == "{not json" and not Settings.path().exists()
     assert Settings.load().load_note == ""  # nothing there now: plain defaults, nothing to say
     Settings.path().write_text("{not json either")
+    second = Settings.path().with_name("settings.broken-2.json")  # the first one is kept too
     assert Settings.load().load_note == (
         "Your saved settings could not be read, so Duet started with its defaults"
-        f" (the old file is kept as {kept})."
+        f" (the old file is kept as {second})."
     )
     assert "load_note" not in dataclasses.asdict(Settings())  # never saved
     Settings().save()
     Settings.path().write_text("[1, 2]")
-    assert Settings.load() == Settings() and kept.read_text() == "[1, 2]"
+    third = Settings.path().with_name("settings.broken-3.json")
+    assert Settings.load() == Settings() and third.read_text() == "[1, 2]"
+    assert kept.read_text() == "{not json" and second.read_text() == "{not json either"
     Settings.path().write_text(json.dumps({"hud": "yes", "persona": "x", "unknown": 1}))
     s = Settings.load()
     assert s.hud is False and s.persona == "x"
