@@ -29,6 +29,7 @@ from .show import _print_conversation, cmd_show
 
 # kind -> "module:function"; function(argv: list[str]) -> int, printing JSON
 BENCHES: dict[str, str] = {
+    "faults": "engine.bench.faults:main",
     "ipc": "engine.bench.ipc:main",
     "lite": "engine.bench.lite:main",
     "streamer": "engine.bench.streamer:main",

@@ -213,7 +213,7 @@ def test_user_errors_are_one_line(tmp_path: Path) -> None:
 
 
 def test_bench_and_train_dispatch_table() -> None:
-    assert sorted(BENCHES) == ["gpu", "ipc", "lite", "streamer"]
+    assert sorted(BENCHES) == ["faults", "gpu", "ipc", "lite", "streamer"]
     for kind, target in BENCHES.items():  # every entry names a callable `main` of its own module
         mod, func = target.split(":")
         assert mod == f"engine.bench.{kind}" and callable(getattr(importlib.import_module(mod), func))
