@@ -112,12 +112,23 @@ def _looks_like_repo_id(text: str) -> bool:  # as engine.hub.resolve (which impo
     return re.fullmatch(r"[A-Za-z0-9][\w.-]*/[\w.-]+", text) is not None and ".." not in text
 
 
+PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl", ".pickle")  # as engine.hub (no torch here)
+
+
 def weights_folder_problem(folder: str | Path) -> str:
     """Why a local folder is not a model checkpoint ("" when it looks like one)."""
     p = Path(folder)
     if not p.is_dir():
         return f"no such folder: {p}"
-    if not (p / "config.json").is_file() or not any(p.glob("*.safetensors")):
+    has_config, has_weights = (p / "config.json").is_file(), any(p.glob("*.safetensors"))
+    pickles = [] if has_weights else sorted(f.name for f in p.iterdir() if f.suffix in PICKLE_SUFFIXES)
+    if pickles:  # the engine's own words (engine.hub.pickle_refusal)
+        return (
+            f"{p / pickles[0]}: pickle-based checkpoints ({', '.join(pickles)}) are refused: they can "
+            "run arbitrary code when loaded. Convert them to model.safetensors (safetensors) first."
+            + ("" if has_config else " The folder has no config.json either.")
+        )
+    if not has_config or not has_weights:
         return (
             f"{p} holds no config.json + model.safetensors: not a trained model folder "
             "(duet-engine train --out DIR writes one)"

@@ -125,3 +125,25 @@ def test_settings_that_could_not_be_read_nor_saved_say_both(duet_window: DuetWin
     qtbot.waitUntil(lambda: w.banner.isVisible(), timeout=5_000)
     text = w.banner.label.text()
     assert text.startswith(note) and "Your settings cannot be saved (" in text
+
+
+# ---------------------------------------------------------------- weights folders the app refuses
+def test_a_pickle_checkpoint_folder_is_named_as_such_in_the_engine_s_words(
+    checkpoint: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from app import catalog
+    from app.__main__ import main
+    from engine import hub
+
+    folder = tmp_path / "pickle_bin"
+    folder.mkdir()
+    (folder / "config.json").write_bytes((checkpoint / "config.json").read_bytes())
+    (folder / "pytorch_model.bin").write_bytes(b"\x80\x04not really")
+    engine_words = hub.pickle_refusal(folder, ["pytorch_model.bin"])
+    assert catalog.weights_folder_problem(folder) == engine_words
+    assert main(["--model", "streamer", "--weights", str(folder)]) == 2
+    assert capsys.readouterr().err == f"duet: --weights: {engine_words}\n"
+    assert "no config.json" not in engine_words
+    (folder / "config.json").unlink()
+    assert catalog.weights_folder_problem(folder) == f"{engine_words} The folder has no config.json either."
+    assert catalog.PICKLE_SUFFIXES == hub.PICKLE_SUFFIXES
