@@ -17,7 +17,6 @@ import os
 import select
 import signal
 import sys
-import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -76,7 +75,7 @@ def _run_keeping(a: argparse.Namespace) -> dict[str, Any]:
                     # a default name another run took in the same second: the next free one
                     if e.errno != errno.EEXIST or not getattr(a, "default_prefix", "") or attempt == 10:
                         raise
-                    a.output = _default_output(a.default_prefix)
+                    a.output = _default_output(a.default_prefix, a.label)
                     cfg, out = _run_config(a), Path(a.output)
         except KeyboardInterrupt as e:
             now = _identity(out)
@@ -150,6 +149,12 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
         metavar="KEY=VALUE",
         help="model build option, e.g. allow_untrained=1 for the streamer (repeatable)",
     )
+    p.add_argument(
+        "--label",
+        default="",
+        metavar="TEXT",
+        help="a study's label (participant, condition): in the metadata, and in the default file name",
+    )
     p.add_argument("--log", default=None, help="engine log file")
     p.add_argument("--start-timeout-s", type=float, default=120.0, help="engine start limit (120)")
 
@@ -204,15 +209,16 @@ def _load(target: str, what: str) -> Callable[[list[str]], int]:
     return fn
 
 
-def _default_output(prefix: str) -> str:
+def _default_output(prefix: str, label: str = "") -> str:
     from engine.paths import sessions_dir
+    from engine.session.naming import file_stem
 
-    stamp = time.strftime("%Y-%m-%d-%H%M%S")  # as the app's duet-DATE-TIME.mkv
-    path = sessions_dir() / f"{prefix}-{stamp}.mkv"
+    stem = file_stem(prefix, label)  # as the app's duet-DATE-TIME[-LABEL].mkv
+    path = sessions_dir() / f"{stem}.mkv"
     n = 1
     while path.exists():
         n += 1
-        path = sessions_dir() / f"{prefix}-{stamp}-{n}.mkv"
+        path = sessions_dir() / f"{stem}-{n}.mkv"
     return str(path)
 
 
@@ -264,6 +270,10 @@ def _run_config(a: argparse.Namespace) -> Any:
         raise CliError(f"--max-s must be a finite number of seconds > 0, got {a.max_s:g}")
     if a.revision and not a.weights:
         raise CliError("--revision needs --weights (a hub repo id)")
+    from engine.session.naming import clean_label, label_slug
+
+    if a.label.strip() and not label_slug(a.label):
+        raise UsageError(f"--label: {a.label!r} has no letter or digit for the file name (A-Z, 0-9)")
     if a.weights:
         from engine.runner.run import check_weights
 
@@ -311,12 +321,13 @@ def _run_config(a: argparse.Namespace) -> Any:
         start_timeout_s=a.start_timeout_s,
         texts=_timed_texts(a.say, False, "--say") + _timed_texts(a.operator, True, "--operator"),
         model_options=model_options,
+        label=clean_label(a.label),
     )
 
 
 def cmd_run(a: argparse.Namespace) -> int:
     if a.output is None:
-        a.output, a.default_prefix = _default_output("run"), "run"
+        a.output, a.default_prefix = _default_output("run", a.label), "run"
     _check_input(a.input)
     summary = _run_keeping(a)
     print(json.dumps(summary, indent=2))
@@ -350,7 +361,7 @@ def cmd_demo(a: argparse.Namespace) -> int:
             raise CliError(f"the demo input is missing: {a.input} (reinstall Duet or pass --input FILE)")
     _check_input(a.input)
     if a.output is None:
-        a.output, a.default_prefix = _default_output("demo"), "demo"
+        a.output, a.default_prefix = _default_output("demo", a.label), "demo"
     summary = _run_keeping(a)
     print(json.dumps(summary, indent=2))
     _print_conversation(summary["path"])

@@ -10,7 +10,7 @@ from typing import Any
 from .errors import PROG, _one_line, _user_errors
 
 # metadata `show` prints on its second line: how the session was run and where it came from
-SHOW_META = ("brain", "llm_model", "device", "recorded_by", "start_tick", "continues", "input")
+SHOW_META = ("label", "brain", "llm_model", "device", "recorded_by", "start_tick", "continues", "input")
 
 
 # metadata `show` prints on its third line: the settings that shaped the data
@@ -101,6 +101,8 @@ def _show_text(info: dict[str, Any], session: str) -> None:
         + (" [truncated]" if info["truncated"] else "")
     )
     who = ", ".join(f"{k} {meta.get(k, '?')}" for k in ("model", "persona", "avatar", "created"))
+    if "created_local" in meta:  # the file name's DATE-TIME is local time
+        who += f" (local {meta['created_local']})"
     print(f"  {who}")
     how = ", ".join(f"{k} {meta[k]}" for k in SHOW_META if k in meta)
     if how:
@@ -128,5 +130,37 @@ def _show_text(info: dict[str, Any], session: str) -> None:
         print(f"  playback lag (speaker behind the avatar track): {lag['min']:.0f}-{lag['max']:.0f} ms")
     for e in info["errors"]:
         print(f"  error: {e}")
-    for line in _conversation_lines(info["conversation"], indent="  "):
+    talk = info["conversation"]
+    mic = list(zip(info["mic_input"], _mic_lines(info["mic_input"], indent="  "), strict=True))
+    for c, line in zip(talk, _conversation_lines(talk, indent="  "), strict=True):
+        while mic and mic[0][0]["tick"] <= c["tick"]:  # the mic's changes where they came (in order)
+            print(mic.pop(0)[1])
         print(line)
+    for _, line in mic:
+        print(line)
+
+
+def _mic_lines(changes: list[dict[str, Any]], indent: str = "") -> list[str]:
+    """`describe()["mic_input"]` as text, one line a change: "[  3.20 s] mic   : muted" (the
+    first says the state: "muted", "push-to-talk, not held", ...; later ones what changed)."""
+    out = []
+    prev: dict[str, Any] | None = None
+    for m in changes:
+        if prev is None:
+            words = ["muted" if m["muted"] else "on"]
+            if m["push_to_talk"]:
+                words.append("push-to-talk, " + ("talk held" if m["talk_held"] else "not held"))
+        else:
+            words = []
+            if m["muted"] != prev["muted"]:
+                words.append("muted" if m["muted"] else "unmuted")
+            if m["push_to_talk"] != prev["push_to_talk"]:
+                words.append("push-to-talk " + ("on" if m["push_to_talk"] else "off"))
+            elif m["talk_held"] != prev["talk_held"]:
+                words.append("talk held" if m["talk_held"] else "talk let go")
+        heard = "" if m["heard"] else " (not heard)"
+        out.append(
+            f"{indent}[{m['tick'] * 0.04:6.2f} s] {'mic':<6}: {', '.join(words) or 'unchanged'}{heard}"
+        )
+        prev = m
+    return out

@@ -11,11 +11,11 @@ import json
 from enum import Enum
 from typing import Any
 
-from .messages import CONTROL_TYPES, EVENT_TYPES, PROTOCOL_VERSION
+from .messages import CONTROL_TYPES, EVENT_TYPES, PROTOCOL_VERSION, RECORD_TYPES
 from .typed import from_json
 
 MAX_MESSAGE_BYTES = 1 << 20  # 1 MiB: control and events are small; media goes through rings
-_ALL_TYPES: dict[str, type] = {**CONTROL_TYPES, **EVENT_TYPES}
+_ALL_TYPES: dict[str, type] = {**CONTROL_TYPES, **EVENT_TYPES, **RECORD_TYPES}
 _NAME_OF: dict[type, str] = {cls: name for name, cls in _ALL_TYPES.items()}
 
 

@@ -192,6 +192,19 @@ class EngineDown:
     log_path: str = ""
 
 
+@dataclass(frozen=True)
+class MicInput:
+    """Written by the app itself into its recordings (never sent by or to an engine): what the avatar
+    hears of the microphone changed. `muted`: Mute is on; `push_to_talk`: push-to-talk mode is on;
+    `talk_held`: the talk key or button is held (push-to-talk only); `heard`: the avatar hears the
+    mic now (not muted, and not push-to-talk with nothing held). Its tick is the mic's tick then."""
+
+    muted: bool
+    push_to_talk: bool
+    talk_held: bool
+    heard: bool
+
+
 CONTROL_TYPES: dict[str, type] = {
     "open_session": OpenSession,
     "close_session": CloseSession,
@@ -218,6 +231,12 @@ EVENT_TYPES: dict[str, type] = {
     "engine_down": EngineDown,
 }
 
+# written into session files by the app, never sent between a client and an engine (decode accepts
+# them, as it does every type, unless `allowed` says otherwise: the IPC channel's tables do)
+RECORD_TYPES: dict[str, type] = {
+    "mic_input": MicInput,
+}
+
 Message = (
     OpenSession
     | CloseSession
@@ -239,4 +258,5 @@ Message = (
     | ErrorEvent
     | Closed
     | EngineDown
+    | MicInput
 )

@@ -105,6 +105,7 @@ class RunConfig:
     # typed user lines (or operator lines, Wizard-of-Oz) sent when the input reaches a time:
     # (seconds, text, operator)
     texts: list[tuple[float, str, bool]] = field(default_factory=list)
+    label: str = ""  # a study's label (participant, condition): metadata "label" when given
 
 
 class _Run:
@@ -532,7 +533,7 @@ def run_meta(
     """Container metadata of a runner file: session_meta (brain, device, unit, output lag, options,
     persona hash) plus the input's name and the run settings that shape the data: realtime
     ("true"/"false"), max_ahead_units (fast mode's pacing), echo_delay_ms and echo_gain (0: no
-    echo), tail_s ("auto" or the seconds asked for), max_s and weights/revision when given."""
+    echo), tail_s ("auto" or the seconds asked for), max_s, weights/revision and label when given."""
     meta = {
         "input": Path(cfg.input).name,
         **session_meta(spec, device, unit_ticks, output_lag_units, dict(cfg.model_options)),
@@ -549,6 +550,8 @@ def run_meta(
         meta["weights"] = weights_for_meta(cfg.weights)
     if cfg.revision:
         meta["revision"] = cfg.revision
+    if cfg.label:
+        meta["label"] = cfg.label
     return meta
 
 

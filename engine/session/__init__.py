@@ -4,6 +4,7 @@ No torch: the app records with SessionWriter too. Format: docs/CONTRACTS.md.
 """
 
 from .info import describe
+from .naming import clean_label, file_stem, label_slug, local_iso
 from .reader import EventLog, SessionData, SessionReadError, read_events, read_session
 from .writer import (
     EVENT_SOURCES,
@@ -22,8 +23,12 @@ __all__ = [
     "SessionReadError",
     "SessionWriteError",
     "SessionWriter",
+    "clean_label",
     "describe",
     "events_path_for",
+    "file_stem",
+    "label_slug",
+    "local_iso",
     "read_events",
     "read_session",
     "session_meta",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -12,6 +13,7 @@ from engine.media.reader import reason
 from engine.protocol import (
     CONTROL_TYPES,
     EVENT_TYPES,
+    RECORD_TYPES,
     TICK_MS,
     TICK_S,
     Closed,
@@ -19,6 +21,7 @@ from engine.protocol import (
     DecisionChanged,
     ErrorEvent,
     FlushOut,
+    MicInput,
     PlaybackReport,
     Transcript,
     UserText,
@@ -38,7 +41,9 @@ ECHO_WINDOW_TICKS = 75
 
 
 # class name -> the `type` it has in NAME.events.jsonl (DecisionChanged -> "decision")
-TYPE_NAMES: dict[str, str] = {cls.__name__: name for name, cls in {**CONTROL_TYPES, **EVENT_TYPES}.items()}
+TYPE_NAMES: dict[str, str] = {
+    cls.__name__: name for name, cls in {**CONTROL_TYPES, **EVENT_TYPES, **RECORD_TYPES}.items()
+}
 
 # why an avatar line stopped short ("cut"), as describe() gives it -> as `show` says it; a FlushOut's
 # own reason (the client's Flush reason, a model's) is given as it is
@@ -57,7 +62,8 @@ def describe(path: str | Path) -> dict[str, Any]:
     "event_types": {events.jsonl type: count}, "events_missing", "events_after_end",
     "conversation": [{"tick", "side", "text"(, "typed", "operator", "cut_tick", "cut", "heard",
     "unheard")}], "conversation_after_end", "truncated", "bad_event_lines", "errors": ["code: message"],
-    "playback_lag_ms": {"min", "p50", "max"} | None} — packets are scanned, not decoded."""
+    "playback_lag_ms": {"min", "p50", "max"} | None, "mic_input": [{"tick", "muted", "push_to_talk",
+    "talk_held", "heard"}]} — packets are scanned, not decoded."""
     p = Path(path)
     check_session_path(p)
     try:
@@ -137,6 +143,9 @@ def describe(path: str | Path) -> dict[str, Any]:
         # the speaker's lag behind the avatar track (app recordings): add it to latencies measured
         # on the file to get what the person heard; None when not recorded (the runner has none)
         "playback_lag_ms": _spread(lags_ms),
+        # the app's Mute / push-to-talk changes (MicInput, src "client"), in order: a participant
+        # silent while "heard" is false was not heard by the avatar (muted, or the talk key up)
+        "mic_input": [{"tick": t, **dataclasses.asdict(m)} for t, _, m in events if isinstance(m, MicInput)],
     }
 
 

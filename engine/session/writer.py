@@ -53,6 +53,8 @@ from engine.protocol import (
     encode,
 )
 
+from .naming import local_iso
+
 SESSION_VERSION = 1
 EVENT_SOURCES = ("engine", "client", "runner")
 CONTAINER_OPTIONS = {
@@ -259,7 +261,8 @@ class SessionWriter:
         except (OSError, av.FFmpegError) as e:
             self._events.close()
             raise self._wrap(e, self.path) from None
-        created = _dt.datetime.now(_dt.UTC).isoformat(timespec="milliseconds")  # ~ file tick 0
+        now = _dt.datetime.now(_dt.UTC)  # ~ file tick 0
+        created = now.isoformat(timespec="milliseconds")
         md = {
             "duet_session_version": str(SESSION_VERSION),
             "duet_version": _duet_version(),
@@ -267,6 +270,7 @@ class SessionWriter:
             "persona": persona,
             "avatar": avatar,
             "created": created,
+            "created_local": local_iso(now),  # the same moment in local time, with its UTC offset
             "tick_ms": str(TICK_MS),
         }
         md.update({str(k): str(v) for k, v in (meta or {}).items()})
