@@ -64,6 +64,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="record the session from the moment it opens (as the Record button; files go to the "
         "sessions folder, DUET_SESSIONS_DIR overrides)",
     )
+    p.add_argument(
+        "--label",
+        metavar="TEXT",
+        help="label of the recordings (participant, condition; e.g. P03-condB): in their file names "
+        "and metadata (the RECORDING section's Label field; not saved)",
+    )
     p.add_argument("--reset-settings", action="store_true", help="forget saved devices, pickers and geometry")
     p.add_argument("--verbose", action="store_true", help="debug logging")
     p.add_argument(
@@ -213,6 +219,7 @@ def main(argv: list[str] | None = None) -> int:
         return bench_main(args.bench)
 
     from engine import registry
+    from engine.session.naming import label_slug
 
     from . import catalog, stderr_guard
     from .logs import setup_logging
@@ -274,6 +281,11 @@ def main(argv: list[str] | None = None) -> int:
     for note in ignored_option_notes(settings):
         log.info("%s", note)
         print(f"duet: note: {note}", file=sys.stderr)
+    if args.label is not None and args.label.strip() and not label_slug(args.label):
+        error = f"--label: {args.label!r} has no letter or digit for the file name (A-Z, 0-9)"
+        log.error("not started: %s", error)
+        print(f"duet: {error}", file=sys.stderr)
+        return 2
     if args.brain:
         settings.brain = args.brain
     if settings.brain == "llm" and not settings.llm_url:
@@ -293,6 +305,19 @@ def main(argv: list[str] | None = None) -> int:
     # in 9 lines; nothing here decodes video with it (the user's own rules win)
     quiet = "qt.multimedia.symbolsresolver=false;qt.multimedia.ffmpeg=false"
     os.environ.setdefault("QT_LOGGING_RULES", quiet)
+
+    from .instance import another_running, single_instance
+
+    lock = single_instance()
+    if lock is None:
+        problem = another_running()
+        log.error("not started: %s", problem)
+        print(f"duet: {problem}", file=sys.stderr)
+        if argv is None:  # the real app (a desktop icon shows no terminal): say it in a window too
+            from .instance import show_refusal
+
+            show_refusal(problem)
+        return 3
 
     import qasync
     from PySide6.QtCore import QTimer
@@ -336,6 +361,8 @@ def main(argv: list[str] | None = None) -> int:
         window.enter_fullscreen()
     else:
         window.show()
+    if args.label:
+        window.label_edit.setText(args.label)
     if args.record:
         window.record_button.setChecked(True)  # the file starts when the session opens
     window.start()
@@ -363,6 +390,7 @@ def main(argv: list[str] | None = None) -> int:
     with loop:
         loop.run_until_complete(closed.wait())
     core.shutdown()
+    lock.unlock()  # (a lock left behind, by os._exit below or a crash, is stale: the next Duet takes it)
     log.info("Duet closed")
     from .playback import abandoned_streams
 

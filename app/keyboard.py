@@ -74,6 +74,8 @@ SHORTCUTS = (
     Shortcut("Ctrl+I", "Interrupt the avatar"),
     Shortcut("Ctrl+M", "Mute or unmute the microphone", kiosk=False),
     Shortcut("Ctrl+T", "Push-to-talk on or off", kiosk=False),
+    Shortcut("Ctrl+R", "Record, or stop recording", kiosk=False),
+    Shortcut("Ctrl+N", "New conversation: clear it, the avatar starts over"),
     Shortcut("Ctrl+H", "Latency HUD"),
     Shortcut("F11", "Full screen (Esc leaves it)", kiosk=False),
     Shortcut("Tab, Shift+Tab", "Move between the controls"),
@@ -123,6 +125,7 @@ class KeyboardMixin(_Base):
     ptt_toggle: BarButton
     talk_button: BarButton
     stop_button: BarButton
+    record_button: BarButton
     hud_button: QToolButton
 
     _space_talking = False  # Space went down as push-to-talk (its release ends the turn)
@@ -133,6 +136,7 @@ class KeyboardMixin(_Base):
         def toggle_fullscreen(self) -> None: ...
         def _leave_fullscreen(self) -> None: ...
         def _set_ptt(self, down: bool) -> None: ...
+        def new_conversation(self) -> None: ...
 
     def _add_shortcuts(self) -> None:
         # Esc leaves full screen, and only there takes the key (a dialog, a list gets it otherwise)
@@ -147,6 +151,8 @@ class KeyboardMixin(_Base):
             (QKeySequence("Ctrl+I"), self._interrupt_key),
             (QKeySequence("Ctrl+M"), self._mute_key),
             (QKeySequence("Ctrl+T"), self._ptt_key),
+            (QKeySequence("Ctrl+R"), self._record_key),
+            (QKeySequence("Ctrl+N"), self.new_conversation),
         ):
             QShortcut(keys, self, action)
 
@@ -168,6 +174,10 @@ class KeyboardMixin(_Base):
     def _ptt_key(self) -> None:
         if not self.kiosk:
             self.ptt_toggle.toggle()
+
+    def _record_key(self) -> None:
+        if not self.kiosk:  # a booth records as it was started (--record), or not at all
+            self.record_button.toggle()
 
     # ------------------------------------------------------------------ Space = push-to-talk
     def space_talks(self, focus: QWidget | None) -> bool:

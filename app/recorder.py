@@ -38,7 +38,7 @@ import numpy as np
 
 from engine import paths
 from engine.protocol import AVATAR_SAMPLES_PER_TICK, TICK_S
-from engine.session import SessionWriteError, SessionWriter
+from engine.session import SessionWriteError, SessionWriter, events_path_for
 
 log = logging.getLogger(__name__)
 
@@ -65,10 +65,11 @@ def rebase(msg: object, offset: int) -> object:
 
 
 def unique_path(folder: Path, stem: str) -> Path:
-    """folder/stem.mkv, or folder/stem-2.mkv, ... when taken."""
+    """folder/stem.mkv, or folder/stem-2.mkv, ... when taken (by either file: the .mkv is made at its
+    first packet, its .events.jsonl at once)."""
     path = folder / f"{stem}.mkv"
     k = 2
-    while path.exists():
+    while path.exists() or events_path_for(path).exists():
         path = folder / f"{stem}-{k}.mkv"
         k += 1
     return path

@@ -4,12 +4,21 @@ Threads: everything here runs on the GUI thread except `user_audio` (the PortAud
 only reads `self._file` (one reference) and appends to that Recorder's bounded deque. Files are
 written by each Recorder's own worker thread (app/recorder.py).
 
-Files: `<sessions dir>/duet-YYYY-MM-DD-HHMMSS.mkv` (+ .events.jsonl); engine.paths.sessions_dir()
-(platformdirs, DUET_SESSIONS_DIR overrides). A file starts when recording is wanted and a session is
+Files: `<sessions dir>/duet-YYYY-MM-DD-HHMMSS[-LABEL].mkv` (+ .events.jsonl; local time, the label
+made safe for a file name: engine.session.file_stem); engine.paths.sessions_dir() (platformdirs,
+DUET_SESSIONS_DIR overrides). A file starts when recording is wanted and a session is
 open (the Record toggle, `duet --record`, or the session (re)opening while wanted) and ends when the
 user stops, the session closes (model/persona/avatar switch, engine crash or restart: recording
 then goes on in a new file once the new session opens), the camera comes on in a file without a
-camera track (a new file with one), or the app quits. A write error ends recording (wanted = off).
+camera track (a new file with one), a new conversation starts (`new_conversation`), or the app
+quits. A write error ends recording (wanted = off).
+
+Linked files (metadata `continues`: the file before): recording that goes on across a session
+switch or restart, and Record pressed again after Stop while the session is the same one. Not after
+a new conversation, a session that closed while not recording, or a failed file.
+
+Mic input (`set_input`): a change of Mute / push-to-talk / the talk key is a MicInput event (src
+"client"); a file that starts muted or in push-to-talk mode says so at its tick 0.
 """
 
 from __future__ import annotations
@@ -26,8 +35,8 @@ import numpy as np
 from PySide6.QtCore import QObject, Signal
 
 from engine import paths
-from engine.protocol import AVATAR_SAMPLES_PER_TICK, TICK_S, Closed, PlaybackReport
-from engine.session import SessionWriter
+from engine.protocol import AVATAR_SAMPLES_PER_TICK, TICK_S, Closed, MicInput, PlaybackReport
+from engine.session import SessionWriter, clean_label, file_stem
 
 from .mic import TickAssembler
 from .recorder import Recorder, WriterFactory
@@ -88,6 +97,9 @@ class RecordingController(QObject):
         self.last_error = ""  # why the last recording stopped early ("" = it did not)
         self._disk_checked = 0.0  # monotonic time of the last free-space look (s)
         self._disk_warned = False  # said once; again only after the space came back
+        self.label = ""  # the study's label (participant, condition): in new files' names and metadata
+        self.file_label = ""  # the label the current (or last) file was started with
+        self._input: MicInput | None = None  # what the avatar hears of the mic (set_input)
 
     # ------------------------------------------------------------------ user intent
     @property
@@ -107,10 +119,28 @@ class RecordingController(QObject):
             self.last_error = ""
             if self.session_live:
                 self._start_file()
-        else:
+        else:  # Record again in this session goes on from this file (`continues`)
             self._end_file("recording stopped")
-            self._previous = None  # the next recording is a new one, not a continuation
         self.changed.emit()
+
+    def set_label(self, text: str) -> None:
+        """The label of files started from now on (one being written keeps its name)."""
+        self.label = clean_label(text)
+
+    def new_conversation(self) -> None:
+        """A new conversation starts (the session is reopened next): the file ends, and the next
+        one (recording goes on once the new session opens) does not continue it."""
+        self._previous = None
+        if self._file is not None:
+            self._end_file("a new conversation was started")
+            self.changed.emit()
+
+    def set_input(self, state: MicInput) -> None:
+        """Mute / push-to-talk / the talk key changed: into the file as a MicInput event."""
+        if state == self._input:
+            return
+        self._input = state
+        self.record_event(state, "client")
 
     def elapsed_s(self) -> float:
         """Length of the current file so far (mic ticks since it started), 0 without one."""
@@ -125,22 +155,27 @@ class RecordingController(QObject):
         self.session_live = True
         self._recent_audio.clear()
         self._recent_frames.clear()
-        if self.wanted and self._file is None:
-            self._start_file()
+        started = self.wanted and self._file is None
+        if started:
+            self._start_file(seed_input=False)
             self.changed.emit()
         f = self._file
         if f is not None:  # the file's first event, at its tick 0 (the mic may have ticked on since)
             f.add_event(f.start_tick, "engine", ev)
+            if started:
+                self._seed_input(f)
 
     def session_closed(self) -> None:
         """The session ends (switch, crash, restart): end the file; recording resumes on the next."""
         self.session_live = False
         self.horizon = -1
+        if not self.wanted:  # a later Record is in another session: a recording of its own
+            self._previous = None
         if self._file is not None:
             self._end_file("the session ended (a model, persona or avatar switch, or an engine restart)")
             self.changed.emit()
 
-    def _start_file(self) -> None:
+    def _start_file(self, seed_input: bool = True) -> None:
         info = self.info()
         if info is None:
             return
@@ -148,7 +183,7 @@ class RecordingController(QObject):
         size = None
         if self._camera is not None and time.monotonic() - self._camera[1] < CAMERA_FRESH_S:
             size = self._camera[0]
-        stem = time.strftime("duet-%Y-%m-%d-%H%M%S")
+        stem = file_stem("duet", self.label)
         f = Recorder(
             self.folder,
             stem,
@@ -164,17 +199,27 @@ class RecordingController(QObject):
                 "recorded_by": "duet app",
                 "start_tick": str(start),
                 **info.meta,
+                **({"label": self.label} if self.label else {}),
                 **({"continues": _file_name(self._previous)} if self._previous is not None else {}),
             },
         )
         self._previous = f
+        self.file_label = self.label
         f.played(self.horizon)
         for tick, _, pcm in self._recent_audio:  # in flight to the speaker: part of this file
             f.add_avatar_audio(tick, pcm)
         for tick, _, rgb in self._recent_frames:
             f.add_avatar_frame(tick, rgb)
         self._file = f
+        if seed_input:
+            self._seed_input(f)
         log.info("recording started (session tick %d, camera %s)", start, size or "none")
+
+    def _seed_input(self, f: Recorder) -> None:
+        """A file that starts muted or in push-to-talk mode says so at its tick 0."""
+        state = self._input
+        if state is not None and (state.muted or state.push_to_talk):
+            f.add_event(f.start_tick, "client", state)
 
     def _end_file(self, why: str) -> None:
         """Finish the current file; its last event says why it ends (Closed, src "client")."""

@@ -1,5 +1,7 @@
-"""The window's side of recording: the Record button, the "● REC m:ss" indicator, and the note
-under the stage ("Saved: PATH", why recording stopped, disk space low).
+"""The window's side of recording: the Record button (Ctrl+R), the "● REC m:ss LABEL" indicator
+(its accessible name and tooltip name the file), and the note under the stage ("Saved: PATH", why
+recording stopped, disk space low; in fullscreen "Saved: PATH" shows for a while over the stage
+instead, not in a kiosk).
 
 RecordingViewMixin is a mixin of MainWindow (window.py).
 """
@@ -11,15 +13,19 @@ from typing import TYPE_CHECKING
 from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QLabel, QMainWindow
 
+from engine.session import label_slug
+
 if TYPE_CHECKING:
     from .controls import BarButton, BarLabel
     from .core import DuetCore
+    from .stage import Stage
 
     _Base = QMainWindow
 else:
     _Base = object
 
 RECORD_NOTE_S = 10  # "Saved: ... recording goes on in a new file" shows this long (s)
+INDICATOR_LABEL_CHARS = 14  # the label shown beside "● REC m:ss" (longer ones are cut: "P03-cond…")
 
 
 class RecordingViewMixin(_Base):
@@ -28,6 +34,12 @@ class RecordingViewMixin(_Base):
     record_button: BarButton
     rec_indicator: BarLabel
     record_note: QLabel
+    stage: Stage
+    kiosk: bool
+
+    if TYPE_CHECKING:  # study.py
+
+        def _show_file_name(self) -> None: ...
 
     # ------------------------------------------------------------------ recording
     def _set_recording(self, on: bool) -> None:
@@ -46,16 +58,28 @@ class RecordingViewMixin(_Base):
 
     def _refresh_recording(self) -> None:
         rec = self.core.recording
+        ind = self.rec_indicator
         if rec.recording:
             s = int(rec.elapsed_s())
-            self.rec_indicator.set_texts(f"● REC {s // 60}:{s % 60:02d}", f"● {s // 60}:{s % 60:02d}")
+            label = label_slug(rec.file_label)
+            if len(label) > INDICATOR_LABEL_CHARS:
+                label = label[: INDICATOR_LABEL_CHARS - 1] + "…"
+            clock = f"{s // 60}:{s % 60:02d}"
+            ind.set_texts(f"● REC {clock}" + (f" {label}" if label else ""), f"● {clock}")
             current = rec.current
-            self.rec_indicator.setToolTip(f"Recording to {current.path}" if current and current.path else "")
+            path = current.path if current is not None else None
+            ind.setToolTip(f"Recording to {path}" if path else "")
+            name = f"Recording to {path.name}" if path else "Recording"
+            if ind.accessibleName() != name:
+                ind.setAccessibleName(name)
+                ind.setAccessibleDescription(str(path.parent) if path else "")
         elif rec.wanted:
-            self.rec_indicator.set_texts("● REC waiting for the session…", "● REC …")
-            self.rec_indicator.setToolTip("")
-        self.rec_indicator.setVisible(rec.wanted)
+            ind.set_texts("● REC waiting for the session…", "● REC …")
+            ind.setToolTip("")
+            ind.setAccessibleName("Recording: waiting for the session")
+        ind.setVisible(rec.wanted)
         self.record_button.show_label(1 if rec.wanted else 0)
+        self._show_file_name()
 
     def _recording_finished(self, path: str, error: str) -> None:
         if error:  # logged by the Recorder
@@ -66,8 +90,16 @@ class RecordingViewMixin(_Base):
             text = f"Saved: {path} — recording goes on in a new file"
             self._show_record_note("info", text)
             QTimer.singleShot(RECORD_NOTE_S * 1000, lambda: self._clear_record_note(text))
+            self._toast_saved(path)
         else:
             self._show_record_note("info", f"Saved: {path}")
+            self._toast_saved(path)
+
+    def _toast_saved(self, path: str) -> None:
+        """In fullscreen the note under the stage is hidden: "Saved: PATH" shows over the stage for
+        RECORD_NOTE_S instead (not in a kiosk: its visitors have no use for a path)."""
+        if self.isFullScreen() and not self.kiosk:
+            self.stage.show_toast(f"Saved: {path}", RECORD_NOTE_S * 1000)
 
     def _clear_record_note(self, text: str) -> None:
         if self.record_note.text() == text:
@@ -81,7 +113,8 @@ class RecordingViewMixin(_Base):
         self._update_record_note()
 
     def _update_record_note(self) -> None:
-        """'Saved: PATH' is for the operator, not a booth's visitors: not in fullscreen (it shows
-        again on leaving it); a problem (recording stopped, disk low) always shows."""
+        """'Saved: PATH' is for the operator, not a booth's visitors: not under the stage in
+        fullscreen (a toast says it there for a while; it shows again on leaving fullscreen); a
+        problem (recording stopped, disk low) always shows."""
         info = self.record_note.property("level") == "info"
         self.record_note.setVisible(bool(self.record_note.text()) and not (info and self.isFullScreen()))

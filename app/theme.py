@@ -80,7 +80,10 @@ QLineEdit { background: #1c202b; border: 1px solid @EDGE@; border-radius: 8px; p
 QLineEdit:focus { border: 2px solid @FOCUS@; padding: 6px 9px; }
 #stage { background: #0b0d11; border-radius: 14px; }
 #captions { background: #141720; border-left: 1px solid #232838; }
-#captionRow, #devicesBox { background: transparent; }
+#captionRow, #devicesBox, #recordingBox { background: transparent; }
+QToolButton#headerButton { font-size: 11px; padding: 2px 8px; }
+QToolButton#headerButton:focus { padding: 1px 7px; }
+#fileName { color: #c9d6ff; background: transparent; }
 #fieldLabel { color: @DIM@; background: transparent; }
 #captionsTitle { color: @DIM@; font-size: 11px; letter-spacing: 1px; background: transparent; }
 QToolButton#sectionTitle { color: @DIM@; font-size: 11px; letter-spacing: 1px; background: transparent;

@@ -82,7 +82,11 @@ class CaptionPanel(QFrame):
         outer.setContentsMargins(14, 14, 10, 14)
         title = QLabel("CONVERSATION")
         title.setObjectName("captionsTitle")
-        outer.addWidget(title)
+        self.title_row = QHBoxLayout()  # the title, and room on its right for a button (New conversation)
+        self.title_row.setContentsMargins(0, 0, 0, 0)
+        self.title_row.addWidget(title)
+        self.title_row.addStretch(1)
+        outer.addLayout(self.title_row)
         self.scroller = QScrollArea()
         self.scroller.setObjectName("conversation")  # a Tab stop: the arrow keys scroll it
         self.scroller.setAccessibleName("Conversation")

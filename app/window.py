@@ -32,13 +32,15 @@ from .core import DuetCore
 from .engine_faults import summary
 from .fullscreen import FULLSCREEN_FIT_MS, FullscreenMixin, Subtitle
 from .hud import Hud
+from .input_view import InputViewMixin
 from .keyboard import KeyboardMixin
 from .mic import list_devices, rescan_devices
 from .recording_view import RecordingViewMixin
 from .settings import ModelSource, Settings
 from .stage import Stage
+from .study import StudyMixin
 from .views import PainterView, make_avatar_view
-from .widgets import EMPTY_HINT, EMPTY_HINT_PTT, Banner, CaptionPanel
+from .widgets import Banner, CaptionPanel
 from .window_layout import WindowLayout
 
 log = logging.getLogger(__name__)
@@ -73,7 +75,15 @@ def _sentence(text: str) -> str:
     return text[:1].upper() + text[1:]
 
 
-class MainWindow(WindowLayout, KeyboardMixin, FullscreenMixin, RecordingViewMixin, QMainWindow):
+class MainWindow(
+    WindowLayout,
+    KeyboardMixin,
+    FullscreenMixin,
+    RecordingViewMixin,
+    InputViewMixin,
+    StudyMixin,
+    QMainWindow,
+):
     def __init__(
         self, core: DuetCore, settings: Settings, use_gl: bool | str = True, persist: bool = True
     ) -> None:
@@ -131,6 +141,7 @@ class MainWindow(WindowLayout, KeyboardMixin, FullscreenMixin, RecordingViewMixi
         left.addWidget(self.record_note)
         body.addLayout(left, 1)
         self.captions = CaptionPanel(core.conversation)
+        self._build_study()  # New conversation; the RECORDING section (label, file)
         # on a laptop screen the settings start folded: the conversation gets the room
         screen = QGuiApplication.primaryScreen()
         roomy = screen is None or screen.availableGeometry().height() >= ROOMY_SCREEN_PX
@@ -427,41 +438,6 @@ class MainWindow(WindowLayout, KeyboardMixin, FullscreenMixin, RecordingViewMixi
     def _send_text(self) -> None:
         if self.core.send_text(self.text_box.text()):
             self.text_box.clear()
-
-    def _set_muted(self, muted: bool) -> None:
-        self.core.assembler.muted = muted
-        self.mute_button.show_label(1 if muted else 0)
-        self._show_input()
-
-    def _set_ptt_mode(self, on: bool) -> None:
-        # Space = push-to-talk (app/keyboard.py); keys are watched only while the mode is on
-        if on != self.core.assembler.ptt_mode:
-            self._watch_space(on)
-        self.core.assembler.ptt_mode = on
-        self._set_ptt(False)
-        self.talk_button.setVisible(on)
-        self.captions.empty_hint.setText(EMPTY_HINT_PTT if on else EMPTY_HINT)
-        self.settings.push_to_talk = on
-
-    def _talk_button_released(self) -> None:
-        if not self._space_talking:  # let go while Space still holds the turn: Space's release ends it
-            self._set_ptt(False)
-
-    def _set_ptt(self, down: bool) -> None:
-        self.core.assembler.ptt_down = down
-        self.talk_button.show_label(1 if down else 0)
-        self.talk_button.setDown(down)  # held by Space: it looks held too
-        self._show_input()
-
-    def _show_input(self) -> None:
-        asm = self.core.assembler
-        self.state_pill.set_input(asm.muted, asm.ptt_mode, asm.ptt_down)
-        self.level.setEnabled(self._mic_heard())
-
-    def _mic_heard(self) -> bool:
-        """The avatar hears the microphone now: not muted, and in push-to-talk only while held."""
-        asm = self.core.assembler
-        return not asm.muted and not (asm.ptt_mode and not asm.ptt_down)
 
     def _toggle_hud(self, on: bool) -> None:
         self.hud.setVisible(on)

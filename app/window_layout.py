@@ -185,7 +185,7 @@ class WindowLayout:
         self.record_button = BarButton(
             [("Record", "Rec"), ("Stop recording", "Stop rec")],
             "Record this session (your mic and camera, the avatar's voice and face, all events) "
-            "into one .mkv file in the sessions folder",
+            "into one .mkv file in the sessions folder, named with the RECORDING label (Ctrl+R)",
             "Record",
         )
         self.record_button.setObjectName("record")
