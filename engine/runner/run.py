@@ -514,7 +514,10 @@ def run_session(cfg: RunConfig, client: EngineClient | None = None) -> dict[str,
             "overruns": dict(client.overruns()),
             "warnings": run.warnings,
         }
-        writer.close()
+        try:
+            writer.close()
+        except SessionWriteError as e:  # the disk filled up while the file was finished
+            raise SessionWriteError(e.errno, f"{e}; {_kept(writer)}", e.filename) from None
         summary["late"] = writer.stats()
     except BaseException:
         # the engine and its shared memory go even when closing the file fails (a full disk); the

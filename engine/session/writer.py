@@ -494,6 +494,8 @@ class SessionWriter:
 
     @staticmethod
     def _wrap(e: BaseException, path: Path) -> SessionWriteError:
+        if isinstance(e, SessionWriteError):  # already says which file and why (_fail in close)
+            return e
         code = getattr(e, "errno", None) or errno.EIO
         reason = folder_reason(e)
         return SessionWriteError(code, f"cannot write session file {path}: {reason}", str(path))
