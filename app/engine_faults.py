@@ -70,9 +70,26 @@ def load_error(err: BaseException, events: list[object], model: str) -> str:
 
 def summary(text: str) -> str:
     """A failure in one line for the window: its first line (an engine's start error goes on with
-    the tail of the engine log, which is for the log), cut short at SUMMARY_CHARS."""
+    the tail of the engine log, which is for the log), at most SUMMARY_CHARS: a longer one loses
+    its middle (shorten), never its end, where the remedy is said."""
     lines = [line.strip() for line in text.splitlines() if line.strip()]
-    first = lines[0] if lines else ""
-    if len(first) > SUMMARY_CHARS:
-        first = first[: SUMMARY_CHARS - 1].rstrip() + "…"
+    first = shorten(lines[0] if lines else "", SUMMARY_CHARS)
     return first + (" (more in the log)" if len(lines) > 1 else "")
+
+
+def shorten(text: str, limit: int) -> str:
+    """`text` in at most `limit` characters: its start (what failed) and its end (what to do
+    about it), whole sentences or clauses where they fit, with "…" for the detail between."""
+    if len(text) <= limit:
+        return text
+    room = limit - 3  # " … "
+    tail = text[-(room * 11 // 20) :]  # a little over half for the end: the remedy
+    starts = [m.end() for m in re.finditer(r"(?<=[.;:,)])\s+", tail)]
+    if starts and starts[0] < len(tail) * 2 // 3:
+        tail = tail[starts[0] :]  # from the start of a sentence or clause
+    elif " " in tail:
+        tail = tail[tail.index(" ") + 1 :]  # from a whole word
+    head = text[: room - len(tail)]
+    if " " in head:
+        head = head[: head.rindex(" ")]  # to a whole word
+    return f"{head.rstrip(' ,;:')} … {tail}"

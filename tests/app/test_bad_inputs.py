@@ -147,3 +147,30 @@ def test_a_pickle_checkpoint_folder_is_named_as_such_in_the_engine_s_words(
     (folder / "config.json").unlink()
     assert catalog.weights_folder_problem(folder) == f"{engine_words} The folder has no config.json either."
     assert catalog.PICKLE_SUFFIXES == hub.PICKLE_SUFFIXES
+
+
+# ---------------------------------------------------------------- long failures keep their remedy
+def test_a_long_failure_loses_its_middle_not_the_remedy(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from app.engine_faults import SUMMARY_CHARS, summary
+    from engine import hub
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(hub.CheckpointError) as info:
+        hub.resolve("duet/streamer-tiny")
+    text = f"model 'streamer' failed to load: CheckpointError: {info.value}"
+    assert len(text) > SUMMARY_CHARS
+    short = summary(text)
+    assert len(short) <= SUMMARY_CHARS
+    assert short.startswith(
+        "model 'streamer' failed to load: CheckpointError: no such folder: duet/streamer-tiny"
+    )
+    assert short.endswith(
+        "HF_HUB_OFFLINE is set, so only the local cache was searched. Download it once with network "
+        "access, or pass a local folder."
+    )
+    assert " … " in short
+    assert summary(text + "\nTraceback ...") == short + " (more in the log)"
