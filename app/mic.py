@@ -20,6 +20,7 @@ import numpy as np
 
 from engine.protocol import MIC_RATE, MIC_SAMPLES_PER_TICK, TICK_S
 
+from .audio_devices import device_problem, list_names, resolve_device
 from .playback import AudioDeviceError, close_stream, stream_active
 
 log = logging.getLogger(__name__)
@@ -171,12 +172,12 @@ class MicCapture:
                 dtype="float32",
                 blocksize=MIC_SAMPLES_PER_TICK // 2,
                 latency="low",
-                device=self.device if self.device not in ("", None) else None,
+                device=resolve_device(self.device, "input"),
                 callback=self._callback,
             )
             stream.start()
         except Exception as e:
-            raise AudioDeviceError(f"cannot open the microphone ({self.device or 'default'}): {e}") from e
+            raise AudioDeviceError(device_problem("microphone", self.device, e)) from e
         self._stream = stream
 
     def stop(self) -> None:
@@ -236,15 +237,9 @@ class SilenceSource:
 
 
 def list_devices(kind: str) -> list[str]:
-    """Names of sounddevice devices with input ("input") or output ("output") channels."""
-    import sounddevice as sd
-
-    try:
-        devs = sd.query_devices()
-    except Exception:
-        return []
-    key = "max_input_channels" if kind == "input" else "max_output_channels"
-    return [str(d["name"]) for d in devs if d.get(key, 0) > 0]
+    """The picker's names of the devices with input ("input") or output ("output") channels: each
+    one names one device (audio_devices.labels)."""
+    return list_names(kind)
 
 
 def rescan_devices() -> bool:

@@ -22,6 +22,8 @@ import numpy as np
 
 from engine.protocol import AVATAR_RATE, AVATAR_SAMPLES_PER_TICK, FPS
 
+from .audio_devices import device_problem, resolve_device
+
 log = logging.getLogger(__name__)
 
 # a stream whose callback has not run for this long while it is open has lost its device (a sound
@@ -227,12 +229,12 @@ class Player:
                     dtype="float32",
                     blocksize=self.blocksize,
                     latency="low",
-                    device=self.device if self.device not in ("", None) else None,
+                    device=resolve_device(self.device, "output"),
                     callback=self._callback,
                 )
                 stream.start()
             except Exception as e:  # PortAudioError, ValueError (unknown device), OSError
-                raise AudioDeviceError(f"cannot open the speaker ({self.device or 'default'}): {e}") from e
+                raise AudioDeviceError(device_problem("speaker", self.device, e)) from e
             self._stream = stream
 
     def stop(self) -> None:
