@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from engine import hub
 from engine.models.streamer.config import preset
 from engine.models.streamer.model import StreamerModel, cpu_threads
 from engine.protocol import MIC_SAMPLES_PER_TICK, TICK_MS, SessionSpec, UnitIn
@@ -130,6 +131,9 @@ def main(argv: list[str] | None = None) -> int:
             extra["cuda_graph"] = "1"
         model = StreamerModel(ModelOptions(device=args.device, weights=args.weights, extra=extra))
         cfg = model.config
+    except hub.CheckpointError as e:  # weights that cannot be used: not a usage error (as `run`: 1)
+        print(f"duet-engine bench streamer: error: {e}", file=sys.stderr)
+        return 1
     except (ValueError, RuntimeError) as e:  # a bad size or device; CheckpointError is a ValueError
         print(f"duet-engine bench streamer: error: {e}", file=sys.stderr)
         return 2

@@ -343,11 +343,13 @@ def _warn(summary: dict[str, Any]) -> None:
 def _check_input(spec: str) -> None:
     if spec.startswith("lavfi:"):
         return
+    from engine.media.reader import not_a_file
+
     path = Path(spec)
     if path.is_dir():
         raise CliError(f"the input is a folder, not a file: {spec}")
     if not path.is_file():
-        raise CliError(f"input file not found: {spec}")
+        raise CliError(not_a_file(spec))
     if path.stat().st_size == 0:
         raise CliError(f"the input file is empty (0 bytes): {spec}")
 

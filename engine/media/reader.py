@@ -13,6 +13,7 @@ gives its first audio and first video stream.
 
 from __future__ import annotations
 
+import stat
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -233,13 +234,31 @@ def _start_seconds(streams: list[Any]) -> float:
     return min(starts) if starts else 0.0
 
 
+def not_a_file(spec: str) -> str:
+    """Why the input `spec`, not a regular file, cannot be read: missing, or what it is instead
+    (/dev/null, a pipe: not an audio or video file)."""
+    try:
+        mode = Path(spec).stat().st_mode
+    except OSError:
+        return f"input file not found: {spec}"
+    kinds = [
+        (stat.S_ISCHR, "a character device"),
+        (stat.S_ISBLK, "a block device"),
+        (stat.S_ISFIFO, "a pipe"),
+        (stat.S_ISSOCK, "a socket"),
+        (stat.S_ISDIR, "a folder"),
+    ]
+    what = next((name for test, name in kinds if test(mode)), "not a regular file")
+    return f"the input {spec} is {what}, not a regular, readable audio or video file"
+
+
 def _open(spec: str) -> Any:
     try:
         if spec.startswith(LAVFI_PREFIX):
             return av.open(spec[len(LAVFI_PREFIX) :], format="lavfi")
         path = Path(spec)
         if not path.is_file():
-            raise MediaError(f"input file not found: {spec}")
+            raise MediaError(not_a_file(spec))
         return av.open(str(path))
     except (av.FFmpegError, OSError) as e:
         raise MediaError(f"cannot open input {spec}: {reason(e)}") from None
