@@ -363,6 +363,7 @@ def main(argv: list[str] | None = None) -> int:
         window.show()
     if args.label:
         window.label_edit.setText(args.label)
+        window.captions.sections["RECORDING"].setChecked(True)
     if args.record:
         window.record_button.setChecked(True)  # the file starts when the session opens
     window.start()

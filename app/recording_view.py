@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from .controls import BarButton, BarLabel
     from .core import DuetCore
     from .stage import Stage
+    from .widgets import CaptionPanel
 
     _Base = QMainWindow
 else:
@@ -36,6 +37,7 @@ class RecordingViewMixin(_Base):
     record_note: QLabel
     stage: Stage
     kiosk: bool
+    captions: CaptionPanel
 
     if TYPE_CHECKING:  # study.py
 
@@ -45,6 +47,7 @@ class RecordingViewMixin(_Base):
     def _set_recording(self, on: bool) -> None:
         if on:
             self._show_record_note("", "")
+            self.captions.sections["RECORDING"].setChecked(True)  # its label and file name
         self.core.recording.set_wanted(on)
         self._refresh_recording()
 

@@ -66,7 +66,8 @@ class StudyMixin(_Base):
         self.file_name.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.file_name.setAccessibleName("Recording file")
         form_grid(box, (("Label", self.label_edit), ("File", self.file_name)))
-        self.captions.add_section("RECORDING", box, open_=True)
+        # folded until recording starts (or --record/--label): a chat keeps the conversation's room
+        self.captions.add_section("RECORDING", box, open_=False)
 
     def _label_changed(self, text: str) -> None:
         self.core.recording.set_label(text)

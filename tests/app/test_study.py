@@ -224,11 +224,14 @@ def test_new_conversation_in_the_window_clears_it_and_records_on_in_an_unlinked_
     monkeypatch.setenv("DUET_SESSIONS_DIR", str(tmp_path / "sessions"))
     w = duet_window("testecho")
     qtbot.waitUntil(lambda: w.core.session_open, timeout=60_000)
+    section = w.captions.sections["RECORDING"]
+    assert not section.isChecked() and not w.label_edit.isVisible()  # a chat keeps the room
     w.label_edit.setText("P01 condA")
     w.activateWindow()
     qtbot.waitUntil(w.isActiveWindow, timeout=5_000)
     qtbot.keyClick(w.text_box, Qt.Key.Key_R, Qt.KeyboardModifier.ControlModifier)  # Record
     assert w.core.recording.wanted and w.record_button.isChecked()
+    assert section.isChecked() and w.label_edit.isVisible()  # recording shows its label and file
     qtbot.waitUntil(
         lambda: w.core.recording.current is not None and w.core.recording.current.path is not None
     )
