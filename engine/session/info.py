@@ -9,7 +9,6 @@ from typing import Any
 
 import av
 
-from engine.media.reader import reason
 from engine.protocol import (
     CONTROL_TYPES,
     EVENT_TYPES,
@@ -28,7 +27,7 @@ from engine.protocol import (
     continues_sentence,
 )
 
-from .reader import SessionReadError, _inspect, _read_events, check_session_path, ends_early
+from .reader import SessionReadError, _inspect, _read_events, check_session_path, ends_early, unreadable
 from .writer import events_path_for
 
 # A final user transcript with the text of a typed line (UserText, not an operator's) at most this
@@ -69,7 +68,7 @@ def describe(path: str | Path) -> dict[str, Any]:
     try:
         container = av.open(str(p))
     except (OSError, av.FFmpegError) as e:
-        raise SessionReadError(f"{p} is not a readable session file: {reason(e)}") from None
+        raise SessionReadError(unreadable(p, e)) from None
     truncated = False
     try:
         meta, streams = _inspect(container, p)

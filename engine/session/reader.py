@@ -93,7 +93,7 @@ def read_session(path: str | Path, frame_size: int | None = None, video: bool = 
     try:
         container = av.open(str(p))
     except (OSError, av.FFmpegError) as e:
-        raise SessionReadError(f"{p} is not a readable session file: {reason(e)}") from None
+        raise SessionReadError(unreadable(p, e)) from None
     try:
         meta, streams = _inspect(container, p)
         decoded, truncated = _decode(container, streams, frame_size, video)
@@ -121,6 +121,22 @@ def read_session(path: str | Path, frame_size: int | None = None, video: bool = 
         bad_event_lines=events.bad_event_lines,
         events_missing=events.missing,
     )
+
+
+def unreadable(p: Path, e: BaseException) -> str:
+    """Why the session file `p` cannot be opened, in words: a file cut short in its first bytes
+    makes FFmpeg say "Input/output error", which sounds like a failing disk."""
+    why = reason(e)
+    try:
+        size = p.stat().st_size
+    except OSError:
+        size = -1
+    if "Input/output error" in why or "End of file" in why:
+        return (
+            f"{p} is not a readable session file: it is truncated or damaged ({size} bytes; "
+            "FFmpeg found no complete Matroska header)"
+        )
+    return f"{p} is not a readable session file: {why}"
 
 
 def check_session_path(p: Path) -> None:
