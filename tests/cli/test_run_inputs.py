@@ -4,7 +4,6 @@ file is made, and no run ever writes over another's session."""
 from __future__ import annotations
 
 import json
-import logging
 import os
 import signal
 import subprocess
@@ -192,12 +191,9 @@ def test_a_default_name_taken_meanwhile_moves_to_the_next(
     taken.write_bytes(b"the other run's session")
     real = cli_main._default_output
     names = iter([str(taken)])
-    # main() adds its stderr log handler to the root logger (bound to this test's captured stderr):
-    # gone again with the test, as from a process that ends
-    root = logging.getLogger()
-    monkeypatch.setattr(root, "handlers", list(root.handlers))
-    monkeypatch.setattr(logging.getLogger("duet.client"), "level", logging.getLogger("duet.client").level)
-    monkeypatch.setattr(cli_main, "_default_output", lambda prefix: next(names, None) or real(prefix))
+    monkeypatch.setattr(
+        cli_main, "_default_output", lambda prefix, label="": next(names, None) or real(prefix, label)
+    )
     assert cli_main.main(["run", "--model", "testecho", "--input", str(wav), "--tail-s", "0"]) == 0
     path = Path(json.loads(capsys.readouterr().out)["path"])
     assert path != taken and path.parent == sessions.resolve() and read_session(path).n_ticks >= 10
