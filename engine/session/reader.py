@@ -123,6 +123,21 @@ def read_session(path: str | Path, frame_size: int | None = None, video: bool = 
     )
 
 
+def check_session_header(path: str | Path) -> None:
+    """SessionReadError unless `path` opens as a Duet session file (its metadata and the two audio
+    tracks; nothing is decoded): says what it is instead, as read_session would."""
+    p = Path(path)
+    check_session_path(p)
+    try:
+        container = av.open(str(p))
+    except (OSError, av.FFmpegError) as e:
+        raise SessionReadError(unreadable(p, e)) from None
+    try:
+        _inspect(container, p)
+    finally:
+        container.close()
+
+
 def unreadable(p: Path, e: BaseException) -> str:
     """Why the session file `p` cannot be opened, in words: a file cut short in its first bytes
     makes FFmpeg say "Input/output error", which sounds like a failing disk."""
@@ -136,6 +151,8 @@ def unreadable(p: Path, e: BaseException) -> str:
             f"{p} is not a readable session file: it is truncated or damaged ({size} bytes; "
             "FFmpeg found no complete Matroska header)"
         )
+    if "Invalid data found" in why:
+        return f"{p} is not a readable session file: it is not Matroska at all (FFmpeg: {why})"
     return f"{p} is not a readable session file: {why}"
 
 

@@ -272,7 +272,7 @@ def test_a_file_that_is_not_a_session_is_skipped_not_fatal(
     warnings = [line for line in captured.err.splitlines() if "warning: " in line]
     assert warnings == [
         f"duet-engine train: warning: {sessions / 'random.mkv'} is not a readable session file:"
-        " Invalid data found when processing input: skipped",
+        " it is not Matroska at all (FFmpeg: Invalid data found when processing input): skipped",
         f"duet-engine train: warning: {sessions / 'zero.mkv'} is empty (0 bytes), not a session file:"
         " skipped",
         f"duet-engine train: warning: {named}: skipped: an events file; pass the .mkv, not its events file",
@@ -283,11 +283,16 @@ def test_a_file_that_is_not_a_session_is_skipped_not_fatal(
         shutil.copy(sessions / f"{name}.mkv", bad)
         shutil.copy(sessions / f"{name}.events.jsonl", bad)
     shutil.copy(sessions / "s0.mkv", bad / "noevents.mkv")
+    # without its events file too, a file that is no session is called that (not "events missing")
+    (bad / "alone.mkv").write_bytes(bytes(range(256)) * 64)
     assert train_mod.main([*base(bad, tmp_path / "out2"), "--steps", "1"]) == 1
     err = capsys.readouterr().err.strip().splitlines()
+    assert f"duet-engine train: warning: {bad / 'alone.mkv'} is not a readable session file:" in "\n".join(
+        err
+    )
     assert err[-1] == (
-        f"duet-engine train: error: no session to train on under {bad}: 3 file(s) skipped"
-        " (1 no events file beside it, 2 not a readable session file)"
+        f"duet-engine train: error: no session to train on under {bad}: 4 file(s) skipped"
+        " (3 not a readable session file, 1 no events file beside it)"
     )
     assert sum("error" in line for line in err) == 1 and not (tmp_path / "out2").exists()
 

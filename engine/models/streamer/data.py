@@ -263,6 +263,7 @@ def load_examples(
     empty or damaged (decisions or captions missing: the labels would be wrong). DataError when
     nothing is left, counting what was skipped and why. `note`: files named twice (counted once)."""
     from engine.session import SessionReadError, events_path_for, read_session
+    from engine.session.reader import check_session_header
 
     examples: list[Example] = []
     skipped: list[tuple[str, str]] = []  # (SKIP_WORDS key, warning line)
@@ -274,6 +275,11 @@ def load_examples(
             continue
         events = events_path_for(path)
         if not events.is_file():
+            try:  # an empty, damaged or foreign .mkv is that first: its events are not the point
+                check_session_header(path)
+            except SessionReadError as e:
+                skipped.append(("unreadable", f"{e}: skipped"))
+                continue
             skipped.append(
                 (
                     "no_events",
