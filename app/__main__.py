@@ -211,6 +211,15 @@ def display_problem(env: Mapping[str, str], platform: str) -> str:
     )
 
 
+def _default_fallback(model: str) -> str:
+    """The model to fall back to when `model`, the one started with, cannot load: the default
+    (lite: no weights, no download), unless that is the one failing ("" then)."""
+    from .settings import Settings
+
+    default = Settings().model
+    return default if model != default else ""
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.bench is not None:
@@ -350,7 +359,9 @@ def main(argv: list[str] | None = None) -> int:
         settings.mic_device,
         settings.speaker_device,
         sources=settings.sources(),
-        fallback=model_before if model_before != settings.model else "",
+        # a model that cannot load at start-up (weights on a drive since removed) falls back to
+        # the built-in default rather than leave a blank window (an unattended booth, say)
+        fallback=model_before if model_before != settings.model else _default_fallback(settings.model),
         untried={settings.model: source_before} if changed else None,
     )
     use_gl: bool | str = False if args.no_gl else True if args.gl else "auto"

@@ -174,3 +174,23 @@ def test_a_long_failure_loses_its_middle_not_the_remedy(
     )
     assert " … " in short
     assert summary(text + "\nTraceback ...") == short + " (more in the log)"
+
+
+@pytest.mark.gui
+@pytest.mark.audio
+def test_a_saved_model_that_cannot_load_at_start_up_falls_back_to_the_default(
+    pipewire: None, truncated: Path
+) -> None:
+    """Plain `duet` with saved settings whose model cannot load (its weights were damaged or are on
+    a drive since removed): the built-in default runs instead of a blank window, and the banner
+    says why; the saved weights are not forgotten (they are the user's, and may come back)."""
+    saved = Settings(model="streamer")
+    saved.set_source("streamer", ModelSource(weights=str(truncated)))
+    saved.save()
+    log = paths.log_dir() / "duet-app.log"
+    with running_app(["--no-camera"]) as proc:
+        text = wait_for_log(proc, log, "model='lite'", 120, also=lambda: "failed to load" in log.read_text())
+        stop_app(proc)
+    assert text.index("failed to load") < text.index("model='lite'")  # lite started after the failure
+    saved = Settings.load()
+    assert saved.model == "lite" and saved.source("streamer").weights == str(truncated)
