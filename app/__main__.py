@@ -8,12 +8,13 @@ import logging
 import os
 import signal
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from .disk_budget import Budget
     from .settings import Settings
 
 log = logging.getLogger("app")
@@ -70,12 +71,51 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="label of the recordings (participant, condition; e.g. P03-condB): in their file names "
         "and metadata (the RECORDING section's Label field; not saved)",
     )
+    p.add_argument(
+        "--reserve-gb",
+        type=_gb_arg(zero_ok=True),
+        metavar="GB",
+        help="free space kept on the sessions folder's disk: under it no recording starts and one "
+        "running pauses, to resume by itself once space is back (default 1; 0: none; "
+        "DUET_SESSIONS_RESERVE_GB)",
+    )
+    p.add_argument(
+        "--keep-gb",
+        type=_gb_arg(zero_ok=False),
+        metavar="GB",
+        help="delete the oldest Duet recordings (duet-*.mkv + .events.jsonl) in the sessions folder "
+        "to keep them all under GB (before each file and every 30 s while recording; off unless "
+        "given; DUET_SESSIONS_KEEP_GB)",
+    )
     p.add_argument("--reset-settings", action="store_true", help="forget saved devices, pickers and geometry")
     p.add_argument("--verbose", action="store_true", help="debug logging")
     p.add_argument(
         "--bench", nargs=argparse.REMAINDER, help="run the app benchmark (see python -m app.bench -h)"
     )
     return p.parse_args(argv)
+
+
+def _gb_arg(zero_ok: bool) -> Callable[[str], int]:
+    """argparse type: a number of GB (10^9 bytes) -> bytes; refused with the reason (exit 2)."""
+    from .disk_budget import parse_gb
+
+    def parse(text: str) -> int:
+        try:
+            return parse_gb(text, zero_ok=zero_ok)
+        except ValueError as e:
+            raise argparse.ArgumentTypeError(str(e)) from None
+
+    return parse
+
+
+def disk_budget_for(args: argparse.Namespace, budget: Budget) -> Budget:
+    """The sessions folder's budget: `budget` (from DUET_SESSIONS_RESERVE_GB / _KEEP_GB) with
+    --reserve-gb / --keep-gb over it."""
+    if args.reserve_gb is not None:
+        budget = replace(budget, reserve_bytes=args.reserve_gb)
+    if args.keep_gb is not None:
+        budget = replace(budget, keep_bytes=args.keep_gb)
+    return budget
 
 
 def apply_model_flags(args: argparse.Namespace, settings: Settings) -> str:
@@ -375,6 +415,15 @@ def main(argv: list[str] | None = None) -> int:
     if args.label:
         window.label_edit.setText(args.label)
         window.captions.sections["RECORDING"].setChecked(True)
+    budget = disk_budget_for(args, core.recording.budget)  # (the controller read the variables)
+    core.recording.budget = budget
+    if budget.keep_bytes is not None:
+        from .disk_budget import gb
+
+        log.info(
+            "retention: the oldest Duet recordings in the sessions folder are deleted to keep them under %s",
+            gb(budget.keep_bytes),
+        )
     if args.record:
         window.record_button.setChecked(True)  # the file starts when the session opens
     window.start()

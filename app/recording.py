@@ -11,11 +11,19 @@ open (the Record toggle, `duet --record`, or the session (re)opening while wante
 user stops, the session closes (model/persona/avatar switch, engine crash or restart: recording
 then goes on in a new file once the new session opens), the camera comes on in a file without a
 camera track (a new file with one), a new conversation starts (`new_conversation`), or the app
-quits. A write error ends recording (wanted = off).
+quits. A write error ends recording (wanted = off), except a full disk: see below.
+
+Disk budget (app/disk_budget.py): no file starts, and one being written ends cleanly, while the
+sessions folder's disk has less than the reserve free; a file that fails on a full disk (ENOSPC)
+is kept as written. Either way recording pauses (`paused` says why; `wanted` stays on) and, every
+DISK_CHECK_S, resumes in a new file once the reserve + RESUME_MARGIN_BYTES is free; the user's Stop
+cancels that. With retention on (`budget.keep_bytes`) the oldest Duet session files are deleted
+before each file starts and every DISK_CHECK_S while recording is wanted (never one being written).
 
 Linked files (metadata `continues`: the file before): recording that goes on across a session
-switch or restart, and Record pressed again after Stop while the session is the same one. Not after
-a new conversation, a session that closed while not recording, or a failed file.
+switch or restart, Record pressed again after Stop while the session is the same one, and recording
+that resumes after a pause for disk space in the same session. Not after a new conversation, a
+session that closed while not recording (or paused), or a file that failed (but on a full disk).
 
 Mic input (`set_input`): a change of Mute / push-to-talk / the talk key is a MicInput event (src
 "client"); a file that starts muted or in push-to-talk mode says so at its tick 0.
@@ -24,7 +32,6 @@ Mic input (`set_input`): a change of Mute / push-to-talk / the talk key is a Mic
 from __future__ import annotations
 
 import logging
-import shutil
 import time
 from collections import deque
 from collections.abc import Callable
@@ -38,6 +45,8 @@ from engine import paths
 from engine.protocol import AVATAR_SAMPLES_PER_TICK, TICK_S, Closed, MicInput, PlaybackReport
 from engine.session import SessionWriter, clean_label, file_stem
 
+from . import disk_budget
+from .disk_budget import Budget, free_bytes, gb, is_disk_full
 from .mic import TickAssembler
 from .recorder import Recorder, WriterFactory
 
@@ -46,8 +55,8 @@ RECENT_TICKS = 50  # avatar media kept to seed a file started mid-reply (only ti
 CAMERA_FRESH_S = 1.0  # a camera frame this recent means "the camera is on" when a file starts
 SHUTDOWN_WAIT_S = 15.0  # closing the app waits this long for files to finish
 LAG_STEP_TICKS = 0.25  # a playback lag that moved this much (10 ms) is written into the file again
-DISK_CHECK_S = 30.0  # while recording, the free space of the sessions folder is looked at this often
-LOW_DISK_BYTES = 2_000_000_000  # under this much free space the window warns (once, until it rises)
+DISK_CHECK_S = 30.0  # while recording is wanted, the sessions folder's free space is looked at this often (s)
+LOW_DISK_BYTES = 2_000_000_000  # this close to the reserve (bytes) the window warns (once, until it rises)
 
 
 @dataclass(frozen=True)
@@ -65,6 +74,7 @@ class RecordingController(QObject):
     changed = Signal()  # recording wanted / file started / file ended: refresh the indicator
     finished = Signal(str, str)  # (path, error): a file was closed; error "" = saved
     disk_low = Signal(str)  # the sessions folder is running out of space: what to tell the user
+    space = Signal(str, str)  # (level "warn" | "info", text): recording paused for disk space / resumed
 
     def __init__(
         self,
@@ -100,6 +110,13 @@ class RecordingController(QObject):
         self.label = ""  # the study's label (participant, condition): in new files' names and metadata
         self.file_label = ""  # the label the current (or last) file was started with
         self._input: MicInput | None = None  # what the avatar hears of the mic (set_input)
+        self.budget: Budget = disk_budget.budget_from_env()  # reserve / retention (duet flags override)
+        self.paused = ""  # why recording waits for disk space (the note shown); "" = it does not
+        self._undeletable: set[Path] = set()  # files retention could not delete (said once)
+        # files in a row that failed on a full disk although the space looked free (a quota, no
+        # inodes left): each doubles the wait before the next try, up to 16 x DISK_CHECK_S
+        self._full_failures = 0
+        self._resume_after = 0.0  # monotonic time (s) before which no resume is tried
 
     # ------------------------------------------------------------------ user intent
     @property
@@ -121,6 +138,9 @@ class RecordingController(QObject):
                 self._start_file()
         else:  # Record again in this session goes on from this file (`continues`)
             self._end_file("recording stopped")
+            if self.paused:
+                self.paused = ""
+                log.info("recording stopped: no longer waiting for disk space")
         self.changed.emit()
 
     def set_label(self, text: str) -> None:
@@ -169,7 +189,7 @@ class RecordingController(QObject):
         """The session ends (switch, crash, restart): end the file; recording resumes on the next."""
         self.session_live = False
         self.horizon = -1
-        if not self.wanted:  # a later Record is in another session: a recording of its own
+        if not self.wanted or self.paused:  # a later file is in another session: a recording of its own
             self._previous = None
         if self._file is not None:
             self._end_file("the session ended (a model, persona or avatar switch, or an engine restart)")
@@ -179,6 +199,14 @@ class RecordingController(QObject):
         info = self.info()
         if info is None:
             return
+        folder = self._folder_now()
+        free = None
+        if folder is not None:
+            self._prune(folder)
+            free = free_bytes(folder)
+            if free is not None and free < self.budget.reserve_bytes:
+                self._pause(disk_budget.reserve_note(folder, free, self.budget))
+                return
         epoch, start = self.assembler.position()
         size = None
         if self._camera is not None and time.monotonic() - self._camera[1] < CAMERA_FRESH_S:
@@ -214,6 +242,11 @@ class RecordingController(QObject):
         if seed_input:
             self._seed_input(f)
         log.info("recording started (session tick %d, camera %s)", start, size or "none")
+        if self.paused:
+            self.paused = ""
+            text = disk_budget.resumed_note(free) if free is not None else "Recording resumed in a new file."
+            log.info("%s", text)
+            self.space.emit("info", text)
 
     def _seed_input(self, f: Recorder) -> None:
         """A file that starts muted or in push-to-talk mode says so at its tick 0."""
@@ -236,39 +269,102 @@ class RecordingController(QObject):
         f = self._file
         if f is not None and f.done:  # failed while recording (stop() was never called)
             self._file = None
-            self.wanted = False
-            self._previous = None  # the next Record starts a new recording
+            if not (self.wanted and is_disk_full(f.error)):  # a full disk: paused (_report)
+                self.wanted = False
+                self._previous = None  # the next Record starts a new recording
             self._report(f)
             self.changed.emit()
         for g in [g for g in self._closing if g.done]:
             self._closing.remove(g)
             self._report(g)
         now = time.monotonic()
-        if self._file is not None and now - self._disk_checked >= DISK_CHECK_S:
+        if (self.wanted or self._file is not None) and now - self._disk_checked >= DISK_CHECK_S:
             self._disk_checked = now
-            self._check_disk(self._file)
+            if self._file is not None:
+                self._check_disk(self._file)
+            elif self.paused and self.session_live:
+                self._try_resume()
+
+    def _folder_now(self, f: Recorder | None = None) -> Path | None:
+        """The sessions folder (None when it cannot be made: the Recorder says why)."""
+        if f is not None and f.path is not None:
+            return f.path.parent
+        try:
+            return self.folder()
+        except OSError:
+            return None
+
+    def _prune(self, folder: Path) -> None:
+        """Retention (opt-in): the oldest Duet session files go until the rest fit budget.keep_bytes;
+        never a file still being written."""
+        keep = self.budget.keep_bytes
+        if keep is None:
+            return
+        # files still being written: by name once open (unique_path may have added -N), else the
+        # name asked for (and any -N after it)
+        live = [r.path.stem if r.path is not None else r.stem for r in (self._file, *self._closing) if r]
+        disk_budget.prune(folder, keep, live, self._undeletable)
+
+    def _pause(self, text: str) -> None:
+        """Recording waits for disk space (wanted stays on): say why, look again in DISK_CHECK_S."""
+        self._disk_checked = time.monotonic()
+        if text == self.paused:
+            return
+        self.paused = text
+        log.warning("%s", text)
+        self.space.emit("warn", text)
+        self.changed.emit()
+
+    def _try_resume(self) -> None:
+        """Paused for disk space: a new file once the reserve and a margin are free."""
+        folder = self._folder_now()
+        if folder is None or time.monotonic() < self._resume_after:
+            return
+        self._prune(folder)
+        free = free_bytes(folder)
+        if free is None or free < self.budget.reserve_bytes + disk_budget.RESUME_MARGIN_BYTES:
+            return
+        self._start_file()
+        self.changed.emit()
 
     def _check_disk(self, f: Recorder) -> None:
-        """Warn once when the sessions folder has less than LOW_DISK_BYTES left (a booth recording
-        all day writes ~0.55 GB an hour); recording itself stops cleanly if the disk does fill."""
-        folder = f.path.parent if f.path is not None else self.folder()
-        try:
-            free = shutil.disk_usage(folder).free
-        except OSError:
+        """Every DISK_CHECK_S while recording: retention; under the reserve the file ends cleanly
+        and recording pauses; within LOW_DISK_BYTES of it the window warns once (a booth recording
+        all day writes ~0.55 GB an hour)."""
+        folder = self._folder_now(f)
+        if folder is None:
             return
-        if free >= 2 * LOW_DISK_BYTES:
+        self._prune(folder)
+        free = free_bytes(folder)
+        if free is None:
+            return
+        reserve = self.budget.reserve_bytes
+        if free < reserve:
+            text = disk_budget.reserve_note(folder, free, self.budget)
+            self._end_file(f"the disk is nearly full ({gb(free)} free, under the {gb(reserve)} reserve)")
+            self._pause(text)
+            return
+        if free - reserve >= 2 * LOW_DISK_BYTES:
             self._disk_warned = False
-        if free >= LOW_DISK_BYTES or self._disk_warned:
+        if free - reserve >= LOW_DISK_BYTES or self._disk_warned:
             return
         self._disk_warned = True
         size = f.path.stat().st_size if f.path is not None and f.path.exists() else 0
-        text = disk_note(folder, free, size / max(self.elapsed_s(), 1.0))
+        text = disk_note(folder, free, size / max(self.elapsed_s(), 1.0), reserve)
         log.warning("%s", text)
         self.disk_low.emit(text)
 
     def _report(self, f: Recorder) -> None:
         if f.error is not None:
             self.last_error = str(f.error)
+            if self.wanted and is_disk_full(f.error):  # kept as written; a new file once space is back
+                if self._file is not None:  # (a file failing as it closes: the next one would too)
+                    self._end_file("the disk is full")
+                self._pause(disk_budget.full_note(f.error, self.budget))
+                self._resume_after = time.monotonic() + DISK_CHECK_S * 2 ** min(self._full_failures, 4)
+                self._full_failures += 1
+                self.finished.emit(str(f.path or ""), self.last_error)
+                return
             if self.wanted:  # the file failed while being finished: stop recording too
                 self.wanted = False
                 self._previous = None
@@ -277,6 +373,7 @@ class RecordingController(QObject):
                 self.changed.emit()
             self.finished.emit(str(f.path or ""), self.last_error)
         else:
+            self._full_failures = 0
             self.last_path = str(f.path)  # logged by the Recorder ("Saved: …")
             self.finished.emit(self.last_path, "")
 
@@ -371,13 +468,20 @@ class RecordingController(QObject):
         f.add_event(tick, src, ev)
 
 
-def disk_note(folder: Path, free: int, bytes_per_s: float) -> str:
-    """What to say when `folder` has `free` bytes left, recording at about bytes_per_s."""
+def disk_note(folder: Path, free: int, bytes_per_s: float, reserve: int = 0) -> str:
+    """What to say when `folder` has `free` bytes left, recording at about bytes_per_s until the
+    `reserve` (bytes) is reached."""
     note = f"Disk space low: {free / 1e9:.1f} GB left in {folder}"
     if bytes_per_s > 1000:
-        minutes = int(free / bytes_per_s / 60)
+        minutes = int(max(0, free - reserve) / bytes_per_s / 60)
         note += f", about {minutes // 60} h {minutes % 60:02d} min of recording"
-    return note + ". Recording stops cleanly when it is full; free some space or move DUET_SESSIONS_DIR."
+    return note + (
+        f". Recording pauses with {gb(reserve)} left and resumes once space is freed; free some space"
+        " or move DUET_SESSIONS_DIR."
+        if reserve
+        else ". Recording pauses when it is full and resumes once space is freed; free some space or move"
+        " DUET_SESSIONS_DIR."
+    )
 
 
 def _file_name(f: Recorder) -> str:

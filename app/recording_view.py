@@ -1,7 +1,7 @@
 """The window's side of recording: the Record button (Ctrl+R), the "● REC m:ss LABEL" indicator
 (its accessible name and tooltip name the file), and the note under the stage ("Saved: PATH", why
-recording stopped, disk space low; in fullscreen "Saved: PATH" shows for a while over the stage
-instead, not in a kiosk).
+recording stopped, disk space low, recording paused for disk space and resumed; in fullscreen
+"Saved: PATH" shows for a while over the stage instead, not in a kiosk).
 
 RecordingViewMixin is a mixin of MainWindow (window.py).
 """
@@ -48,6 +48,8 @@ class RecordingViewMixin(_Base):
         if on:
             self._show_record_note("", "")
             self.captions.sections["RECORDING"].setChecked(True)  # its label and file name
+        elif self.core.recording.paused:  # Stop while paused: no longer waiting for space
+            self._show_record_note("", "")
         self.core.recording.set_wanted(on)
         self._refresh_recording()
 
@@ -76,6 +78,10 @@ class RecordingViewMixin(_Base):
             if ind.accessibleName() != name:
                 ind.setAccessibleName(name)
                 ind.setAccessibleDescription(str(path.parent) if path else "")
+        elif rec.paused:  # waiting for disk space (the note under the stage says how much)
+            ind.set_texts("● REC paused: disk space", "● REC paused")
+            ind.setToolTip(rec.paused)
+            ind.setAccessibleName("Recording paused: not enough free disk space")
         elif rec.wanted:
             ind.set_texts("● REC waiting for the session…", "● REC …")
             ind.setToolTip("")
@@ -85,7 +91,9 @@ class RecordingViewMixin(_Base):
         self._show_file_name()
 
     def _recording_finished(self, path: str, error: str) -> None:
-        if error:  # logged by the Recorder
+        if self.core.recording.paused:  # waiting for disk space: that note stays (the log has the rest)
+            self._show_record_note("warn", self.core.recording.paused)
+        elif error:  # logged by the Recorder
             self._show_record_note("error", f"Recording stopped: {error}. The conversation goes on.")
         elif self.core.recording.wanted:  # a switch or restart: the next file is on its way
             # news of the moment (the next file is the one that matters): gone after a while, so a
@@ -97,6 +105,13 @@ class RecordingViewMixin(_Base):
         else:
             self._show_record_note("info", f"Saved: {path}")
             self._toast_saved(path)
+
+    def _recording_space(self, level: str, text: str) -> None:
+        """Recording paused for disk space ("warn": stays until it resumes or is stopped) or
+        resumed ("info": gone after RECORD_NOTE_S)."""
+        self._show_record_note(level, text)
+        if level == "info":
+            QTimer.singleShot(RECORD_NOTE_S * 1000, lambda: self._clear_record_note(text))
 
     def _toast_saved(self, path: str) -> None:
         """In fullscreen the note under the stage is hidden: "Saved: PATH" shows over the stage for

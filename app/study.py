@@ -81,6 +81,8 @@ class StudyMixin(_Base):
             path = current.path
             text = path.name if path is not None else f"{current.stem}.mkv"
             tip = f"Recording to {path or text}. A changed label applies from the next file"
+        elif rec.paused:  # waiting for disk space: the note under the stage says how much
+            text, tip = "Paused: not enough disk space", rec.paused
         else:
             slug = label_slug(rec.label)
             text = "Not recording" + (f" (next: duet-DATE-TIME-{slug}.mkv)" if slug else "")

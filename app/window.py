@@ -186,6 +186,7 @@ class MainWindow(
         core.recording.changed.connect(self._recording_changed)
         core.recording.finished.connect(self._recording_finished)
         core.recording.disk_low.connect(lambda text: self._show_record_note("warn", text))
+        core.recording.space.connect(self._recording_space)
 
         self._add_shortcuts()
 

@@ -37,6 +37,8 @@ def _isolated_dirs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("HUGGINGFACE_HUB_CACHE", raising=False)
     for name in (
         "DUET_SESSIONS_DIR",
+        "DUET_SESSIONS_RESERVE_GB",
+        "DUET_SESSIONS_KEEP_GB",
         "DUET_ASSETS_DIR",
         "DUET_ECHO_DUMP",
         "DUET_LLM_API_KEY",

@@ -174,7 +174,8 @@ def test_unwritable_sessions_folder_and_a_full_disk_say_why_and_the_conversation
     assert not w.record_button.isChecked() and not w.rec_indicator.isVisible()
     assert not w.core.recording.wanted and not w.core.recording.recording
 
-    # a disk that fills up while recording: the file so far is kept, the window says why
+    # a disk that fills up while recording: the file so far is kept, the window says why, and
+    # recording pauses (resumes by itself once space is back: test_disk_budget.py)
     monkeypatch.setenv("DUET_SESSIONS_DIR", str(tmp_path / "sessions"))
 
     class FullDisk(SessionWriter):
@@ -186,13 +187,15 @@ def test_unwritable_sessions_folder_and_a_full_disk_say_why_and_the_conversation
     w.core.recording.writer_factory = FullDisk
     w.record_button.click()
     assert w.record_note.text() == ""  # a new recording clears the last message
-    qtbot.waitUntil(lambda: "Recording stopped" in w.record_note.text(), timeout=10_000)
+    qtbot.waitUntil(lambda: "Recording paused" in w.record_note.text(), timeout=10_000)
     text = w.record_note.text()
     assert "No space left" in text and str(tmp_path / "sessions") in text, text
-    assert not w.record_button.isChecked() and not w.rec_indicator.isVisible()
+    assert w.record_button.isChecked() and w.rec_indicator.full_text() == "● REC paused: disk space"
     kept = list((tmp_path / "sessions").glob("duet-*.mkv"))
     assert len(kept) == 1 and read_session(kept[0]).n_ticks >= 20  # readable up to the error
-    # Record again: a new recording, not a continuation of the failed file
+    w.record_button.click()  # Stop: no longer waiting for space
+    assert not w.core.recording.wanted and not w.rec_indicator.isVisible() and not w.record_note.isVisible()
+    # Record again: a new file, going on from the one the full disk cut short (same session)
     w.core.recording.writer_factory = SessionWriter
     w.record_button.click()
     opened = lambda: (c := w.core.recording.current) is not None and c.path is not None  # noqa: E731
@@ -203,7 +206,7 @@ def test_unwritable_sessions_folder_and_a_full_disk_say_why_and_the_conversation
     w.record_button.click()
     qtbot.waitUntil(lambda: again.done, timeout=10_000)
     assert again.path is not None and again.error is None
-    assert "continues" not in read_session(again.path).meta
+    assert read_session(again.path).meta["continues"] == kept[0].name
 
     # the conversation goes on: typed and spoken turns are answered
     assert w.core.conversation.state != "offline" and w.core._live is not None
@@ -367,20 +370,26 @@ def test_the_recording_controller_leaves_qts_own_events_to_qobject(
 def test_low_disk_space_is_said_once_while_recording(
     qapp: QApplication, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A booth records ~0.55 GB an hour: under 2 GB free the window says how long is left, once
-    (again only after the space came back)."""
+    """A booth records ~0.55 GB an hour: within 2 GB of the reserve (none here) the window says how
+    long is left, once (again only after the space came back)."""
     import shutil
     from types import SimpleNamespace
 
+    import app.disk_budget as disk_budget
     import app.recording as recording
     from app.mic import TickAssembler
     from app.recording import RecordingController, disk_note
 
     assert disk_note(tmp_path, 1_500_000_000, 150_000) == (
-        f"Disk space low: 1.5 GB left in {tmp_path}, about 2 h 46 min of recording."
-        " Recording stops cleanly when it is full; free some space or move DUET_SESSIONS_DIR."
+        f"Disk space low: 1.5 GB left in {tmp_path}, about 2 h 46 min of recording. Recording pauses"
+        " when it is full and resumes once space is freed; free some space or move DUET_SESSIONS_DIR."
+    )
+    assert disk_note(tmp_path, 1_500_000_000, 150_000, 1_000_000_000).startswith(
+        f"Disk space low: 1.5 GB left in {tmp_path}, about 0 h 55 min of recording. Recording pauses"
+        " with 1.0 GB left"
     )
     ctl = RecordingController(TickAssembler(lambda *_: None), lambda: None, folder=lambda: tmp_path)
+    ctl.budget = disk_budget.Budget(reserve_bytes=0)  # the warning alone (the reserve: test_disk_budget.py)
     said: list[str] = []
     ctl.disk_low.connect(said.append)
     video = tmp_path / "duet-x.mkv"
@@ -388,7 +397,7 @@ def test_low_disk_space_is_said_once_while_recording(
     ctl._file = SimpleNamespace(path=video, done=False, start_tick=0, epoch=-1)  # type: ignore[assignment]
     free = {"bytes": 10_000_000_000}
     usage = shutil.disk_usage(tmp_path)
-    monkeypatch.setattr(recording.shutil, "disk_usage", lambda _p: usage._replace(free=free["bytes"]))
+    monkeypatch.setattr(disk_budget.shutil, "disk_usage", lambda _p: usage._replace(free=free["bytes"]))
     monkeypatch.setattr(recording, "DISK_CHECK_S", 0.0)
     ctl.poll()
     assert said == []  # plenty
