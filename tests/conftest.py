@@ -35,6 +35,10 @@ def _isolated_dirs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     # engine/hub.py reads these before HF_HOME: a developer's own cache must not leak in
     monkeypatch.delenv("HF_HUB_CACHE", raising=False)
     monkeypatch.delenv("HUGGINGFACE_HUB_CACHE", raising=False)
+    # app main() run in-process sets this (os.environ.setdefault): recorded first, so it is gone
+    # again after the test (a plain delenv of an unset variable records nothing to undo)
+    monkeypatch.setenv("QT_LOGGING_RULES", "")
+    monkeypatch.delenv("QT_LOGGING_RULES")
     for name in (
         "DUET_SESSIONS_DIR",
         "DUET_SESSIONS_RESERVE_GB",
