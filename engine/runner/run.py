@@ -18,9 +18,7 @@ it is thinking or speaking or was heard less than TAIL_QUIET_S ago, at most TAIL
 from __future__ import annotations
 
 import contextlib
-import errno
 import math
-import os
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -30,7 +28,6 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from engine.media import MediaError, MediaInput, TickInput
-from engine.paths import folder_reason
 from engine.protocol import (
     AVATAR_SAMPLES_PER_TICK,
     MIC_SAMPLES_PER_TICK,
@@ -50,9 +47,9 @@ from engine.protocol import (
 from engine.registry import check_options
 from engine.registry import info as model_info
 from engine.session import SessionWriteError, SessionWriter, session_meta
-from engine.session.writer import events_path_for
 
 from .echo import EchoPath
+from .output import reserve_output, unreserve
 
 if TYPE_CHECKING:
     from engine.client import EngineClient
@@ -298,66 +295,6 @@ def _inputs(media: MediaInput, more: Callable[[int], bool], unit: int) -> Iterat
         t += 1
 
 
-def _check_output(path: Path, input_spec: str, overwrite: bool) -> list[Path]:
-    """An output that cannot or must not be written fails before the engine is started: not .mkv,
-    the input itself, an existing session (unless overwrite), an unwritable folder
-    (SessionWriteError names the path). Without overwrite the file and its events file are made
-    here, empty and exclusively (O_EXCL), so two runs given one name (or picking the same default
-    name in the same second) cannot write over each other: the second gets EEXIST. Returns the
-    files it made (the caller removes them if the run stops before writing into them)."""
-    if path.name.lower() == ".mkv":
-        raise ValueError(f"the output needs a name before .mkv, got {path}")
-    if path.suffix.lower() != ".mkv":
-        raise ValueError(f"session files are Matroska: the output must end in .mkv, got {path}")
-    if not input_spec.startswith("lavfi:") and Path(input_spec).resolve() == path.resolve():
-        raise ValueError(f"the output is the input file {path}: write the session under another name")
-    existing = [p for p in (path, events_path_for(path)) if p.exists()]
-    if existing and not overwrite:
-        raise SessionWriteError(
-            errno.EEXIST,
-            f"{existing[0]} already exists: pick another --output, or --overwrite to replace it",
-            str(existing[0]),
-        )
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        reason = folder_reason(e)
-        raise SessionWriteError(
-            e.errno or 5, f"cannot write session file {path}: {reason}", str(path)
-        ) from None
-    if not os.access(path.parent, os.W_OK):
-        raise SessionWriteError(13, f"cannot write session file {path}: folder is not writable", str(path))
-    if path.is_dir():
-        raise SessionWriteError(errno.EISDIR, f"cannot write session file {path}: it is a folder", str(path))
-    if overwrite:
-        return []
-    made: list[Path] = []
-    for p in (path, events_path_for(path)):
-        try:
-            os.close(os.open(p, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644))
-        except OSError as e:
-            _unreserve(made)
-            if e.errno == errno.EEXIST:
-                raise SessionWriteError(
-                    errno.EEXIST,
-                    f"{p} already exists (another run just took the name?): pick another --output",
-                    str(p),
-                ) from None
-            raise SessionWriteError(
-                e.errno or 5, f"cannot write session file {p}: {folder_reason(e)}", str(p)
-            ) from None
-        made.append(p)
-    return made
-
-
-def _unreserve(paths: list[Path]) -> None:
-    """Remove files _check_output made, if nothing was written into them."""
-    for p in paths:
-        with contextlib.suppress(OSError):
-            if p.stat().st_size == 0:
-                p.unlink()
-
-
 def check_weights(model: str, weights: str) -> None:
     """ValueError when `weights` are given to a built-in model that loads none (it would ignore
     them while the session's metadata named them). Models of one's own (DUET_EXTRA_MODELS: their
@@ -394,7 +331,7 @@ def run_session(cfg: RunConfig, client: EngineClient | None = None) -> dict[str,
         )
     avatar = _persona_and_avatar(cfg.persona, cfg.avatar)  # the file and the engine name the same one
     max_ticks = None if cfg.max_s is None else max(1, round(cfg.max_s / TICK_S))
-    reserved = _check_output(Path(cfg.output), cfg.input, cfg.overwrite)
+    reserved = reserve_output(Path(cfg.output), cfg.input, cfg.overwrite)
     own_client = client is None
     media: MediaInput | None = None
     try:  # until the writer opens them, the reserved files are empty and go with any failure
@@ -419,7 +356,7 @@ def run_session(cfg: RunConfig, client: EngineClient | None = None) -> dict[str,
     except BaseException:
         if media is not None:
             _cleanup([media.close], quiet=True)
-        _unreserve(reserved)
+        unreserve(reserved)
         raise
     writer: SessionWriter | None = None
     try:
@@ -524,7 +461,7 @@ def run_session(cfg: RunConfig, client: EngineClient | None = None) -> dict[str,
         # error that stopped the run is the one reported, not a cleanup's echo of it
         _cleanup(_closers(media, writer, client if own_client else None), quiet=True)
         if writer is None:  # stopped before the session opened (the model did not load, Ctrl-C)
-            _unreserve(reserved)
+            unreserve(reserved)
         raise
     _cleanup(_closers(media, writer, client if own_client else None), quiet=False)
     return summary

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from engine.cli import main as cli_main
-from engine.runner.run import _check_output
+from engine.runner.output import reserve_output
 from engine.session import SessionWriteError, read_session
 
 from .test_cli import EXE, assert_one_line_error, cli, run_echo, write_wav
@@ -154,10 +154,10 @@ def test_an_output_name_is_taken_by_one_run_only(tmp_path: Path) -> None:
     """Without --overwrite the output and its events file are made exclusively before the engine
     starts: a second run given the same new name is refused, whichever gets there first."""
     out = tmp_path / "s.mkv"
-    made = _check_output(out, "in.wav", overwrite=False)
+    made = reserve_output(out, "in.wav", overwrite=False)
     assert made == [out, tmp_path / "s.events.jsonl"] and all(p.stat().st_size == 0 for p in made)
     with pytest.raises(SessionWriteError, match="already exists") as e:
-        _check_output(out, "in.wav", overwrite=False)
+        reserve_output(out, "in.wav", overwrite=False)
     assert e.value.filename == str(out)
     with pytest.raises(SessionWriteError, match=r"already exists \(another run just took the name\?\)"):
         race = tmp_path / "race.mkv"
@@ -171,13 +171,13 @@ def test_an_output_name_is_taken_by_one_run_only(tmp_path: Path) -> None:
 
         with pytest.MonkeyPatch.context() as mp:
             mp.setattr(Path, "exists", exists)
-            _check_output(race, "in.wav", overwrite=False)
+            reserve_output(race, "in.wav", overwrite=False)
     assert race.is_file() and not (tmp_path / "race.events.jsonl").exists()  # the other run's, kept
     with pytest.raises(ValueError, match=r"needs a name before \.mkv"):
-        _check_output(tmp_path / ".mkv", "in.wav", overwrite=False)
+        reserve_output(tmp_path / ".mkv", "in.wav", overwrite=False)
     (tmp_path / "d.mkv").mkdir()
     with pytest.raises(SessionWriteError, match="it is a folder"):
-        _check_output(tmp_path / "d.mkv", "in.wav", overwrite=True)
+        reserve_output(tmp_path / "d.mkv", "in.wav", overwrite=True)
 
 
 def test_a_default_name_taken_meanwhile_moves_to_the_next(
