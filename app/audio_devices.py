@@ -77,6 +77,15 @@ def list_names(kind: str) -> list[str]:
     return list(labels(devices(kind)).values())
 
 
+def label_of(device: str, kind: str) -> str | None:
+    """The picker's name of the device a saved name opens (resolve_device), e.g. the
+    "NAME, MME" a bare "NAME" saved by an older Duet opens; None when it opens none listed."""
+    index = resolve_device(device, kind)
+    if not isinstance(index, int):
+        return None
+    return labels(devices(kind)).get(index)
+
+
 def resolve_device(device: str | int | None, kind: str) -> str | int | None:
     """What to give sounddevice for a saved `device`: None (the default) for ""/None, an index as
     is, the index of the one device a name means (see the module docstring); a name no device has

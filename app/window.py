@@ -26,6 +26,7 @@ from PySide6.QtWidgets import (
 from engine.protocol import Ready, SessionOpened
 
 from . import catalog
+from .audio_devices import label_of
 from .brain_panel import BrainPanel
 from .camera import CameraCapture
 from .core import DuetCore
@@ -227,16 +228,22 @@ class MainWindow(
 
     def _fill_devices(self) -> None:
         self._fill_cameras()
-        for combo, kind, current in (
-            (self.mic_combo, "input", self.settings.mic_device),
-            (self.speaker_combo, "output", self.settings.speaker_device),
+        for combo, kind, attr in (
+            (self.mic_combo, "input", "mic_device"),
+            (self.speaker_combo, "output", "speaker_device"),
         ):
+            current = getattr(self.settings, attr)
             combo.blockSignals(True)
             combo.clear()
             combo.addItem("System default", "")
             for name in list_devices(kind):
                 combo.addItem(name, name)
             idx = combo.findData(current)
+            label = label_of(current, kind) if idx < 0 and current else None
+            if label is not None:  # a bare name an older Duet saved: the device it opens, saved so
+                idx = combo.findData(label)
+                log.info("%s %r is saved as %r from now on (the same device)", kind, current, label)
+                setattr(self.settings, attr, label)
             if idx < 0 and current:
                 combo.addItem(f"{current} (missing)", current)
                 idx = combo.count() - 1

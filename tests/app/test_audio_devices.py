@@ -4,7 +4,7 @@ sounddevice's "Multiple input devices found" on every try. sounddevice is faked 
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import pytest
 import sounddevice as sd
@@ -12,6 +12,9 @@ import sounddevice as sd
 from app import audio_devices
 from app.mic import MicCapture, TickAssembler, list_devices
 from app.playback import AudioDeviceError, Player
+
+if TYPE_CHECKING:
+    from .conftest import DuetWindow
 
 APIS = [{"name": "MME"}, {"name": "Windows DirectSound"}, {"name": "Windows WASAPI"}]
 
@@ -107,3 +110,27 @@ def test_no_sound_server_is_said_in_plain_words(
     assert text.startswith("cannot open the microphone (default): no audio device found")
     assert "-1" not in text and "sound server" in text
     assert "Error querying device -1" in caplog.text  # PortAudio's own words: in the log
+
+
+@pytest.mark.gui
+def test_a_bare_name_saved_before_shows_as_the_device_it_opens_and_is_saved_so(
+    fake_sd: list[object], duet_window: DuetWindow, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The picker lists "NAME, MME" etc., not the bare NAME an older Duet saved: the saved name
+    selects the device it opens (not "NAME (missing)") and is saved as that label from now on."""
+    monkeypatch.setattr(MicCapture, "start", lambda self: None)
+    monkeypatch.setattr(Player, "start", lambda self: None)
+    w = duet_window(
+        start=False, mic_device="Headset Microphone (USB Audio)", speaker_device="Speakers (USB Audio)"
+    )
+    assert w.mic_combo.currentText() == "Headset Microphone (USB Audio), MME"
+    assert w.speaker_combo.currentText() == "Speakers (USB Audio), MME"
+    assert all(
+        "(missing)" not in c.itemText(i) for c in (w.mic_combo, w.speaker_combo) for i in range(c.count())
+    )
+    assert w.settings.mic_device == "Headset Microphone (USB Audio), MME"
+    assert w.settings.speaker_device == "Speakers (USB Audio), MME"
+    assert audio_devices.resolve_device(w.settings.mic_device, "input") == 1  # the same device as before
+    w2 = duet_window(start=False, mic_device="Unplugged thing")  # a name no device has: still said
+    assert w2.mic_combo.currentText() == "Unplugged thing (missing)"
+    assert w2.settings.mic_device == "Unplugged thing"
