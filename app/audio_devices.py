@@ -8,18 +8,25 @@ anywhere. So the picker lists a name alone where it is unique, "NAME, HOSTAPI" w
 tells the devices apart and "NAME, HOSTAPI #N" for identical ones; resolve_device turns any of
 these, and a bare name saved by an older Duet, into one index (a bare name: the device under the
 default host API, else the first).
+
+Windows' WDM-KS devices are left out (they rarely open at Duet's rates), and a WASAPI device is
+opened with WASAPI's own resampling (auto_convert): in shared mode it refuses any rate but the
+device's mix rate, and Duet records at 16 kHz and plays at 24 kHz (stream_options).
 """
 
 from __future__ import annotations
 
 import logging
 import re
+import sys
 from dataclasses import dataclass
 from typing import Any
 
 log = logging.getLogger(__name__)
 
 _NTH = re.compile(r"^(.*) #(\d+)$")
+LEFT_OUT_APIS = frozenset({"Windows WDM-KS"})  # not listed, never opened for a name
+WASAPI = "Windows WASAPI"
 
 
 @dataclass(frozen=True)
@@ -53,9 +60,9 @@ def devices(kind: str) -> list[Device]:
         if d.get(key, 0) > 0:
             api = int(d.get("hostapi", -1))
             index = int(d.get("index", i))
-            out.append(
-                Device(index, str(d["name"]), apis[api] if 0 <= api < len(apis) else "", api == default)
-            )
+            api_name = apis[api] if 0 <= api < len(apis) else ""
+            if api_name not in LEFT_OUT_APIS:
+                out.append(Device(index, str(d["name"]), api_name, api == default))
     return out
 
 
@@ -119,11 +126,42 @@ def resolve_device(device: str | int | None, kind: str) -> str | int | None:
     return pick.index
 
 
+def stream_options(device: str | int | None, kind: str) -> dict[str, Any]:
+    """sounddevice's stream arguments for a saved `device`: `device` (resolve_device) and, for a
+    WASAPI device (the default one too), `extra_settings` that let WASAPI resample: its shared mode
+    refuses any rate but the device's mix rate (usually 48 kHz), Duet opens 16 / 24 kHz."""
+    import sounddevice as sd
+
+    resolved = resolve_device(device, kind)
+    out: dict[str, Any] = {"device": resolved}
+    if _hostapi_name(sd, resolved, kind) == WASAPI:
+        out["extra_settings"] = sd.WasapiSettings(auto_convert=True)
+    return out
+
+
+def _hostapi_name(sd: Any, device: str | int | None, kind: str) -> str:
+    """The host API of a device index, or of the default device (None); "" when not known."""
+    try:
+        if isinstance(device, int):
+            info = sd.query_devices(device)
+        elif device is None:
+            info = sd.query_devices(kind=kind)
+        else:
+            return ""
+        return str(sd.query_hostapis(int(info["hostapi"]))["name"])
+    except Exception:
+        return ""
+
+
 def device_problem(what: str, device: str | int | None, e: BaseException) -> str:
     """`cannot open the WHAT (DEVICE): WHY`, PortAudio's jargon in plain words where it has any."""
     raw = str(e)
     if "Error querying device -1" in raw:
-        why = "no audio device found (is a sound server such as PipeWire or PulseAudio running?)"
+        why = "no audio device found (" + (
+            "is a sound server such as PipeWire or PulseAudio running?)"
+            if sys.platform.startswith("linux")
+            else "is one plugged in, and enabled in the system's sound settings?)"
+        )
     elif "Multiple" in raw and "devices found" in raw:
         why = f"several devices have this name ({raw.splitlines()[0]})"
     elif "No input device matching" in raw or "No output device matching" in raw:

@@ -20,7 +20,7 @@ import numpy as np
 
 from engine.protocol import MIC_RATE, MIC_SAMPLES_PER_TICK, TICK_S
 
-from .audio_devices import device_problem, list_names, resolve_device
+from .audio_devices import device_problem, list_names, stream_options
 from .playback import AudioDeviceError, close_stream, stream_active
 
 log = logging.getLogger(__name__)
@@ -172,7 +172,7 @@ class MicCapture:
                 dtype="float32",
                 blocksize=MIC_SAMPLES_PER_TICK // 2,
                 latency="low",
-                device=resolve_device(self.device, "input"),
+                **stream_options(self.device, "input"),
                 callback=self._callback,
             )
             stream.start()

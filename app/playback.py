@@ -22,7 +22,7 @@ import numpy as np
 
 from engine.protocol import AVATAR_RATE, AVATAR_SAMPLES_PER_TICK, FPS
 
-from .audio_devices import device_problem, resolve_device
+from .audio_devices import device_problem, stream_options
 
 log = logging.getLogger(__name__)
 
@@ -229,7 +229,7 @@ class Player:
                     dtype="float32",
                     blocksize=self.blocksize,
                     latency="low",
-                    device=resolve_device(self.device, "output"),
+                    **stream_options(self.device, "output"),
                     callback=self._callback,
                 )
                 stream.start()

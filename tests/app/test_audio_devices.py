@@ -4,6 +4,7 @@ sounddevice's "Multiple input devices found" on every try. sounddevice is faked 
 
 from __future__ import annotations
 
+import sys
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import pytest
@@ -16,7 +17,12 @@ from app.playback import AudioDeviceError, Player
 if TYPE_CHECKING:
     from .conftest import DuetWindow
 
-APIS = [{"name": "MME"}, {"name": "Windows DirectSound"}, {"name": "Windows WASAPI"}]
+APIS = [
+    {"name": "MME"},
+    {"name": "Windows DirectSound"},
+    {"name": "Windows WASAPI"},
+    {"name": "Windows WDM-KS"},
+]
 
 
 def dev(name: str, api: int, inputs: int = 0, outputs: int = 0) -> dict[str, Any]:
@@ -33,18 +39,21 @@ DEVICES = [
     dev("Speakers (USB Audio)", 2, outputs=2),
     dev("USB Headset", 2, inputs=1),  # two identical headsets
     dev("USB Headset", 2, inputs=1),
+    dev("Headset Microphone (USB Audio)", 3, inputs=1),  # WDM-KS: never listed nor opened by name
 ]
 
 
 class FakeStream:
     opened: ClassVar[list[object]] = []
+    extra: ClassVar[list[object]] = []  # each stream's extra_settings (None: none given)
 
-    def __init__(self, device: object = None, **_: object) -> None:
+    def __init__(self, device: object = None, extra_settings: object = None, **_: object) -> None:
         if isinstance(device, str):  # as sounddevice: a name more than one device has is refused
             matches = [d for d in DEVICES if device in f"{d['name']}, {APIS[d['hostapi']]['name']}"]
             if len(matches) != 1:
                 raise ValueError(f"Multiple input devices found for {device!r}")
         FakeStream.opened.append(device)
+        FakeStream.extra.append(extra_settings)
         self.active = True
         self.latency = 0.01
 
@@ -55,12 +64,19 @@ class FakeStream:
 
 @pytest.fixture
 def fake_sd(monkeypatch: pytest.MonkeyPatch) -> list[object]:
-    monkeypatch.setattr(sd, "query_devices", lambda *a, **k: [dict(d) for d in DEVICES])
-    monkeypatch.setattr(sd, "query_hostapis", lambda *a, **k: tuple(APIS))
+    def query_devices(device: int | None = None, kind: str | None = None) -> object:
+        if device is not None:
+            return dict(DEVICES[device])
+        return dict(DEVICES[0 if kind == "input" else 2]) if kind else [dict(d) for d in DEVICES]
+
+    monkeypatch.setattr(sd, "query_devices", query_devices)
+    monkeypatch.setattr(
+        sd, "query_hostapis", lambda index=None: APIS[index] if index is not None else tuple(APIS)
+    )
     monkeypatch.setattr(audio_devices, "_default_hostapi", lambda _sd: 0)  # MME, as on Windows
     monkeypatch.setattr(sd, "InputStream", FakeStream)
     monkeypatch.setattr(sd, "OutputStream", FakeStream)
-    FakeStream.opened = []
+    FakeStream.opened, FakeStream.extra = [], []
     return FakeStream.opened
 
 
@@ -95,20 +111,26 @@ def test_twins_without_the_default_api_open_the_first(fake_sd: list[object]) -> 
     assert audio_devices.resolve_device("Unplugged thing", "input") == "Unplugged thing"
 
 
+@pytest.mark.parametrize("platform", ["linux", "win32", "darwin"])
 def test_no_sound_server_is_said_in_plain_words(
-    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, platform: str
 ) -> None:
     class NoServer:
         def __init__(self, **_: object) -> None:
             raise sd.PortAudioError("Error querying device -1")
 
     monkeypatch.setattr(sd, "InputStream", NoServer)
+    monkeypatch.setattr(sys, "platform", platform)
     mic = MicCapture(TickAssembler(lambda tick, pcm: None))
     with pytest.raises(AudioDeviceError) as info:
         mic.start()
     text = str(info.value)
     assert text.startswith("cannot open the microphone (default): no audio device found")
-    assert "-1" not in text and "sound server" in text
+    assert "-1" not in text
+    if platform == "linux":
+        assert "(is a sound server such as PipeWire or PulseAudio running?)" in text
+    else:  # no sound server to start on Windows or macOS
+        assert "sound server" not in text and "enabled in the system's sound settings?)" in text
     assert "Error querying device -1" in caplog.text  # PortAudio's own words: in the log
 
 
@@ -134,3 +156,32 @@ def test_a_bare_name_saved_before_shows_as_the_device_it_opens_and_is_saved_so(
     w2 = duet_window(start=False, mic_device="Unplugged thing")  # a name no device has: still said
     assert w2.mic_combo.currentText() == "Unplugged thing (missing)"
     assert w2.settings.mic_device == "Unplugged thing"
+
+
+def test_wasapi_devices_open_with_resampling_and_wdm_ks_is_left_out(
+    fake_sd: list[object], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """WASAPI's shared mode refuses 16 kHz / 24 kHz unless asked to convert (auto_convert); the
+    other host APIs are opened as before; WDM-KS (rarely opens resampled) is not offered."""
+    assert not any("WDM-KS" in n for n in list_devices("input"))
+    assert audio_devices.resolve_device("Headset Microphone (USB Audio)", "input") == 1  # not the WDM-KS one
+    for name in ("Headset Microphone (USB Audio), Windows WASAPI", "Headset Microphone (USB Audio), MME"):
+        mic = MicCapture(TickAssembler(lambda tick, pcm: None), name)
+        mic.start()
+        mic.stop()
+    player = Player(device="Speakers (USB Audio), Windows WASAPI")
+    player.start()
+    player.stop()
+    assert fake_sd == [5, 1, 6]
+    wasapi_in, mme, wasapi_out = FakeStream.extra
+    for extra in (wasapi_in, wasapi_out):
+        assert isinstance(extra, sd.WasapiSettings)
+        assert extra._streaminfo.flags & sd._lib.paWinWasapiAutoConvert
+    assert mme is None
+    # the system default under WASAPI: converted too
+    default = dict(DEVICES[5])
+    monkeypatch.setattr(sd, "query_devices", lambda device=None, kind=None: default)
+    mic = MicCapture(TickAssembler(lambda tick, pcm: None))
+    mic.start()
+    mic.stop()
+    assert fake_sd[-1] is None and isinstance(FakeStream.extra[-1], sd.WasapiSettings)
