@@ -280,6 +280,21 @@ def main(argv: list[str] | None = None) -> int:
         print(f"duet: {e}", file=sys.stderr)
         return 1
     log.info("Duet starting: duet %s", " ".join(argv if argv is not None else sys.argv[1:]))
+    # one Duet at a time, decided before the settings are read or reset: a second one must not
+    # delete, move aside or overwrite the settings of the one that runs
+    from .instance import another_running, single_instance
+
+    lock = single_instance()
+    if lock is None:
+        problem = another_running()
+        log.error("not started: %s", problem)
+        print(f"duet: {problem}", file=sys.stderr)
+        if argv is None:  # the real app (a desktop icon shows no terminal): say it in a window too
+            from .instance import show_refusal
+
+            show_refusal(problem)
+        return 3
+
     try:
         if args.reset_settings:
             Settings.reset()
@@ -355,19 +370,6 @@ def main(argv: list[str] | None = None) -> int:
     quiet = "qt.multimedia.symbolsresolver=false;qt.multimedia.ffmpeg=false"
     os.environ.setdefault("QT_LOGGING_RULES", quiet)
 
-    from .instance import another_running, single_instance
-
-    lock = single_instance()
-    if lock is None:
-        problem = another_running()
-        log.error("not started: %s", problem)
-        print(f"duet: {problem}", file=sys.stderr)
-        if argv is None:  # the real app (a desktop icon shows no terminal): say it in a window too
-            from .instance import show_refusal
-
-            show_refusal(problem)
-        return 3
-
     import qasync
     from PySide6.QtCore import QTimer
     from PySide6.QtGui import QIcon
@@ -399,10 +401,11 @@ def main(argv: list[str] | None = None) -> int:
         settings.mic_device,
         settings.speaker_device,
         sources=settings.sources(),
-        # a model that cannot load at start-up (weights on a drive since removed) falls back to
-        # the built-in default rather than leave a blank window (an unattended booth, say)
-        fallback=model_before if model_before != settings.model else _default_fallback(settings.model),
+        fallback=model_before if model_before != settings.model else "",
         untried={settings.model: source_before} if changed else None,
+        # a saved model that cannot load at start-up (weights on a drive since removed) has the
+        # default stand in for it rather than leave a blank window (an unattended booth, say)
+        stand_in=_default_fallback(settings.model),
     )
     use_gl: bool | str = False if args.no_gl else True if args.gl else "auto"
     window = MainWindow(core, settings, use_gl=use_gl)

@@ -92,16 +92,22 @@ class DuetCore(DevicesMixin, QObject):
         sources: Mapping[str, ModelSource] | None = None,
         fallback: str = "",
         untried: Mapping[str, ModelSource] | None = None,
+        stand_in: str = "",
     ) -> None:
         """`fallback`: the model to go back to when `model` fails to load (the one that ran before
         a `duet --model`); `untried`: per model, the source it had before the one in `sources`
-        (given on the command line, not yet loaded), restored if the new one fails to load."""
+        (given on the command line, not yet loaded), restored if the new one fails to load;
+        `stand_in`: the model to run for now when `model` cannot load and neither of those helps
+        (the default: a booth whose weights drive is gone still talks); it is not the user's
+        choice (stand_in_for says which model it stands in for, and the settings keep that one)."""
         super().__init__(parent)
         self.model = model
         self.spec = spec
         self.client_factory = client_factory
         self.sources: dict[str, ModelSource] = dict(sources or {})  # per model: weights/revision/options
         self.good_model = fallback  # the last model that loaded (fallback when a newly picked one cannot)
+        self.stand_in = stand_in  # used once, for the model started with (see __init__'s doc)
+        self.stand_in_for = ""  # the model the running one stands in for ("" = it is the user's choice)
         # per model: the source it had before new weights/options that have not loaded yet; they
         # are given up (and this one restored) if they fail to load, kept once the model is Ready
         self.untried: dict[str, ModelSource] = dict(untried or {})
@@ -251,6 +257,15 @@ class DuetCore(DevicesMixin, QObject):
             )
             self.switch_model(model, force=True)
             return
+        stand_in, self.stand_in = self.stand_in, ""
+        if stand_in and stand_in != model:
+            self.notify(
+                "warn",
+                f"Could not start {model}: {summary(message)}\nRunning {stand_in} for now; {model} stays"
+                f" your choice for the next start (or pick it again once its weights are back).",
+            )
+            self.switch_model(stand_in, stand_in_for=model)
+            return
         self.conversation.set_state("offline")
         options = self.source(model).options
         hint = (
@@ -338,10 +353,13 @@ class DuetCore(DevicesMixin, QObject):
             self.status.emit("info", "Restarting the engine…")
             self._run_job("restart", lambda: client.restart())
 
-    def switch_model(self, model: str, force: bool = False) -> None:
-        """Run `model` (a new engine process); `force` restarts even when it is the current one."""
+    def switch_model(self, model: str, force: bool = False, stand_in_for: str = "") -> None:
+        """Run `model` (a new engine process); `force` restarts even when it is the current one;
+        `stand_in_for`: it runs only in place of that model, which stays the user's choice."""
         if model == self.model and self.client is not None and not force:
             return
+        self.stand_in = ""  # a model picked (or fallen back to) is past the start-up's stand-in
+        self.stand_in_for = stand_in_for
         self._engine_retry_at = None  # a pause after crashes belonged to the engine being replaced
         self._fatal = ""  # and so did its last words
         self._live = None

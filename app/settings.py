@@ -60,6 +60,9 @@ class ModelSource:
 @dataclass
 class Settings:
     load_note = ""  # (no annotation: not a field, never saved) why the saved settings were not used
+    # (not a field either) the file could not be read at all (permissions, a file locked by another
+    # program): it is left as it is, and these defaults are never saved over it
+    read_only = False
 
     model: str = "lite"
     persona: str = "guide"
@@ -112,8 +115,22 @@ class Settings:
         if not p.exists():
             return cls()
         try:
-            data = json.loads(p.read_text(encoding="utf-8"))
-        except (OSError, ValueError) as e:
+            raw = p.read_bytes()
+        except OSError as e:  # not the file's fault: keep it, and do not write defaults over it
+            log.warning(
+                "settings file %s cannot be read (%s): using defaults, the file is left as it is", p, e
+            )
+            out = cls()
+            out.read_only = True
+            why = e.strerror or str(e)
+            out.load_note = (
+                f"Your saved settings could not be read ({why}), so Duet started with its defaults;"
+                f" {p} is left as it is, and changes made now are not saved."
+            )
+            return out
+        try:
+            data = json.loads(raw.decode("utf-8"))
+        except ValueError as e:  # not JSON, or not UTF-8 (UnicodeDecodeError is one)
             return cls._defaults(p, f"unreadable ({e})")
         if not isinstance(data, dict):
             return cls._defaults(p, "not a JSON object")

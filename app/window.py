@@ -6,6 +6,7 @@ persists Settings.
 
 from __future__ import annotations
 
+import copy
 import logging
 import time
 from dataclasses import replace
@@ -301,14 +302,15 @@ class MainWindow(
     def save_settings(self) -> None:
         """Write the settings if they changed since the last write (every SETTINGS_SAVE_MS and on
         close). A failure is said once in the window, and retried: the settings stay in memory."""
-        if not self.persist:
+        if not self.persist or self.settings.read_only:
             return
         self.settings.geometry = bytes(self._windowed_geometry().toHex().data()).decode()
-        text = self.settings.to_text()
+        saved = self._settings_to_save()
+        text = saved.to_text()
         if text == self._saved_settings:
             return
         try:
-            self.settings.save()
+            saved.save()
         except OSError as e:
             why = e.strerror or str(e)
             if why != self._settings_error:
@@ -322,6 +324,22 @@ class MainWindow(
                 )
             return
         self._saved_settings, self._settings_error = text, ""
+
+    def _settings_to_save(self) -> Settings:
+        """The settings as they may be saved now: weights or options that have not loaded yet
+        (core.untried) are saved as what the model had before, and a model started with them from
+        the command line is not the saved choice until it loads (the model that ran before is): a
+        crash, a power cut or a close during a long load leaves the last settings that worked."""
+        untried = self.core.untried
+        if not untried:
+            return self.settings
+        out = copy.deepcopy(self.settings)
+        for model, before in untried.items():
+            out.set_source(model, before)
+        before_model = self.core.good_model
+        if out.model in untried and before_model and before_model != out.model:
+            out.model = before_model
+        return out
 
     # ------------------------------------------------------------------ slots
     def _show_frame(self, frame: np.ndarray) -> None:
@@ -406,8 +424,10 @@ class MainWindow(
         self._update_weights_button()
 
     def _model_changed(self, model: str) -> None:
-        """The core runs `model` now (picked here, or a fall back after a failed start)."""
-        self.settings.model = model
+        """The core runs `model` now (picked here, or a fall back after a failed start). A model
+        standing in for one that could not load is not saved as the choice (core.stand_in_for)."""
+        if not self.core.stand_in_for:
+            self.settings.model = model
         self._select_model(model)
 
     def _source_reverted(self, model: str, source: ModelSource) -> None:

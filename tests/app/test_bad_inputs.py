@@ -178,19 +178,53 @@ def test_a_long_failure_loses_its_middle_not_the_remedy(
 
 @pytest.mark.gui
 @pytest.mark.audio
-def test_a_saved_model_that_cannot_load_at_start_up_falls_back_to_the_default(
+def test_a_saved_model_that_cannot_load_at_start_up_has_the_default_stand_in(
     pipewire: None, truncated: Path
 ) -> None:
     """Plain `duet` with saved settings whose model cannot load (its weights were damaged or are on
     a drive since removed): the built-in default runs instead of a blank window, and the banner
-    says why; the saved weights are not forgotten (they are the user's, and may come back)."""
+    says why; the saved model and weights stay the choice (they are the user's, and may come back)."""
     saved = Settings(model="streamer")
     saved.set_source("streamer", ModelSource(weights=str(truncated)))
     saved.save()
     log = paths.log_dir() / "duet-app.log"
     with running_app(["--no-camera"]) as proc:
         text = wait_for_log(proc, log, "model='lite'", 120, also=lambda: "failed to load" in log.read_text())
-        stop_app(proc)
+        wait_for_log(proc, log, "session open", 60)
+        stop_app(proc)  # (the window saves its settings as it closes)
     assert text.index("failed to load") < text.index("model='lite'")  # lite started after the failure
     saved = Settings.load()
-    assert saved.model == "lite" and saved.source("streamer").weights == str(truncated)
+    assert saved.model == "streamer" and saved.source("streamer").weights == str(truncated)
+
+
+@pytest.mark.gui
+@pytest.mark.audio
+def test_new_weights_for_the_saved_model_fall_back_to_its_old_ones_not_to_the_default(
+    pipewire: None, checkpoint: Path, truncated: Path
+) -> None:
+    """`duet --weights BROKEN` for the streamer that ran with good weights: it runs again with the
+    good ones (not the default model), and the settings keep them."""
+    saved = Settings(model="streamer")
+    saved.set_source("streamer", ModelSource(weights=str(checkpoint)))
+    saved.save()
+    log = paths.log_dir() / "duet-app.log"
+    with running_app(["--weights", str(truncated), "--no-camera"]) as proc:
+        text = wait_for_log(proc, log, "session open", 120, also=lambda: "failed to load" in log.read_text())
+        stop_app(proc)
+    assert "model='lite'" not in text and f"are not kept (back to '{checkpoint}')" in text
+    assert text.index("failed to load") < text.index("Ready(model='streamer'")  # ran again, good weights
+    saved = Settings.load()
+    assert saved.model == "streamer" and saved.source("streamer").weights == str(checkpoint)
+
+
+def test_settings_not_yet_loaded_are_not_saved(
+    duet_window: DuetWindow, qtbot: QtBot, pipewire: None, checkpoint: Path, truncated: Path
+) -> None:
+    """New weights are saved only once they load: a close (or a crash, a power cut) during their
+    load leaves the weights that worked in the file."""
+    w = duet_window("streamer", model_sources={"streamer": {"weights": str(checkpoint)}})
+    qtbot.waitUntil(lambda: w.core.session_open, timeout=120_000)
+    assert w._use_weights("streamer", str(truncated)) == ""
+    assert w.settings.source("streamer").weights == str(truncated)  # in the window: the new ones
+    w.save_settings()
+    assert Settings.load().source("streamer").weights == str(checkpoint)  # in the file: the old ones

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from pathlib import Path
 
 import pytest
 
@@ -75,3 +76,42 @@ def test_brain_settings_persist_and_reach_the_session_spec() -> None:
     )
     # "llm" without a server URL falls back to the persona script instead of failing the session
     assert Settings(brain="llm", llm_url="").session_spec().brain == "script"
+
+
+def test_a_settings_file_that_cannot_be_read_is_left_alone_and_not_overwritten(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Not the file's fault (no permission, locked by another program): it is neither moved aside
+    as broken nor written over with the defaults Duet started with."""
+    s = Settings(persona="booth")
+    s.save()
+    path = Settings.path()
+    real = Path.read_bytes
+
+    def locked(self: Path) -> bytes:
+        if self == path:
+            raise PermissionError(13, "Permission denied", str(self))
+        return real(self)
+
+    with monkeypatch.context() as m:
+        m.setattr(Path, "read_bytes", locked)
+        loaded = Settings.load()
+    assert loaded.read_only and loaded.persona == Settings().persona
+    assert "Permission denied" in loaded.load_note and "left as it is" in loaded.load_note
+    assert [p.name for p in path.parent.iterdir()] == [path.name]  # nothing set aside
+    assert Settings.load().persona == "booth"
+
+
+def test_reset_settings_while_another_duet_runs_deletes_nothing(capsys: pytest.CaptureFixture[str]) -> None:
+    from app.__main__ import main
+    from app.instance import single_instance
+
+    Settings(persona="booth").save()
+    held = single_instance()  # the Duet that runs (this process)
+    assert held is not None
+    try:
+        assert main(["--reset-settings", "--no-camera"]) == 3
+    finally:
+        held.unlock()
+    assert "already running" in capsys.readouterr().err
+    assert Settings.load().persona == "booth"
