@@ -16,7 +16,8 @@ quits. A write error ends recording (wanted = off), except a full disk: see belo
 Disk budget (app/disk_budget.py): no file starts, and one being written ends cleanly, while the
 sessions folder's disk has less than the reserve free; a file that fails on a full disk (ENOSPC)
 is kept as written. Either way recording pauses (`paused` says why; `wanted` stays on) and, every
-DISK_CHECK_S, resumes in a new file once the reserve + RESUME_MARGIN_BYTES is free; the user's Stop
+DISK_CHECK_S and as a session (re)opens, resumes in a new file once the reserve +
+RESUME_MARGIN_BYTES is free (and any back-off after full-disk failures is over); the user's Stop
 cancels that. With retention on (`budget.keep_bytes`) the oldest Duet session files are deleted
 before each file starts and every DISK_CHECK_S while recording is wanted (never one being written).
 
@@ -176,7 +177,10 @@ class RecordingController(QObject):
         self._recent_audio.clear()
         self._recent_frames.clear()
         started = self.wanted and self._file is None
-        if started:
+        if started and self.paused:  # waiting for disk space: the margin and back-off hold here too
+            self._try_resume(seed_input=False)
+            started = self._file is not None
+        elif started:
             self._start_file(seed_input=False)
             self.changed.emit()
         f = self._file
@@ -315,8 +319,10 @@ class RecordingController(QObject):
         self.space.emit("warn", text)
         self.changed.emit()
 
-    def _try_resume(self) -> None:
-        """Paused for disk space: a new file once the reserve and a margin are free."""
+    def _try_resume(self, seed_input: bool = True) -> None:
+        """Paused for disk space: a new file once the reserve and a margin are free (and, after a
+        file failed on a full disk, the back-off is over). Every DISK_CHECK_S, and as a session
+        opens (an engine restart or a new conversation while paused)."""
         folder = self._folder_now()
         if folder is None or time.monotonic() < self._resume_after:
             return
@@ -324,7 +330,7 @@ class RecordingController(QObject):
         free = free_bytes(folder)
         if free is None or free < self.budget.reserve_bytes + disk_budget.RESUME_MARGIN_BYTES:
             return
-        self._start_file()
+        self._start_file(seed_input)
         self.changed.emit()
 
     def _check_disk(self, f: Recorder) -> None:

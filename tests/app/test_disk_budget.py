@@ -420,3 +420,59 @@ def test_the_window_says_recording_paused_and_resumed_and_stop_cancels(
     disk["free"] = 50 * GB
     qtbot.wait(500)
     assert rec.current is None and not w.record_button.isChecked()
+
+
+def test_a_session_opening_while_paused_waits_for_the_margin_and_the_back_off(
+    qapp: QApplication, tmp_path: Path, disk: dict[str, int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An engine restart or a new conversation while recording waits for disk space resumes by
+    the same rules as the 30 s check: not with free space between the reserve and reserve + margin
+    (it would pause again soon), not before the back-off after a full-disk failure is over."""
+    import app.recording as recording
+
+    ctl = controller(tmp_path)
+    ctl.session_opened(SessionOpened("guide", "ada"))
+    disk["free"] = GB // 2
+    ctl.set_wanted(True)
+    assert ctl.paused and ctl.current is None
+    disk["free"] = GB + GB // 10  # above the reserve, under reserve + margin
+    for _ in range(2):
+        ctl.session_closed()  # an engine restart / New conversation
+        ctl.new_conversation()
+        ctl.session_opened(SessionOpened("guide", "ada"))
+        assert ctl.current is None and ctl.paused and not list(tmp_path.iterdir())
+    disk["free"] = 5 * GB
+    ctl.session_closed()
+    ctl.session_opened(SessionOpened("guide", "ada"))  # enough now: a file starts as it opens
+    first = opened(ctl.current)
+    assert not ctl.paused
+    mic(ctl, 5)
+
+    class FullDisk(SessionWriter):  # a full quota: the space looks free, writes fail
+        def add_user_audio(self, tick: int, pcm: np.ndarray) -> None:
+            raise SessionWriteError(
+                errno.EDQUOT, f"cannot write session file {self.path}: Disk quota exceeded"
+            )
+
+    monkeypatch.setattr(recording, "DISK_CHECK_S", 30.0)  # the back-off: 30 s after one failure
+    ctl.set_wanted(False)
+    finished(ctl, first)
+    ctl.writer_factory = FullDisk
+    ctl.set_wanted(True)
+    failed = opened(ctl.current)
+    mic(ctl, 60)
+    assert failed.wait(10)
+    ctl.poll()
+    assert ctl.paused and ctl.current is None and ctl.wanted
+    files = sorted(tmp_path.iterdir())
+    ctl.writer_factory = SessionWriter
+    ctl.session_closed()
+    ctl.session_opened(SessionOpened("guide", "ada"))  # within the back-off: no file yet
+    assert ctl.current is None and ctl.paused and sorted(tmp_path.iterdir()) == files
+    ctl._resume_after = 0.0  # the back-off is over
+    ctl.session_closed()
+    ctl.session_opened(SessionOpened("guide", "ada"))
+    resumed = opened(ctl.current)
+    assert not ctl.paused
+    ctl.shutdown()
+    finished(ctl, resumed)
