@@ -57,9 +57,11 @@ def parse_gb(text: str, *, zero_ok: bool) -> int:
         value = float(text.strip())
     except ValueError:
         raise ValueError(f"{text!r} is not a number of GB") from None
-    if not math.isfinite(value) or value < 0 or (value == 0 and not zero_ok):
+    n = value * GB
+    # (a value that rounds to 0 bytes is 0: "--keep-gb 1e-10" would delete every finished recording)
+    if not math.isfinite(n) or n < 0 or (round(n) == 0 and not zero_ok):
         raise ValueError(f"{text!r}: give a number of GB {'of 0 or more' if zero_ok else 'above 0'}")
-    return round(value * GB)
+    return round(n)
 
 
 def budget_from_env(env: Mapping[str, str] = os.environ) -> Budget:
@@ -82,6 +84,17 @@ def budget_from_env(env: Mapping[str, str] = os.environ) -> Budget:
 def gb(n: float) -> str:
     """Bytes as '1.2 GB'."""
     return f"{n / GB:.1f} GB"
+
+
+def gb_under(free: int, limit: int) -> tuple[str, str]:
+    """`free` and a `limit` it is under (or over), as GB with as many decimals (up to 3) as it
+    takes for them not to look equal, else in bytes: 0.96 GB free under 1 GB is "0.96 GB" and
+    "1.00 GB", not "1.0 GB" twice."""
+    for places in (1, 2, 3):
+        a, b = f"{free / GB:.{places}f} GB", f"{limit / GB:.{places}f} GB"
+        if a != b:
+            return a, b
+    return f"{free:,} bytes", f"{limit:,} bytes"
 
 
 def free_bytes(folder: Path) -> int | None:
@@ -186,9 +199,10 @@ def prune(folder: Path, keep_bytes: int, protect: Collection[str], failed: set[P
 # ---------------------------------------------------------------------- what the window says
 def reserve_note(folder: Path, free: int, budget: Budget) -> str:
     """Recording pauses (or does not start): the disk is down to its reserve."""
+    have, reserve = gb_under(free, budget.reserve_bytes)
     return (
-        f"Recording paused: only {gb(free)} free in {folder}, under the {gb(budget.reserve_bytes)} kept "
-        f"free ({RESERVE_ENV}). {_resume_hint(budget)}"
+        f"Recording paused: only {have} free in {folder}, under the {reserve} kept free (--reserve-gb, "
+        f"{RESERVE_ENV}). {_resume_hint(budget)}"
     )
 
 

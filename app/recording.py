@@ -47,7 +47,7 @@ from engine.protocol import AVATAR_SAMPLES_PER_TICK, TICK_S, Closed, MicInput, P
 from engine.session import SessionWriter, clean_label, file_stem
 
 from . import disk_budget
-from .disk_budget import Budget, free_bytes, gb, is_disk_full
+from .disk_budget import Budget, free_bytes, is_disk_full
 from .mic import TickAssembler
 from .recorder import Recorder, WriterFactory
 
@@ -347,7 +347,8 @@ class RecordingController(QObject):
         reserve = self.budget.reserve_bytes
         if free < reserve:
             text = disk_budget.reserve_note(folder, free, self.budget)
-            self._end_file(f"the disk is nearly full ({gb(free)} free, under the {gb(reserve)} reserve)")
+            have, kept = disk_budget.gb_under(free, reserve)
+            self._end_file(f"the disk is nearly full ({have} free, under the {kept} reserve)")
             self._pause(text)
             return
         if free - reserve >= 2 * LOW_DISK_BYTES:
@@ -477,12 +478,13 @@ class RecordingController(QObject):
 def disk_note(folder: Path, free: int, bytes_per_s: float, reserve: int = 0) -> str:
     """What to say when `folder` has `free` bytes left, recording at about bytes_per_s until the
     `reserve` (bytes) is reached."""
-    note = f"Disk space low: {free / 1e9:.1f} GB left in {folder}"
+    left, kept = disk_budget.gb_under(free, reserve)
+    note = f"Disk space low: {left} left in {folder}"
     if bytes_per_s > 1000:
         minutes = int(max(0, free - reserve) / bytes_per_s / 60)
         note += f", about {minutes // 60} h {minutes % 60:02d} min of recording"
     return note + (
-        f". Recording pauses with {gb(reserve)} left and resumes once space is freed; free some space"
+        f". Recording pauses with {kept} left and resumes once space is freed; free some space"
         " or move DUET_SESSIONS_DIR."
         if reserve
         else ". Recording pauses when it is full and resumes once space is freed; free some space or move"

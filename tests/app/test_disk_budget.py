@@ -476,3 +476,38 @@ def test_a_session_opening_while_paused_waits_for_the_margin_and_the_back_off(
     assert not ctl.paused
     ctl.shutdown()
     finished(ctl, resumed)
+
+
+def test_messages_never_show_equal_looking_sizes_and_a_size_of_0_bytes_is_0(tmp_path: Path) -> None:
+    """0.96 GB free under a 1 GB reserve is not "only 1.0 GB free, under the 1.0 GB kept free";
+    the note names the flag as well as the variable; a --keep-gb that rounds to 0 bytes (which
+    would delete every finished recording) is refused like 0, and one too large to count too."""
+    from app.__main__ import parse_args
+    from app.disk_budget import Budget, budget_from_env, gb_under, parse_gb, reserve_note
+    from app.recording import disk_note
+
+    note = reserve_note(tmp_path, 960_000_000, Budget(GB))
+    assert note.startswith(
+        f"Recording paused: only 0.96 GB free in {tmp_path}, under the 1.00 GB kept free (--reserve-gb,"
+        " DUET_SESSIONS_RESERVE_GB)."
+    )
+    assert reserve_note(tmp_path, GB // 2, Budget(GB)).startswith("Recording paused: only 0.5 GB free")
+    assert gb_under(999_000_000, GB) == ("0.999 GB", "1.000 GB")
+    assert gb_under(999_999_000, GB) == ("999,999,000 bytes", "1,000,000,000 bytes")
+    assert disk_note(tmp_path, 1_040_000_000, 0, GB).startswith(
+        f"Disk space low: 1.04 GB left in {tmp_path}. Recording pauses with 1.00 GB left"
+    )
+    for tiny in ("0.0000000001", "1e-10", "4e-10"):
+        with pytest.raises(ValueError, match="above 0"):
+            parse_gb(tiny, zero_ok=False)
+        assert parse_gb(tiny, zero_ok=True) == 0
+        with pytest.raises(SystemExit) as e:
+            parse_args(["--keep-gb", tiny])
+        assert e.value.code == 2
+    assert parse_gb("6e-10", zero_ok=False) == 1
+    assert budget_from_env({"DUET_SESSIONS_KEEP_GB": "1e-10"}) == Budget(keep_bytes=None)  # ignored
+    with pytest.raises(ValueError):
+        parse_gb("1e300", zero_ok=True)  # 10^309 bytes: not a number a disk has
+    with pytest.raises(SystemExit) as e:
+        parse_args(["--reserve-gb", "1e300"])
+    assert e.value.code == 2
