@@ -138,22 +138,48 @@ def check_session_header(path: str | Path) -> None:
         container.close()
 
 
+EBML_MAGIC = b"\x1a\x45\xdf\xa3"  # every Matroska file's first 4 bytes
+# A session file smaller than this cannot hold its header and a first cluster (a header alone is
+# ~1-2 KB; a one-tick session ~5 KB): FFmpeg's "Input/output error" on one is a file cut short.
+SMALL_FILE_BYTES = 8192
+
+
 def unreadable(p: Path, e: BaseException) -> str:
     """Why the session file `p` cannot be opened, in words: a file cut short in its first bytes
-    makes FFmpeg say "Input/output error", which sounds like a failing disk."""
+    makes FFmpeg say "Input/output error", which sounds like a failing disk; on a larger file it
+    is one (or a drive pulled out) and is said so. "Invalid data" is a file that is not Matroska,
+    or one whose header is damaged: its first bytes tell which when they can."""
     why = reason(e)
     try:
         size = p.stat().st_size
     except OSError:
         size = -1
-    if "Input/output error" in why or "End of file" in why:
-        return (
-            f"{p} is not a readable session file: it is truncated or damaged ({size} bytes; "
-            "FFmpeg found no complete Matroska header)"
-        )
+    small = 0 <= size < SMALL_FILE_BYTES
+    cut = (
+        f"{p} is not a readable session file: it is truncated or damaged ({size} bytes; "
+        "FFmpeg found no complete Matroska header)"
+    )
+    if "End of file" in why or ("Input/output error" in why and small):
+        return cut
+    head = f"{p} is not a readable session file"
+    if "Input/output error" in why:
+        return f"{head}: {why} (a disk or drive problem?)"
     if "Invalid data found" in why:
-        return f"{p} is not a readable session file: it is not Matroska at all (FFmpeg: {why})"
-    return f"{p} is not a readable session file: {why}"
+        if _head(p) != EBML_MAGIC:  # not Matroska, or its very first bytes are damaged
+            return f"{head}: it is not Matroska, or its header is damaged (FFmpeg: {why})"
+        if small:
+            return cut
+        return f"{head}: its Matroska header is damaged ({size} bytes; FFmpeg: {why})"
+    return f"{head}: {why}"
+
+
+def _head(p: Path) -> bytes:
+    """The file's first 4 bytes (b"" when it cannot be read)."""
+    try:
+        with p.open("rb") as f:
+            return f.read(4)
+    except OSError:
+        return b""
 
 
 def check_session_path(p: Path) -> None:

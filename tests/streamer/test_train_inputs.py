@@ -272,7 +272,8 @@ def test_a_file_that_is_not_a_session_is_skipped_not_fatal(
     warnings = [line for line in captured.err.splitlines() if "warning: " in line]
     assert warnings == [
         f"duet-engine train: warning: {sessions / 'random.mkv'} is not a readable session file:"
-        " it is not Matroska at all (FFmpeg: Invalid data found when processing input): skipped",
+        " it is not Matroska, or its header is damaged (FFmpeg: Invalid data found when processing input):"
+        " skipped",
         f"duet-engine train: warning: {sessions / 'zero.mkv'} is empty (0 bytes), not a session file:"
         " skipped",
         f"duet-engine train: warning: {named}: skipped: an events file; pass the .mkv, not its events file",
