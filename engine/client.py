@@ -6,7 +6,9 @@ reads events, pings every `ping_period_s`, and reports a crashed engine (process
 one (no Pong for `hang_timeout_s`) as EngineDown within ~2 s; EngineDown is that engine's last
 event (it is no longer pinged, what it still sends is dropped). No call blocks longer than its
 timeout, even on a frozen engine (SIGSTOP, a C call holding its GIL): a control message that cannot
-be written within SEND_TIMEOUT_S is not sent. stop() always leaves no child process behind; a
+be written within SEND_TIMEOUT_S is not sent (on Windows, where pipes cannot be polled, a writer
+thread sends it: send() gives up on it after SEND_TIMEOUT_S all the same, but it still reaches an
+engine that reads again, and sends fail until it has). stop() always leaves no child process behind; a
 down engine is terminated without being asked. A start() or restart() still waiting for Ready is
 aborted promptly (EngineStartError "cancelled") by cancel_start() or stop() from another thread.
 Events of an engine not read before the next start()/restart() spawns its successor are dropped.

@@ -4,17 +4,22 @@ Control flows client -> engine, events engine -> client. Every received message 
 validated against the receiver's allowed types; a malformed one becomes an ErrorEvent (code
 "protocol") instead of an exception. Sending is thread-safe (one lock per direction).
 
-A channel made with `send_timeout_s` (the client's: it must never hang on a frozen engine) writes
-without blocking: a send that cannot finish within the timeout (the reader stopped reading and the
-64 KiB pipe is full) raises ChannelTimeout instead of waiting forever. Without it (the engine's)
-sends block until the reader makes room. The bytes on the pipe are Connection.send_bytes' own
-(a 4-byte big-endian length, then the message), so either end reads them with recv_bytes.
+A channel made with `send_timeout_s` (the client's: it must never hang on a frozen engine) never
+waits longer than that: a send that cannot finish within the timeout (the reader stopped reading and
+the pipe is full) raises ChannelTimeout instead of waiting forever. Without it (the engine's) sends
+block until the reader makes room. On Linux and macOS the bounded sends write to the non-blocking
+pipe themselves (the bytes are Connection.send_bytes' own: a 4-byte big-endian length, then the
+message; either end reads them with recv_bytes). Windows pipes cannot be polled: there a writer
+thread sends each message whole with send_bytes, and a send waits for it at most its timeout (a
+message that timed out is still delivered, whole, if the reader reads again; until it has gone,
+every send raises ChannelTimeout).
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import queue
 import select
 import struct
 import sys
@@ -28,7 +33,7 @@ from engine.protocol import EVENT_TYPES, ErrorEvent, ProtocolError, decode, enco
 ENGINE_EVENT_TYPES: dict[str, type] = {k: v for k, v in EVENT_TYPES.items() if k != "engine_down"}
 
 
-_POSIX = sys.platform != "win32"  # Windows pipes cannot be polled: sends there always block
+_POSIX = sys.platform != "win32"  # Windows pipes cannot be polled: bounded sends there use a writer thread
 _MAX_MESSAGE = 0x7FFFFFFF  # bytes: the 4-byte length header's limit (send_bytes goes 8-byte above it)
 
 
@@ -41,7 +46,8 @@ class ChannelTimeout(ChannelClosed):
 
     A ChannelClosed, so a caller that treats "could not send" alike needs no new case. Nothing of
     the message was sent, unless it was over PIPE_BUF (4 KiB) and went out in part: then the
-    channel is broken and every later send raises ChannelClosed."""
+    channel is broken and every later send raises ChannelClosed. On Windows (writer thread) the
+    message is still delivered, whole, should the reader read again."""
 
 
 class Channel:
@@ -59,16 +65,21 @@ class Channel:
         self._send = send
         self._allowed = allowed
         self._send_lock = threading.Lock()
-        self.send_timeout_s = send_timeout_s if _POSIX else None
+        self.send_timeout_s = send_timeout_s
         self._broken = ""  # why sends fail at once: a timed-out send left part of a message
-        if self.send_timeout_s is not None:
-            os.set_blocking(send.fileno(), False)  # only this end's open file: the reader is unaffected
+        self._writer: _Writer | None = None
+        if send_timeout_s is not None:
+            if _POSIX:
+                os.set_blocking(send.fileno(), False)  # only this end's open file: the reader is unaffected
+            else:
+                self._writer = _Writer(send)
 
     def send(self, msg: object, timeout_s: float | None = None) -> None:
         """Encode and send one message. Raises ChannelClosed if the other side is gone.
 
         On a channel made with send_timeout_s it waits at most that long (or `timeout_s`, seconds,
-        if given) for the lock and for room in the pipe, then raises ChannelTimeout.
+        if given) for the lock and for room in the pipe, then raises ChannelTimeout. On a channel
+        without it, `timeout_s` is ignored: the send blocks until the reader makes room.
         """
         self._send_data(encode(msg), timeout_s)
 
@@ -78,8 +89,6 @@ class Channel:
 
     def _send_data(self, data: bytes, timeout_s: float | None) -> None:
         if self.send_timeout_s is None:
-            if timeout_s is not None:
-                raise ValueError("a send timeout needs a channel made with send_timeout_s")
             with self._send_lock:
                 try:
                     self._send.send_bytes(data)
@@ -91,7 +100,10 @@ class Channel:
         if not self._send_lock.acquire(timeout=limit):
             raise ChannelTimeout(f"channel send timed out after {limit:g} s (another send is stuck)")
         try:
-            self._write_until(data, deadline, limit)
+            if self._writer is not None:
+                self._writer.send(data, deadline, limit)
+            else:
+                self._write_until(data, deadline, limit)
         finally:
             self._send_lock.release()
 
@@ -152,9 +164,63 @@ class Channel:
         return out
 
     def close(self) -> None:
-        for conn in (self._recv, self._send):
-            with contextlib.suppress(OSError):
-                conn.close()
+        with contextlib.suppress(OSError):
+            self._recv.close()
+        if self._writer is not None:  # it closes the send end itself, once no write is under way
+            self._writer.close()
+            return
+        with contextlib.suppress(OSError):
+            self._send.close()
+
+
+class _Writer:
+    """Windows' bounded sends: one thread writes each message whole with the blocking send_bytes;
+    a sender hands it one message at a time and waits for it at most its own timeout."""
+
+    def __init__(self, conn: Connection) -> None:
+        self._conn = conn
+        self._todo: queue.SimpleQueue[bytes | None] = queue.SimpleQueue()
+        self._idle = threading.Event()  # set: no message being written
+        self._idle.set()
+        self._error = ""  # why the pipe failed: every later send raises ChannelClosed
+        threading.Thread(target=self._run, name="duet-channel-writer", daemon=True).start()
+
+    def send(self, data: bytes, deadline: float, limit: float) -> None:
+        """The caller holds the channel's send lock (one message in flight at most)."""
+        if not self._idle.wait(max(0.0, deadline - time.monotonic())):
+            raise ChannelTimeout(
+                f"channel send timed out after {limit:g} s (the reader is stuck on an earlier message)"
+            )
+        self._check()
+        self._idle.clear()
+        self._todo.put(data)
+        if not self._idle.wait(max(0.0, deadline - time.monotonic())):
+            raise ChannelTimeout(
+                f"channel send timed out after {limit:g} s (the reader is stuck; the message goes"
+                " out whole if it reads again)"
+            )
+        self._check()
+
+    def _check(self) -> None:
+        if self._error:
+            raise ChannelClosed(f"channel closed: {self._error}")
+
+    def _run(self) -> None:
+        while (data := self._todo.get()) is not None:
+            try:
+                self._conn.send_bytes(data)
+            except (OSError, EOFError) as e:  # a gone reader, a closed end
+                self._error = str(e) or type(e).__name__
+            finally:
+                self._idle.set()
+            if self._error:
+                break
+        with contextlib.suppress(OSError):
+            self._conn.close()
+
+    def close(self) -> None:
+        self._error = self._error or "closed"  # later sends raise ChannelClosed
+        self._todo.put(None)
 
 
 def decode_or_error(data: bytes, allowed: dict[str, type]) -> object:

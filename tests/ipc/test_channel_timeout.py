@@ -9,6 +9,7 @@ import time
 
 import pytest
 
+from engine.ipc import channel
 from engine.ipc.channel import ENGINE_EVENT_TYPES, Channel, ChannelClosed, ChannelTimeout
 from engine.protocol import CONTROL_TYPES, Ping, UserText
 
@@ -25,13 +26,13 @@ def pair(send_timeout_s: float | None = TIMEOUT_S) -> tuple[Channel, Channel]:
     return engine, client
 
 
-def _fill(client: Channel) -> list[object]:
+def _fill(client: Channel, timeout_s: float = 0.0) -> list[object]:
     """Send until the pipe is full (nobody reads), even for a small message; returns what went."""
     sent: list[object] = []
     for msg in (UserText("x" * 1000), Ping(0, 0)):  # then small ones: they fit into the last page
         for _ in range(100_000):  # far over a pipe's 64 KiB
             try:
-                client.send(msg, timeout_s=0.0)
+                client.send(msg, timeout_s=timeout_s)
             except ChannelTimeout:
                 break
             sent.append(msg)
@@ -117,11 +118,37 @@ def test_a_gone_reader_is_closed_not_a_timeout() -> None:
         client.send(Ping(2, 0))
 
 
-def test_a_channel_without_send_timeout_takes_no_per_message_timeout() -> None:
+def test_a_channel_without_send_timeout_ignores_a_per_message_timeout() -> None:
     engine, client = pair(send_timeout_s=None)
-    with pytest.raises(ValueError):
-        client.send(Ping(1, 0), timeout_s=1.0)
-    client.send(Ping(2, 0))  # blocking sends as before
-    assert engine.recv_ready(1.0) == [Ping(2, 0)]
+    client.send(Ping(1, 0), timeout_s=1.0)  # blocking sends as before (the monitor's pings on Windows)
+    client.send(Ping(2, 0))
+    assert engine.recv_ready(1.0) == [Ping(1, 0), Ping(2, 0)]
     engine.close()
     client.close()
+
+
+def test_windows_sends_are_bounded_by_a_writer_thread(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Windows pipes cannot be polled: a writer thread does the blocking writes, a send waits for
+    it at most its timeout. A message that timed out still goes, whole, once the reader reads."""
+    monkeypatch.setattr(channel, "_POSIX", False)
+    engine, client = pair()
+    assert client.send_timeout_s == TIMEOUT_S
+    sent = _fill(client, timeout_s=0.05)  # the last one timed out, stuck in the writer
+    t0 = time.monotonic()
+    with pytest.raises(ChannelTimeout):  # the writer is still on the stuck one
+        client.send(Ping(1, 0))
+    assert TIMEOUT_S - 0.05 < time.monotonic() - t0 < TIMEOUT_S + 0.5
+    with pytest.raises(ChannelTimeout):
+        client.send(Ping(2, 0), timeout_s=0.05)  # what the monitor's pings do
+    got = [engine.recv() for _ in range(len(sent) + 1)]  # the reader wakes up
+    assert got == [*sent, UserText("x" * 1000)]  # and the one that timed out, whole
+    client.send(Ping(3, 0))
+    assert engine.recv_ready(1.0) == [Ping(3, 0)]
+    engine.close()
+    with pytest.raises(ChannelClosed) as e:  # a gone reader
+        for _ in range(100):  # (the first write after it may still go into the pipe's buffer)
+            client.send(Ping(4, 0))
+    assert not isinstance(e.value, ChannelTimeout)
+    client.close()
+    with pytest.raises(ChannelClosed):
+        client.send(Ping(5, 0))
