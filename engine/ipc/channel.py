@@ -34,6 +34,12 @@ ENGINE_EVENT_TYPES: dict[str, type] = {k: v for k, v in EVENT_TYPES.items() if k
 
 
 _POSIX = sys.platform != "win32"  # Windows pipes cannot be polled: bounded sends there use a writer thread
+# bytes: a non-blocking write of up to this many goes whole or not at all (Linux 4096, macOS 512);
+# a longer one may go in part
+PIPE_BUF: int = getattr(select, "PIPE_BUF", 512)
+# s: a message that went out in part when its timeout ran out gets this much longer to finish: cut
+# short, the reader would read the next message's bytes as its rest (the channel is then broken)
+FINISH_GRACE_S = 2.0
 _MAX_MESSAGE = 0x7FFFFFFF  # bytes: the 4-byte length header's limit (send_bytes goes 8-byte above it)
 
 
@@ -45,9 +51,11 @@ class ChannelTimeout(ChannelClosed):
     """A send could not finish within its timeout: the other side has stopped reading (frozen).
 
     A ChannelClosed, so a caller that treats "could not send" alike needs no new case. Nothing of
-    the message was sent, unless it was over PIPE_BUF (4 KiB) and went out in part: then the
-    channel is broken and every later send raises ChannelClosed. On Windows (writer thread) the
-    message is still delivered, whole, should the reader read again."""
+    the message was sent: one of up to PIPE_BUF bytes goes whole or not at all, and one that went
+    out in part gets FINISH_GRACE_S more to finish; only a reader that does not read within that
+    either leaves it cut short, and then the channel is broken (every later send raises
+    ChannelClosed). On Windows (writer thread) the message is still delivered, whole, should the
+    reader read again."""
 
 
 class Channel:
@@ -115,16 +123,21 @@ class Channel:
             raise ValueError(f"message of {len(data)} bytes is too large for the channel")
         frame = memoryview(struct.pack("!i", len(data)) + data)
         sent = 0
+        grace = True
         while sent < len(frame):
             try:
                 fd = self._send.fileno()  # OSError once closed
-                sent += os.write(fd, frame[sent:])  # what fits; <= 4 KiB goes whole or not at all
+                sent += os.write(fd, frame[sent:])  # what fits; <= PIPE_BUF goes whole or not at all
                 continue
             except BlockingIOError:  # the pipe is full
                 pass
             except OSError as e:  # a gone reader (EPIPE), a closed end
                 raise ChannelClosed(f"channel closed: {e}") from None
             left_s = deadline - time.monotonic()
+            if left_s <= 0 and sent and grace:  # part of it is out: finish it rather than break the channel
+                grace = False
+                deadline += FINISH_GRACE_S
+                left_s += FINISH_GRACE_S
             if left_s <= 0:
                 if sent:
                     self._broken = f"a send timed out after {sent} of {len(frame)} bytes"

@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 
 from engine.client import SEND_TIMEOUT_S, EngineClient
+from engine.ipc.channel import PIPE_BUF
 from engine.protocol import EngineDown, Ping, Pong, UserText
 
 from .helpers import Collector, mic
@@ -93,14 +94,14 @@ def _in_thread(fn: Any) -> tuple[threading.Thread, dict[str, Any]]:
 
 
 def _fill_control_pipe(client: EngineClient) -> list[tuple[bool, float]]:
-    """Send ~1 KiB control messages to a frozen engine until one is refused (its 64 KiB pipe is
-    full); (sent, seconds) per send. Fails if a send blocks for good."""
+    """Send ~1 KiB control messages (macOS: ~400 B, under its PIPE_BUF) to a frozen engine until one
+    is refused (its 64 KiB pipe is full); (sent, seconds) per send. Fails if a send blocks for good."""
 
     def fill() -> list[tuple[bool, float]]:
         sends = []
-        for _ in range(200):  # 200 KiB > the pipe's 64 KiB
+        for _ in range(500):  # > the pipe's 64 KiB
             t0 = time.monotonic()
-            ok = client.send(UserText("x" * 1000))
+            ok = client.send(UserText("x" * min(1000, PIPE_BUF - 100)))  # whole or not at all
             sends.append((ok, time.monotonic() - t0))
             if not ok:
                 break

@@ -11,7 +11,7 @@ import pytest
 
 from engine.ipc import channel
 from engine.ipc.channel import ENGINE_EVENT_TYPES, Channel, ChannelClosed, ChannelTimeout
-from engine.protocol import CONTROL_TYPES, Ping, UserText
+from engine.protocol import CONTROL_TYPES, Ping, UserText, encode
 
 TIMEOUT_S = 0.3
 
@@ -26,10 +26,14 @@ def pair(send_timeout_s: float | None = TIMEOUT_S) -> tuple[Channel, Channel]:
     return engine, client
 
 
+# the largest UserText a non-blocking write sends whole or not at all (on macOS PIPE_BUF is 512 B)
+ATOMIC_TEXT = UserText("x" * min(1000, channel.PIPE_BUF - 4 - len(encode(UserText("")))))
+
+
 def _fill(client: Channel, timeout_s: float = 0.0) -> list[object]:
     """Send until the pipe is full (nobody reads), even for a small message; returns what went."""
     sent: list[object] = []
-    for msg in (UserText("x" * 1000), Ping(0, 0)):  # then small ones: they fit into the last page
+    for msg in (ATOMIC_TEXT, Ping(0, 0)):  # then small ones: they fit into the last page
         for _ in range(100_000):  # far over a pipe's 64 KiB
             try:
                 client.send(msg, timeout_s=timeout_s)
@@ -97,10 +101,36 @@ def test_messages_larger_than_the_pipe_go_through_a_reader_that_reads() -> None:
     client.close()
 
 
-def test_a_large_message_cut_short_breaks_the_channel() -> None:
+def test_a_message_out_in_part_is_finished_when_the_reader_reads_again() -> None:
+    """Over PIPE_BUF a message may go in part (macOS: over 512 B). Its rest is written within
+    FINISH_GRACE_S after the timeout: cut short, it would break the channel."""
     engine, client = pair()
+    big = UserText("z" * 300_000)
+    got: list[object] = []
+
+    def late_reader() -> None:
+        time.sleep(TIMEOUT_S + 0.3)  # after the send's timeout, within its grace
+        got.extend(engine.recv() for _ in range(2))
+
+    reader = threading.Thread(target=late_reader)
+    reader.start()
+    t0 = time.monotonic()
+    client.send(big)  # 64 KiB of it went at once, the rest once the reader is back
+    assert time.monotonic() - t0 > TIMEOUT_S
+    client.send(Ping(1, 0))
+    reader.join(10)
+    assert got == [big, Ping(1, 0)]
+    engine.close()
+    client.close()
+
+
+def test_a_large_message_cut_short_breaks_the_channel(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(channel, "FINISH_GRACE_S", 0.2)
+    engine, client = pair()
+    t0 = time.monotonic()
     with pytest.raises(ChannelTimeout):
         client.send(UserText("z" * 300_000))  # 64 KiB of it went, then nobody read
+    assert TIMEOUT_S + 0.2 - 0.05 < time.monotonic() - t0 < TIMEOUT_S + 0.2 + 0.5
     with pytest.raises(ChannelClosed, match="timed out after"):  # the reader would see half a message
         client.send(Ping(1, 0))
     engine.close()
@@ -141,7 +171,7 @@ def test_windows_sends_are_bounded_by_a_writer_thread(monkeypatch: pytest.Monkey
     with pytest.raises(ChannelTimeout):
         client.send(Ping(2, 0), timeout_s=0.05)  # what the monitor's pings do
     got = [engine.recv() for _ in range(len(sent) + 1)]  # the reader wakes up
-    assert got == [*sent, UserText("x" * 1000)]  # and the one that timed out, whole
+    assert got == [*sent, ATOMIC_TEXT]  # and the one that timed out, whole
     client.send(Ping(3, 0))
     assert engine.recv_ready(1.0) == [Ping(3, 0)]
     engine.close()
