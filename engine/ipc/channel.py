@@ -40,6 +40,7 @@ PIPE_BUF: int = getattr(select, "PIPE_BUF", 512)
 # s: a message that went out in part when its timeout ran out gets this much longer to finish: cut
 # short, the reader would read the next message's bytes as its rest (the channel is then broken)
 FINISH_GRACE_S = 2.0
+_CLOSE_WAIT_S = 0.2  # s: close() waits this long for a send under way before leaving the end to it
 _MAX_MESSAGE = 0x7FFFFFFF  # bytes: the 4-byte length header's limit (send_bytes goes 8-byte above it)
 
 
@@ -75,6 +76,9 @@ class Channel:
         self._send_lock = threading.Lock()
         self.send_timeout_s = send_timeout_s
         self._broken = ""  # why sends fail at once: a timed-out send left part of a message
+        # set by close(). The send end's file is closed only by whoever holds _send_lock: a sender
+        # never writes to a descriptor number that a new pipe (the next engine's) has taken since
+        self._closed = False
         self._writer: _Writer | None = None
         if send_timeout_s is not None:
             if _POSIX:
@@ -97,23 +101,47 @@ class Channel:
 
     def _send_data(self, data: bytes, timeout_s: float | None) -> None:
         if self.send_timeout_s is None:
-            with self._send_lock:
-                try:
-                    self._send.send_bytes(data)
-                except (BrokenPipeError, ConnectionResetError, EOFError, OSError) as e:
-                    raise ChannelClosed(f"channel closed: {e}") from None
+            self._send_lock.acquire()
+            try:
+                self._check_open()
+                self._send.send_bytes(data)
+            except (BrokenPipeError, ConnectionResetError, EOFError, OSError) as e:
+                raise ChannelClosed(f"channel closed: {e}") from None
+            finally:
+                self._release()
             return
         limit = self.send_timeout_s if timeout_s is None else max(0.0, timeout_s)
         deadline = time.monotonic() + limit
         if not self._send_lock.acquire(timeout=limit):
             raise ChannelTimeout(f"channel send timed out after {limit:g} s (another send is stuck)")
         try:
+            self._check_open()
             if self._writer is not None:
                 self._writer.send(data, deadline, limit)
             else:
                 self._write_until(data, deadline, limit)
         finally:
-            self._send_lock.release()
+            self._release()
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise ChannelClosed("channel closed")
+
+    def _release(self) -> None:
+        """Let go of the send lock; close the send end if close() gave up waiting for it."""
+        self._send_lock.release()
+        if self._closed and self._send_lock.acquire(blocking=False):  # (else: its holder does it)
+            try:
+                self._close_send()
+            finally:
+                self._send_lock.release()
+
+    def _close_send(self) -> None:
+        if self._writer is not None:  # it closes the end itself, once no write is under way
+            self._writer.close()
+            return
+        with contextlib.suppress(OSError):
+            self._send.close()
 
     def _write_until(self, data: bytes, deadline: float, limit: float) -> None:
         """Write one framed message to the non-blocking pipe by `deadline` (monotonic s)."""
@@ -125,8 +153,9 @@ class Channel:
         sent = 0
         grace = True
         while sent < len(frame):
+            self._check_open()  # (under the send lock: close() has not closed the end yet)
             try:
-                fd = self._send.fileno()  # OSError once closed
+                fd = self._send.fileno()
                 sent += os.write(fd, frame[sent:])  # what fits; <= PIPE_BUF goes whole or not at all
                 continue
             except BlockingIOError:  # the pipe is full
@@ -142,9 +171,9 @@ class Channel:
                 if sent:
                     self._broken = f"a send timed out after {sent} of {len(frame)} bytes"
                 raise ChannelTimeout(f"channel send timed out after {limit:g} s (the reader is stuck)")
-            poller = select.poll()  # also wakes on a gone reader or a closed fd: the next write tells
+            poller = select.poll()  # also wakes on a gone reader: the next write tells
             poller.register(fd, select.POLLOUT)
-            poller.poll(max(1, int(left_s * 1000)))
+            poller.poll(max(1, int(min(left_s, 0.05) * 1000)))  # a close() is seen within 50 ms
 
     def poll(self, timeout_s: float) -> bool:
         try:
@@ -177,13 +206,17 @@ class Channel:
         return out
 
     def close(self) -> None:
+        """Close both ends. Sends fail (ChannelClosed) from now on; one under way (waiting for room,
+        at most its timeout) stops within 50 ms and closes the send end as it lets go: close() waits
+        for it only _CLOSE_WAIT_S."""
+        self._closed = True
         with contextlib.suppress(OSError):
             self._recv.close()
-        if self._writer is not None:  # it closes the send end itself, once no write is under way
-            self._writer.close()
-            return
-        with contextlib.suppress(OSError):
-            self._send.close()
+        if self._send_lock.acquire(timeout=_CLOSE_WAIT_S):
+            try:
+                self._close_send()
+            finally:
+                self._send_lock.release()
 
 
 class _Writer:

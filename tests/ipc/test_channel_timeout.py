@@ -182,3 +182,55 @@ def test_windows_sends_are_bounded_by_a_writer_thread(monkeypatch: pytest.Monkey
     client.close()
     with pytest.raises(ChannelClosed):
         client.send(Ping(5, 0))
+
+
+def test_close_during_a_send_stops_the_sender_at_once() -> None:
+    """close() from another thread (the client's stop) while a send waits for room: the sender
+    sees it within 50 ms and writes nothing more; the send end is closed under the send lock."""
+    engine, client = pair(send_timeout_s=5.0)
+    sent = _fill(client)
+    errors: list[BaseException] = []
+
+    def waiting_send() -> None:
+        try:
+            client.send(Ping(1, 0))
+        except ChannelClosed as e:
+            errors.append(e)
+
+    sender = threading.Thread(target=waiting_send)
+    sender.start()
+    time.sleep(0.2)
+    t0 = time.monotonic()
+    client.close()
+    assert time.monotonic() - t0 < 0.5  # it does not wait out the sender's 5 s
+    sender.join(1.0)
+    assert not sender.is_alive() and time.monotonic() - t0 < 0.5
+    assert len(errors) == 1 and not isinstance(errors[0], ChannelTimeout)
+    assert client._send.closed
+    assert [engine.recv() for _ in sent] == sent
+    with pytest.raises(ChannelClosed):  # end of file: nothing of Ping(1) went
+        engine.recv_ready(0.5)
+    with pytest.raises(ChannelClosed):
+        client.send(Ping(2, 0))
+    engine.close()
+
+
+def test_close_leaves_the_send_end_to_a_sender_that_holds_it() -> None:
+    """A blocking send (a channel without send timeout) outlasts close()'s short wait: the end
+    stays open until the sender lets go, so its descriptor number cannot go to a new pipe (the
+    next engine's) while the sender may still write to it."""
+    engine, client = pair(send_timeout_s=None)
+    big = UserText("b" * 300_000)
+    sender = threading.Thread(target=client.send, args=(big,))
+    sender.start()
+    time.sleep(0.2)  # 64 KiB went; the sender blocks for room, holding the send lock
+    t0 = time.monotonic()
+    client.close()
+    assert time.monotonic() - t0 < 0.5
+    assert sender.is_alive() and not client._send.closed  # still the sender's
+    assert engine.recv() == big  # the reader reads: the message goes whole
+    sender.join(2.0)
+    assert not sender.is_alive() and client._send.closed  # closed as the sender let go
+    with pytest.raises(ChannelClosed):
+        client.send(Ping(2, 0))
+    engine.close()
