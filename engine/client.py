@@ -205,10 +205,7 @@ class EngineClient:
         with self._media, self._mic_lock:
             self._proc, self._rings, self._doorbell = proc, rings, doorbell
         self._channel = Channel(events_recv, control_send, ENGINE_EVENT_TYPES, send_timeout_s=SEND_TIMEOUT_S)
-        with self._events_lock:  # a new engine: what an earlier one said (and had not been read) is stale
-            self._gen += 1
-            self._events.clear()
-        self._down = False
+        self._new_generation()
         self.consumed_tick = -1
         self.ready = None
         try:
@@ -403,24 +400,37 @@ class EngineClient:
                 with contextlib.suppress(ChannelClosed):  # ChannelTimeout is one
                     channel.send(Ping(self._ping_seq, time.monotonic_ns()), timeout_s=PING_SEND_TIMEOUT_S)
 
+    def _new_generation(self) -> None:
+        """A new engine: what an earlier one said (and had not been read) is stale, and it is not
+        down. Under _events_lock, as _report_down's check-and-set: an old monitor's report can
+        never land on the new engine."""
+        with self._events_lock:
+            self._gen += 1
+            self._events.clear()
+            self._down = False
+
     def _report_down(self, gen: int, reason: str, detail: str, exitcode: int | None) -> None:
-        if gen != self._gen or self._down:
-            return
-        self._down = True
         log_path = self._resolved_log_path()
-        log.error("engine %s: %s", reason, detail)
         event = EngineDown(reason=reason, detail=detail, exitcode=exitcode, log_path=str(log_path))
-        self._push_event(event, gen)
+        with self._events_lock:
+            if gen != self._gen or self._down:
+                return
+            self._down = True
+            self._queue(event)
+        log.error("engine %s: %s", reason, detail)
 
     def _push_event(self, msg: object, gen: int) -> None:
         """Queue an event of engine generation `gen`; dropped if a newer engine has been spawned."""
         with self._events_lock:
-            if gen != self._gen:
-                return
-            if len(self._events) >= MAX_QUEUED_EVENTS:
-                self._events.popleft()
-                self._events_dropped += 1
-            self._events.append(msg)
+            if gen == self._gen:
+                self._queue(msg)
+
+    def _queue(self, msg: object) -> None:
+        """Under _events_lock."""
+        if len(self._events) >= MAX_QUEUED_EVENTS:
+            self._events.popleft()
+            self._events_dropped += 1
+        self._events.append(msg)
 
     # ------------------------------------------------------------------ control
     def send(self, msg: object) -> bool:
