@@ -8,11 +8,15 @@ Both drop the NEWEST item when full (see ring.py) and count it as an overrun.
 
 from __future__ import annotations
 
+import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
 from .ring import FLUSH_TABLE, Item, SlotRing
+
+_EPOCH_TRIES = 1000  # re-reads of a writer's epoch older than the items read (then: as it is)
 
 
 class FlushFilter:
@@ -30,11 +34,21 @@ class FlushFilter:
         self._marks: list[tuple[int, int]] = []
         self._crossed: list[int] = []  # from_tick of writer marks seen, not taken yet (oldest first)
 
-    def update(self, ring: SlotRing) -> None:
-        for epoch, from_tick in ring.flush_marks(self._seen_epoch):
-            self._marks.append((epoch, from_tick))
-            self._crossed.append(from_tick)
-            self._seen_epoch = epoch
+    def update(self, ring: SlotRing, items: Sequence[Item] = ()) -> None:
+        """Take the writer's new marks, at least up to the epoch of the newest of `items` (just
+        read): the writer published those marks before it wrote them, but on a weakly ordered CPU
+        (ARM: Apple Silicon) the load of its epoch may still return an older value. A mark seen a
+        read late would count as crossed by the next read: what this one returned (the yielding
+        step's own output) would then be dropped as if read before it."""
+        newest = max((it.epoch for it in items), default=0)
+        for attempt in range(_EPOCH_TRIES):
+            for epoch, from_tick in ring.flush_marks(self._seen_epoch):
+                self._marks.append((epoch, from_tick))
+                self._crossed.append(from_tick)
+                self._seen_epoch = epoch
+            if self._seen_epoch >= newest:
+                break
+            time.sleep(0 if attempt < 100 else 0.0001)  # the writer's stores are on their way
         del self._crossed[: -4 * FLUSH_TABLE]  # a reader that never takes them: keep the newest
 
     def take_crossed(self) -> list[int]:
@@ -124,7 +138,7 @@ class AudioRing:
         items = self.ring.read()
         if not apply_flush:
             return [(it.tick, it.payload.view(np.float32)) for it in items]
-        self._filter.update(self.ring)
+        self._filter.update(self.ring, items)
         out = []
         for it in items:
             keep = self._filter.cut(it, it.a)
@@ -193,7 +207,7 @@ class FrameRing:
         """(tick, uint8 (h, w, 3)) frames in order, stale (flushed) frames removed."""
         items = self.ring.read()
         if apply_flush:
-            self._filter.update(self.ring)
+            self._filter.update(self.ring, items)
         out = []
         for it in items:
             if apply_flush and self._filter.cut(it, 1) == 0:

@@ -66,3 +66,61 @@ def test_local_flushes_are_not_reported_and_unread_crossings_stay_bounded() -> N
         assert 0 < len(crossed) <= 64 and crossed[-1] == 199
     finally:
         rings.close()
+
+
+def test_a_stale_epoch_load_does_not_cross_a_mark_one_read_late() -> None:
+    """On a weakly ordered CPU (ARM) the load of the writer's epoch may return an older value
+    than the items just read carry. The read must still report the mark those items were
+    written after: reported a read late, the app would drop what this read returned."""
+    writer = FrameRing.create("tfs", FrameSpec(4, 4, 32))
+    reader = FrameRing.attach(writer.name)
+    real = reader.ring.flush_marks
+    stale = {"loads": 1}
+
+    def flush_marks(after_epoch: int) -> list[tuple[int, int]]:
+        marks = real(after_epoch)
+        if marks and stale["loads"] > 0:  # this load still sees the epoch before the newest mark
+            stale["loads"] -= 1
+            return marks[:-1]
+        return marks
+
+    reader.ring.flush_marks = flush_marks  # type: ignore[method-assign]
+    try:
+        for t in range(8, 20):
+            writer.write(t, _frame(t))
+        assert [t for t, _ in reader.read()] == list(range(8, 20))
+        writer.mark_flush(12)  # the yielding step: its mark, then its own output
+        for t in range(20, 24):
+            writer.write(t, _frame(t))
+        assert [t for t, _ in reader.read()] == [20, 21, 22, 23]
+        assert stale["loads"] == 0  # (the stale load happened)
+        assert reader.take_flushes() == [12]  # crossed by THIS read: 20..23 are current
+        assert reader.read() == [] and reader.take_flushes() == []
+    finally:
+        reader.close()
+        writer.close()
+
+
+def test_audio_read_waits_for_the_mark_of_its_items_too() -> None:
+    writer = AudioRing.create("tas", AudioSpec(AVATAR_SAMPLES_PER_TICK, 4, 32))
+    reader = AudioRing.attach(writer.name, AVATAR_SAMPLES_PER_TICK)
+    real = reader.ring.flush_marks
+    stale = {"loads": 3}  # three stale loads: no mark yet
+
+    def flush_marks(after_epoch: int) -> list[tuple[int, int]]:
+        if stale["loads"] > 0:
+            stale["loads"] -= 1
+            return []
+        return real(after_epoch)
+
+    reader.ring.flush_marks = flush_marks  # type: ignore[method-assign]
+    try:
+        writer.write(8, np.zeros(8 * AVATAR_SAMPLES_PER_TICK, np.float32))
+        writer.mark_flush(12)
+        writer.write(20, np.ones(4 * AVATAR_SAMPLES_PER_TICK, np.float32))
+        got = [(t, pcm.size // AVATAR_SAMPLES_PER_TICK) for t, pcm in reader.read()]
+        assert got == [(8, 4), (20, 4)]  # the mark applied in this read: 12..15 cut
+        assert stale["loads"] == 0 and reader.take_flushes() == [12]
+    finally:
+        reader.close()
+        writer.close()
