@@ -300,6 +300,33 @@ def test_each_ring_drops_by_its_own_mark(core: tuple[DuetCore, RingClient]) -> N
     assert queued(duet) == (kept, kept, kept, kept)
 
 
+def test_each_ring_drops_by_its_own_mark_through_the_poll(core: tuple[DuetCore, RingClient]) -> None:
+    """The same through DuetCore's poll (events, read_audio, read_frames, read_flushes) on real
+    rings: the yielding step marks and writes both rings between the poll's audio read and its
+    frame read, so that poll crosses only the frame mark, the next one the audio mark."""
+    duet, client = core
+    client.write(range(8, 20), 0.1)  # speech queued before the yield
+    poll(duet, client)
+    read_audio = client.read_audio
+
+    def audio_then_the_step() -> list[tuple[int, np.ndarray]]:
+        got = read_audio()
+        client.read_audio = read_audio  # type: ignore[method-assign]
+        client.mark(12)  # the yielding step: its marks, then its own output 20..23
+        client.write(range(20, 24), 0.2)
+        return got
+
+    client.read_audio = audio_then_the_step  # type: ignore[method-assign]
+    poll(duet, client)  # audio read before the step, frames after it: the frame mark only
+    assert client.rings.avatar_audio.ring.pending() > 0  # the step's audio is not read yet
+    poll(duet, client)  # the audio mark and the step's audio
+    client.events.append(FlushOut(from_tick=12, reason="barge_in"))
+    poll(duet, client)
+    kept = list(range(8, 12)) + list(range(20, 24))
+    assert queued(duet) == (kept, kept, kept, kept)
+    assert duet.scheduler._frames[-1][1][0, 0, 0] == 20  # the step's own frames
+
+
 def test_interrupt_drops_at_once_and_the_engines_mark_keeps_later_output(
     core: tuple[DuetCore, RingClient],
 ) -> None:
