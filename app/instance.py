@@ -1,62 +1,125 @@
 """One Duet at a time: two would each hear the other's avatar through the microphone (the avatars
-talk to each other) and both would record it. `duet` takes a lock file in its data folder
-(<data dir>/duet.lock, QLockFile) before the window opens; a second `duet` is refused with a
-message (and exit status 3).
+talk to each other) and both would record it. `duet` locks a file in its data folder
+(<data dir>/duet.lock) before the window opens; a second `duet` is refused with a message (and
+exit status 3).
 
-A lock left behind by a Duet that crashed or was killed is stale (QLockFile: its process is gone,
-or its process id now belongs to another program) and is taken over without a word. The lock is
-per data folder (DUET_DATA_DIR): a Duet with a data folder of its own is another installation, not
-a second copy of this one. Where the lock cannot be made at all (a read-only data folder) Duet
-starts anyway, without the guard, and the log says why.
+The lock is the operating system's (flock on Linux and macOS, msvcrt.locking on Windows) on the
+file, kept open for the process's life: the kernel releases it when the process ends, however it
+ends. So a lock file left by a Duet that crashed or was killed holds nothing and is taken over
+without a word, whatever process id it names (ids are reused: by another program, or by this very
+process in a container that restarts as PID 1). The file records the holder's process id and host,
+for the message. The lock is per data folder (DUET_DATA_DIR): a Duet with a data folder of its own
+is another installation, not a second copy of this one. Where the lock cannot be made at all (a
+read-only data folder, a file system without locks) Duet starts anyway, without the guard, and the
+log says why. (The file is not inherited by child processes: Python opens it non-inheritable.)
 """
 
 from __future__ import annotations
 
+import errno
 import logging
+import os
+import socket
+import sys
 from pathlib import Path
-
-from PySide6.QtCore import QLockFile
+from typing import BinaryIO
 
 from engine import paths
 
 log = logging.getLogger(__name__)
 LOCK_NAME = "duet.lock"
+_RECORD = 256  # bytes at the start of the file: "<pid>\n<host>\n", padded with spaces
+_WIN_LOCK_AT = 1 << 20  # Windows locks bytes against reading too: lock one far past the record
+_HELD = (errno.EAGAIN, errno.EWOULDBLOCK, errno.EACCES, errno.EDEADLK)  # another process holds it
 
 
 def lock_path() -> Path:
     return paths.data_dir() / LOCK_NAME
 
 
-def single_instance() -> QLockFile | None:
+class InstanceLock:
+    """This process's hold on the lock (or, where it could not be made, nothing)."""
+
+    def __init__(self, path: Path, file: BinaryIO | None) -> None:
+        self.path = path
+        self._file = file
+
+    def isLocked(self) -> bool:  # (QLockFile's name, as before)
+        return self._file is not None
+
+    def unlock(self) -> None:
+        """Release it (the file stays: it holds nothing once no process has it locked)."""
+        file, self._file = self._file, None
+        if file is not None:
+            file.close()  # closing the file releases its lock
+
+
+def _try_lock(file: BinaryIO) -> bool:
+    """Lock `file` for this process without waiting: False when another process (or another
+    open file of this one) holds it. OSError when the file system cannot lock at all."""
+    try:
+        if sys.platform == "win32":
+            import msvcrt
+
+            file.seek(_WIN_LOCK_AT)
+            msvcrt.locking(file.fileno(), msvcrt.LK_NBLCK, 1)
+            file.seek(0)
+        else:
+            import fcntl
+
+            fcntl.flock(file.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as e:
+        if e.errno in _HELD:
+            return False
+        raise
+    return True
+
+
+def single_instance() -> InstanceLock | None:
     """This process's hold on the lock (keep it until exit; unlock() on the way out), or None when
     another Duet holds it. A lock that cannot be made at all is no reason to refuse: then a lock
     object that holds nothing comes back (and the log says why)."""
     path = lock_path()
-    lock = QLockFile(str(path))
-    lock.setStaleLockTime(0)  # stale only when its process is gone: a Duet may run for days
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)  # (never truncated: the holder's record)
     except OSError as e:
         log.warning("no single-instance lock (%s): %s", path, paths.folder_reason(e))
-        return lock
-    if lock.tryLock(0):
-        return lock
-    if lock.error() == QLockFile.LockError.LockFailedError:
+        return InstanceLock(path, None)
+    file = os.fdopen(fd, "r+b", buffering=0)
+    try:
+        if not _try_lock(file):
+            file.close()
+            return None
+        record = f"{os.getpid()}\n{socket.gethostname()}\n".encode()[:_RECORD]
+        file.seek(0)
+        file.write(record.ljust(_RECORD, b" "))
+    except OSError as e:
+        file.close()
+        log.warning("no single-instance lock (%s): %s", path, os.strerror(e.errno) if e.errno else e)
+        return InstanceLock(path, None)
+    return InstanceLock(path, file)
+
+
+def holder() -> tuple[int, str] | None:
+    """(process id, host) the lock file names: the holder's while it is held."""
+    try:
+        with open(lock_path(), "rb") as f:
+            lines = f.read(_RECORD).decode("utf-8", "replace").split("\n")
+        return int(lines[0]), lines[1].strip() if len(lines) > 1 else ""
+    except (OSError, ValueError):
         return None
-    log.warning("no single-instance lock (%s): %s", path, lock.error().name)
-    return lock
 
 
 def another_running() -> str:
     """What to tell the user when the lock is taken: which process holds it and what to do."""
-    holder = ""
-    try:
-        pid, host, _app = QLockFile(str(lock_path())).getLockInfo()
-        holder = f" (process {pid}" + (f" on {host}" if host else "") + ")"
-    except (TypeError, ValueError):
-        pass
+    held_by = holder()
+    who = ""
+    if held_by is not None:
+        pid, host = held_by
+        who = f" (process {pid}" + (f" on {host}" if host else "") + ")"
     return (
-        f"Duet is already running{holder}. Two copies would hear each other's avatar and record it"
+        f"Duet is already running{who}. Two copies would hear each other's avatar and record it"
         " twice: use the window that is open, or close it first (its lock: "
         f"{lock_path()})"
     )
