@@ -53,6 +53,9 @@ class InstanceLock:
         if file is not None:
             file.close()  # closing the file releases its lock
 
+    def __del__(self) -> None:  # dropped without unlock() (an early return): released, as QLockFile's
+        self.unlock()
+
 
 def _try_lock(file: BinaryIO) -> bool:
     """Lock `file` for this process without waiting: False when another process (or another
