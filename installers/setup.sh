@@ -4,7 +4,7 @@
 #   xcb and Mesa GL libraries, PortAudio, espeak-ng data, the venv module; with --dev also Xvfb and
 #   the PipeWire stack for the headless audio tests. apt never removes a package here
 #   (--no-remove): where one would go (PulseAudio, replaced by pipewire-alsa), it stops and says so.
-#   Then a virtualenv (.venv, or DUET_VENV) on Python 3.11+ with torch==2.13.0 installed FIRST (the
+#   Then a virtualenv (.venv, or DUET_VENV) on Python 3.11-3.13 with torch==2.13.0 installed FIRST (the
 #   CPU wheel on Linux without an NVIDIA GPU) and the rest pinned by installers/constraints.txt.
 # Usage: installers/setup.sh [--dev]     (idempotent; re-running is cheap and repairs what is missing)
 # Environment: PYTHON (interpreter for the venv), DUET_VENV (its folder), DUET_TORCH_INDEX (pip index
@@ -77,37 +77,48 @@ tests in a container"
   fi
 fi
 
-# ------------------------------------------------------------------ Python 3.11+
-py_ok() { [ "$("$1" -c 'import sys; print(sys.version_info >= (3, 11))' 2>/dev/null)" = "True" ]; }
+# ------------------------------------------------------------------ Python 3.11-3.13
+# 3.13 and 3.11 first: every pinned package has wheels for them. 3.12 works too (pocketsphinx 5.0.4,
+# the last with cp312 wheels, by a marker in constraints.txt); 3.14 does not (no pocketsphinx wheel:
+# a source build needing a C compiler and the Python headers).
+py_ok() { [ "$("$1" -c 'import sys; print((3, 11) <= sys.version_info[:2] <= (3, 13))' 2>/dev/null)" = "True" ]; }
+py_version() { "$1" -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null || echo "not runnable"; }
 if [ -n "${PYTHON:-}" ]; then
-  py_ok "$PYTHON" || die "PYTHON=$PYTHON is not a Python 3.11 or newer"
+  py_ok "$PYTHON" || die "PYTHON=$PYTHON is Python $(py_version "$PYTHON"): Duet needs Python 3.11, 3.12 or 3.13"
   PY="$PYTHON"
 else
-  PY=""
-  for cand in python3 python3.13 python3.12 python3.11; do
-    if command -v "$cand" >/dev/null 2>&1 && py_ok "$cand"; then PY="$cand"; break; fi
+  # one whose venv module works (Debian ships it apart: python3.X-venv), else the first at all
+  PY=""; fallback=""
+  for cand in python3.13 python3.11 python3 python3.12; do
+    if command -v "$cand" >/dev/null 2>&1 && py_ok "$cand"; then
+      if "$cand" -c 'import ensurepip, venv' >/dev/null 2>&1; then PY="$cand"; break; fi
+      [ -n "$fallback" ] || fallback="$cand"
+    fi
   done
+  PY="${PY:-$fallback}"
   if [ -z "$PY" ]; then
-    have="$(python3 --version 2>&1 || echo 'no python3')"
-    die "Duet needs Python 3.11 or newer ($have here): install one (Debian/Ubuntu: apt install python3.11 \
-python3.11-venv; macOS: brew install python@3.12) or set PYTHON=/path/to/python3.11"
+    have="no python3"; command -v python3 >/dev/null 2>&1 && have="python3 is $(py_version python3)"
+    die "Duet needs Python 3.11, 3.12 or 3.13 ($have here): install one (Debian/Ubuntu: apt install \
+python3.11 python3.11-venv, or python3.13 python3.13-venv; macOS: brew install python@3.13) or set \
+PYTHON=/path/to/python3.13"
   fi
 fi
 
 # ------------------------------------------------------------------ the virtualenv
 rebuild=""
 if [ -f "$VENV/pyvenv.cfg" ] && [ -x "$VENV/bin/python" ]; then
-  # a venv left by a failed first run (no pip: the venv module was missing) or made with an old Python
+  # a venv left by a failed first run (no pip: the venv module was missing) or made with a Python
+  # outside 3.11-3.13
   py_ok "$VENV/bin/python" && "$VENV/bin/python" -m pip --version >/dev/null 2>&1 || rebuild=1
 fi
 if [ -n "$rebuild" ]; then
   # only Duet's own (the default folder, or one this script set up), and only one this user may
   # replace: never someone else's environment
   if [ "$VENV" != "$ROOT/.venv" ] && [ ! -f "$VENV/.duet-setup-stamp" ]; then
-    die "the virtualenv $VENV has no pip or is older than Python 3.11: make it again, or point DUET_VENV elsewhere"
+    die "the virtualenv $VENV has no pip or is not on Python 3.11-3.13: make it again, or point DUET_VENV elsewhere"
   fi
   [ -w "$VENV" ] && [ -w "$(dirname "$VENV")" ] || die "the virtualenv $VENV is broken and this user cannot replace it"
-  say "rebuilding the virtualenv $VENV (it has no pip or is older than Python 3.11)"
+  say "rebuilding the virtualenv $VENV (it has no pip or is not on Python 3.11-3.13)"
   rm -rf "$VENV"
 fi
 if [ ! -x "$VENV/bin/python" ]; then
