@@ -9,6 +9,7 @@ would report of the playback part of that delay (UnitIn.mic_lag_ticks).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, TypeVar
 
@@ -76,7 +77,7 @@ def run_model(
     mic: np.ndarray,
     spec: SessionSpec | None = None,
     echo: tuple[float, float] | None = None,
-    camera: list[np.ndarray] | None = None,
+    camera: Sequence[np.ndarray] | None = None,
     keep_frames: bool = True,
     open_session: bool = True,
     mic_lag_ticks: float | None = None,

@@ -59,6 +59,7 @@ from .persona import Persona, load_persona, voice_of
 from .seeing import FaceWatcher
 from .speaker import Speaker
 from .turn import TurnConfig, TurnDetector, TurnEvent
+from .visits import Greeter, SpeechCache
 
 log = logging.getLogger(__name__)
 
@@ -91,6 +92,7 @@ class LiteModel:
         self._speaker: Speaker | None = None
         self._voice_cache: dict[str, Any] = {}
         self._warm: set[str] = set()
+        self._lines: dict[str, SpeechCache] = {}  # voice id -> its synthesised greeting
         self._opened = False
 
     # ------------------------------------------------------------------ contract
@@ -148,7 +150,9 @@ class LiteModel:
         if self.voice_id not in self._warm:  # the first synthesis of a voice is slow (onnx warm-up)
             self.voice.synthesize("Hello.")
             self._warm.add(self.voice_id)
-        self._speaker = Speaker(self.voice.synthesize)
+        if self.voice_id not in self._lines:  # the greeting, synthesised once per voice
+            self._lines[self.voice_id] = SpeechCache(self.voice.synthesize)
+        self._speaker = Speaker(self._lines[self.voice_id].synthesize)
         self._turn = -1  # current reply turn id in the speaker (-1: none)
         self._spec_turn = -1  # a speculative reply being synthesised during a pause (-1: none)
         self._spec_answer = ""
@@ -162,7 +166,7 @@ class LiteModel:
         self._history = np.zeros(0, np.float32)  # last _PRE_ROLL residual samples
         self._gate_log: deque[tuple[float, float, float]] = deque(maxlen=6)  # (residual, bound, vad)
         self._dump: list[tuple[Any, ...]] | None = [] if os.environ.get("DUET_ECHO_DUMP") else None
-        self._greeted_visit = False
+        self._greeter = Greeter()
         self._nod_until = -1.0
         self._last_exchange_s = -1e9
         self._faces = FaceWatcher()
@@ -171,7 +175,7 @@ class LiteModel:
         self._opened = True
         if opts.get("greet_at_start", "") == "1":
             self._say(persona.greeting)
-            self._greeted_visit = True
+            self._greeter.greeted_at_start()
 
     def step(self, unit: UnitIn) -> UnitOut:
         if not self._opened:
@@ -259,16 +263,16 @@ class LiteModel:
                 )
                 if change.present:
                     self._last_exchange_s = end_s
-                    if (
-                        self.greet
-                        and not self._greeted_visit
-                        and not self._busy()
-                        and not self._turns.in_turn
-                    ):
-                        self._say(self.persona.greeting)
-                    self._greeted_visit = True  # once per visit (also when they spoke first)
+                    self._greeter.arrive(change, end_s)
                 else:
-                    self._greeted_visit = False
+                    self._greeter.leave()
+                    if self._turn >= 0 and self._turn == self._greeter.turn:  # greeting nobody
+                        self._end_after_sentence()
+            if self.greet and self._faces.seeing_someone:
+                self._lines[self.voice_id].prefetch(self.persona.greeting)
+        if self.greet and self._greeter.due(end_s, self._busy(), self._turns.in_turn):
+            self._say(self.persona.greeting)
+            self._greeter.said(self._turn)
         timings["face"] = (time.perf_counter() - t0) * 1000
 
         # output clock: audio + mouth per tick
@@ -508,6 +512,14 @@ class LiteModel:
         self._spec_turn = -1  # submitting cancels any speculation
         self._out.clear()
         self._turn = self._speaker.submit(sentences)
+        self._turn_started = False
+
+    def _end_after_sentence(self) -> None:
+        """Stop the current reply after the sentence being said."""
+        if self._speaker is not None:
+            self._speaker.cancel()
+        self._out.finish_current()
+        self._turn = -1
         self._turn_started = False
 
     def _stop_reply(self) -> None:

@@ -43,6 +43,10 @@ class OutputQueue:
         if len(utterance.speech.pcm):
             self._queue.append(utterance)
 
+    def finish_current(self) -> None:
+        """Drop the queued sentences after the one being played."""
+        del self._queue[1:]
+
     def clear(self) -> None:
         self._queue.clear()
         self._pos = 0

@@ -17,6 +17,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from .brain import split_sentences
+
 log = logging.getLogger(__name__)
 
 
@@ -140,13 +142,11 @@ class Speaker:
         for sentence in job.sentences(cancel):
             if cancel.is_set():
                 return
-            parts = [sentence]
             if first:
                 with self._lock:
                     self.brain_ms = (time.perf_counter() - t0) * 1000
-                first = False
-                parts = split_first_clause(sentence)  # the first audio comes sooner
-            parts = [piece for part in parts for piece in split_long(part)]
+            parts = sentence_parts(sentence, first)
+            first = False
             for part in parts:
                 t1 = time.perf_counter()
                 speech = self._synthesize(part)
@@ -186,6 +186,18 @@ def split_long(text: str, max_words: int = MAX_PART_WORDS, min_words: int = 6) -
         words = words[cut:]
     out.append(" ".join(words))
     return out if len(out) > 1 else [text]
+
+
+def sentence_parts(sentence: str, first: bool) -> list[str]:
+    """The pieces a turn's sentence is synthesised in (the first sentence's head alone: its audio
+    comes sooner)."""
+    parts = split_first_clause(sentence) if first else [sentence]
+    return [piece for part in parts for piece in split_long(part)]
+
+
+def speech_parts(line: str) -> list[str]:
+    """The pieces a said line (Speaker.submit of its sentences) is synthesised in."""
+    return [p for i, s in enumerate(split_sentences(line)) for p in sentence_parts(s, i == 0)]
 
 
 def split_first_clause(sentence: str, min_words: int = 3) -> list[str]:
