@@ -42,17 +42,17 @@ def _sprite(away: bool) -> tuple[np.ndarray, np.ndarray]:
         mode="idle", mouth=MouthPose.closed(), gaze=(0.0, 0.0), nod=False, user_present=False
     )
     img = p.frame(0.0, cue).astype(np.float32)
-    mask = np.zeros((240, 240), np.float32)
-    cv2.ellipse(mask, (120, 100), (58, 72), 0, 0, 360, 1.0, -1)  # head and hair
-    cv2.ellipse(mask, (120, 262), (118, 82), 0, 180, 360, 1.0, -1)  # shoulders
-    mask[150:200, 95:145] = 1.0  # neck
-    mask = cv2.GaussianBlur(mask, (5, 5), 1.5)
+    shape = np.zeros((240, 240), np.float32)
+    cv2.ellipse(shape, (120, 100), (58, 72), 0, 0, 360, 1.0, -1)  # head and hair
+    cv2.ellipse(shape, (120, 262), (118, 82), 0, 180, 360, 1.0, -1)  # shoulders
+    shape[150:200, 95:145] = 1.0  # neck
+    mask = np.asarray(cv2.GaussianBlur(shape, (5, 5), 1.5), np.float32)
     if away:
         hair = img[45:60, 110:130].reshape(-1, 3).mean(0)
         head = np.zeros((240, 240), np.uint8)
         cv2.ellipse(head, (120, 105), (52, 68), 0, 0, 360, 255, -1)
         noise = np.random.default_rng(3).normal(0, 10, (240, 240, 3))
-        img = np.where(head[..., None] > 0, hair + noise, img).astype(np.float32)  # type: ignore[assignment]
+        img = np.where(head[..., None] > 0, hair + noise, img).astype(np.float32)
     return img, mask
 
 
