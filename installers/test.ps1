@@ -1,5 +1,6 @@
 # Windows: set up (idempotent) and run the checks and tests, as installers/test.sh does on Linux:
-# ruff, mypy, import-linter, then pytest (audio tests need a real device). Stops at the first failure.
+# ruff, mypy, import-linter, then pytest's portable part: tests marked gui, audio or linux need Xvfb,
+# PipeWire or POSIX signals and are skipped here (tests/conftest.py). Stops at the first failure.
 $ErrorActionPreference = "Stop"
 $Root = Split-Path -Parent $PSScriptRoot
 & (Join-Path $PSScriptRoot "setup.ps1") -Dev

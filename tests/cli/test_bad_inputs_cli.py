@@ -12,6 +12,7 @@ from engine.bench import streamer as bench
 from .test_cli import assert_one_line_error, run_echo
 
 
+@pytest.mark.linux  # /dev/null
 def test_dev_null_is_not_an_input_file(tmp_path: Path) -> None:
     p = run_echo(Path("/dev/null"), "--output", str(tmp_path / "o.mkv"))
     assert_one_line_error(
@@ -20,6 +21,7 @@ def test_dev_null_is_not_an_input_file(tmp_path: Path) -> None:
     assert "not found" not in p.stderr and not (tmp_path / "o.mkv").exists()
 
 
+@pytest.mark.linux  # os.mkfifo
 def test_a_pipe_is_not_an_input_file(tmp_path: Path) -> None:
     fifo = tmp_path / "pipe"
     os.mkfifo(fifo)

@@ -9,9 +9,13 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from engine.protocol import SessionOpened
 from engine.session import read_session
 from tests.cli.test_cli import write_wav
+
+pytestmark = pytest.mark.linux  # SIGINT to a child process, /proc/<pid>/task
 
 EXE = Path(sys.executable).parent / "duet-engine"
 

@@ -200,6 +200,7 @@ def test_a_default_name_taken_meanwhile_moves_to_the_next(
     assert taken.read_bytes() == b"the other run's session"
 
 
+@pytest.mark.linux  # SIGTERM as a handled signal to a child
 def test_sigterm_closes_the_file_and_stops_the_engine(tmp_path: Path) -> None:
     """`kill` / `timeout` mid-run: exit 143, the session so far is readable, the engine and its shared
     memory are gone (as for Ctrl-C)."""

@@ -11,6 +11,8 @@ import pytest
 from engine.bench import faults
 from tests.support.engines import ClientFactory
 
+pytestmark = pytest.mark.linux  # bench faults sends SIGKILL/SIGSTOP
+
 
 def test_bench_faults_reports_a_crash_and_a_hang_and_restarts(capsys: pytest.CaptureFixture[str]) -> None:
     assert faults.main(["--model", "testecho", "--rounds", "1"]) == 0

@@ -178,6 +178,7 @@ def test_missing_mic_ticks_are_zero_filled_and_reported(client_factory: ClientFa
     assert not audio[960:].any()  # zero-filled ticks 1, 2 and silent tick 3
 
 
+@pytest.mark.linux  # SIGKILL
 def test_sigkill_is_reported_as_a_crash_and_restart_works(client_factory: ClientFactory) -> None:
     """(How fast a crash is detected is a speed goal: not timed here.)"""
     client = client_factory("testcrash")
@@ -309,6 +310,7 @@ def test_context_manager_starts_and_stops(client_factory: ClientFactory) -> None
     assert _gone(pid)
 
 
+@pytest.mark.linux  # SIGKILL of the client process
 def test_engine_exits_when_its_client_process_dies(tmp_path: Path) -> None:
     """No orphans: if the client's process is SIGKILLed, the engine notices and exits."""
     script = tmp_path / "parent.py"

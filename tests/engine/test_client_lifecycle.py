@@ -21,6 +21,8 @@ from engine.protocol import EngineDown, Ping, Pong, UserText
 
 from .helpers import Collector, mic
 
+pytestmark = pytest.mark.linux  # SIGSTOP/SIGCONT freeze the engine process
+
 JOIN_S = 20.0  # a hang guard, not a speed check: a call that blocks forever fails here
 # stop() of a frozen engine: Shutdown not sent (or given up after SEND_TIMEOUT_S), then terminate
 # (1 s grace: SIGTERM kills a stopped process at once) and kill (2 s)

@@ -19,6 +19,8 @@ from tests.support.engines import ClientFactory
 
 from .helpers import Collector
 
+pytestmark = pytest.mark.linux  # SIGKILL/SIGSTOP/SIGCONT on the engine process
+
 
 @pytest.fixture(autouse=True)
 def _as_on_windows(monkeypatch: pytest.MonkeyPatch) -> None:

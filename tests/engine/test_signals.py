@@ -7,7 +7,11 @@ import signal
 import threading
 from types import FrameType
 
+import pytest
+
 from engine.signals import handling
+
+pytestmark = pytest.mark.linux  # SIGUSR1/SIGUSR2
 
 
 def test_a_handler_for_a_while_then_the_one_before() -> None:

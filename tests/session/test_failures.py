@@ -57,6 +57,7 @@ def show(argv: list[str]) -> int:
     return cmd_show(build_parser().parse_args(["show", *argv]))
 
 
+@pytest.mark.linux  # SIGKILL, resource.setrlimit
 def test_sigkill_mid_session_keeps_all_but_the_last_moment(tmp_path: Path) -> None:
     path = tmp_path / "crash.mkv"
     proc = subprocess.Popen(

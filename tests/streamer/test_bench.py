@@ -106,6 +106,7 @@ def test_bench_stops_at_max_s_and_reports_what_it_stepped(capsys: pytest.Capture
     assert bench.main(["--size", "S", "--device", "cpu", "--max-s", "-1"]) == 2
 
 
+@pytest.mark.linux  # os.kill(own pid, SIGTERM)
 def test_sigterm_ends_the_timed_loop_with_a_report() -> None:
     import signal
 
@@ -120,6 +121,7 @@ def test_sigterm_ends_the_timed_loop_with_a_report() -> None:
         signal.signal(signal.SIGTERM, old)
 
 
+@pytest.mark.linux  # SIGTERM as a handled signal to a child
 def test_a_run_past_its_limit_keeps_what_it_printed_on_sigterm() -> None:
     on_term = (
         "import json, signal, sys, time\n"

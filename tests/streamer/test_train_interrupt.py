@@ -21,6 +21,7 @@ from tests.streamer.test_train import write_session
 REPO = Path(__file__).resolve().parents[2]
 
 
+@pytest.mark.linux  # SIGINT to a child process
 def test_ctrl_c_saves_the_last_whole_step_and_resume_goes_on(tmp_path: Path) -> None:
     sessions = tmp_path / "sessions"
     write_session(sessions / "s0.mkv", 0)
