@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Sets up everything Duet needs on a fresh Debian/Ubuntu (or macOS) machine:
+# Sets up everything Duet needs on a fresh Debian/Ubuntu (or macOS 14+ on Apple Silicon) machine:
 #   system packages (as root, or through sudo; otherwise it prints the apt command to run): Qt's
 #   xcb and Mesa GL libraries, PortAudio, espeak-ng data, the venv module; with --dev also Xvfb and
 #   the PipeWire stack for the headless audio tests. apt never removes a package here
@@ -16,6 +16,17 @@ VENV="${DUET_VENV:-$ROOT/.venv}"
 EXTRA="${1:-}"
 say() { echo "[setup] $*" >&2; }
 die() { echo "[setup] error: $*" >&2; exit 1; }
+
+# ------------------------------------------------------------------ macOS: 14+ on Apple Silicon
+# torch 2.13.0, av 18.1.0 and onnxruntime have macOS wheels only for macosx_14_0_arm64: anything
+# older or on Intel would end in pip source builds that cannot succeed
+if [ "$(uname)" = "Darwin" ]; then
+  macos="$(sw_vers -productVersion 2>/dev/null || echo 0)"
+  [ "${macos%%.*}" -ge 14 ] 2>/dev/null \
+    || die "Duet needs macOS 14 (Sonoma) or newer on Apple Silicon; this is macOS $macos"
+  [ "$(uname -m)" = "arm64" ] || die "Duet needs a Mac with Apple Silicon (arm64); this one is $(uname -m) \
+(the pinned torch and onnxruntime have no macOS Intel wheels)"
+fi
 
 # ------------------------------------------------------------------ system packages
 installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep "install ok installed" >/dev/null; }
