@@ -7,6 +7,9 @@ $Root = Split-Path -Parent $PSScriptRoot
 $Venv = if ($env:DUET_VENV) { $env:DUET_VENV } else { Join-Path $Root ".venv" }
 $Bin = Join-Path $Venv "Scripts"
 Set-Location $Root
+# from here each tool's exit code decides: under "Stop", Windows PowerShell 5.1 would end the run at
+# the first line a tool writes to a redirected stderr (setup.ps1, Invoke-Native)
+$ErrorActionPreference = "Continue"
 
 Write-Host "[test] ruff"
 & (Join-Path $Bin "ruff.exe") check .
