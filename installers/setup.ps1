@@ -1,7 +1,9 @@
-# Windows setup: a virtualenv in .venv (or DUET_VENV) on Python 3.11+ with torch==2.13.0 (CPU) first,
-# then Duet pinned by installers/constraints.txt. PortAudio ships inside the sounddevice wheel on Windows.
+# Windows setup: a virtualenv in .venv (or DUET_VENV) on 64-bit Python 3.11-3.13 with torch==2.13.0
+# (CPU) first, then Duet pinned by installers/constraints.txt. PortAudio ships inside the sounddevice
+# wheel on Windows.
 # Usage: powershell -ExecutionPolicy Bypass -File installers\setup.ps1 [-Dev]
-# Environment: PYTHON (interpreter for the venv; default: the newest "py -3", else python), DUET_VENV.
+# Environment: PYTHON (interpreter for the venv; default: py -3.13, py -3.11, py -3.12, else python),
+#   DUET_VENV.
 # Native programs (python, pip) run through Invoke-Native: Windows PowerShell 5.1 turns their stderr
 # into error records when it is redirected, and "Stop" would make the first one (pip's notices and
 # warnings) fatal; there their exit code ($LASTEXITCODE) decides.
@@ -10,7 +12,10 @@ $ErrorActionPreference = "Stop"
 $Root = Split-Path -Parent $PSScriptRoot
 $Venv = if ($env:DUET_VENV) { $env:DUET_VENV } else { Join-Path $Root ".venv" }
 $Py = Join-Path $Venv "Scripts\python.exe"
-$Check311 = "import sys; sys.exit(sys.version_info < (3, 11))"
+# what torch 2.13.0 and the pinned packages have Windows wheels for: CPython 3.11-3.13 on 64-bit x86
+# (win_amd64); "py -3" alone may pick 3.14, a 32-bit or an ARM64 Python
+$Probe = "import platform, struct, sys; " +
+  "print('%d.%d %s %d' % (sys.version_info[0], sys.version_info[1], platform.machine(), struct.calcsize('P') * 8))"
 
 function Invoke-Native([string[]]$Cmd) {
   # stdout to the console (not this function's output); $LASTEXITCODE is the caller's to check
@@ -20,29 +25,50 @@ function Invoke-Native([string[]]$Cmd) {
   & $exe @rest | Out-Host
 }
 
-function Test-Python([string[]]$Cmd) {
+function Get-PythonProblem([string[]]$Cmd) {
+  # "" when $Cmd runs a Python Duet can use; else why not ("not found" when it does not run)
   $ErrorActionPreference = "Continue"
   $exe = $Cmd[0]
   $pre = @($Cmd | Select-Object -Skip 1)
-  try { & $exe @pre -c $Check311 2>$null | Out-Null } catch { return $false }  # not installed at all
-  return ($LASTEXITCODE -eq 0)
+  try { $out = & $exe @pre -c $Probe 2>$null } catch { return "not found" }  # not installed at all
+  if ($LASTEXITCODE -ne 0 -or -not $out) { return "not found" }
+  $version, $machine, $bits = "$out".Trim().Split(" ")
+  if ($version -notin @("3.11", "3.12", "3.13")) { return "Python $version (Duet needs 3.11, 3.12 or 3.13)" }
+  if ($machine -notin @("AMD64", "x86_64") -or $bits -ne "64") {
+    return "Python $version for $machine, $bits-bit (torch has Windows wheels only for 64-bit x86)"
+  }
+  return ""
 }
 
-# a venv left half made, or made with an old Python, is made again
-if ((Test-Path $Py) -and -not (Test-Python @($Py))) {
-  Write-Host "[setup] rebuilding the virtualenv $Venv (older than Python 3.11 or broken)"
-  Remove-Item -Recurse -Force $Venv
+# a venv left half made, or made with a Python Duet cannot use, is made again
+if (Test-Path $Py) {
+  $problem = Get-PythonProblem @($Py)
+  if ($problem -ne "") {
+    Write-Host "[setup] rebuilding the virtualenv $Venv ($problem)"
+    Remove-Item -Recurse -Force $Venv
+  }
 }
 if (-not (Test-Path $Py)) {
-  $Cands = if ($env:PYTHON) { ,@($env:PYTHON) } else { @(@("py", "-3"), @("python")) }
-  $Base = $null
-  foreach ($c in $Cands) { if (Test-Python $c) { $Base = [string[]]$c; break } }
-  if ($null -eq $Base) {
-    throw "Duet needs Python 3.11 or newer: install it from python.org (with the py launcher) or set PYTHON"
+  $Cands = New-Object "System.Collections.Generic.List[string[]]"
+  if ($env:PYTHON) {
+    $Cands.Add([string[]]@($env:PYTHON))
+  } else {
+    foreach ($v in @("3.13", "3.11", "3.12")) { $Cands.Add([string[]]@("py", "-$v")) }
+    $Cands.Add([string[]]@("python"))
   }
-  Write-Host "[setup] creating virtualenv $Venv"
-  $exe = $Base[0]
-  $pre = @($Base | Select-Object -Skip 1)
+  $Base = $null
+  $Why = @()
+  foreach ($c in $Cands) {
+    $problem = Get-PythonProblem $c
+    if ($problem -eq "") { $Base = $c; break }
+    $Why += "$($c -join ' '): $problem"
+  }
+  if ($null -eq $Base) {
+    throw ("Duet needs a 64-bit (x86-64) Python 3.11, 3.12 or 3.13 (3.13 preferred); tried " +
+      ($Why -join "; ") + ". Install Python 3.13 from python.org (the 'Windows installer (64-bit)', " +
+      "with the py launcher), or set PYTHON to such a python.exe")
+  }
+  Write-Host "[setup] creating virtualenv $Venv ($($Base -join ' '))"
   Invoke-Native (@($Base) + @("-m", "venv", $Venv))
   if ($LASTEXITCODE -ne 0) { throw "could not create the virtualenv $Venv with $($Base -join ' ')" }
 }
