@@ -12,10 +12,11 @@ $ErrorActionPreference = "Stop"
 $Root = Split-Path -Parent $PSScriptRoot
 $Venv = if ($env:DUET_VENV) { $env:DUET_VENV } else { Join-Path $Root ".venv" }
 $Py = Join-Path $Venv "Scripts\python.exe"
+$Stamp = Join-Path $Venv ".duet-setup-stamp"
 # what torch 2.13.0 and the pinned packages have Windows wheels for: CPython 3.11-3.13 on 64-bit x86
 # (win_amd64); "py -3" alone may pick 3.14, a 32-bit or an ARM64 Python
-$Probe = "import platform, struct, sys; " +
-  "print('%d.%d %s %d' % (sys.version_info[0], sys.version_info[1], platform.machine(), struct.calcsize('P') * 8))"
+$Probe = "import platform, struct, sys; v = sys.version_info; " +
+  "print('%d.%d %s %d' % (v[0], v[1], platform.machine(), struct.calcsize('P') * 8))"
 
 function Invoke-Native([string[]]$Cmd) {
   # stdout to the console (not this function's output); $LASTEXITCODE is the caller's to check
@@ -23,6 +24,15 @@ function Invoke-Native([string[]]$Cmd) {
   $exe = $Cmd[0]
   $rest = @($Cmd | Select-Object -Skip 1)
   & $exe @rest | Out-Host
+}
+
+function Test-Quiet([string[]]$Cmd) {
+  # $true when the command runs and exits 0; nothing it prints is shown
+  $ErrorActionPreference = "Continue"
+  $exe = $Cmd[0]
+  $rest = @($Cmd | Select-Object -Skip 1)
+  try { & $exe @rest 2>$null | Out-Null } catch { return $false }
+  return ($LASTEXITCODE -eq 0)
 }
 
 function Get-PythonProblem([string[]]$Cmd) {
@@ -33,7 +43,9 @@ function Get-PythonProblem([string[]]$Cmd) {
   try { $out = & $exe @pre -c $Probe 2>$null } catch { return "not found" }  # not installed at all
   if ($LASTEXITCODE -ne 0 -or -not $out) { return "not found" }
   $version, $machine, $bits = "$out".Trim().Split(" ")
-  if ($version -notin @("3.11", "3.12", "3.13")) { return "Python $version (Duet needs 3.11, 3.12 or 3.13)" }
+  if ($version -notin @("3.11", "3.12", "3.13")) {
+    return "Python $version (Duet needs 3.11, 3.12 or 3.13)"
+  }
   if ($machine -notin @("AMD64", "x86_64") -or $bits -ne "64") {
     return "Python $version for $machine, $bits-bit (torch has Windows wheels only for 64-bit x86)"
   }
@@ -44,6 +56,10 @@ function Get-PythonProblem([string[]]$Cmd) {
 if (Test-Path $Py) {
   $problem = Get-PythonProblem @($Py)
   if ($problem -ne "") {
+    # only Duet's own (the default folder, or one this script set up): never someone else's
+    if ($Venv -ne (Join-Path $Root ".venv") -and -not (Test-Path $Stamp)) {
+      throw "the virtualenv $Venv cannot be used ($problem): make it again, or point DUET_VENV elsewhere"
+    }
     Write-Host "[setup] rebuilding the virtualenv $Venv ($problem)"
     Remove-Item -Recurse -Force $Venv
   }
@@ -72,15 +88,29 @@ if (-not (Test-Path $Py)) {
   Invoke-Native (@($Base) + @("-m", "venv", $Venv))
   if ($LASTEXITCODE -ne 0) { throw "could not create the virtualenv $Venv with $($Base -join ' ')" }
 }
+# ------------------------------------------------------------------ Python packages
+# as setup.sh: nothing to do (and no network) when the stamp names this pyproject.toml +
+# constraints.txt (a -Dev install also serves a plain run) and pip check finds nothing missing
 $Pip = @($Py, "-m", "pip", "--disable-pip-version-check", "-q")
-Invoke-Native @($Py, "-c", "import importlib.util, sys; sys.exit(importlib.util.find_spec('torch') is None)")
-if ($LASTEXITCODE -ne 0) {
-  Write-Host "[setup] pip: torch==2.13.0 (CPU) first"
-  Invoke-Native ($Pip + @("install", "torch==2.13.0"))   # the Windows wheels on PyPI are CPU builds
-  if ($LASTEXITCODE -ne 0) { throw "pip could not install torch==2.13.0" }
+$Files = @((Join-Path $Root "pyproject.toml"), (Join-Path $Root "installers\constraints.txt"))
+$Both = New-Object System.IO.MemoryStream
+foreach ($f in $Files) { $b = [System.IO.File]::ReadAllBytes($f); $Both.Write($b, 0, $b.Length) }
+$Hash = [System.Security.Cryptography.SHA256]::Create().ComputeHash($Both.ToArray())
+$Digest = (($Hash | ForEach-Object { $_.ToString("x2") }) -join "").Substring(0, 16)
+$Want = if ($Dev) { "${Digest}--dev" } else { $Digest }
+$Have = if (Test-Path $Stamp) { "$(Get-Content -Raw $Stamp)".Trim() } else { "" }
+$Current = ($Have -eq $Want -or $Have -eq "${Digest}--dev") -and (Test-Quiet ($Pip + @("check")))
+if (-not $Current) {
+  $HasTorch = "import importlib.util, sys; sys.exit(importlib.util.find_spec('torch') is None)"
+  if (-not (Test-Quiet @($Py, "-c", $HasTorch))) {
+    Write-Host "[setup] pip: torch==2.13.0 (CPU) first"
+    Invoke-Native ($Pip + @("install", "torch==2.13.0"))   # the Windows wheels on PyPI are CPU builds
+    if ($LASTEXITCODE -ne 0) { throw "pip could not install torch==2.13.0" }
+  }
+  $Spec = if ($Dev) { "$Root[dev]" } else { "$Root" }
+  Write-Host "[setup] pip: duet-avatar$(if ($Dev) { ' (dev)' })"
+  Invoke-Native ($Pip + @("install", "-c", $Files[1], "-e", $Spec))
+  if ($LASTEXITCODE -ne 0) { throw "pip install failed" }
+  Set-Content -Path $Stamp -Value $Want -Encoding ascii
 }
-$Spec = if ($Dev) { "$Root[dev]" } else { "$Root" }
-Write-Host "[setup] pip: duet-avatar$(if ($Dev) { ' (dev)' })"
-Invoke-Native ($Pip + @("install", "-c", (Join-Path $Root "installers\constraints.txt"), "-e", $Spec))
-if ($LASTEXITCODE -ne 0) { throw "pip install failed" }
 Write-Host "[setup] ready: $Venv"
