@@ -214,7 +214,7 @@ def test_bench_times_a_trained_checkpoint(tmp_path: Path, capsys: pytest.Capture
     result = json.loads(capsys.readouterr().out)
     assert result["weights"] == str(folder) and result["size"] is None and result["units"] == 3
     assert result["params_m"] == round(sum(p.numel() for p in StreamerCore(cfg).parameters()) / 1e6, 2)
-    assert bench.main(["--weights", str(tmp_path / "missing"), *args]) == 2
+    assert bench.main(["--weights", str(tmp_path / "missing"), *args]) == 1  # bad weights: not a usage error
     err = capsys.readouterr().err
     assert (
         err.startswith("duet-engine bench streamer: error: ")
