@@ -2,9 +2,10 @@
 
 Frames are checked every `every_ticks` ticks (40 ms each: every 160 ms by default). A check looks
 for the face around where it was last seen (a small crop scaled so the face is ~48 px: ~1 ms)
-and, when that finds nothing or no face was seen lately, in the whole frame scaled to `width`
-px wide (faces down to 20 px there: an 80 px face in a 1280x720 camera image). Every
-`full_every` checks the whole frame is searched anyway (a closer person who walks up).
+and, when that finds nothing or no face was seen lately, where the frame differs from the room
+(the background model below; an unchanged room is not searched), scaled as if the whole frame
+were `width` px wide (faces down to 20 px there: an 80 px face in a 1280x720 camera image).
+Every `full_every` checks the whole frame is searched anyway (a closer person who walks up).
 
 A visit starts when a face has been seen near-continuously for `appear_s` (gaps of at most
 `gap_s` between detections: detector dropouts), so passers-by, even many in a row, never add up
@@ -84,6 +85,7 @@ class FaceWatcher:
         self._bg_checks = 0  # checks the background learnt from with nobody seen
         self._empty_checks = 0  # consecutive checks the visitor's spot looked empty
         self._occupied = 0.0  # fraction of the visitor's box unlike the room while the face was seen
+        self._grey: np.ndarray | None = None  # this check's frame, grey, at `width`, equalised
         self.full_scans = 0  # whole-frame searches so far (for tests and cost reports)
 
     @property
@@ -94,11 +96,32 @@ class FaceWatcher:
     # ------------------------------------------------------------------ detection
     def detect(self, rgb: np.ndarray) -> Face | None:
         """The largest face in an RGB uint8 (H, W, 3) frame (whole-frame search), or None."""
-        h, w = rgb.shape[:2]
-        scale = min(1.0, self.width / w)
         self.full_scans += 1
         self._since_full = 0
-        return self._search(rgb, scale, 20, None, (0, 0), (w, h))
+        return self._in_frame(rgb, (0, 0, rgb.shape[1], rgb.shape[0]), None)
+
+    def _in_frame(self, rgb: np.ndarray, box: tuple[int, int, int, int], max_px: int | None) -> Face | None:
+        """Search box (x0, y0, x1, y1 in frame px) of the whole frame scaled to `width` and
+        equalised as a whole (a crop equalised alone shifts the cascade's answers)."""
+        cv2 = self._cv2
+        h, w = rgb.shape[:2]
+        scale = min(1.0, self.width / w)
+        if self._grey is None:
+            small = cv2.resize(rgb, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_AREA)
+            self._grey = cv2.equalizeHist(cv2.cvtColor(small, cv2.COLOR_RGB2GRAY))
+        x0, y0, x1, y1 = (round(v * scale) for v in box)
+        found = self._cascade.detectMultiScale(
+            self._grey[y0:y1, x0:x1],
+            scaleFactor=1.2,
+            minNeighbors=3,
+            minSize=(20, 20),
+            maxSize=(max_px or 0,) * 2,
+        )
+        if len(found) == 0:
+            return None
+        x, y, fw, fh = max(found, key=lambda r: r[2] * r[3])
+        sw, sh = self._grey.shape[1] / w, self._grey.shape[0] / h
+        return Face(float((x0 + x + fw / 2) / sw / w), float((y0 + y + fh / 2) / sh / h), float(fw / sw / w))
 
     def _track(self, rgb: np.ndarray, face: Face) -> Face | None:
         """The face near `face`, in a crop scaled so it is ~_TRACK_PX wide (then ~0.8 of that:
@@ -106,13 +129,14 @@ class FaceWatcher:
         h, w = rgb.shape[:2]
         fw = face.size * w
         cx, cy = face.x * w, face.y * h
-        x0, x1 = max(0, int(cx - 1.3 * fw)), min(w, int(cx + 1.3 * fw))
-        y0, y1 = max(0, int(cy - 1.3 * fw)), min(h, int(cy + 1.3 * fw))
+        x0, x1 = _align(cx - 1.3 * fw), min(w, int(cx + 1.3 * fw))
+        y0, y1 = _align(cy - 1.3 * fw), min(h, int(cy + 1.3 * fw))
         if x1 - x0 < 8 or y1 - y0 < 8:
             return None
-        for k in (1.0, 0.8):
-            scale = min(1.5, k * _TRACK_PX / max(fw, 1.0))
-            found = self._search(rgb[y0:y1, x0:x1], scale, 24, 80, (x0, y0), (w, h))
+        if _TRACK_PX / max(fw, 1.0) >= min(1.0, self.width / w):  # a small face: as detect() sees it
+            return self._in_frame(rgb, (x0, y0, x1, y1), round(3 * _TRACK_PX))
+        for scale in (_TRACK_PX / fw, 0.8 * _TRACK_PX / fw):
+            found = self._search(rgb[y0:y1, x0:x1], scale, 20, 80, (x0, y0), (w, h))
             if found is not None:
                 return found
         return None
@@ -143,14 +167,31 @@ class FaceWatcher:
         fx, fy = at[0] + (x + fw / 2) / s, at[1] + (y + fh / 2) / s
         return Face(float(fx / full[0]), float(fy / full[1]), float(fw / s / full[0]))
 
-    def _find(self, rgb: np.ndarray, tick: int) -> Face | None:
+    def _find(self, rgb: np.ndarray, tiny: np.ndarray, tick: int) -> Face | None:
         self._since_full += 1
         recent = self.face is not None and tick - self._last_seen <= self.hold_ticks
         if recent and self._since_full < self.full_every and self.face is not None:
             face = self._track(rgb, self.face)
             if face is not None:
                 return face
-        return self.detect(rgb)
+        if self._since_full >= self.full_every or self._bg_checks * self.every_ticks * TICK_S < 0.6:
+            return self.detect(rgb)
+        return self._detect_changes(rgb, tiny)
+
+    def _detect_changes(self, rgb: np.ndarray, tiny: np.ndarray) -> Face | None:
+        """Search only where the frame differs from the learnt room (nothing: no search)."""
+        assert self._bg is not None
+        diff = np.abs(tiny - self._bg)
+        ys, xs = np.nonzero(diff > float(np.median(diff)) + _CHANGED)
+        if len(xs) < 4:
+            return None
+        th, tw = tiny.shape
+        h, w = rgb.shape[:2]
+        x0, x1 = _align((xs.min() - 3) * w / tw), min(w, (xs.max() + 4) * w // tw)
+        y0, y1 = _align((ys.min() - 3) * h / th), min(h, (ys.max() + 4) * h // th)
+        if x1 - x0 < 16 or y1 - y0 < 16:
+            return None
+        return self._in_frame(rgb, (x0, y0, x1, y1), None)
 
     # ------------------------------------------------------------------ the room
     def _tiny(self, rgb: np.ndarray) -> np.ndarray:
@@ -207,8 +248,9 @@ class FaceWatcher:
             if tick - self._last_check < self.every_ticks:
                 continue
             self._last_check = tick
-            face = self._find(frame, tick)
+            self._grey = None
             tiny = self._tiny(frame)
+            face = self._find(frame, tiny, tick)
             if face is not None:
                 if self._streak < 0 or tick - self._last_seen > self.gap_ticks:
                     self._streak = tick
@@ -216,10 +258,12 @@ class FaceWatcher:
                         self.face = None  # someone new: no smoothing from the last one's place
                 self._last_seen = tick
                 self._empty_checks = 0
-                self.face = face if self.face is None else _smooth(self.face, face)
+                jump = self.face is None or abs(face.x - self.face.x) > max(face.size, self.face.size)
+                self.face = face if jump or self.face is None else _smooth(self.face, face)
                 changed = self._changed(tiny)
-                if changed is not None:
-                    self._occupied = changed if self._streak == tick else max(changed, 0.8 * self._occupied)
+                if changed is not None:  # (someone else in view: their own share)
+                    keep = 0.0 if jump or self._streak == tick else 0.8 * self._occupied
+                    self._occupied = max(changed, keep)
                 if not self.present and tick - self._streak >= self.appear_ticks:
                     self.present = True
                     gap = (self._streak - self._visit_last_seen) * TICK_S
@@ -259,6 +303,11 @@ class FaceWatcher:
         gx = float(np.clip((0.5 - self.face.x) * 1.6, -1.0, 1.0))
         gy = float(np.clip((self.face.y - 0.45) * 1.2, -1.0, 1.0))
         return (gx, gy)
+
+
+def _align(px: float) -> int:
+    """A crop's edge at a multiple of 16 px: the crop scales onto the whole frame's pixel grid."""
+    return max(0, int(px) // 16 * 16)
 
 
 def _smooth(old: Face, new: Face, a: float = 0.5) -> Face:
