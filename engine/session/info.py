@@ -27,7 +27,7 @@ from engine.protocol import (
     continues_sentence,
 )
 
-from .reader import SessionReadError, _inspect, _read_events, check_session_path, ends_early, unreadable
+from .reader import _inspect, _read_events, ends_early, open_container
 from .writer import events_path_for
 
 # A final user transcript with the text of a typed line (UserText, not an operator's) at most this
@@ -64,11 +64,7 @@ def describe(path: str | Path) -> dict[str, Any]:
     "playback_lag_ms": {"min", "p50", "max"} | None, "mic_input": [{"tick", "muted", "push_to_talk",
     "talk_held", "heard"}]} — packets are scanned, not decoded."""
     p = Path(path)
-    check_session_path(p)
-    try:
-        container = av.open(str(p))
-    except (OSError, av.FFmpegError) as e:
-        raise SessionReadError(unreadable(p, e)) from None
+    container = open_container(p)
     truncated = False
     try:
         meta, streams = _inspect(container, p)

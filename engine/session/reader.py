@@ -87,13 +87,9 @@ def read_session(path: str | Path, frame_size: int | None = None, video: bool = 
     same): no video is decoded, so a long session reads in a fraction of the time and memory.
     """
     p = Path(path)
-    check_session_path(p)
     if frame_size is not None and frame_size < 2:
         raise SessionReadError(f"frame_size must be >= 2, got {frame_size}")
-    try:
-        container = av.open(str(p))
-    except (OSError, av.FFmpegError) as e:
-        raise SessionReadError(unreadable(p, e)) from None
+    container = open_container(p)
     try:
         meta, streams = _inspect(container, p)
         decoded, truncated = _decode(container, streams, frame_size, video)
@@ -127,11 +123,7 @@ def check_session_header(path: str | Path) -> None:
     """SessionReadError unless `path` opens as a Duet session file (its metadata and the two audio
     tracks; nothing is decoded): says what it is instead, as read_session would."""
     p = Path(path)
-    check_session_path(p)
-    try:
-        container = av.open(str(p))
-    except (OSError, av.FFmpegError) as e:
-        raise SessionReadError(unreadable(p, e)) from None
+    container = open_container(p)
     try:
         _inspect(container, p)
     finally:
@@ -142,6 +134,16 @@ EBML_MAGIC = b"\x1a\x45\xdf\xa3"  # every Matroska file's first 4 bytes
 # A session file smaller than this cannot hold its header and a first cluster (a header alone is
 # ~1-2 KB; a one-tick session ~5 KB): FFmpeg's "Input/output error" on one is a file cut short.
 SMALL_FILE_BYTES = 8192
+
+
+def open_container(p: Path) -> Any:
+    """`p` opened by PyAV (the caller closes it); SessionReadError saying what `p` is when it
+    cannot be a session file or FFmpeg cannot open it."""
+    check_session_path(p)
+    try:
+        return av.open(str(p))
+    except (OSError, av.FFmpegError) as e:
+        raise SessionReadError(unreadable(p, e)) from None
 
 
 def unreadable(p: Path, e: BaseException) -> str:

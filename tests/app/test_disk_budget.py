@@ -18,8 +18,10 @@ import numpy as np
 import pytest
 
 from engine import paths
-from engine.protocol import MIC_SAMPLES_PER_TICK, Closed, SessionOpened
+from engine.protocol import Closed, SessionOpened
 from engine.session import SessionWriteError, SessionWriter, read_session
+
+from .recording_parts import controller, mic, opened
 
 if TYPE_CHECKING:
     from PySide6.QtWidgets import QApplication
@@ -31,30 +33,6 @@ if TYPE_CHECKING:
     from .conftest import DuetWindow
 
 GB = 1_000_000_000
-
-
-def controller(folder: Path) -> RecordingController:
-    from app.mic import TickAssembler
-    from app.recording import FileInfo, RecordingController
-
-    info = FileInfo("testecho", "guide", "ada", 16, {"brain": "script"})
-    return RecordingController(TickAssembler(lambda *_: None), lambda: info, folder=lambda: folder)
-
-
-def mic(ctl: RecordingController, ticks: int) -> None:
-    asm = ctl.assembler
-    for _ in range(ticks):
-        ctl.user_audio(asm.epoch, asm.tick, np.zeros(MIC_SAMPLES_PER_TICK, np.float32))
-        asm.tick += 1
-
-
-def opened(f: Recorder | None) -> Recorder:
-    assert f is not None
-    deadline = time.monotonic() + 10
-    while f.path is None and not f.done and time.monotonic() < deadline:
-        time.sleep(0.01)
-    assert f.path is not None, f.error
-    return f
 
 
 def finished(ctl: RecordingController, f: Recorder) -> Path:

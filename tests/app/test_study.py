@@ -7,54 +7,25 @@ import os
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import numpy as np
 import pytest
 
-from engine.protocol import MIC_SAMPLES_PER_TICK, Closed, MicInput, SessionOpened
+from engine.protocol import Closed, MicInput, SessionOpened
 from engine.session import describe, read_session
+
+from .recording_parts import controller, mic, opened
 
 if TYPE_CHECKING:
     from PySide6.QtWidgets import QApplication
     from pytestqt.qtbot import QtBot
-
-    from app.recorder import Recorder
-    from app.recording import RecordingController
 
     from .conftest import DuetWindow
 
 ROOT = Path(__file__).resolve().parents[2]
 MUTED = MicInput(muted=True, push_to_talk=False, talk_held=False, heard=False)
 OPEN = MicInput(muted=False, push_to_talk=False, talk_held=False, heard=True)
-
-
-def controller(folder: Path) -> RecordingController:
-    from app.mic import TickAssembler
-    from app.recording import FileInfo, RecordingController
-
-    info = FileInfo("testecho", "guide", "ada", 16, {"brain": "script"})
-    return RecordingController(TickAssembler(lambda *_: None), lambda: info, folder=lambda: folder)
-
-
-def mic(ctl: RecordingController, ticks: int) -> None:
-    """`ticks` of mic audio from where the mic stands now (as the audio thread would give them)."""
-    asm = ctl.assembler
-    for _ in range(ticks):
-        ctl.user_audio(asm.epoch, asm.tick, np.zeros(MIC_SAMPLES_PER_TICK, np.float32))
-        asm.tick += 1
-
-
-def opened(f: Recorder | None) -> Recorder:
-    """The file, once its worker has opened it (its name is then final)."""
-    assert f is not None
-    deadline = time.monotonic() + 10
-    while f.path is None and not f.done and time.monotonic() < deadline:
-        time.sleep(0.01)
-    assert f.path is not None, f.error
-    return f
 
 
 def test_labelled_files_continue_after_stop_but_not_after_a_new_conversation(
