@@ -28,6 +28,10 @@ class Conversation(QObject):
         super().__init__(parent)
         self.captions: deque[Caption] = deque(maxlen=max_lines)
         self.state = "starting"
+        # (output tick, state) the engine said, shown once that tick is at the speaker (show_due):
+        # it says them at the output tick, up to the output lag + the speaker's buffer before the
+        # sound, so shown at once "listening" came under the last words and "speaking" before them
+        self._due: deque[tuple[int, str]] = deque(maxlen=64)
         self._typed: deque[str] = deque(maxlen=8)  # typed lines the engine has not echoed yet
 
     def transcript(self, side: str, text: str, final: bool) -> None:
@@ -72,6 +76,28 @@ class Conversation(QObject):
         self.changed.emit()
 
     def set_state(self, state: str) -> None:
+        """Show `state` now ("starting", "offline", ...: the app's own); states still due from the
+        engine are dropped (they belonged to what ran before)."""
+        self._due.clear()
+        self._show(state)
+
+    def state_at(self, tick: int, state: str) -> None:
+        """The engine's state for output tick `tick`: shown when that tick is at the speaker."""
+        if self._due and tick < self._due[-1][0]:  # ticks went back: a new session's clock
+            self._due.clear()
+        self._due.append((tick, state))
+
+    def forget_due(self) -> None:
+        """A new session opens: the states still due were the old one's (its ticks never come)."""
+        self._due.clear()
+
+    def show_due(self, played_tick: int) -> None:
+        """Show the states whose tick the speaker has reached (`played_tick`, -1 when nothing is
+        playing, no speaker: then all of them, as there is no sound to wait for)."""
+        while self._due and (played_tick < 0 or self._due[0][0] <= played_tick):
+            self._show(self._due.popleft()[1])
+
+    def _show(self, state: str) -> None:
         if state != self.state:
             self.state = state
             self.state_changed.emit(state)

@@ -42,11 +42,12 @@ from engine.session import session_meta
 from .avsync import FrameScheduler
 from .conversation import Conversation
 from .devices import DevicesMixin
-from .engine_faults import CrashPolicy, load_error, summary
+from .engine_faults import CrashPolicy, summary
 from .intake import AvatarIntake
 from .latency import LatencyTracker
 from .logs import app_log_path, engine_log_path
 from .mic import MicCapture, SilenceSource, TickAssembler
+from .model_failures import ModelFailuresMixin
 from .playback import Player, StallWatch
 from .recording import FileInfo, RecordingController
 from .settings import ModelSource
@@ -69,7 +70,7 @@ def _default_client_factory(model: str, source: ModelSource) -> Any:
 ECHO_TAIL_S = 0.25  # a room's echo of the avatar's voice after it leaves the speaker (s)
 
 
-class DuetCore(DevicesMixin, QObject):
+class DuetCore(DevicesMixin, ModelFailuresMixin, QObject):
     frame_due = Signal(object)  # uint8 (S, S, 3): show it now
     status = Signal(str, str)  # (level "info" | "warn" | "error" | "", text); "" text clears
     ready = Signal(object)  # engine.protocol.Ready
@@ -192,6 +193,7 @@ class DuetCore(DevicesMixin, QObject):
         # what the old session said may still be leaving the speaker: the new one must not hear it
         self.assembler.silence_until = self.player.voiced_until + ECHO_TAIL_S
         self.intake.clear()  # and the speaker's ticks are the new session's from here (Player.tick_at)
+        self.conversation.forget_due()
         self._last_report = -1
         spec = self.spec
         if self.ready_info is not None:  # the frames the engine announced (as the runner does)
@@ -228,71 +230,6 @@ class DuetCore(DevicesMixin, QObject):
             self.status.emit("info", "Opening the session…")
             self.ready.emit(self.ready_info)
             log.info("engine ready: %s", self.ready_info)
-
-    def _load_error(self, err: BaseException) -> str:
-        """Why the model did not load ("" if the engine failed otherwise): see load_error."""
-        client = self.client
-        try:
-            events = client.poll_events() if client is not None else []
-        except Exception:
-            events = []
-        return load_error(err, events, self.model)
-
-    def _load_failed(self, message: str) -> None:
-        self._live = None
-        self.recording.session_closed()
-        model, fallback = self.model, self.good_model
-        log.warning("model %r failed to load: %s", model, message)
-        self.load_failures[model] = message
-        reverted = model in self.untried
-        dropped = self._drop_untried(model)
-        if fallback and fallback != model:
-            self.notify("warn", f"Could not start {model}: {summary(message)}\nBack to {fallback}.{dropped}")
-            self.switch_model(fallback)
-            return
-        if reverted and not self.source(model).is_empty():  # the weights it ran with before
-            self.load_failures.pop(model, None)
-            self.notify(
-                "warn", f"Could not start {model}: {summary(message)}\nBack to what it ran with before."
-            )
-            self.switch_model(model, force=True)
-            return
-        stand_in, self.stand_in = self.stand_in, ""
-        if stand_in and stand_in != model:
-            self.notify(
-                "warn",
-                f"Could not start {model}: {summary(message)}\nRunning {stand_in} for now; {model} stays"
-                f" your choice for the next start (or pick it again once its weights are back).",
-            )
-            self.switch_model(stand_in, stand_in_for=model)
-            return
-        self.conversation.set_state("offline")
-        options = self.source(model).options
-        hint = (
-            f"; its saved options ({', '.join(f'{k}={v}' for k, v in sorted(options.items()))}) can be"
-            " forgotten with `duet --model-option KEY=`"
-            if options
-            else ""
-        )
-        self.status.emit(
-            "error",
-            f"The engine could not start {model}: {summary(message)}\nThe model failed to load, so not "
-            f"retrying: fix it (e.g. pick its weights{hint}) and press Retry, or pick another model. "
-            f"Log: {engine_log_path()}",
-        )
-
-    def _drop_untried(self, model: str) -> str:
-        """Give up `model`'s weights/options that just failed to load for the ones it had before
-        (source_reverted says so, the settings follow). A note for the banner ("" if none)."""
-        if model not in self.untried:
-            return ""
-        failed, before = self.source(model), self.untried.pop(model)
-        self.sources[model] = before
-        log.warning(
-            "model %r: its weights %r are not kept (back to %r)", model, failed.weights, before.weights
-        )
-        self.source_reverted.emit(model, before)
-        return f" Its weights {failed.weights} are not kept." if failed.weights != before.weights else ""
 
     def notify(self, level: str, text: str) -> None:
         """Show a status now; while an engine is (re)starting, show it again once its session is
@@ -519,6 +456,7 @@ class DuetCore(DevicesMixin, QObject):
         if stale:
             return
         self.intake.take(audio, frames)
+        self.conversation.show_due(self.player.played_tick())
         if self._n % 10 == 0:
             now = time.monotonic()
             pos, mic = self.player.tick_at(now), self.assembler.tick_at(now)
@@ -556,8 +494,8 @@ class DuetCore(DevicesMixin, QObject):
                 self.session_opened.emit(ev)
             case Transcript(side=side, text=text, final=final):
                 self.conversation.transcript(side, text, final)
-            case StateChanged(state=state):
-                self.conversation.set_state(state)
+            case StateChanged(tick=tick, state=state):
+                self.conversation.state_at(tick, state)  # shown when its tick is at the speaker
             case FlushOut(from_tick=t):
                 self.intake.flush_out(t)
             case Timings(step_ms=ms, queue_units=q):
