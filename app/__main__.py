@@ -289,7 +289,11 @@ def main(argv: list[str] | None = None) -> int:
         problem = another_running()
         log.error("not started: %s", problem)
         print(f"duet: {problem}", file=sys.stderr)
-        if argv is None:  # the real app (a desktop icon shows no terminal): say it in a window too
+        from .instance import refusal_box_wanted
+
+        # the real app started without a terminal (a desktop icon): say it in a window too, one
+        # that closes by itself; never at a kiosk (an autostart or watchdog script: nobody to click)
+        if argv is None and refusal_box_wanted(args.kiosk, sys.stderr):
             from .instance import show_refusal
 
             show_refusal(problem)
@@ -421,11 +425,11 @@ def main(argv: list[str] | None = None) -> int:
     budget = disk_budget_for(args, core.recording.budget)  # (the controller read the variables)
     core.recording.budget = budget
     if budget.keep_bytes is not None:
-        from .disk_budget import gb
+        from .disk_budget import keep_text
 
         log.info(
             "retention: the oldest Duet recordings in the sessions folder are deleted to keep them under %s",
-            gb(budget.keep_bytes),
+            keep_text(budget.keep_bytes),
         )
     if args.record:
         window.record_button.setChecked(True)  # the file starts when the session opens

@@ -12,9 +12,11 @@ Retention (`duet --keep-gb GB`, DUET_SESSIONS_KEEP_GB; off unless given): the Du
 the folder (duet-DATE-TIME[-LABEL].mkv whose NAME.events.jsonl lies beside it: what the app writes)
 are kept under GB in all, the oldest (by modification time) deleted first, each pair whole. Nothing
 else is touched: not other files, not symbolic links, not a file being written (it counts towards
-the total but is never deleted).
+the total but is never deleted; one that alone grows past the keep is warned about once), and not
+the newest finished session (the one before the file being written: what led up to a crash or a
+pause stays until the next file is finished).
 
-Sizes are bytes; GB on the command line and in messages are 10^9 bytes (as `df -H`).
+Sizes are bytes; GB on the command line and in messages are 10^9 bytes, MB 10^6 (as `df -H`).
 """
 
 from __future__ import annotations
@@ -72,7 +74,7 @@ def budget_from_env(env: Mapping[str, str] = os.environ) -> Budget:
         try:
             reserve = parse_gb(text, zero_ok=True)
         except ValueError as e:
-            log.warning("%s: %s; the reserve stays %s", RESERVE_ENV, e, gb(reserve))
+            log.warning("%s: %s; the reserve stays %s", RESERVE_ENV, e, size_text(reserve))
     if text := env.get(KEEP_ENV, "").strip():
         try:
             keep = parse_gb(text, zero_ok=False)
@@ -81,9 +83,29 @@ def budget_from_env(env: Mapping[str, str] = os.environ) -> Budget:
     return Budget(reserve, keep)
 
 
-def gb(n: float) -> str:
-    """Bytes as '1.2 GB'."""
-    return f"{n / GB:.1f} GB"
+def size_text(n: float) -> str:
+    """Bytes as text that reads right at any scale: "16 MB", "2.5 MB", "1.23 GB", "40 GB", "512 bytes"
+    (decimal units; at most 3 significant digits, trailing zeros dropped)."""
+    n = max(0, round(n))
+    if n < 1000:
+        return f"{n} bytes"
+    for unit, scale in (("kB", 10**3), ("MB", 10**6), ("GB", GB), ("TB", 10**12)):
+        value = n / scale
+        places = 2 if value < 10 else 1 if value < 100 else 0
+        if unit in ("kB", "MB"):
+            places = min(places, 1)
+        text = f"{value:.{places}f}"
+        if float(text) < 1000 or unit == "TB":
+            if "." in text:
+                text = text.rstrip("0").rstrip(".")
+            return f"{text} {unit}"
+    raise AssertionError("unreachable")
+
+
+def keep_text(keep_bytes: int) -> str:
+    """The --keep-gb value as given ("0.05 GB"), with what that is when under 1 GB ("0.05 GB = 50 MB")."""
+    given = f"{keep_bytes / GB:g} GB"
+    return given if keep_bytes >= GB else f"{given} = {size_text(keep_bytes)}"
 
 
 def gb_under(free: int, limit: int) -> tuple[str, str]:
@@ -156,18 +178,40 @@ def is_protected(mkv: Path, stems: Collection[str]) -> bool:
     return any(mkv.stem == s or mkv.stem.startswith(s + "-") for s in stems)
 
 
-def prune(folder: Path, keep_bytes: int, protect: Collection[str], failed: set[Path]) -> list[SessionFile]:
+def prune(
+    folder: Path,
+    keep_bytes: int,
+    protect: Collection[str],
+    failed: set[Path],
+    warned: set[Path] | None = None,
+) -> list[SessionFile]:
     """Delete the oldest Duet session pairs in `folder` until all of them together take at most
     `keep_bytes`. Never a pair in `protect` (stems of files being written: they count towards
-    the total), nor one in `failed` (could not be deleted before: said once). Logs each deletion;
-    returns the pairs deleted."""
+    the total), nor the newest of the others (the last finished file: what led up to a crash or a
+    pause), nor one in `failed` (could not be deleted before: said once). A file being written that
+    alone takes more than `keep_bytes` is warned about once (its .mkv is added to `warned`). Logs
+    each deletion; returns the pairs deleted."""
     sessions = duet_sessions(folder)
     total = sum(s.size for s in sessions)
+    live = [s for s in sessions if is_protected(s.mkv, protect)]
+    finished = [s for s in sessions if not is_protected(s.mkv, protect)]
+    if warned is not None:
+        for s in live:
+            if s.size > keep_bytes and s.mkv not in warned:
+                warned.add(s.mkv)
+                log.warning(
+                    "retention: %s, the file being written, alone takes %s, more than the %s kept "
+                    "(--keep-gb / %s); the file being written is never deleted",
+                    s.mkv,
+                    size_text(s.size),
+                    keep_text(keep_bytes),
+                    KEEP_ENV,
+                )
     deleted: list[SessionFile] = []
-    for s in sessions:
+    for s in finished[:-1]:  # (the newest finished file stays)
         if total <= keep_bytes:
             break
-        if s.mkv in failed or is_protected(s.mkv, protect):
+        if s.mkv in failed:
             continue
         try:
             s.mkv.unlink()
@@ -188,9 +232,9 @@ def prune(folder: Path, keep_bytes: int, protect: Collection[str], failed: set[P
             "retention: deleted %s and its .events.jsonl (%s, the oldest Duet session); Duet sessions "
             "now take %s of the %s kept (--keep-gb / %s)",
             s.mkv,
-            gb(s.size),
-            gb(total),
-            gb(keep_bytes),
+            size_text(s.size),
+            size_text(total),
+            keep_text(keep_bytes),
             KEEP_ENV,
         )
     return deleted
@@ -212,11 +256,11 @@ def full_note(error: BaseException, budget: Budget) -> str:
 
 
 def resumed_note(free: int) -> str:
-    return f"Recording resumed in a new file: {gb(free)} free again."
+    return f"Recording resumed in a new file: {size_text(free)} free again."
 
 
 def _resume_hint(budget: Budget) -> str:
-    again = gb(budget.reserve_bytes + RESUME_MARGIN_BYTES)
+    again = size_text(budget.reserve_bytes + RESUME_MARGIN_BYTES)
     keep = "" if budget.keep_bytes is not None else ", or keep fewer sessions with --keep-gb"
     return (
         f"It resumes by itself in a new file once {again} are free (Stop recording cancels that): "

@@ -22,9 +22,12 @@ import os
 import socket
 import sys
 from pathlib import Path
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO, TextIO
 
 from engine import paths
+
+if TYPE_CHECKING:
+    from PySide6.QtWidgets import QMessageBox
 
 log = logging.getLogger(__name__)
 LOCK_NAME = "duet.lock"
@@ -128,15 +131,46 @@ def another_running() -> str:
     )
 
 
-def show_refusal(text: str) -> None:
-    """Say `text` in a message box (started from a desktop icon, there is no terminal to read)."""
-    from PySide6.QtGui import QGuiApplication
+REFUSAL_TIMEOUT_S = 10.0  # the refusal box closes by itself after this long
+
+
+def refusal_box_wanted(kiosk: bool, stderr: TextIO | None) -> bool:
+    """Whether a refused second Duet also says so in a message box: not for `--kiosk` (a booth's
+    autostart or watchdog: nobody there to click it, and it would sit over the running kiosk), and
+    not when stderr is a terminal (the message is printed there)."""
+    if kiosk:
+        return False
+    try:
+        return stderr is None or not stderr.isatty()
+    except (OSError, ValueError):  # closed or odd stderr: no terminal to read
+        return True
+
+
+def refusal_box(text: str, timeout_s: float = REFUSAL_TIMEOUT_S) -> QMessageBox:
+    """The message box saying `text`, set to close by itself `timeout_s` from now: show it with
+    exec() at once (a launching script never hangs on it)."""
+    from PySide6.QtCore import QTimer
     from PySide6.QtWidgets import QMessageBox
+
+    box = QMessageBox(QMessageBox.Icon.Warning, "Duet is already running", text)
+    box.setInformativeText(f"(This message closes by itself in {timeout_s:g} s.)")
+    timer = QTimer(box)
+    timer.setSingleShot(True)
+    timer.setInterval(max(0, round(timeout_s * 1000)))
+    timer.timeout.connect(box.reject)
+    timer.start()  # (it fires in the box's own event loop: exec() right after)
+    return box
+
+
+def show_refusal(text: str, timeout_s: float = REFUSAL_TIMEOUT_S, *, headless_ok: bool = False) -> None:
+    """Say `text` in a message box (started from a desktop icon, there is no terminal to read) that
+    closes by itself after `timeout_s` (or a click). Not shown on the offscreen or minimal platform
+    (nobody could see it) unless `headless_ok` (tests)."""
+    from PySide6.QtGui import QGuiApplication
 
     from .widgets import widget_app
 
     widget_app(["duet"])
-    if QGuiApplication.platformName() in ("offscreen", "minimal"):
+    if QGuiApplication.platformName() in ("offscreen", "minimal") and not headless_ok:
         return  # nobody could see it, nor close it
-    box = QMessageBox(QMessageBox.Icon.Warning, "Duet is already running", text)
-    box.exec()
+    refusal_box(text, timeout_s).exec()

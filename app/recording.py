@@ -114,6 +114,7 @@ class RecordingController(QObject):
         self.budget: Budget = disk_budget.budget_from_env()  # reserve / retention (duet flags override)
         self.paused = ""  # why recording waits for disk space (the note shown); "" = it does not
         self._undeletable: set[Path] = set()  # files retention could not delete (said once)
+        self._oversize: set[Path] = set()  # files being written that alone outgrew the keep (said once)
         # files in a row that failed on a full disk although the space looked free (a quota, no
         # inodes left): each doubles the wait before the next try, up to 16 x DISK_CHECK_S
         self._full_failures = 0
@@ -300,14 +301,14 @@ class RecordingController(QObject):
 
     def _prune(self, folder: Path) -> None:
         """Retention (opt-in): the oldest Duet session files go until the rest fit budget.keep_bytes;
-        never a file still being written."""
+        never a file still being written, nor the last finished one."""
         keep = self.budget.keep_bytes
         if keep is None:
             return
         # files still being written: by name once open (unique_path may have added -N), else the
         # name asked for (and any -N after it)
         live = [r.path.stem if r.path is not None else r.stem for r in (self._file, *self._closing) if r]
-        disk_budget.prune(folder, keep, live, self._undeletable)
+        disk_budget.prune(folder, keep, live, self._undeletable, self._oversize)
 
     def _pause(self, text: str) -> None:
         """Recording waits for disk space (wanted stays on): say why, look again in DISK_CHECK_S."""

@@ -113,7 +113,7 @@ def test_under_the_reserve_no_file_starts_and_recording_resumes_in_a_linked_file
     disk["free"] = 5 * GB
     ctl.poll()
     first = opened(ctl.current)
-    assert not ctl.paused and space[-1] == ("info", "Recording resumed in a new file: 5.0 GB free again.")
+    assert not ctl.paused and space[-1] == ("info", "Recording resumed in a new file: 5 GB free again.")
     mic(ctl, 10)
 
     # running low while recording: the file ends cleanly (readable, says why), recording pauses
@@ -294,9 +294,10 @@ def test_prune_deletes_the_oldest_duet_pairs_only_and_never_a_protected_one(tmp_
     assert all(p.exists() or p.is_symlink() for p in keep_out)  # nothing else touched
     assert prune(tmp_path, 3 * each, ["duet-2026-01-02-100000"], set()) == []  # within the budget
 
-    # the protected file counts: with room for none, all but it go, and it stays
-    assert [s.mkv for s in prune(tmp_path, 1, ["duet-2026-01-02"], set())] == [new, newest]
-    assert oldest.exists() and all(p.exists() or p.is_symlink() for p in keep_out)
+    # the protected file counts: with room for none, all but it go, and it stays, and so does the
+    # newest finished one (what led up to a crash or a pause)
+    assert [s.mkv for s in prune(tmp_path, 1, ["duet-2026-01-02"], set())] == [new]
+    assert oldest.exists() and newest.exists() and all(p.exists() or p.is_symlink() for p in keep_out)
 
 
 def test_retention_runs_before_each_file_and_while_recording_never_on_the_file_being_written(
@@ -332,8 +333,8 @@ def test_retention_runs_before_each_file_and_while_recording_never_on_the_file_b
         time.sleep(0.01)
     os.utime(g.path, (1, 1))  # the file being written looks like the oldest of all
     ctl.budget = Budget(GB, 1)  # room for nothing
-    ctl.poll()  # while recording: all but the file being written go
-    assert not b.exists() and not c.exists() and not f.path.exists()  # type: ignore[union-attr]
+    ctl.poll()  # while recording: all but the file being written and the one before it go
+    assert not b.exists() and not c.exists() and f.path.exists()  # type: ignore[union-attr]
     assert g.path.exists() and g.path.with_suffix(".events.jsonl").exists()
     assert all(p.exists() or p.is_symlink() for p in keep_out)
     ctl.shutdown()
@@ -347,6 +348,7 @@ def test_deletions_are_logged_and_a_file_that_cannot_be_deleted_is_said_once(
 
     a = pair(tmp_path, "duet-2026-01-01-100000", 4000, 30)
     b = pair(tmp_path, "duet-2026-01-02-100000", 4000, 20)
+    pair(tmp_path, "duet-2026-01-03-100000", 4000, 10)  # the newest: kept
     real_unlink: Callable[..., None] = Path.unlink
 
     def unlink(self: Path, missing_ok: bool = False) -> None:
@@ -384,7 +386,7 @@ def test_the_window_says_recording_paused_and_resumed_and_stop_cancels(
 
     disk["free"] = 5 * GB
     qtbot.waitUntil(lambda: rec.current is not None, timeout=5_000)
-    assert w.record_note.text() == "Recording resumed in a new file: 5.0 GB free again."
+    assert w.record_note.text() == "Recording resumed in a new file: 5 GB free again."
     qtbot.waitUntil(lambda: w.rec_indicator.full_text().startswith("● REC 0:"), timeout=5_000)
 
     disk["free"] = 0  # full again: the file ends (saved), the pause note stays
@@ -489,3 +491,43 @@ def test_messages_never_show_equal_looking_sizes_and_a_size_of_0_bytes_is_0(tmp_
     with pytest.raises(SystemExit) as e:
         parse_args(["--reserve-gb", "1e300"])
     assert e.value.code == 2
+
+
+def test_the_file_before_the_one_being_written_survives_and_an_oversized_one_is_warned_once(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """An engine crash ends a file and the next one starts: the pre-crash file alone exceeding the
+    keep is still not deleted (until the next file is finished); the file being written growing
+    past the keep is said once; the sizes in the log read right at small scales."""
+    from app.disk_budget import prune
+
+    caplog.set_level("INFO", "app.disk_budget")
+    old = pair(tmp_path, "duet-2026-01-01-100000", 16_000_000, 30)
+    crash = pair(tmp_path, "duet-2026-01-02-100000", 40_000_000, 20)  # before the crash
+    live = pair(tmp_path, "duet-2026-01-03-100000", 60_000_000, 10)  # the file after it
+    keep = 50_000_000  # --keep-gb 0.05
+    warned: set[Path] = set()
+    assert [s.mkv for s in prune(tmp_path, keep, [live.stem], set(), warned)] == [old]
+    assert crash.exists() and live.exists() and warned == {live}
+    assert [s.mkv for s in prune(tmp_path, keep, [live.stem], set(), warned)] == []
+    text = caplog.text
+    assert f"retention: deleted {old} and its .events.jsonl (16 MB, the oldest Duet session);" in text
+    assert "Duet sessions now take 100 MB of the 0.05 GB = 50 MB kept" in text
+    assert text.count(f"{live}, the file being written, alone takes 60 MB, more than the 0.05 GB") == 1
+    assert "the file being written is never deleted" in text
+    # once the live file is finished (and a newer one started), the pre-crash file may go
+    after = pair(tmp_path, "duet-2026-01-04-100000", 1000, 0)
+    assert [s.mkv for s in prune(tmp_path, keep, [after.stem], set(), warned)] == [crash]
+    assert live.exists() and after.exists()
+
+
+def test_sizes_read_right_at_every_scale() -> None:
+    from app.disk_budget import keep_text, size_text
+
+    assert size_text(0) == "0 bytes" and size_text(999) == "999 bytes" and size_text(4003) == "4 kB"
+    assert size_text(16_000_000) == "16 MB" and size_text(2_500_000) == "2.5 MB"
+    assert size_text(999_960_000) == "1 GB" and size_text(1_234_000_000) == "1.23 GB"
+    assert size_text(13_000_000_000) == "13 GB" and size_text(40 * GB) == "40 GB"
+    assert size_text(1_500_000_000) == "1.5 GB" and size_text(123_400_000_000) == "123 GB"
+    assert keep_text(50_000_000) == "0.05 GB = 50 MB" and keep_text(40 * GB) == "40 GB"
+    assert keep_text(1_500_000_000) == "1.5 GB"

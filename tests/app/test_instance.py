@@ -10,10 +10,14 @@ import sys
 import textwrap
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from app.instance import another_running, holder, lock_path, single_instance
+
+if TYPE_CHECKING:
+    from PySide6.QtWidgets import QApplication
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -84,3 +88,32 @@ def test_a_living_duet_in_another_process_refuses_and_is_named() -> None:
     finally:
         other.kill()
         other.wait()
+
+
+def test_the_refusal_box_is_for_a_desktop_icon_only_and_closes_by_itself(qapp: QApplication) -> None:
+    """A second Duet at an unattended booth must not leave a modal box over the kiosk, nor hang the
+    script that started it: no box with --kiosk or a terminal on stderr, and the box closes itself."""
+    import io
+    import time
+
+    from PySide6.QtCore import QTimer
+
+    from app.instance import refusal_box_wanted, show_refusal
+
+    class Tty(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    assert refusal_box_wanted(False, io.StringIO()) and refusal_box_wanted(False, None)
+    assert not refusal_box_wanted(False, Tty()) and not refusal_box_wanted(True, io.StringIO())
+    assert not refusal_box_wanted(True, None)
+
+    rescue = QTimer()  # (were it not to close by itself, this ends the test instead of hanging)
+    rescue.setSingleShot(True)
+    rescue.timeout.connect(lambda: [w.close() for w in qapp.topLevelWidgets() if w.isModal()])
+    rescue.start(10_000)
+    start = time.monotonic()
+    show_refusal("Duet is already running (process 1).", timeout_s=0.3, headless_ok=True)
+    took = time.monotonic() - start
+    rescue.stop()
+    assert 0.2 < took < 5
