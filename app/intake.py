@@ -48,8 +48,10 @@ class AvatarIntake:
 
     def take(self, audio: list[tuple[int, np.ndarray]], frames: list[tuple[int, np.ndarray]]) -> None:
         """Queue what the reads returned: audio (tick, float32 (960 * n,)), frames (tick, uint8 (S, S, 3))."""
+        playing = self.player.running  # no speaker (none, or lost until it is back): nothing to queue
         for tick, pcm in audio:
-            self.player.buffer.push(tick, pcm)
+            if playing:
+                self.player.buffer.push(tick, pcm)
             self.recording.avatar_audio(tick, pcm)
         for tick, frame in frames:
             self.scheduler.add(tick, frame)

@@ -52,6 +52,9 @@ class Onset:
     tick: int
 
 
+MAX_INBOX_TICKS = 250  # commands waiting for the audio callback (10 s of ticks): more = it stopped
+
+
 class PlaybackBuffer:
     """Jitter buffer of avatar audio blocks, rendered by the audio callback.
 
@@ -73,6 +76,7 @@ class PlaybackBuffer:
         self.underruns = 0  # callbacks that ran dry while playing
         self.trimmed_ticks = 0  # silent ticks dropped to keep latency bounded (a stall, clock drift)
         self.flushed_ticks = 0
+        self.unplayed_ticks = 0  # audio pushed while nothing rendered it for MAX_INBOX_TICKS: dropped
         self.last_tick = -1  # last avatar tick rendered (fully or partly)
         self.onset_pending: int | None = None  # offset in the last render() of a voiced onset
         # first ticks of the previous and the current continuous stretch of playback (-1: none): a
@@ -95,6 +99,9 @@ class PlaybackBuffer:
     def push(self, tick: int, pcm: np.ndarray) -> None:
         pcm = np.ascontiguousarray(pcm, dtype=np.float32).reshape(-1)
         n_ticks = max(1, pcm.shape[0] // AVATAR_SAMPLES_PER_TICK)
+        if self._inbox.qsize() > MAX_INBOX_TICKS:  # nobody renders (a stalled or stopped stream):
+            self.unplayed_ticks += n_ticks  # what would be heard seconds late is not kept (memory)
+            return
         for i in range(n_ticks):  # one command per tick: flush/trim work at tick granularity
             block = pcm[i * AVATAR_SAMPLES_PER_TICK : (i + 1) * AVATAR_SAMPLES_PER_TICK]
             voiced = bool(block.size) and float(np.sqrt(np.mean(block * block))) > VOICE_RMS

@@ -111,7 +111,9 @@ class RingClient:
 
 
 @pytest.fixture
-def core(qapp: QApplication) -> Iterator[tuple[DuetCore, RingClient]]:
+def core(qapp: QApplication, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[DuetCore, RingClient]]:
+    # a speaker that plays (no device is opened here): the avatar's audio is queued for it
+    monkeypatch.setattr(Player, "running", property(lambda self: True))
     client = RingClient()
     core = DuetCore("lite", SessionSpec(), client_factory=lambda m, s: client)
     core.client = client
