@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable
 from typing import TypeVar
@@ -14,6 +15,15 @@ from engine.protocol import MIC_SAMPLES_PER_TICK, Ping, Pong
 T = TypeVar("T")
 
 SPEECH = 0.1  # mic amplitude: RMS 0.1 > the echo model's 0.01 threshold
+
+
+def gone(pid: int) -> bool:
+    """The process `pid` no longer exists (ended and reaped)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    return False
 
 
 def mic(n_ticks: int, speech: bool) -> np.ndarray:

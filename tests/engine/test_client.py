@@ -32,15 +32,7 @@ from tests.support.engines import ClientFactory
 from tests.support.models import decode_tick, tone
 from tests.support.paths import a_file
 
-from .helpers import Collector, mic
-
-
-def _gone(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return True
-    return False
+from .helpers import Collector, gone, mic
 
 
 def test_start_ready_ping_and_stop_leave_nothing(client_factory: ClientFactory) -> None:
@@ -67,7 +59,7 @@ def test_start_ready_ping_and_stop_leave_nothing(client_factory: ClientFactory) 
     client.stop()
     client.stop()  # idempotent
     assert not client.alive and client.pid is None
-    assert _gone(pid)
+    assert gone(pid)
     assert not any(isinstance(e, EngineDown) for e in client.poll_events())  # our own stop is no crash
     if sys.platform.startswith("linux"):
         assert not any(Path("/dev/shm", n).exists() for n in (rings.mic, rings.avatar_frames))
@@ -223,7 +215,7 @@ def test_hang_is_reported_as_hung_and_restart_kills_it(client_factory: ClientFac
     hung_pid = client.pid
     assert hung_pid is not None
     client.restart()
-    assert _gone(hung_pid)
+    assert gone(hung_pid)
     client.open_session()
     client.push_mic(0, mic(4, False))
     c.wait(lambda c: len(c.frames) >= 4)
@@ -307,7 +299,7 @@ def test_context_manager_starts_and_stops(client_factory: ClientFactory) -> None
         assert white == [25]
         clicks = [t + i for t, a in c.audio for i in range(a.size // 960) if a[i * 960] > 0.5]
         assert clicks == [25]
-    assert _gone(pid)
+    assert gone(pid)
 
 
 @pytest.mark.linux  # SIGKILL of the client process
@@ -328,6 +320,6 @@ def test_engine_exits_when_its_client_process_dies(tmp_path: Path) -> None:
     assert out.returncode == -signal.SIGKILL, out.stderr
     engine_pid = int(out.stdout.split()[0])
     deadline = time.monotonic() + 10
-    while not _gone(engine_pid) and time.monotonic() < deadline:
+    while not gone(engine_pid) and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert _gone(engine_pid)
+    assert gone(engine_pid)

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import multiprocessing as mp
-import os
 import threading
 import time
 
 from engine.client import EngineClient, EngineStartError
 from tests.support.engines import ClientFactory
+
+from .helpers import gone
 
 SLOW = {"slowload": "60"}  # the model's factory sleeps 60 s: start() waits for Ready far longer than a test
 JOIN_S = 30.0  # a hang guard, not a speed check: a start() not cancelled would wait on the 60 s load
@@ -39,14 +40,6 @@ class _Starter:
         return self.client.pid
 
 
-def _gone(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return True
-    return False
-
-
 def test_stop_from_another_thread_cancels_a_pending_start(client_factory: ClientFactory) -> None:
     client = client_factory("testcrash", model_options=SLOW)
     starter = _Starter(client)
@@ -55,7 +48,7 @@ def test_stop_from_another_thread_cancels_a_pending_start(client_factory: Client
     starter.thread.join(JOIN_S)
     assert not starter.thread.is_alive()
     assert isinstance(starter.error, EngineStartError) and "cancelled" in str(starter.error)
-    assert _gone(pid) and client.pid is None and not client.alive
+    assert gone(pid) and client.pid is None and not client.alive
     assert not mp.active_children()
 
 
@@ -67,7 +60,7 @@ def test_cancel_start_aborts_start_and_the_client_can_start_again(client_factory
     starter.thread.join(JOIN_S)
     assert not starter.thread.is_alive()
     assert isinstance(starter.error, EngineStartError) and "cancelled" in str(starter.error)
-    assert _gone(pid) and client.pid is None
+    assert gone(pid) and client.pid is None
     # the cancel applied only to the start in flight: a later start works
     client.options.extra["slowload"] = "0"
     ready = client.start(timeout_s=60)
@@ -95,4 +88,4 @@ def test_stop_cancels_a_pending_restart(client_factory: ClientFactory) -> None:
     starter.thread.join(JOIN_S)
     assert not starter.thread.is_alive()
     assert isinstance(starter.error, EngineStartError) and "cancelled" in str(starter.error)
-    assert _gone(pid) and client.pid is None
+    assert gone(pid) and client.pid is None

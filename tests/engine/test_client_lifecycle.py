@@ -4,7 +4,6 @@ fills up), events of a replaced engine, and the mic path never waiting on the fr
 from __future__ import annotations
 
 import contextlib
-import multiprocessing as mp
 import os
 import signal
 import threading
@@ -18,8 +17,9 @@ import pytest
 from engine.client import SEND_TIMEOUT_S, EngineClient
 from engine.ipc.channel import PIPE_BUF
 from engine.protocol import EngineDown, Ping, Pong, UserText
+from tests.support.engines import ClientFactory
 
-from .helpers import Collector, mic
+from .helpers import Collector, gone, mic
 
 pytestmark = pytest.mark.linux  # SIGSTOP/SIGCONT freeze the engine process
 
@@ -29,25 +29,16 @@ JOIN_S = 20.0  # a hang guard, not a speed check: a call that blocks forever fai
 STOP_S = SEND_TIMEOUT_S + 3.0 + 1.0
 
 
-def _gone(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return True
-    return False
-
-
 class _Clients:
-    """Makes EngineClients on the CPU; at teardown thaws and kills what a test froze, stops all."""
+    """client_factory's EngineClients; at teardown it thaws and kills what a test froze (before
+    client_factory stops them all and checks nothing is left)."""
 
-    def __init__(self) -> None:
-        self.made: list[EngineClient] = []
+    def __init__(self, make: ClientFactory) -> None:
+        self.make = make
         self.frozen: list[int] = []
 
     def __call__(self, model: str = "testecho", **kw: Any) -> EngineClient:
-        client = EngineClient(model, device="cpu", **kw)
-        self.made.append(client)
-        return client
+        return self.make(model, **kw)
 
     def freeze(self, client: EngineClient) -> int:
         pid = client.pid
@@ -56,27 +47,20 @@ class _Clients:
         os.kill(pid, signal.SIGSTOP)
         return pid
 
-    def cleanup(self) -> None:
+    def thaw(self) -> None:
         for pid in self.frozen:  # a client that fails to end its engine must not leave it stopped
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
                 os.kill(pid, signal.SIGCONT)
-        for client in self.made:
-            client.stop()
 
 
 @pytest.fixture
-def clients() -> Iterator[_Clients]:
-    made = _Clients()
+def clients(client_factory: ClientFactory) -> Iterator[_Clients]:
+    made = _Clients(client_factory)
     try:
         yield made
     finally:
-        made.cleanup()
-    left = mp.active_children()
-    for p in left:
-        p.kill()
-        p.join(2)
-    assert not left, f"engine processes left running: {left}"
+        made.thaw()
 
 
 def _in_thread(fn: Any) -> tuple[threading.Thread, dict[str, Any]]:
@@ -130,7 +114,7 @@ def test_a_frozen_engine_with_a_full_control_pipe_is_reported_and_stopped_prompt
     thread.join(JOIN_S)
     assert not thread.is_alive(), "stop() of a frozen engine blocked"
     assert "error" not in out and out["s"] < STOP_S
-    assert _gone(pid) and client.pid is None and not client.alive
+    assert gone(pid) and client.pid is None and not client.alive
 
 
 def test_stop_before_the_hang_is_noticed_does_not_wait_on_the_full_pipe(clients: _Clients) -> None:
@@ -142,7 +126,7 @@ def test_stop_before_the_hang_is_noticed_does_not_wait_on_the_full_pipe(clients:
     thread.join(JOIN_S)
     assert not thread.is_alive(), "stop() blocked sending Shutdown into the full pipe"
     assert "error" not in out and out["s"] < STOP_S
-    assert _gone(pid) and client.pid is None
+    assert gone(pid) and client.pid is None
 
 
 def test_a_hung_engine_is_no_longer_pinged(clients: _Clients) -> None:
