@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from PySide6.QtCore import QObject, Signal
@@ -91,10 +92,14 @@ class Conversation(QObject):
         """A new session opens: the states still due were the old one's (its ticks never come)."""
         self._due.clear()
 
-    def show_due(self, played_tick: int) -> None:
-        """Show the states whose tick the speaker has reached (`played_tick`, -1 when nothing is
-        playing, no speaker: then all of them, as there is no sound to wait for)."""
-        while self._due and (played_tick < 0 or self._due[0][0] <= played_tick):
+    def show_due(self, played_tick: Callable[[], int]) -> None:
+        """Show the states whose tick the speaker has reached (`played_tick()`, asked only when a
+        state is due: -1 when nothing is playing, no speaker: then all of them, as there is no
+        sound to wait for)."""
+        if not self._due:
+            return
+        played = played_tick()
+        while self._due and (played < 0 or self._due[0][0] <= played):
             self._show(self._due.popleft()[1])
 
     def _show(self, state: str) -> None:

@@ -456,7 +456,7 @@ class DuetCore(DevicesMixin, ModelFailuresMixin, QObject):
         if stale:
             return
         self.intake.take(audio, frames)
-        self.conversation.show_due(self.player.played_tick())
+        self.conversation.show_due(self.player.played_tick)
         if self._n % 10 == 0:
             now = time.monotonic()
             pos, mic = self.player.tick_at(now), self.assembler.tick_at(now)
